@@ -1,0 +1,923 @@
+/* pl_loop.c: epoll server for held requests, FastCGI or plain CGI
+ *
+ * Design. One thread, one level-triggered epoll set holding the listening
+ * socket (EPOLLEXCLUSIVE, so processes sharing it do not all wake), a
+ * signalfd, the inotify descriptor, and one entry per connection. A
+ * connection carries at most one request at a time (web servers do not
+ * multiplex) and has one deadline in a binary heap: the request's timer while
+ * a request is held, else the time limit for draining or closing. epoll_wait's
+ * timeout is the nearest deadline, so there is no timerfd.
+ *
+ * Callbacks may end or write to any request, including ones whose events are
+ * still in the batch being dispatched: a closed connection is marked dead and
+ * only freed at the end of the turn, where on_gone is called for a request
+ * still attached to it. A connection that ends without KEEP_CONN is shut down
+ * for writing once its output is sent and closed when the peer has read it
+ * all (EOF), never with a blocking linger.
+ *
+ * Memory per held request: struct conn + struct pl_lreq (a few hundred bytes)
+ * plus the env and body it carried; no input buffer (the decoder streams into
+ * place) and no output buffer while nothing is pending. */
+#include "pl_first.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pl_fcgi.h"
+#include "pl_log.h"
+#include "pl_loop.h"
+#include "pl_wake.h"
+#include "pl_waiting.h"
+
+/* A commit is published in the WAL index a moment after the WAL write that
+ * inotify reports; look again this much later so a waiter woken too early
+ * does not sleep until the fallback timer. */
+#define SETTLE_MS 20
+/* How long a closing connection may take to read the rest of our output. */
+#define LINGER_MS 2000
+/* After on_shutdown, how long requests still held or output still queued may take. */
+#define SHUTDOWN_GRACE_MS 3000
+/* Pause accepting for this long when out of descriptors (level-triggered
+ * epoll would otherwise spin on the pending connection). */
+#define ACCEPT_PAUSE_MS 100
+#define MAX_EVENTS 256
+#define READ_BUF (64 * 1024)
+
+struct conn {
+	int fd;                 /* -1 once closed */
+	uint8_t cgi;            /* plain CGI: fd is stdout, output unframed */
+	uint8_t dead;           /* closed; freed at the end of the turn */
+	uint8_t out_watch;      /* EPOLLOUT is registered */
+	uint8_t close_after;    /* no KEEP_CONN: shut down once output is sent */
+	uint8_t closing;        /* shut down for writing, waiting for EOF */
+	uint8_t no_epoll;       /* CGI stdout that epoll refuses (a file): blocking writes */
+	uint16_t rid;           /* FastCGI request id of r */
+	uint32_t hidx;          /* index in the timer heap, NO_TIMER when none */
+	int64_t deadline;
+	struct pl_lreq *r;      /* request being answered, or NULL */
+	unsigned char *out;     /* unsent output [out_off, out_len) */
+	size_t out_off, out_len, out_cap;
+	struct conn *prev, *next;   /* all live connections, for shutdown */
+	struct conn *next_dead;
+	struct pl_fcgi p;
+};
+
+struct pl_lreq {
+	struct conn *c;         /* NULL once gone */
+	void *data;
+	char **env;             /* owned unless CGI (then environ) */
+	char *body;
+};
+
+#define NO_TIMER UINT32_MAX
+
+/* The loop: one per process, because signals, the descriptor limit and the
+ * waiting counter are per process and the public calls take no handle. */
+static struct loop {
+	const struct pl_loop_conf *conf;
+	const struct pl_loop_ops *ops;
+	void *ud;
+	struct pl_fcgi_limits lim;
+	int ep, sfd, lfd;
+	struct pl_wake *wake;
+	struct conn **heap;
+	size_t heap_len, heap_cap;
+	struct conn *all;       /* live connections */
+	struct conn *dead;      /* closed this turn */
+	int held;
+	int woke;               /* the database may have changed this turn */
+	int64_t settle_at, fallback_at, accept_at, shutdown_at;
+	int shutting;
+	int cgi_done;
+	int running;
+} L = { .ep = -1, .sfd = -1, .lfd = -1 };
+
+/* Tokens in epoll_event.data.ptr for the descriptors that are not connections. */
+static char tok_listen, tok_signal, tok_wake;
+
+int64_t pl_loop_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int pl_loop_waiting(void)
+{
+	return L.held;
+}
+
+void pl_lreq_set_data(struct pl_lreq *r, void *p)
+{
+	r->data = p;
+}
+
+void *pl_lreq_data(const struct pl_lreq *r)
+{
+	return r->data;
+}
+
+/* ---- timer heap (min-heap on conn->deadline) ---- */
+
+static void heap_place(size_t i, struct conn *c)
+{
+	L.heap[i] = c;
+	c->hidx = (uint32_t)i;
+}
+
+static void heap_up(size_t i)
+{
+	struct conn *c = L.heap[i];
+
+	while (i > 0 && L.heap[(i - 1) / 2]->deadline > c->deadline) {
+		heap_place(i, L.heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	heap_place(i, c);
+}
+
+static void heap_down(size_t i)
+{
+	struct conn *c = L.heap[i];
+
+	for (;;) {
+		size_t k = 2 * i + 1;
+
+		if (k >= L.heap_len)
+			break;
+		if (k + 1 < L.heap_len && L.heap[k + 1]->deadline < L.heap[k]->deadline)
+			k++;
+		if (L.heap[k]->deadline >= c->deadline)
+			break;
+		heap_place(i, L.heap[k]);
+		i = k;
+	}
+	heap_place(i, c);
+}
+
+static void timer_del(struct conn *c)
+{
+	size_t i = c->hidx;
+	struct conn *last;
+
+	if (i == NO_TIMER)
+		return;
+	c->hidx = NO_TIMER;
+	last = L.heap[--L.heap_len];
+	if (last == c)
+		return;
+	heap_place(i, last);
+	heap_up(i);
+	heap_down(last->hidx);
+}
+
+static void timer_set(struct conn *c, int64_t deadline)
+{
+	if (deadline <= 0) {
+		timer_del(c);
+		return;
+	}
+	c->deadline = deadline;
+	if (c->hidx != NO_TIMER) {
+		heap_up(c->hidx);
+		heap_down(c->hidx);
+		return;
+	}
+	if (L.heap_len == L.heap_cap) {
+		L.heap_cap = L.heap_cap ? 2 * L.heap_cap : 1024;
+		L.heap = pl_xrealloc(L.heap, L.heap_cap * sizeof *L.heap);
+	}
+	heap_place(L.heap_len++, c);
+	heap_up(c->hidx);
+}
+
+/* ---- connections ---- */
+
+static void set_events(struct conn *c, int out)
+{
+	struct epoll_event ev = { .data.ptr = c };
+
+	if (c->no_epoll || c->out_watch == out)
+		return;
+	/* CGI stdout: no EPOLLIN; EPOLLERR/EPOLLHUP are always reported. */
+	ev.events = (c->cgi ? 0 : EPOLLIN | EPOLLRDHUP) | (out ? EPOLLOUT : 0);
+	if (epoll_ctl(L.ep, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+		c->out_watch = (uint8_t)out;
+	else
+		pl_log_warn("loop: epoll_ctl: %s", strerror(errno));
+}
+
+/* Close c now; on_gone for its request comes at the end of the turn. */
+static void conn_kill(struct conn *c)
+{
+	if (c->dead)
+		return;
+	timer_del(c);
+	if (c->cgi) {
+		/* stdout: keep descriptor 1 taken so later stray writes go nowhere */
+		int nul;
+
+		if (!c->no_epoll)
+			epoll_ctl(L.ep, EPOLL_CTL_DEL, c->fd, NULL);
+		nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (nul >= 0) {
+			dup2(nul, c->fd);
+			close(nul);
+		}
+		L.cgi_done = 1;
+	} else {
+		close(c->fd);
+	}
+	c->fd = -1;
+	c->dead = 1;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		L.all = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->next_dead = L.dead;
+	L.dead = c;
+}
+
+static void release_req(struct pl_lreq *r, int cgi)
+{
+	if (!cgi)
+		free(r->env);
+	free(r->body);
+	free(r);
+	L.held--;
+}
+
+/* Free connections closed this turn; tell the handler about requests that were
+ * still attached. on_gone may close more: the list is drained until empty. */
+static void reap(void)
+{
+	while (L.dead) {
+		struct conn *c = L.dead;
+		struct pl_lreq *r = c->r;
+
+		L.dead = c->next_dead;
+		if (r) {
+			c->r = NULL;
+			r->c = NULL;
+			L.ops->on_gone(L.ud, r);
+			release_req(r, c->cgi);
+		}
+		pl_fcgi_free(&c->p);
+		free(c->out);
+		free(c);
+	}
+}
+
+static void start_linger(struct conn *c)
+{
+	if (c->cgi) {
+		conn_kill(c);
+		return;
+	}
+	/* Our answer is complete: EOF to the peer, and wait for its EOF so that
+	 * nothing it still sends turns our close into a reset that loses data. */
+	if (shutdown(c->fd, SHUT_WR) < 0) {
+		conn_kill(c);
+		return;
+	}
+	c->closing = 1;
+	timer_set(c, pl_loop_now_ms() + LINGER_MS);
+}
+
+/* Send what is queued without blocking. */
+static void flush(struct conn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			conn_kill(c);   /* EPIPE, ECONNRESET: the reader is gone */
+			return;
+		}
+		c->out_off += (size_t)n;
+	}
+	if (c->out_off < c->out_len) {
+		set_events(c, 1);
+		return;
+	}
+	free(c->out);
+	c->out = NULL;
+	c->out_off = c->out_len = c->out_cap = 0;
+	set_events(c, 0);
+	if (c->close_after && !c->r && !c->closing)
+		start_linger(c);
+	else if (!c->r && !c->closing)
+		timer_del(c);   /* the drain deadline is moot */
+}
+
+/* Make room for k more bytes at the end of the queue. */
+static unsigned char *out_room(struct conn *c, size_t k)
+{
+	if (c->out_off > 0) {
+		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+		c->out_len -= c->out_off;
+		c->out_off = 0;
+	}
+	if (c->out_len + k > c->out_cap) {
+		size_t cap = c->out_cap ? c->out_cap : 4096;
+
+		while (cap < c->out_len + k)
+			cap *= 2;
+		c->out = pl_xrealloc(c->out, cap);
+		c->out_cap = cap;
+	}
+	return c->out + c->out_len;
+}
+
+static void out_add(struct conn *c, const void *p, size_t k)
+{
+	memcpy(out_room(c, k), p, k);
+	c->out_len += k;
+}
+
+/* Nothing queued and one record: try header and data in one writev without
+ * copying; queue what the socket did not take. Returns 0, or -1 when gone. */
+static int write_direct(struct conn *c, const unsigned char *hdr, size_t hlen, const void *p, size_t n)
+{
+	struct iovec iov[2] = { { (void *)hdr, hlen }, { (void *)p, n } };
+	ssize_t w;
+
+	do
+		w = writev(c->fd, iov + (hlen ? 0 : 1), hlen ? 2 : 1);
+	while (w < 0 && errno == EINTR);
+	if (w < 0) {
+		if (errno != EAGAIN) {
+			conn_kill(c);
+			return -1;
+		}
+		w = 0;
+	}
+	if ((size_t)w < hlen) {
+		out_add(c, hdr + w, hlen - (size_t)w);
+		w = 0;
+	} else {
+		w -= (ssize_t)hlen;
+	}
+	if ((size_t)w < n)
+		out_add(c, (const char *)p + w, n - (size_t)w);
+	if (c->out_len > c->out_off)
+		set_events(c, 1);
+	return 0;
+}
+
+int pl_loop_write(struct pl_lreq *r, const void *p, size_t n)
+{
+	struct conn *c = r->c;
+	unsigned char hdr[PL_FCGI_HEADER_LEN];
+
+	if (!c || c->dead)
+		return -1;
+	if (c->out_len - c->out_off > PL_LOOP_OUT_MAX)
+		return -1;
+	if (n == 0)
+		return 0;
+	if (c->no_epoll) {   /* stdout is a file or terminal: it blocks, it cannot lag */
+		out_add(c, p, n);
+		flush(c);
+		return c->dead ? -1 : 0;
+	}
+	if (c->out_len == c->out_off && (c->cgi || n <= PL_FCGI_MAX_CONTENT)) {
+		if (!c->cgi)
+			pl_fcgi_header(hdr, PL_FCGI_STDOUT, c->rid, (uint16_t)n);
+		return write_direct(c, hdr, c->cgi ? 0 : sizeof hdr, p, n);
+	}
+	if (c->cgi) {
+		out_add(c, p, n);
+	} else {
+		size_t k = pl_fcgi_stdout_size(n);
+
+		c->out_len += pl_fcgi_stdout(out_room(c, k), c->rid, p, n);
+	}
+	flush(c);
+	return c->dead ? -1 : 0;
+}
+
+void pl_loop_end(struct pl_lreq *r)
+{
+	struct conn *c = r->c;
+	unsigned char end[PL_FCGI_END_LEN];
+
+	if (!c)
+		return;   /* inside on_gone: reap frees r */
+	c->r = NULL;
+	r->c = NULL;
+	release_req(r, c->cgi);
+	if (c->dead)
+		return;
+	timer_del(c);
+	if (c->cgi) {
+		c->close_after = 1;
+	} else {
+		size_t k = pl_fcgi_end_request(end, c->rid, 0, PL_FCGI_REQUEST_COMPLETE);
+
+		pl_fcgi_done(&c->p);
+		if (c->out_len == c->out_off) {
+			if (write_direct(c, NULL, 0, end, k) < 0)
+				return;
+		} else {
+			out_add(c, end, k);
+		}
+	}
+	flush(c);   /* sends the rest, or just starts closing */
+	if (!c->dead && !c->closing && c->out_len > c->out_off)
+		timer_set(c, pl_loop_now_ms() + PL_LOOP_DRAIN_MS);
+}
+
+void pl_loop_set_timer(struct pl_lreq *r, int64_t deadline_ms)
+{
+	if (r->c && !r->c->dead)
+		timer_set(r->c, deadline_ms);
+}
+
+void pl_loop_drop_input(struct pl_lreq *r)
+{
+	if (!r->c || !r->c->cgi)
+		free(r->env);
+	free(r->body);
+	r->env = NULL;
+	r->body = NULL;
+}
+
+/* The loop's own answers (429, 503): a complete CGI response. */
+static void answer(struct pl_lreq *r, const char *status, const char *code, const char *msg)
+{
+	char b[512];
+	int n = snprintf(b, sizeof b,
+			 "Status: %s\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
+			 "Retry-After: 5\r\n\r\n{\"error\":\"%s\",\"message\":\"%s\"}\n",
+			 status, code, msg);
+
+	if (n > 0 && (size_t)n < sizeof b)
+		pl_loop_write(r, b, (size_t)n);
+	pl_loop_end(r);
+}
+
+/* A request is complete: hand it over, or answer it here. */
+static void dispatch(struct conn *c, char **env, char *body, size_t len, int too_big)
+{
+	struct pl_lreq *r = pl_xcalloc(1, sizeof *r);
+
+	r->c = c;
+	r->env = env;
+	r->body = body;
+	c->r = r;
+	timer_del(c);   /* a drain deadline left by the previous request on this connection */
+	L.held++;
+	if (L.shutting)
+		answer(r, "503 Service Unavailable", "unavailable", "shutting down, retry");
+	else if (L.conf->max_requests > 0 && L.held > L.conf->max_requests)
+		answer(r, "429 Too Many Requests", "too_many_waiting", "too many waiting subscribers");
+	else
+		L.ops->on_request(L.ud, r, env, body, len, too_big);
+}
+
+/* The web server aborted the active request; the connection stays. */
+static void aborted(struct conn *c)
+{
+	struct pl_lreq *r = c->r;
+	unsigned char end[PL_FCGI_END_LEN];
+
+	if (r) {
+		c->r = NULL;
+		r->c = NULL;
+		timer_del(c);
+		L.ops->on_gone(L.ud, r);
+		release_req(r, 0);
+	}
+	if (c->dead)
+		return;
+	/* END_REQUEST alone: the spec's answer to an abort */
+	out_add(c, end + PL_FCGI_HEADER_LEN,
+		pl_fcgi_end_request(end, c->p.id, 0, PL_FCGI_REQUEST_COMPLETE) - PL_FCGI_HEADER_LEN);
+	c->close_after = !(c->p.flags & PL_FCGI_KEEP_CONN);
+	pl_fcgi_done(&c->p);
+	flush(c);
+}
+
+static void conn_read(struct conn *c)
+{
+	static unsigned char buf[READ_BUF];
+	unsigned char reply[PL_FCGI_REPLY_MAX];
+	size_t off = 0;
+	ssize_t n;
+
+	do
+		n = read(c->fd, buf, sizeof buf);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN)
+		return;
+	if (n <= 0) {
+		conn_kill(c);   /* EOF or reset: the web server dropped the request */
+		return;
+	}
+	if (c->closing)
+		return;   /* draining the peer until its EOF */
+	while (off < (size_t)n && !c->dead && !c->closing) {
+		size_t used, rlen;
+		int ev = pl_fcgi_feed(&c->p, buf + off, (size_t)n - off, &used, reply, &rlen);
+		struct pl_fcgi_req q;
+
+		off += used;
+		switch (ev) {
+		case PL_FCGI_EV_REQUEST:
+			pl_fcgi_take(&c->p, &q);
+			c->rid = q.id;
+			c->close_after = !q.keep_conn;
+			dispatch(c, q.env, q.body, q.len, q.too_big);
+			break;
+		case PL_FCGI_EV_ABORT:
+			aborted(c);
+			break;
+		case PL_FCGI_EV_REPLY:
+			out_add(c, reply, rlen);
+			flush(c);
+			break;
+		case PL_FCGI_EV_ERROR:
+			pl_log_warn("loop: FastCGI protocol error; closing the connection");
+			conn_kill(c);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static struct conn *conn_new(int fd, int cgi)
+{
+	struct conn *c = pl_xcalloc(1, sizeof *c);
+
+	c->fd = fd;
+	c->cgi = (uint8_t)cgi;
+	c->hidx = NO_TIMER;
+	pl_fcgi_init(&c->p, &L.lim);
+	c->next = L.all;
+	if (L.all)
+		L.all->prev = c;
+	L.all = c;
+	return c;
+}
+
+static void do_accept(void)
+{
+	for (;;) {
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
+		struct conn *c;
+		int fd = accept4(L.lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				pl_log_warn("loop: accept: %s; pausing", strerror(errno));
+				epoll_ctl(L.ep, EPOLL_CTL_DEL, L.lfd, NULL);
+				L.accept_at = pl_loop_now_ms() + ACCEPT_PAUSE_MS;
+			} else if (errno != EAGAIN) {
+				pl_log_warn("loop: accept: %s", strerror(errno));
+			}
+			return;
+		}
+		c = conn_new(fd, 0);
+		ev.data.ptr = c;
+		if (epoll_ctl(L.ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			pl_log_warn("loop: epoll_ctl: %s", strerror(errno));
+			conn_kill(c);
+		}
+	}
+}
+
+static int listen_on(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &tok_listen };
+
+	return epoll_ctl(L.ep, EPOLL_CTL_ADD, L.lfd, &ev);
+}
+
+static void begin_shutdown(void)
+{
+	struct conn *c, *next;
+
+	if (L.shutting)
+		return;
+	L.shutting = 1;
+	L.shutdown_at = pl_loop_now_ms() + SHUTDOWN_GRACE_MS;
+	if (L.lfd >= 0 && L.accept_at == 0)
+		epoll_ctl(L.ep, EPOLL_CTL_DEL, L.lfd, NULL);
+	L.lfd = -1;   /* not closed: it is fd 0 and may be shared; we exit soon */
+	if (L.ops->on_shutdown)
+		L.ops->on_shutdown(L.ud);
+	/* Idle keep-alive connections: nothing to wait for. */
+	for (c = L.all; c; c = next) {
+		next = c->next;
+		if (!c->r && c->out_len == c->out_off && !c->closing)
+			conn_kill(c);
+	}
+}
+
+static void read_signals(void)
+{
+	struct signalfd_siginfo si;
+
+	while (read(L.sfd, &si, sizeof si) == (ssize_t)sizeof si)
+		begin_shutdown();
+}
+
+/* Anything left to do after shutdown began? */
+static int shutdown_pending(void)
+{
+	for (struct conn *c = L.all; c; c = c->next)
+		if (c->r || c->out_len > c->out_off || c->closing)
+			return 1;
+	return 0;
+}
+
+static void kill_all(void)
+{
+	while (L.all)
+		conn_kill(L.all);
+}
+
+static void run_timers(int64_t now)
+{
+	while (L.heap_len > 0 && L.heap[0]->deadline <= now) {
+		struct conn *c = L.heap[0];
+
+		timer_del(c);
+		if (c->r && !c->closing)
+			L.ops->on_timer(L.ud, c->r);
+		else
+			conn_kill(c);   /* drain or linger time is up */
+	}
+}
+
+static void run_wakes(int64_t now)
+{
+	int fire = 0;
+
+	if (L.woke) {
+		fire = 1;
+		L.settle_at = now + SETTLE_MS;
+	} else if (L.settle_at && now >= L.settle_at) {
+		fire = 1;
+		L.settle_at = 0;
+	}
+	if (L.conf->fallback_ms > 0 && now >= L.fallback_at)
+		fire = 1;
+	L.woke = 0;
+	if (!fire)
+		return;
+	if (L.conf->fallback_ms > 0)
+		L.fallback_at = now + L.conf->fallback_ms;
+	if (L.held > 0 && L.ops->on_wake)
+		L.ops->on_wake(L.ud);
+}
+
+/* epoll_wait timeout: the nearest thing due. */
+static int next_timeout(int64_t now)
+{
+	int64_t t = INT64_MAX;
+	int w = pl_waiting_due_ms();
+
+	if (L.heap_len > 0)
+		t = L.heap[0]->deadline;
+	if (L.settle_at && L.settle_at < t)
+		t = L.settle_at;
+	if (L.conf->fallback_ms > 0 && L.fallback_at < t)
+		t = L.fallback_at;
+	if (L.accept_at && L.accept_at < t)
+		t = L.accept_at;
+	if (L.shutting && L.shutdown_at < t)
+		t = L.shutdown_at;
+	if (w >= 0 && now + w < t)
+		t = now + w;
+	if (t == INT64_MAX)
+		return -1;
+	if (t <= now)
+		return 0;
+	return t - now > 60000 ? 60000 : (int)(t - now);
+}
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			pl_log_warn("loop: setrlimit NOFILE: %s", strerror(errno));
+	}
+}
+
+/* Plain CGI: the one request from environ and stdin (CONTENT_LENGTH bytes). */
+static int start_cgi(void)
+{
+	extern char **environ;
+	struct epoll_event ev = { .events = 0 };
+	const char *cl = getenv("CONTENT_LENGTH");
+	char *body = NULL, *end;
+	size_t len = 0;
+	long long want = 0;
+	int too_big = 0;
+	struct conn *c;
+
+	if (cl && *cl) {
+		errno = 0;
+		want = strtoll(cl, &end, 10);
+		if (errno || *end || want < 0)
+			want = 0;
+	}
+	if (want > 0 && (unsigned long long)want > L.conf->max_body) {
+		too_big = 1;
+	} else if (want > 0) {
+		body = pl_xmalloc((size_t)want + 1);
+		while (len < (size_t)want) {
+			ssize_t n = read(0, body + len, (size_t)want - len);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;   /* short body: the handler sees what came */
+			len += (size_t)n;
+		}
+		body[len] = '\0';
+	}
+	c = conn_new(1, 1);
+	ev.data.ptr = c;
+	if (epoll_ctl(L.ep, EPOLL_CTL_ADD, 1, &ev) < 0) {
+		c->no_epoll = 1;   /* a regular file or the like: write it blocking */
+	} else {
+		int fl = fcntl(1, F_GETFL);
+
+		if (fl >= 0)
+			fcntl(1, F_SETFL, fl | O_NONBLOCK);
+	}
+	dispatch(c, environ, body, len, too_big);
+	return 0;
+}
+
+static int is_listener(void)
+{
+	struct sockaddr_storage sa;
+	socklen_t sl = sizeof sa;
+
+	/* As libfcgi decides: a socket with no peer is the listener we were given. */
+	return getpeername(0, (struct sockaddr *)&sa, &sl) < 0 && errno == ENOTCONN;
+}
+
+static void cleanup(void)
+{
+	kill_all();
+	reap();
+	free(L.heap);
+	L.heap = NULL;
+	L.heap_len = L.heap_cap = 0;
+	pl_wake_close(L.wake);
+	L.wake = NULL;
+	if (L.sfd >= 0)
+		close(L.sfd);
+	if (L.ep >= 0)
+		close(L.ep);
+	L.sfd = L.ep = -1;
+	if (L.conf->db_path) {
+		pl_waiting_close();
+	}
+	L.running = 0;
+}
+
+int pl_loop_run(const struct pl_loop_conf *conf, const struct pl_loop_ops *ops, void *ud)
+{
+	struct epoll_event evs[MAX_EVENTS];
+	sigset_t ss;
+	const char *op = "";
+	int rc = -1, cgi;
+
+	if (L.running)
+		return -1;
+	memset(&L, 0, sizeof L);
+	L.ep = L.sfd = L.lfd = -1;
+	L.conf = conf;
+	L.ops = ops;
+	L.ud = ud;
+	L.lim.max_body = conf->max_body;
+	L.lim.max_conns = conf->max_requests > 0 ? (unsigned)conf->max_requests : 10000;
+	L.running = 1;
+	raise_nofile();
+	signal(SIGPIPE, SIG_IGN);
+	cgi = !is_listener();
+
+	op = "epoll_create1";
+	L.ep = epoll_create1(EPOLL_CLOEXEC);
+	if (L.ep < 0)
+		goto fail;
+	op = "signalfd";
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGTERM);
+	sigaddset(&ss, SIGUSR1);
+	sigaddset(&ss, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
+		goto fail;
+	L.sfd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (L.sfd < 0)
+		goto fail;
+	{
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &tok_signal };
+
+		if (epoll_ctl(L.ep, EPOLL_CTL_ADD, L.sfd, &ev) < 0)
+			goto fail;
+	}
+	if (conf->db_path) {
+		pl_waiting_open(conf->db_path);   /* logged; stats then miss us, serving goes on */
+		if (pl_wake_open(&L.wake, conf->db_path) == 0 && pl_wake_fd(L.wake) >= 0) {
+			struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &tok_wake };
+
+			op = "epoll_ctl inotify";
+			if (epoll_ctl(L.ep, EPOLL_CTL_ADD, pl_wake_fd(L.wake), &ev) < 0)
+				goto fail;
+		}
+	}
+	L.fallback_at = pl_loop_now_ms() + conf->fallback_ms;
+	if (cgi) {
+		start_cgi();
+	} else {
+		int fl = fcntl(0, F_GETFL);
+
+		op = "listen socket";
+		L.lfd = 0;
+		if (fl < 0 || fcntl(0, F_SETFL, fl | O_NONBLOCK) < 0 || listen_on() < 0)
+			goto fail;
+	}
+
+	while (!(cgi && L.cgi_done)) {
+		int64_t now = pl_loop_now_ms();
+		int n = epoll_wait(L.ep, evs, MAX_EVENTS, next_timeout(now));
+
+		if (n < 0 && errno != EINTR) {
+			op = "epoll_wait";
+			goto fail;
+		}
+		for (int i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+			struct conn *c = p;
+
+			if (p == &tok_listen) {
+				do_accept();
+			} else if (p == &tok_signal) {
+				read_signals();
+			} else if (p == &tok_wake) {
+				if (pl_wake_read(L.wake))
+					L.woke = 1;
+			} else if (!c->dead) {
+				if (c->cgi && evs[i].events & (EPOLLERR | EPOLLHUP)) {
+					conn_kill(c);   /* the web server closed our stdout */
+					continue;
+				}
+				if (evs[i].events & EPOLLOUT)
+					flush(c);
+				if (!c->dead && !c->cgi && evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+					conn_read(c);
+			}
+		}
+		now = pl_loop_now_ms();
+		run_timers(now);
+		run_wakes(now);
+		if (L.accept_at && now >= L.accept_at && !L.shutting) {
+			L.accept_at = 0;
+			listen_on();
+		}
+		if (L.shutting && (!shutdown_pending() || now >= L.shutdown_at))
+			kill_all();
+		reap();
+		pl_waiting_set(L.held);
+		if (L.shutting && !L.all)
+			break;
+	}
+	rc = 0;
+	goto out;
+fail:
+	pl_log_err("loop: %s: %s", op, strerror(errno));
+out:
+	cleanup();
+	return rc;
+}

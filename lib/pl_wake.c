@@ -1,0 +1,190 @@
+/* pl_wake.c: wake waiting longpoll and stream requests on commit
+ *
+ * One inotify watch on the directory holding the database, not on the files:
+ * the WAL is unlinked when the last connection closes and created again by the
+ * next writer, and a watch on the file would die with it. Events are filtered
+ * on the two names that matter (DB, DB-wal); the -shm index changes through
+ * mmap, which inotify never reports. IN_CLOSE_WRITE is left out on purpose:
+ * every reader closing its read-write connection would wake all waiters. */
+#include "pl_first.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdalign.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pl_log.h"
+#include "pl_wake.h"
+
+struct pl_wake {
+	int fd;                 /* inotify descriptor, -1 timer-only */
+	int wd;                 /* watch on the directory */
+	char *dir;              /* directory of the database */
+	char *db;               /* base name of the database */
+	char *wal;              /* base name of the WAL */
+};
+
+#define WAKE_MASK (IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_ATTRIB | \
+		   IN_DELETE_SELF | IN_MOVE_SELF)
+
+/* Split db_path into directory and base name. */
+static int split(struct pl_wake *w, const char *db_path)
+{
+	const char *slash = strrchr(db_path, '/');
+	size_t n = strlen(db_path);
+	char wal[NAME_MAX + 1];
+	int k;
+
+	if (n == 0 || n >= PATH_MAX || db_path[n - 1] == '/')
+		return -1;
+	if (!slash) {
+		w->dir = pl_xstrdup(".");
+		w->db = pl_xstrdup(db_path);
+	} else {
+		w->dir = slash == db_path ? pl_xstrdup("/") : pl_xstrndup(db_path, (size_t)(slash - db_path));
+		w->db = pl_xstrdup(slash + 1);
+	}
+	k = snprintf(wal, sizeof wal, "%s-wal", w->db);
+	if (k < 0 || (size_t)k >= sizeof wal)
+		return -1;
+	w->wal = pl_xstrdup(wal);
+	return 0;
+}
+
+int pl_wake_open(struct pl_wake **wp, const char *db_path)
+{
+	struct pl_wake *w = pl_xcalloc(1, sizeof *w);
+	int rc = -1;
+
+	w->fd = w->wd = -1;
+	if (split(w, db_path)) {
+		pl_log_err("wake: database path unusable: %s", db_path);
+		goto out;
+	}
+	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (w->fd < 0) {
+		pl_log_warn("wake: inotify_init1: %s; falling back to the timer", strerror(errno));
+	} else {
+		w->wd = inotify_add_watch(w->fd, w->dir, WAKE_MASK);
+		if (w->wd < 0) {
+			pl_log_warn("wake: inotify watch on %s: %s; falling back to the timer",
+				    w->dir, strerror(errno));
+			close(w->fd);
+			w->fd = -1;
+		}
+	}
+	rc = 0;
+out:
+	if (rc) {
+		pl_wake_close(w);
+		w = NULL;
+	}
+	*wp = w;
+	return rc;
+}
+
+int pl_wake_fd(const struct pl_wake *w)
+{
+	return w ? w->fd : -1;
+}
+
+/* Does one event concern the database? */
+static int relevant(const struct pl_wake *w, const struct inotify_event *ev)
+{
+	if (ev->mask & (IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))
+		return 1;   /* events lost, or the watch is gone: assume a change */
+	if (ev->len == 0)
+		return 0;
+	return strcmp(ev->name, w->wal) == 0 || strcmp(ev->name, w->db) == 0;
+}
+
+int pl_wake_read(struct pl_wake *w)
+{
+	/* Aligned for struct inotify_event, as inotify(7) asks. */
+	alignas(struct inotify_event) char buf[8192];
+	int changed = 0;
+
+	if (!w || w->fd < 0)
+		return 0;
+	for (;;) {
+		ssize_t n = read(w->fd, buf, sizeof buf);
+		size_t off = 0;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				pl_log_warn("wake: read inotify: %s", strerror(errno));
+			break;
+		}
+		if (n == 0)
+			break;
+		while ((size_t)n - off >= sizeof(struct inotify_event)) {
+			const struct inotify_event *ev = (const struct inotify_event *)(buf + off);
+
+			if (ev->len > (size_t)n - off - sizeof *ev)
+				break;   /* cannot happen per inotify(7); never read past the buffer */
+			if (relevant(w, ev))
+				changed = 1;
+			if (ev->mask & IN_IGNORED) {
+				/* The directory went away or was replaced: watch again, if it is back. */
+				w->wd = inotify_add_watch(w->fd, w->dir, WAKE_MASK);
+			}
+			off += sizeof *ev + ev->len;
+		}
+	}
+	return changed;
+}
+
+int pl_wake_wait(struct pl_wake *w, int timeout_ms)
+{
+	struct timespec t0, t;
+	int left = timeout_ms;
+
+	if (!w || w->fd < 0) {
+		struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
+
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		return 1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd pfd = { .fd = w->fd, .events = POLLIN };
+		int r = poll(&pfd, 1, left);
+
+		if (r > 0 && pl_wake_read(w))
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return 0;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = timeout_ms - (int)((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0)
+			return 0;
+	}
+}
+
+void pl_wake_close(struct pl_wake *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	free(w->dir);
+	free(w->db);
+	free(w->wal);
+	free(w);
+}
+
+int pl_wake_touch(const char *db_path)
+{
+	return utimensat(AT_FDCWD, db_path, NULL, 0);
+}

@@ -1,0 +1,42 @@
+/* pl_wake.h: learn within milliseconds that the database may have changed
+ *
+ * inotify on the database's directory, filtered on the database file and its
+ * WAL: a commit in WAL mode write()s DB-wal (IN_MODIFY), a checkpoint writes
+ * DB, and the WAL is deleted and re-created when the last connection closes.
+ * A wake is a hint, never a promise: the reader re-reads its cursor. Where
+ * inotify is unavailable the caller's fallback timer is all there is. */
+#ifndef PL_WAKE_H
+#define PL_WAKE_H
+
+struct pl_wake;
+
+/* Start watching for changes of the database at db_path (its directory must
+ * exist). *w is set in every case but a bad path; without inotify it is
+ * timer-only (pl_wake_fd() == -1) and a warning is logged.
+ * Returns 0, or -1 (and *w = NULL) when db_path is unusable (too long). */
+int pl_wake_open(struct pl_wake **w, const char *db_path);
+
+/* Descriptor to poll for input, or -1 when timer-only. */
+int pl_wake_fd(const struct pl_wake *w);
+
+/* Drain pending events without blocking. Returns 1 if the database may have
+ * changed (also on queue overflow or a lost watch), 0 if not. */
+int pl_wake_read(struct pl_wake *w);
+
+/* Block until the database may have changed or timeout_ms (>= 0) passed.
+ * Returns 1 on a change, 0 on timeout. Timer-only: sleeps timeout_ms, then
+ * returns 1 (nothing is known, so the caller must look). */
+int pl_wake_wait(struct pl_wake *w, int timeout_ms);
+
+/* Stop watching and free w; NULL-safe. */
+void pl_wake_close(struct pl_wake *w);
+
+/* Writer side, optional: after a COMMIT, mark the database file so that every
+ * waiter wakes after the commit is visible. (The WAL write that inotify sees
+ * comes a few microseconds before SQLite publishes the commit in the shared
+ * index; a reader woken in between sees the old snapshot. pl_loop re-checks a
+ * little later for that reason; this call closes the window exactly.)
+ * One utimensat() on db_path. Returns 0, or -1 with errno. */
+int pl_wake_touch(const char *db_path);
+
+#endif
