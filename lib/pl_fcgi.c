@@ -67,6 +67,10 @@ void pl_fcgi_take(struct pl_fcgi *p, struct pl_fcgi_req *r)
 	r->keep_conn = (p->flags & PL_FCGI_KEEP_CONN) != 0;
 	r->too_big = p->too_big;
 	r->env = p->env;
+	if (p->body_len == 0) {   /* CONTENT_LENGTH promised more than came */
+		free(p->body);
+		p->body = NULL;
+	}
 	r->body = p->body;
 	r->len = p->body_len;
 	p->env = NULL;
@@ -435,6 +439,7 @@ static int end_record(struct pl_fcgi *p, unsigned char *reply, size_t *reply_len
 		}
 		if (cl > 0) {   /* bounded by max_body above */
 			p->body = pl_xmalloc((size_t)cl + 1);
+			p->body[0] = '\0';
 			p->body_cap = (size_t)cl + 1;
 		}
 		p->state = ST_STDIN;

@@ -89,7 +89,7 @@ struct pl_fcgi_req {
 	int keep_conn;        /* the web server keeps the connection after END_REQUEST */
 	int too_big;          /* stdin exceeded max_body: answer 413; body holds nothing */
 	char **env;           /* NULL-terminated "NAME=VALUE" array, one allocation: free(env) */
-	char *body;           /* stdin (NUL-terminated for convenience) or NULL; free() */
+	char *body;           /* stdin (NUL-terminated for convenience), NULL when empty; free() */
 	size_t len;           /* bytes in body */
 };
 

@@ -1,0 +1,246 @@
+/* t_wake.c: inotify wake on SQLite WAL commits, and the waiting counter
+ *
+ * A real database in WAL mode in a temporary directory: commits from another
+ * process must wake within milliseconds; the WAL deleted and re-created must
+ * still wake; unrelated files must not; a queue overflow counts as a change. */
+#include "pl_wake.c"
+#include "pl_waiting.c"
+
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+
+#include "tap.h"
+
+static char dir[64], db[128];
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int exec(sqlite3 *h, const char *sql)
+{
+	return sqlite3_exec(h, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+static sqlite3 *open_db(void)
+{
+	sqlite3 *h = NULL;
+
+	if (sqlite3_open(db, &h) != SQLITE_OK)
+		return NULL;
+	sqlite3_busy_timeout(h, 2000);
+	return h;
+}
+
+/* Commit one row from a child process, as a publisher would. */
+static void commit_in_child(int delay_ms)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		sqlite3 *h;
+		struct timespec ts = { 0, (long)delay_ms * 1000000L };
+
+		nanosleep(&ts, NULL);
+		h = open_db();
+		_exit(h && exec(h, "INSERT INTO m(v) VALUES('x')") == 0 && sqlite3_close(h) == SQLITE_OK ? 0 : 1);
+	}
+}
+
+static int reap_child(void)
+{
+	int st = -1;
+
+	if (wait(&st) < 0)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The kernel's inotify queue length, to overflow it on purpose. */
+static int max_queued(void)
+{
+	FILE *f = fopen("/proc/sys/fs/inotify/max_queued_events", "r");
+	int n = 16384;
+
+	if (f) {
+		if (fscanf(f, "%d", &n) != 1 || n <= 0 || n > 1000000)
+			n = 16384;
+		fclose(f);
+	}
+	return n;
+}
+
+static void test_wake(void)
+{
+	struct pl_wake *w = NULL;
+	sqlite3 *h;
+	int64_t t0, dt;
+	int r, fd;
+
+	h = open_db();
+	ok(h && exec(h, "PRAGMA journal_mode=WAL; CREATE TABLE m(id INTEGER PRIMARY KEY, v TEXT)") == 0,
+	   "database in WAL mode");
+	ok(pl_wake_open(&w, db) == 0 && pl_wake_fd(w) >= 0, "inotify watch open");
+	pl_wake_read(w);
+	ok(pl_wake_read(w) == 0, "nothing new: 0, without blocking");
+
+	t0 = now_ms();
+	commit_in_child(50);
+	r = pl_wake_wait(w, 3000);
+	dt = now_ms() - t0 - 50;
+	ok(r == 1 && dt < 500, "commit in another process wakes (%lld ms after the commit started)", (long long)dt);
+	ok(reap_child() == 0, "child committed");
+	while (pl_wake_wait(w, 50))
+		;
+
+	fd = open(dir, O_RDONLY);
+	{
+		char other[160];
+		int ofd;
+
+		snprintf(other, sizeof other, "%s/unrelated.txt", dir);
+		ofd = open(other, O_WRONLY | O_CREAT, 0600);
+		ok(ofd >= 0 && write(ofd, "x", 1) == 1 && pl_wake_wait(w, 100) == 0,
+		   "a write to another file in the directory does not wake");
+		if (ofd >= 0)
+			close(ofd);
+	}
+	if (fd >= 0)
+		close(fd);
+
+	/* The last connection closing checkpoints and deletes the WAL. */
+	sqlite3_close(h);
+	{
+		char wal[160];
+
+		snprintf(wal, sizeof wal, "%s-wal", db);
+		ok(access(wal, F_OK) < 0, "WAL deleted when the last connection closed");
+	}
+	while (pl_wake_wait(w, 50))
+		;
+	t0 = now_ms();
+	commit_in_child(0);
+	r = pl_wake_wait(w, 3000);
+	ok(r == 1 && now_ms() - t0 < 1000, "commit re-creating the WAL wakes");
+	ok(reap_child() == 0, "child committed again");
+	while (pl_wake_wait(w, 50))
+		;
+
+	ok(pl_wake_touch(db) == 0 && pl_wake_wait(w, 1000) == 1, "pl_wake_touch wakes");
+
+	/* A synthetic overflow record, then a real one. */
+	{
+		struct inotify_event ev = { .wd = -1, .mask = IN_Q_OVERFLOW };
+
+		ok(relevant(w, &ev) == 1, "IN_Q_OVERFLOW counts as a change");
+	}
+	{
+		char wal[160];
+		int a, b, i, n = 2 * max_queued() + 100;
+
+		while (pl_wake_wait(w, 20))
+			;
+		snprintf(wal, sizeof wal, "%s/unrelated.txt", dir);
+		a = open(wal, O_WRONLY);
+		snprintf(wal, sizeof wal, "%s/unrelated2.txt", dir);
+		b = open(wal, O_WRONLY | O_CREAT, 0600);
+		/* Only unrelated names, alternating so inotify cannot merge the
+		 * events: nothing but the overflow itself can say "changed". */
+		for (i = 0; i < n && a >= 0 && b >= 0; i++)
+			(void)!pwrite(i % 2 ? a : b, "y", 1, 0);
+		if (a >= 0)
+			close(a);
+		if (b >= 0)
+			close(b);
+		ok(pl_wake_read(w) == 1, "a burst past the inotify queue: changed");
+		ok(pl_wake_read(w) == 0, "drained afterwards");
+	}
+	pl_wake_close(w);
+
+	/* Timer-only (no inotify): waits the timeout, then says "look". */
+	pl_wake_open(&w, db);
+	close(w->fd);
+	w->fd = -1;
+	t0 = now_ms();
+	ok(pl_wake_fd(w) == -1 && pl_wake_read(w) == 0 && pl_wake_wait(w, 100) == 1 && now_ms() - t0 >= 95,
+	   "timer-only: read 0, wait sleeps then returns 1");
+	pl_wake_close(w);
+	pl_wake_close(NULL);
+	ok(pl_wake_open(&w, "") == -1 && w == NULL, "empty path refused");
+}
+
+static void test_waiting(void)
+{
+	struct timespec ts = { 0, 120 * 1000000L };
+	char path[200];
+	int pfd[2], st;
+	pid_t pid;
+	char c;
+
+	ok(pl_waiting_total(db) == 0, "no directory yet: 0");
+	ok(pl_waiting_open(db) == 0 && pl_waiting_open(db) == 0, "open (twice is fine)");
+	snprintf(path, sizeof path, "%s.waiting/%ld", db, (long)getpid());
+	ok(access(path, F_OK) == 0, "file named by pid");
+	pl_waiting_set(5);
+	ok(pl_waiting_due_ms() > 0 && pl_waiting_total(db) == 0, "rate-limited: not written yet, due later");
+	nanosleep(&ts, NULL);
+	pl_waiting_set(5);
+	ok(pl_waiting_due_ms() == -1 && pl_waiting_total(db) == 5, "written after the interval");
+
+	/* A live child with 3, then killed: its file goes. */
+	if (pipe(pfd) < 0)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		close(pfd[0]);
+		if (pl_waiting_open(db) == 0) {
+			nanosleep(&ts, NULL);
+			pl_waiting_set(3);
+		}
+		(void)!write(pfd[1], "r", 1);
+		pause();
+		_exit(0);
+	}
+	close(pfd[1]);
+	(void)!read(pfd[0], &c, 1);
+	close(pfd[0]);
+	ok(pl_waiting_total(db) == 8, "two processes: 5 + 3");
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	snprintf(path, sizeof path, "%s.waiting/%ld", db, (long)pid);
+	ok(pl_waiting_total(db) == 5 && access(path, F_OK) < 0, "dead process ignored and its file removed");
+	pl_waiting_close();
+	snprintf(path, sizeof path, "%s.waiting/%ld", db, (long)getpid());
+	ok(access(path, F_OK) < 0 && pl_waiting_total(db) == 0, "close removes our file");
+	pl_waiting_set(9);
+	ok(pl_waiting_due_ms() == -1, "set after close does nothing");
+}
+
+static void cleanup(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	(void)!system(cmd);
+}
+
+int main(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(dir, sizeof dir, "%s/pl_t_wake.XXXXXX", tmp && *tmp && strlen(tmp) < 40 ? tmp : "/tmp");
+	if (!mkdtemp(dir)) {
+		ok(0, "mkdtemp");
+		return tap_done();
+	}
+	snprintf(db, sizeof db, "%s/t.db", dir);
+	test_wake();
+	test_waiting();
+	cleanup();
+	return tap_done();
+}
