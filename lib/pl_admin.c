@@ -1,0 +1,212 @@
+/* pl_admin.c: message-table management for operators, and the health check */
+#include "pl_first.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "pl_admin.h"
+#include "pl_auth.h"
+#include "pl_log.h"
+#include "pl_out.h"
+#include "pl_sub.h"
+#include "pl_waiting.h"
+
+#define PATH_MAX_LEN 1024
+
+static void health(const struct pl_conf *c, struct pl_store *st, struct pl_req *r, struct pl_resp *resp)
+{
+	struct json_object *o;
+	int64_t head;
+
+	if (pl_http_cors(c, r, resp, "GET, OPTIONS"))
+		return;
+	if (!pl_req_method_is(r, "GET") && !pl_req_method_is(r, "HEAD")) {
+		pl_resp_header(resp, "Allow", "GET, HEAD, OPTIONS");
+		pl_out_error(resp, NULL, PL_EMETHOD, NULL, "health is GET only", 0);
+		return;
+	}
+	/* One read of one row: cheap, and it proves the database answers. */
+	if (!st || pl_store_head(st, &head) != PL_OK) {
+		pl_out_error(resp, NULL, PL_EIO, NULL, "the message store is unavailable", c->retry_after);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "status", json_object_new_string("ok"));
+	json_object_object_add(o, "push", json_object_new_boolean(c->push_enabled));
+	json_object_object_add(o, "newest_id", json_object_new_int64(head));
+	pl_out_object(resp, NULL, 200, o);
+}
+
+/* 401 without or with a bad token, 403 for a valid non-admin token. */
+static int authorize(const struct pl_conf *c, const struct pl_req *r, char *err, size_t errlen)
+{
+	const struct pl_token *t = pl_auth_find(c, pl_auth_bearer(r, 1));
+
+	if (!t) {
+		snprintf(err, errlen, "admin needs Authorization: Bearer ADMIN-TOKEN");
+		return PL_EAUTH;
+	}
+	if (t->role != PL_ROLE_ADMIN) {
+		snprintf(err, errlen, "this token is not an admin token");
+		return PL_EFORBID;
+	}
+	return PL_OK;
+}
+
+/* DELETE, or POST with _method=DELETE for clients that cannot send DELETE. */
+static int wants_delete(struct pl_req *r)
+{
+	const char *m;
+
+	if (pl_req_method_is(r, "DELETE"))
+		return 1;
+	if (!pl_req_method_is(r, "POST"))
+		return 0;
+	m = pl_req_arg(r, "_method");
+	if (!m && r->body_len && pl_kv_parse(r->body, r->body_len, &r->form, &r->nform) == PL_OK)
+		m = pl_kv_get(r->form, r->nform, "_method");
+	return m && !strcmp(m, "DELETE");
+}
+
+static void stats(const struct pl_conf *c, struct pl_store *st, struct pl_resp *resp)
+{
+	struct pl_stats s;
+	struct json_object *o;
+	long waiting;
+
+	if (pl_store_stats(st, &s) != PL_OK) {
+		pl_out_error(resp, NULL, PL_EIO, NULL, "the message store is unavailable", c->retry_after);
+		return;
+	}
+	waiting = pl_waiting_total(c->db_path);
+	o = json_object_new_object();
+	json_object_object_add(o, "rows", json_object_new_int64(s.rows));
+	json_object_object_add(o, "oldest_id", json_object_new_int64(s.oldest_id));
+	json_object_object_add(o, "newest_id", json_object_new_int64(s.newest_id));
+	json_object_object_add(o, "db_bytes", json_object_new_int64(s.db_bytes));
+	json_object_object_add(o, "wal_bytes", json_object_new_int64(s.wal_bytes));
+	json_object_object_add(o, "waiting", json_object_new_int64(waiting < 0 ? 0 : waiting));
+	json_object_object_add(o, "publishes_last_minute", json_object_new_int64(s.publishes_last_minute));
+	json_object_object_add(o, "push", json_object_new_boolean(c->push_enabled));
+	pl_out_object(resp, NULL, 200, o);
+}
+
+static void one_message(const struct pl_conf *c, struct pl_store *st, struct pl_req *r,
+			struct pl_resp *resp, const char *idtext)
+{
+	struct pl_result res;
+	struct pl_buf b = { 0 };
+	int64_t id;
+	int rc;
+
+	memset(&res, 0, sizeof res);
+	/* Anything but a plain positive number is no message of ours. */
+	if (pl_int_parse(idtext, 1, INT64_MAX, &id) != PL_OK) {
+		pl_out_error(resp, NULL, PL_ENOTFOUND, NULL, "no such message", 0);
+		return;
+	}
+	if (wants_delete(r)) {
+		rc = pl_store_delete(st, id);
+		if (rc == PL_OK)
+			resp->status = 204;
+		else
+			pl_out_error(resp, NULL, rc, NULL, rc == PL_ENOTFOUND ? "no such message" :
+				     "the message store is unavailable", c->retry_after);
+		return;
+	}
+	if (!pl_req_method_is(r, "GET") && !pl_req_method_is(r, "HEAD")) {
+		pl_resp_header(resp, "Allow", "GET, DELETE");
+		pl_out_error(resp, NULL, PL_EMETHOD, NULL, "use GET or DELETE", 0);
+		return;
+	}
+	rc = pl_store_get(st, id, &res);
+	if (rc != PL_OK) {
+		pl_out_error(resp, NULL, rc, NULL, rc == PL_ENOTFOUND ? "no such message" :
+			     "the message store is unavailable", c->retry_after);
+	} else {
+		pl_out_message_json(&b, &res.rows[0], 1);
+		pl_resp_header(resp, "Content-Type", "application/json; charset=utf-8");
+		pl_buf_add(&resp->body, b.p, b.len);
+		pl_buf_addc(&resp->body, '\n');
+	}
+	pl_buf_free(&b);
+	pl_result_free(&res);
+}
+
+static void messages(const struct pl_conf *c, struct pl_store *st, struct pl_req *r, struct pl_resp *resp)
+{
+	struct pl_sub sub;
+	struct pl_result res;
+	char msg[256];
+	int del = wants_delete(r), rc;
+	int64_t n;
+
+	memset(&res, 0, sizeof res);
+	if (!del && !pl_req_method_is(r, "GET") && !pl_req_method_is(r, "HEAD")) {
+		pl_resp_header(resp, "Allow", "GET, DELETE");
+		pl_out_error(resp, NULL, PL_EMETHOD, NULL, "use GET to list or DELETE to delete by filter", 0);
+		return;
+	}
+	if ((rc = pl_sub_parse(&sub, r, c, PL_SUB_ADMIN, msg, sizeof msg)) != PL_OK) {
+		pl_out_error(resp, &sub.out, rc, NULL, msg, 0);
+		goto out;
+	}
+	if (del) {
+		if ((rc = pl_store_delete_matching(st, &sub.f, &n)) != PL_OK) {
+			pl_out_error(resp, NULL, rc, NULL, "the message store is unavailable", c->retry_after);
+		} else {
+			struct json_object *o = json_object_new_object();
+			json_object_object_add(o, "deleted", json_object_new_int64(n));
+			pl_out_object(resp, NULL, 200, o);
+		}
+		goto out;
+	}
+	if ((rc = pl_store_query(st, &sub.f, &res)) != PL_OK)
+		pl_out_error(resp, &sub.out, rc, NULL, "the message store is unavailable", c->retry_after);
+	else
+		pl_out_result(resp, &sub.out, &res);
+out:
+	pl_sub_free(&sub);
+	pl_result_free(&res);
+}
+
+void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req *r, struct pl_resp *resp)
+{
+	char path[PATH_MAX_LEN], err[256];
+	const char *rest;
+	size_t n;
+	int rc;
+
+	pl_req_path(r, path, sizeof path);
+	n = strlen(path);
+	while (n > 1 && path[n - 1] == '/')
+		path[--n] = '\0';
+	if (n >= 7 && !strcmp(path + n - 7, "/health")) {
+		health(c, st, r, resp);
+		return;
+	}
+	if (pl_http_cors(c, r, resp, "GET, DELETE, POST, OPTIONS"))
+		return;
+	if ((rc = authorize(c, r, err, sizeof err)) != PL_OK) {
+		if (rc == PL_EAUTH)
+			pl_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"pushlite admin\"");
+		pl_out_error(resp, NULL, rc, NULL, err, 0);
+		return;
+	}
+	if (!st) {
+		pl_out_error(resp, NULL, PL_EIO, NULL, "the message store is unavailable", c->retry_after);
+		return;
+	}
+	rest = strstr(path, "/admin");
+	rest = rest ? rest + 6 : "";
+	if (!strcmp(rest, "/messages"))
+		messages(c, st, r, resp);
+	else if (!strncmp(rest, "/messages/", 10))
+		one_message(c, st, r, resp, rest + 10);
+	else if (!strcmp(rest, "/stats"))
+		stats(c, st, resp);
+	else
+		pl_out_error(resp, NULL, PL_ENOTFOUND, NULL,
+			     "no such admin resource: use /admin/messages, /admin/messages/ID or /admin/stats", 0);
+}

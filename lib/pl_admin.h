@@ -1,0 +1,14 @@
+/* pl_admin.h: /admin/messages, /admin/messages/ID, /admin/stats, /health */
+#ifndef PL_ADMIN_H
+#define PL_ADMIN_H
+
+#include "pl_conf.h"
+#include "pl_http.h"
+#include "pl_req.h"
+#include "pl_store.h"
+
+/* Route by the request path: a path ending in "/health" is the public
+ * health check; everything after "/admin" is the admin API. */
+void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req *r, struct pl_resp *resp);
+
+#endif

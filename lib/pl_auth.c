@@ -1,0 +1,191 @@
+/* pl_auth.c: bearer tokens and HMAC-signed subscriber tokens (libcrypto) */
+#include "pl_first.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "pl_auth.h"
+#include "pl_topic.h"
+#include "pl_util.h"
+
+#define SIG_B64_LEN 43          /* 32 bytes, base64url without padding */
+
+int pl_auth_user_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= PL_USER_MAX &&
+	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._@+-") == n;
+}
+
+const char *pl_auth_bearer(const struct pl_req *r, int allow_query)
+{
+	const char *h = pl_req_env(r, "HTTP_AUTHORIZATION");
+
+	if (!h)
+		h = pl_req_env(r, "REDIRECT_HTTP_AUTHORIZATION");
+	if (h && *h) {
+		if (strncasecmp(h, "Bearer ", 7))
+			return "";          /* present but not a bearer token: refused */
+		h += 7;
+		while (*h == ' ')
+			h++;
+		return h;
+	}
+	return allow_query ? pl_req_arg(r, "token") : NULL;
+}
+
+/* Constant time in the length of the configured secret. */
+static int same(const char *given, const char *secret)
+{
+	size_t n = strlen(secret), g = strlen(given);
+	unsigned char diff = (unsigned char)(g != n);
+
+	for (size_t i = 0; i < n; i++)
+		diff |= (unsigned char)(secret[i] ^ (i < g ? given[i] : 0));
+	return diff == 0;
+}
+
+const struct pl_token *pl_auth_find(const struct pl_conf *c, const char *s)
+{
+	const struct pl_token *found = NULL;
+
+	if (!s)
+		return NULL;
+	/* Compare with every token, so timing tells nothing about which matched. */
+	for (size_t i = 0; i < c->ntokens; i++)
+		if (same(s, c->tokens[i].secret))
+			found = &c->tokens[i];
+	return found;
+}
+
+int pl_auth_topic_allowed(const struct pl_token *t, const char *topic)
+{
+	if (t->role == PL_ROLE_ADMIN || t->nprefixes == 0)
+		return 1;
+	for (size_t i = 0; i < t->nprefixes; i++)
+		if (pl_topic_under(topic, t->prefixes[i]))
+			return 1;
+	return 0;
+}
+
+static void b64url(const unsigned char *in, size_t n, char *out)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	size_t o = 0, i;
+
+	for (i = 0; i + 2 < n; i += 3) {
+		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+		out[o++] = tab[v >> 18 & 63];
+		out[o++] = tab[v >> 12 & 63];
+		out[o++] = tab[v >> 6 & 63];
+		out[o++] = tab[v & 63];
+	}
+	if (n - i == 1) {
+		unsigned v = (unsigned)in[i] << 16;
+		out[o++] = tab[v >> 18 & 63];
+		out[o++] = tab[v >> 12 & 63];
+	} else if (n - i == 2) {
+		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
+		out[o++] = tab[v >> 18 & 63];
+		out[o++] = tab[v >> 12 & 63];
+		out[o++] = tab[v >> 6 & 63];
+	}
+	out[o] = '\0';
+}
+
+static int sign(const char *secret, const char *msg, size_t n, char out[SIG_B64_LEN + 1])
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+
+	if (!HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, n, mac, &maclen) ||
+	    maclen != 32)
+		return PL_EINVAL;
+	b64url(mac, maclen, out);
+	return PL_OK;
+}
+
+int pl_auth_mint(const char *secret, const char *user, int64_t expiry, char *out, size_t outlen)
+{
+	char sig[SIG_B64_LEN + 1];
+	int n;
+
+	if (!secret || !pl_auth_user_valid(user) || expiry <= 0)
+		return PL_EINVAL;
+	n = snprintf(out, outlen, "v1.%s.%lld", user, (long long)expiry);
+	if (n < 0 || (size_t)n >= outlen || sign(secret, out, (size_t)n, sig) != PL_OK)
+		return PL_EINVAL;
+	if ((size_t)n + 1 + SIG_B64_LEN >= outlen)
+		return PL_EINVAL;
+	out[n] = '.';
+	memcpy(out + n + 1, sig, SIG_B64_LEN + 1);
+	return PL_OK;
+}
+
+int pl_auth_verify(const char *secret, const char *token, int64_t now, char *user)
+{
+	char sig[SIG_B64_LEN + 1], ubuf[PL_USER_MAX + 1];
+	const char *dot_sig, *dot_exp;
+	size_t n = strlen(token), ulen;
+	int64_t expiry;
+
+	if (!secret || n < 8 || n > 3 + PL_USER_MAX + 1 + 20 + 1 + SIG_B64_LEN || strncmp(token, "v1.", 3))
+		return PL_EAUTH;
+	dot_sig = strrchr(token, '.');
+	if (!dot_sig || (size_t)(token + n - dot_sig - 1) != SIG_B64_LEN)
+		return PL_EAUTH;
+	for (dot_exp = dot_sig - 1; dot_exp > token + 2 && *dot_exp != '.'; dot_exp--)
+		;
+	if (dot_exp <= token + 2)
+		return PL_EAUTH;
+	ulen = (size_t)(dot_exp - (token + 3));
+	if (ulen == 0 || ulen > PL_USER_MAX)
+		return PL_EAUTH;
+	memcpy(ubuf, token + 3, ulen);
+	ubuf[ulen] = '\0';
+	{
+		char num[24];
+		size_t k = (size_t)(dot_sig - dot_exp - 1);
+		if (k == 0 || k >= sizeof num)
+			return PL_EAUTH;
+		memcpy(num, dot_exp + 1, k);
+		num[k] = '\0';
+		if (pl_int_parse(num, 1, INT64_MAX / 2, &expiry) != PL_OK)
+			return PL_EAUTH;
+	}
+	if (!pl_auth_user_valid(ubuf) || sign(secret, token, (size_t)(dot_sig - token), sig) != PL_OK)
+		return PL_EAUTH;
+	if (CRYPTO_memcmp(sig, dot_sig + 1, SIG_B64_LEN) != 0 || expiry <= now)
+		return PL_EAUTH;
+	memcpy(user, ubuf, ulen + 1);
+	return PL_OK;
+}
+
+int pl_auth_subscriber(const struct pl_conf *c, const struct pl_req *r, char *user)
+{
+	const char *ru = pl_req_env(r, "REMOTE_USER"), *tok;
+
+	user[0] = '\0';
+	if (ru && *ru) {
+		if (strlen(ru) > PL_USER_MAX)
+			return PL_EAUTH;
+		memcpy(user, ru, strlen(ru) + 1);
+		return PL_OK;
+	}
+	tok = pl_req_arg(r, "token");
+	if (!tok) {
+		tok = pl_auth_bearer(r, 0);
+		/* Basic credentials are the web server's business, not ours. */
+		if (tok && !*tok)
+			tok = NULL;
+	}
+	if (!tok)
+		return PL_OK;
+	return pl_auth_verify(c->secret, tok, (int64_t)time(NULL), user);
+}

@@ -1,0 +1,310 @@
+/* pl_conf.c: parse the INI configuration file into struct pl_conf.
+ *
+ * Every key has a safe default; an unknown key or a bad value is an error
+ * naming the line, because a typo in a security setting must not silently
+ * fall back to a default the operator did not want. */
+#include "pl_first.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "pl_conf.h"
+#include "pl_log.h"
+#include "pl_topic.h"
+#include "pl_util.h"
+
+struct parse_state {
+	struct pl_conf *c;
+	char reason[160];
+	int failed;
+};
+
+void pl_conf_defaults(struct pl_conf *c)
+{
+	memset(c, 0, sizeof *c);
+	c->db_path = pl_xstrdup("/var/lib/pushlite/pushlite.db");
+	c->default_ttl = 3 * 86400;
+	c->max_ttl = 30 * 86400;
+	c->max_body = 1024 * 1024;
+	c->longpoll_timeout = 25;
+	c->longpoll_max_timeout = 120;
+	c->stream_max_time = 300;
+	c->heartbeat = 15;
+	c->max_waiting = 8000;
+	c->max_topics = 16;
+	c->push_enabled = 1;
+	c->retry_after = 30;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+	if (!strcasecmp(v, "on") || !strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1"))
+		*out = 1;
+	else if (!strcasecmp(v, "off") || !strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0"))
+		*out = 0;
+	else
+		return PL_EINVAL;
+	return PL_OK;
+}
+
+static int parse_int(const char *v, int64_t lo, int64_t hi, int *out)
+{
+	int64_t x;
+
+	if (pl_int_parse(v, lo, hi, &x) != PL_OK)
+		return PL_EINVAL;
+	*out = (int)x;
+	return PL_OK;
+}
+
+/* Split a list separated by blanks or commas; calls add for each word. */
+static int split_list(const char *v, int (*add)(void *, const char *, size_t), void *ud)
+{
+	const char *p = v;
+
+	while (*p) {
+		size_t n;
+
+		while (*p == ' ' || *p == ',' || *p == '\t')
+			p++;
+		n = strcspn(p, " ,\t");
+		if (n && add(ud, p, n) != PL_OK)
+			return PL_EINVAL;
+		p += n;
+	}
+	return PL_OK;
+}
+
+static int add_origin(void *ud, const char *s, size_t n)
+{
+	struct pl_conf *c = ud;
+
+	c->cors_origins = pl_xrealloc(c->cors_origins, (c->ncors + 1) * sizeof *c->cors_origins);
+	c->cors_origins[c->ncors++] = pl_xstrndup(s, n);
+	return PL_OK;
+}
+
+static int add_prefix(void *ud, const char *s, size_t n)
+{
+	struct pl_token *t = ud;
+	char *p;
+
+	if (t->nprefixes >= PL_MAX_PREFIXES)
+		return PL_EINVAL;
+	p = pl_xstrndup(s, n);
+	/* "/" is every topic; otherwise it must be a valid topic. */
+	if (strcmp(p, "/") && pl_topic_valid(p, n) != PL_OK) {
+		free(p);
+		return PL_EINVAL;
+	}
+	t->prefixes[t->nprefixes++] = p;
+	return PL_OK;
+}
+
+static struct pl_token *token_for(struct pl_conf *c, const char *name)
+{
+	for (size_t i = 0; i < c->ntokens; i++)
+		if (!strcmp(c->tokens[i].name, name))
+			return &c->tokens[i];
+	c->tokens = pl_xrealloc(c->tokens, (c->ntokens + 1) * sizeof *c->tokens);
+	memset(&c->tokens[c->ntokens], 0, sizeof c->tokens[0]);
+	c->tokens[c->ntokens].name = pl_xstrdup(name);
+	return &c->tokens[c->ntokens++];
+}
+
+static int set_token_key(struct pl_conf *c, const char *section, const char *k, const char *v)
+{
+	const char *name = section + 6;     /* after "token " */
+	struct pl_token *t;
+
+	while (*name == ' ')
+		name++;
+	if (!*name)
+		return PL_EINVAL;
+	t = token_for(c, name);
+	if (!strcmp(k, "token")) {
+		/* Tokens travel in headers and query strings: keep them printable. */
+		if (strlen(v) < 8 || strlen(v) > 256 || strspn(v,
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=") != strlen(v))
+			return PL_EINVAL;
+		free(t->secret);
+		t->secret = pl_xstrdup(v);
+	} else if (!strcmp(k, "role")) {
+		if (!strcmp(v, "publish"))
+			t->role = PL_ROLE_PUBLISH;
+		else if (!strcmp(v, "admin"))
+			t->role = PL_ROLE_ADMIN;
+		else
+			return PL_EINVAL;
+	} else if (!strcmp(k, "topics")) {
+		return split_list(v, add_prefix, t);
+	} else {
+		return PL_EINVAL;
+	}
+	return PL_OK;
+}
+
+static int set_key(struct pl_conf *c, const char *k, const char *v)
+{
+	int64_t secs;
+
+	if (!strcmp(k, "database")) {
+		if (!*v)
+			return PL_EINVAL;
+		free(c->db_path);
+		c->db_path = pl_xstrdup(v);
+	} else if (!strcmp(k, "secret")) {
+		if (strlen(v) < 16)
+			return PL_EINVAL;   /* a short HMAC key is guessable */
+		free(c->secret);
+		c->secret = pl_xstrdup(v);
+	} else if (!strcmp(k, "default_ttl") || !strcmp(k, "max_ttl")) {
+		if (pl_duration_parse(v, 1, &secs) != PL_OK || secs < 1)
+			return PL_EINVAL;
+		*(k[0] == 'd' ? &c->default_ttl : &c->max_ttl) = secs;
+	} else if (!strcmp(k, "max_body")) {
+		int n;
+		if (parse_int(v, 1, 256 * 1024 * 1024, &n) != PL_OK)
+			return PL_EINVAL;
+		c->max_body = (size_t)n;
+	} else if (!strcmp(k, "longpoll_timeout")) {
+		return parse_int(v, 1, 3600, &c->longpoll_timeout);
+	} else if (!strcmp(k, "longpoll_max_timeout")) {
+		return parse_int(v, 1, 3600, &c->longpoll_max_timeout);
+	} else if (!strcmp(k, "stream_max_time")) {
+		return parse_int(v, 1, 86400, &c->stream_max_time);
+	} else if (!strcmp(k, "heartbeat")) {
+		return parse_int(v, 1, 3600, &c->heartbeat);
+	} else if (!strcmp(k, "max_waiting")) {
+		return parse_int(v, 1, 1000000, &c->max_waiting);
+	} else if (!strcmp(k, "max_topics")) {
+		return parse_int(v, 1, 256, &c->max_topics);
+	} else if (!strcmp(k, "retry_after")) {
+		return parse_int(v, 1, 86400, &c->retry_after);
+	} else if (!strcmp(k, "push")) {
+		return parse_bool(v, &c->push_enabled);
+	} else if (!strcmp(k, "publish_get")) {
+		return parse_bool(v, &c->publish_get);
+	} else if (!strcmp(k, "trust_remote_user")) {
+		return parse_bool(v, &c->trust_remote_user);
+	} else if (!strcmp(k, "cors_credentials")) {
+		return parse_bool(v, &c->cors_credentials);
+	} else if (!strcmp(k, "synchronous")) {
+		if (!strcasecmp(v, "normal"))
+			c->synchronous_full = 0;
+		else if (!strcasecmp(v, "full"))
+			c->synchronous_full = 1;
+		else
+			return PL_EINVAL;
+	} else if (!strcmp(k, "cors_origins")) {
+		return split_list(v, add_origin, c);
+	} else {
+		return PL_ENOTFOUND;
+	}
+	return PL_OK;
+}
+
+static int on_ini(void *user, const char *section, const char *k, const char *v)
+{
+	struct parse_state *ps = user;
+	int rc;
+
+	if (!strcmp(section, "pushlite") || !strcmp(section, ""))
+		rc = set_key(ps->c, k, v);
+	else if (!strncmp(section, "token ", 6))
+		rc = set_token_key(ps->c, section, k, v);
+	else
+		rc = PL_ENOTFOUND;
+	if (rc != PL_OK && !ps->failed) {
+		/* inih reports the line of the first refused key as its result. */
+		snprintf(ps->reason, sizeof ps->reason, "%s key '%.64s' in [%.64s]",
+			 rc == PL_ENOTFOUND ? "unknown" : "bad value for", k, section);
+		ps->failed = 1;
+	}
+	return rc == PL_OK;
+}
+
+static int check(struct pl_conf *c, char *err, size_t errlen)
+{
+	if (c->default_ttl > c->max_ttl)
+		c->default_ttl = c->max_ttl;
+	if (c->longpoll_timeout > c->longpoll_max_timeout)
+		c->longpoll_timeout = c->longpoll_max_timeout;
+	for (size_t i = 0; i < c->ntokens; i++) {
+		if (!c->tokens[i].secret) {
+			snprintf(err, errlen, "%s: [token %s] has no 'token =' line", c->path, c->tokens[i].name);
+			return PL_ECONF;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(c->tokens[i].secret, c->tokens[j].secret)) {
+				snprintf(err, errlen, "%s: [token %s] repeats the token of [token %s]",
+					 c->path, c->tokens[i].name, c->tokens[j].name);
+				return PL_ECONF;
+			}
+	}
+	return PL_OK;
+}
+
+int pl_conf_load(struct pl_conf *c, const char *path, char *err, size_t errlen)
+{
+	struct parse_state ps = { .c = c };
+	int r;
+
+	pl_conf_defaults(c);
+	c->path = pl_xstrdup(path);
+	r = ini_parse(path, on_ini, &ps);
+	if (r < 0) {
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		return PL_ECONF;
+	}
+	if (r > 0 && !ps.failed) {
+		snprintf(err, errlen, "%s:%d: syntax error", path, r);
+		return PL_ECONF;
+	}
+	if (ps.failed) {
+		snprintf(err, errlen, "%s:%d: %s", path, r, ps.reason);
+		return PL_ECONF;
+	}
+	return check(c, err, errlen);
+}
+
+int pl_conf_load_env(struct pl_conf *c, char *err, size_t errlen)
+{
+	const char *path = getenv("PUSHLITE_CONF");
+	FILE *f;
+
+	if (path && *path)
+		return pl_conf_load(c, path, err, errlen);
+	f = fopen(PL_CONF_DEFAULT_PATH, "r");
+	if (!f && errno == ENOENT) {
+		pl_conf_defaults(c);
+		return PL_OK;
+	}
+	if (f)
+		fclose(f);
+	return pl_conf_load(c, PL_CONF_DEFAULT_PATH, err, errlen);
+}
+
+void pl_conf_free(struct pl_conf *c)
+{
+	if (!c)
+		return;
+	free(c->path);
+	free(c->db_path);
+	free(c->secret);
+	for (size_t i = 0; i < c->ncors; i++)
+		free(c->cors_origins[i]);
+	free(c->cors_origins);
+	for (size_t i = 0; i < c->ntokens; i++) {
+		free(c->tokens[i].name);
+		free(c->tokens[i].secret);
+		for (size_t j = 0; j < c->tokens[i].nprefixes; j++)
+			free(c->tokens[i].prefixes[j]);
+	}
+	free(c->tokens);
+	memset(c, 0, sizeof *c);
+}

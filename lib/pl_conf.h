@@ -1,0 +1,57 @@
+/* pl_conf.h: the one configuration file, read with inih */
+#ifndef PL_CONF_H
+#define PL_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PL_CONF_DEFAULT_PATH "/etc/pushlite.conf"
+#define PL_MAX_PREFIXES 32
+
+enum pl_role { PL_ROLE_PUBLISH, PL_ROLE_ADMIN };
+
+/* A bearer token from a [token NAME] section. */
+struct pl_token {
+	char *name;
+	char *secret;
+	enum pl_role role;
+	char *prefixes[PL_MAX_PREFIXES];   /* topic prefixes it may publish to; none = any */
+	size_t nprefixes;
+};
+
+struct pl_conf {
+	char *path;               /* file read, or NULL when defaults only */
+	char *db_path;
+	char *secret;             /* subscriber-token HMAC key; NULL = tokens refused */
+	int64_t default_ttl, max_ttl;   /* seconds */
+	size_t max_body;          /* bytes */
+	int longpoll_timeout, longpoll_max_timeout;   /* seconds */
+	int stream_max_time, heartbeat;               /* seconds */
+	int max_waiting;          /* waiting subscribers per process */
+	int max_topics;           /* topics in one subscribe request */
+	int push_enabled;         /* 0: longpoll and stream answer 503 */
+	int publish_get;          /* GET /publish allowed */
+	int trust_remote_user;    /* REMOTE_USER may publish without a token */
+	int synchronous_full;     /* PRAGMA synchronous=FULL */
+	int retry_after;          /* seconds, in 503 answers */
+	char **cors_origins;      /* "*" allowed */
+	size_t ncors;
+	int cors_credentials;
+	struct pl_token *tokens;
+	size_t ntokens;
+};
+
+/* Fill c with the safe defaults; no file read. Free with pl_conf_free(). */
+void pl_conf_defaults(struct pl_conf *c);
+
+/* Read path into c (defaults first). On error returns PL_ECONF and writes a
+ * one-line reason naming the file and line into err. */
+int pl_conf_load(struct pl_conf *c, const char *path, char *err, size_t errlen);
+
+/* Read $PUSHLITE_CONF, else /etc/pushlite.conf; a missing default file means
+ * defaults, a missing file named by PUSHLITE_CONF is an error. */
+int pl_conf_load_env(struct pl_conf *c, char *err, size_t errlen);
+
+void pl_conf_free(struct pl_conf *c);   /* NULL-safe */
+
+#endif

@@ -1,0 +1,148 @@
+/* pl_http.c: statuses, headers and CORS for CGI-style responses */
+#include "pl_first.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "pl_http.h"
+#include "pl_log.h"
+
+void pl_resp_init(struct pl_resp *r)
+{
+	memset(r, 0, sizeof *r);
+	r->status = 200;
+}
+
+void pl_resp_free(struct pl_resp *r)
+{
+	if (!r)
+		return;
+	pl_buf_free(&r->head);
+	pl_buf_free(&r->body);
+}
+
+int pl_resp_header(struct pl_resp *r, const char *name, const char *value)
+{
+	if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
+		return PL_EINVAL;
+	pl_buf_adds(&r->head, name);
+	pl_buf_add(&r->head, ": ", 2);
+	pl_buf_adds(&r->head, value);
+	pl_buf_add(&r->head, "\r\n", 2);
+	return PL_OK;
+}
+
+const char *pl_http_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "Unknown";
+	}
+}
+
+void pl_resp_serialize_head(const struct pl_resp *r, struct pl_buf *out)
+{
+	pl_buf_addf(out, "Status: %d %s\r\n", r->status, pl_http_reason(r->status));
+	if (r->head.len)
+		pl_buf_add(out, r->head.p, r->head.len);
+	pl_buf_add(out, "\r\n", 2);
+}
+
+void pl_resp_serialize(const struct pl_resp *r, struct pl_buf *out)
+{
+	pl_resp_serialize_head(r, out);
+	if (r->body.len)
+		pl_buf_add(out, r->body.p, r->body.len);
+}
+
+int pl_http_status(int rc)
+{
+	switch (rc) {
+	case PL_OK: return 200;
+	case PL_EINVAL: return 400;
+	case PL_EAUTH: return 401;
+	case PL_EFORBID: return 403;
+	case PL_ENOTFOUND: return 404;
+	case PL_EMETHOD: return 405;
+	case PL_ETOOBIG: return 413;
+	case PL_ETYPE: return 415;
+	case PL_EFULL: return 429;
+	case PL_EIO: case PL_EOFF: case PL_EBUSY: return 503;
+	default: return 500;
+	}
+}
+
+const char *pl_http_code(int rc)
+{
+	switch (rc) {
+	case PL_EINVAL: return "bad_request";
+	case PL_EAUTH: return "unauthorized";
+	case PL_EFORBID: return "forbidden";
+	case PL_ENOTFOUND: return "not_found";
+	case PL_EMETHOD: return "method_not_allowed";
+	case PL_ETOOBIG: return "too_large";
+	case PL_ETYPE: return "unsupported_media_type";
+	case PL_EFULL: return "too_many_subscribers";
+	case PL_EIO: return "storage_unavailable";
+	case PL_EOFF: return "push_off";
+	case PL_EBUSY: return "storage_busy";
+	default: return "internal";
+	}
+}
+
+static int origin_allowed(const struct pl_conf *c, const char *origin, int *wildcard)
+{
+	*wildcard = 0;
+	for (size_t i = 0; i < c->ncors; i++) {
+		if (!strcmp(c->cors_origins[i], "*")) {
+			*wildcard = 1;
+			return 1;
+		}
+		if (!strcasecmp(c->cors_origins[i], origin))
+			return 1;
+	}
+	return 0;
+}
+
+int pl_http_cors(const struct pl_conf *c, const struct pl_req *req, struct pl_resp *r, const char *methods)
+{
+	const char *origin = pl_req_env(req, "HTTP_ORIGIN");
+	int preflight = pl_req_method_is(req, "OPTIONS"), wildcard;
+
+	if (!origin || !origin_allowed(c, origin, &wildcard)) {
+		if (preflight)
+			r->status = origin ? 403 : 204;
+		return preflight;
+	}
+	/* With credentials the origin must be echoed, never "*". */
+	if (wildcard && !c->cors_credentials) {
+		pl_resp_header(r, "Access-Control-Allow-Origin", "*");
+	} else if (pl_resp_header(r, "Access-Control-Allow-Origin", origin) == PL_OK) {
+		pl_resp_header(r, "Vary", "Origin");
+		if (c->cors_credentials)
+			pl_resp_header(r, "Access-Control-Allow-Credentials", "true");
+	}
+	pl_resp_header(r, "Access-Control-Expose-Headers", "ETag, Retry-After");
+	if (preflight) {
+		r->status = 204;
+		pl_resp_header(r, "Access-Control-Allow-Methods", methods);
+		pl_resp_header(r, "Access-Control-Allow-Headers",
+			       "Authorization, Content-Type, Last-Event-ID, If-None-Match, "
+			       "X-Topic, X-Type, X-User, X-Clients, X-TTL, X-Src, X-Target");
+		pl_resp_header(r, "Access-Control-Max-Age", "600");
+	}
+	return preflight;
+}

@@ -1,0 +1,35 @@
+/* pl_http.h: HTTP responses as CGI output, statuses, CORS */
+#ifndef PL_HTTP_H
+#define PL_HTTP_H
+
+#include "pl_conf.h"
+#include "pl_req.h"
+#include "pl_util.h"
+
+struct pl_resp {
+	int status;
+	struct pl_buf head;     /* "Name: value\r\n" lines */
+	struct pl_buf body;
+};
+
+void pl_resp_init(struct pl_resp *r);     /* status 200, no headers */
+void pl_resp_free(struct pl_resp *r);     /* NULL-safe */
+/* Add a header. Refuses (PL_EINVAL, nothing added) a name or value with CR,
+ * LF or NUL, so no input can split the response. */
+int pl_resp_header(struct pl_resp *r, const char *name, const char *value);
+/* "Status: ...\r\n" + headers + "\r\n" + body, appended to out. */
+void pl_resp_serialize(const struct pl_resp *r, struct pl_buf *out);
+/* Only the status line and headers (for streams, whose body follows). */
+void pl_resp_serialize_head(const struct pl_resp *r, struct pl_buf *out);
+
+/* The one place result codes become statuses and error codes. */
+int pl_http_status(int rc);
+const char *pl_http_reason(int status);
+const char *pl_http_code(int rc);
+
+/* Add Access-Control-* headers when the request's Origin is configured.
+ * Returns 1 when the request was an OPTIONS preflight, which r now answers
+ * (204, or 403 for an origin not allowed). */
+int pl_http_cors(const struct pl_conf *c, const struct pl_req *req, struct pl_resp *r, const char *methods);
+
+#endif

@@ -1,0 +1,27 @@
+/* pl_log.h: one-line logging to stderr (the web server's error log) and the
+ * allocation policy: pl_x* allocators log and abort, callers check nothing. */
+#ifndef PL_LOG_H
+#define PL_LOG_H
+
+#include <stddef.h>
+
+enum pl_log_level { PL_LOG_ERR, PL_LOG_WARN, PL_LOG_INFO, PL_LOG_DEBUG };
+
+/* Set the program name printed in front of each line (default "pushlite"). */
+void pl_log_init(const char *prog);
+/* Lines above this level are dropped (default PL_LOG_INFO). */
+void pl_log_set_level(enum pl_log_level lvl);
+void pl_log(int lvl, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+#define pl_log_err(...)  pl_log(PL_LOG_ERR, __FILE__, __LINE__, __VA_ARGS__)
+#define pl_log_warn(...) pl_log(PL_LOG_WARN, __FILE__, __LINE__, __VA_ARGS__)
+#define pl_log_info(...) pl_log(PL_LOG_INFO, __FILE__, __LINE__, __VA_ARGS__)
+
+void *pl_xmalloc(size_t n);
+void *pl_xcalloc(size_t n, size_t size);
+void *pl_xrealloc(void *p, size_t n);
+char *pl_xstrdup(const char *s);
+char *pl_xstrndup(const char *s, size_t n);
+
+#endif

@@ -1,0 +1,397 @@
+/* pl_out.c: JSON, XML, JSONP, SSE, iframe-script and NDJSON writers.
+ *
+ * Stored message bodies are JSON objects made by json-c at publish time;
+ * answers splice "id" (and "last_get") into them instead of parsing them
+ * again, so a poll costs no JSON work per message. Escaping is done here and
+ * only here, one function per output context. */
+#include "pl_first.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "pl_log.h"
+#include "pl_out.h"
+
+#define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+/* Old IE renders an iframe document incrementally only after ~2 KiB. */
+#define IFRAME_PADDING 2048
+
+int pl_out_format(const char *s, int stream_ok, enum pl_fmt *f)
+{
+	static const struct { const char *name; enum pl_fmt fmt; int stream; } tab[] = {
+		{ "json", PL_FMT_JSON, 0 }, { "xml", PL_FMT_XML, 0 }, { "jsonp", PL_FMT_JSONP, 0 },
+		{ "sse", PL_FMT_SSE, 1 }, { "js", PL_FMT_JS, 1 }, { "ndjson", PL_FMT_NDJSON, 1 },
+	};
+
+	for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+		if (!strcmp(s, tab[i].name) && (stream_ok || !tab[i].stream)) {
+			*f = tab[i].fmt;
+			return PL_OK;
+		}
+	return PL_EINVAL;
+}
+
+static int ident_start(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '$';
+}
+
+int pl_out_callback_valid(const char *s)
+{
+	size_t n = strlen(s);
+	int at_start = 1;
+
+	if (n == 0 || n > PL_CALLBACK_MAX)
+		return 0;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (at_start) {
+			if (!ident_start(c))
+				return 0;
+			at_start = 0;
+		} else if (c == '.') {
+			at_start = 1;
+		} else if (!ident_start(c) && !(c >= '0' && c <= '9')) {
+			return 0;
+		}
+	}
+	return !at_start;
+}
+
+void pl_out_message_json(struct pl_buf *b, const struct pl_row *r, int with_last_get)
+{
+	/* The stored body is "{...}" with at least "topic" inside. */
+	pl_buf_addf(b, "{\"id\":%lld,", (long long)r->id);
+	if (!with_last_get) {
+		pl_buf_add(b, r->body + 1, r->body_len - 1);
+		return;
+	}
+	pl_buf_add(b, r->body + 1, r->body_len - 2);
+	if (r->last_get)
+		pl_buf_addf(b, ",\"last_get\":%lld}", (long long)r->last_get);
+	else
+		pl_buf_adds(b, ",\"last_get\":null}");
+}
+
+/* JSON text inside JavaScript: U+2028 and U+2029 end a line in pre-2019
+ * JavaScript, and "</" or "<!--" would end or confuse a script element. */
+static void add_js(struct pl_buf *b, const char *s, size_t n)
+{
+	size_t start = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *rep = NULL;
+		size_t skip = 1;
+
+		if ((unsigned char)s[i] == 0xe2 && i + 2 < n && (unsigned char)s[i + 1] == 0x80 &&
+		    ((unsigned char)s[i + 2] == 0xa8 || (unsigned char)s[i + 2] == 0xa9)) {
+			rep = (unsigned char)s[i + 2] == 0xa8 ? "\\u2028" : "\\u2029";
+			skip = 3;
+		} else if (s[i] == '<') {
+			rep = "\\u003c";    /* valid inside JSON strings, inert in HTML */
+		} else if (s[i] == '>') {
+			rep = "\\u003e";
+		}
+		if (!rep)
+			continue;
+		pl_buf_add(b, s + start, i - start);
+		pl_buf_adds(b, rep);
+		i += skip - 1;
+		start = i + 1;
+	}
+	pl_buf_add(b, s + start, n - start);
+}
+
+static void add_xml(struct pl_buf *b, const char *s, size_t n)
+{
+	size_t start = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *rep;
+
+		switch (s[i]) {
+		case '&': rep = "&amp;"; break;
+		case '<': rep = "&lt;"; break;
+		case '>': rep = "&gt;"; break;
+		case '"': rep = "&quot;"; break;
+		case '\'': rep = "&apos;"; break;
+		default: continue;
+		}
+		pl_buf_add(b, s + start, i - start);
+		pl_buf_adds(b, rep);
+		start = i + 1;
+	}
+	pl_buf_add(b, s + start, n - start);
+}
+
+static void xml_attr(struct pl_buf *b, const char *name, const char *v)
+{
+	if (!v)
+		return;
+	pl_buf_addf(b, " %s=\"", name);
+	add_xml(b, v, strlen(v));
+	pl_buf_addc(b, '"');
+}
+
+static void xml_message(struct pl_buf *b, const struct pl_row *r, int with_last_get)
+{
+	struct json_object *o = json_tokener_parse(r->body), *data = NULL;
+	const char *dtext = "null";
+
+	pl_buf_addf(b, "<message id=\"%lld\"", (long long)r->id);
+	xml_attr(b, "topic", r->topic);
+	pl_buf_addf(b, " created=\"%lld\" expires=\"%lld\"", (long long)r->created, (long long)r->expires);
+	xml_attr(b, "user", r->user);
+	xml_attr(b, "type", r->type);
+	xml_attr(b, "src", r->src);
+	xml_attr(b, "target", r->target);
+	if (with_last_get && r->last_get)
+		pl_buf_addf(b, " last_get=\"%lld\"", (long long)r->last_get);
+	pl_buf_addc(b, '>');
+	if (r->clients) {
+		pl_buf_adds(b, "<clients>");
+		for (const char *p = r->clients; *p;) {
+			size_t k = strcspn(p, ",");
+			pl_buf_adds(b, "<client>");
+			add_xml(b, p, k);
+			pl_buf_adds(b, "</client>");
+			p += k;
+			if (*p)
+				p++;
+		}
+		pl_buf_adds(b, "</clients>");
+	}
+	if (o && json_object_object_get_ex(o, "data", &data))
+		dtext = json_object_to_json_string_ext(data, JSON_FLAGS);
+	pl_buf_adds(b, "<data>");
+	add_xml(b, dtext, strlen(dtext));
+	pl_buf_adds(b, "</data></message>");
+	json_object_put(o);
+}
+
+static void set_type(struct pl_resp *resp, const struct pl_outopt *o)
+{
+	switch (o ? o->fmt : PL_FMT_JSON) {
+	case PL_FMT_XML:
+		pl_resp_header(resp, "Content-Type", "application/xml; charset=utf-8");
+		break;
+	case PL_FMT_JSONP:
+		pl_resp_header(resp, "Content-Type", "application/javascript; charset=utf-8");
+		break;
+	case PL_FMT_NDJSON:
+		pl_resp_header(resp, "Content-Type", "application/x-ndjson; charset=utf-8");
+		break;
+	case PL_FMT_SSE:
+		pl_resp_header(resp, "Content-Type", "text/event-stream; charset=utf-8");
+		break;
+	case PL_FMT_JS:
+		pl_resp_header(resp, "Content-Type", "text/html; charset=utf-8");
+		break;
+	default:
+		pl_resp_header(resp, "Content-Type", "application/json; charset=utf-8");
+	}
+	pl_resp_header(resp, "X-Content-Type-Options", "nosniff");
+}
+
+/* Wrap JSON text for JSONP; "/ * * /" in front defuses content sniffing of a
+ * callback name used as a file signature. */
+static void jsonp_wrap(struct pl_buf *b, const char *cb, const char *json, size_t n)
+{
+	pl_buf_adds(b, "/**/");
+	pl_buf_adds(b, cb);
+	pl_buf_addc(b, '(');
+	add_js(b, json, n);
+	pl_buf_adds(b, ");\n");
+}
+
+static void result_json(struct pl_buf *b, const struct pl_result *res, int with_last_get)
+{
+	pl_buf_addf(b, "{\"cursor\":%lld,\"more\":%s", (long long)res->cursor, res->more ? "true" : "false");
+	if (res->reset)
+		pl_buf_adds(b, ",\"reset\":true");
+	if (res->gap)
+		pl_buf_adds(b, ",\"gap\":true");
+	pl_buf_adds(b, ",\"messages\":[");
+	for (size_t i = 0; i < res->n; i++) {
+		if (i)
+			pl_buf_addc(b, ',');
+		pl_out_message_json(b, &res->rows[i], with_last_get);
+	}
+	pl_buf_adds(b, "]}");
+}
+
+void pl_out_result(struct pl_resp *resp, const struct pl_outopt *o, const struct pl_result *res)
+{
+	resp->status = 200;
+	set_type(resp, o);
+	if (o->fmt == PL_FMT_XML) {
+		struct pl_buf *b = &resp->body;
+		pl_buf_addf(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<messages cursor=\"%lld\" more=\"%s\"",
+			    (long long)res->cursor, res->more ? "true" : "false");
+		if (res->reset)
+			pl_buf_adds(b, " reset=\"true\"");
+		if (res->gap)
+			pl_buf_adds(b, " gap=\"true\"");
+		pl_buf_addc(b, '>');
+		for (size_t i = 0; i < res->n; i++)
+			xml_message(b, &res->rows[i], o->with_last_get);
+		pl_buf_adds(b, "</messages>\n");
+	} else if (o->fmt == PL_FMT_JSONP) {
+		struct pl_buf tmp = { 0 };
+		result_json(&tmp, res, o->with_last_get);
+		jsonp_wrap(&resp->body, o->callback, tmp.p, tmp.len);
+		pl_buf_free(&tmp);
+	} else {
+		result_json(&resp->body, res, o->with_last_get);
+		pl_buf_addc(&resp->body, '\n');
+	}
+}
+
+static struct json_object *error_object(int rc, const char *code, const char *msg)
+{
+	struct json_object *e = json_object_new_object();
+
+	json_object_object_add(e, "error", json_object_new_string(code ? code : pl_http_code(rc)));
+	json_object_object_add(e, "message", json_object_new_string(msg));
+	return e;
+}
+
+void pl_out_error(struct pl_resp *resp, const struct pl_outopt *o, int rc, const char *code,
+		  const char *msg, int retry_after)
+{
+	enum pl_fmt fmt = o ? o->fmt : PL_FMT_JSON;
+
+	pl_buf_reset(&resp->body);
+	resp->status = pl_http_status(rc);
+	if (resp->status == 503 && retry_after > 0) {
+		char v[16];
+		snprintf(v, sizeof v, "%d", retry_after);
+		pl_resp_header(resp, "Retry-After", v);
+	}
+	if (fmt == PL_FMT_XML) {
+		set_type(resp, o);
+		pl_buf_adds(&resp->body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<error code=\"");
+		code = code ? code : pl_http_code(rc);
+		add_xml(&resp->body, code, strlen(code));
+		pl_buf_adds(&resp->body, "\">");
+		add_xml(&resp->body, msg, strlen(msg));
+		pl_buf_adds(&resp->body, "</error>\n");
+		return;
+	}
+	if (fmt == PL_FMT_JSONP) {
+		/* A script tag cannot read a status: the error travels inside. */
+		resp->status = 200;
+	}
+	{
+		struct pl_outopt plain = { .fmt = PL_FMT_JSON };
+		int status = resp->status;
+		pl_out_object(resp, fmt == PL_FMT_JSONP ? o : &plain, status, error_object(rc, code, msg));
+	}
+}
+
+void pl_out_object(struct pl_resp *resp, const struct pl_outopt *o, int status, struct json_object *obj)
+{
+	const char *s = json_object_to_json_string_ext(obj, JSON_FLAGS);
+
+	resp->status = status;
+	set_type(resp, o && o->fmt == PL_FMT_JSONP ? o : NULL);
+	if (o && o->fmt == PL_FMT_JSONP) {
+		jsonp_wrap(&resp->body, o->callback, s, strlen(s));
+	} else {
+		pl_buf_adds(&resp->body, s);
+		pl_buf_addc(&resp->body, '\n');
+	}
+	json_object_put(obj);
+}
+
+/* ---- streams ---- */
+
+void pl_out_stream_headers(struct pl_resp *resp, const struct pl_outopt *o)
+{
+	set_type(resp, o);
+	/* Proxies (nginx in front, for one) must pass each event on at once. */
+	pl_resp_header(resp, "X-Accel-Buffering", "no");
+}
+
+void pl_out_stream_start(struct pl_buf *b, const struct pl_outopt *o, int retry_ms)
+{
+	switch (o->fmt) {
+	case PL_FMT_SSE:
+		/* A comment first: some proxies hold a response until its first bytes. */
+		pl_buf_addf(b, ": pushlite\nretry: %d\n\n", retry_ms);
+		break;
+	case PL_FMT_JS:
+		pl_buf_adds(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>pushlite</title></head><body>\n<!--");
+		for (int i = 0; i < IFRAME_PADDING / 64; i++)
+			pl_buf_adds(b, "                                                                ");
+		pl_buf_adds(b, "-->\n");
+		break;
+	default:
+		break;
+	}
+}
+
+static void js_call(struct pl_buf *b, const char *cb, const char *json, size_t n)
+{
+	pl_buf_adds(b, "<script>parent.");
+	pl_buf_adds(b, cb);
+	pl_buf_addc(b, '(');
+	add_js(b, json, n);
+	pl_buf_adds(b, ");</script>\n");
+}
+
+void pl_out_stream_msg(struct pl_buf *b, const struct pl_outopt *o, const struct pl_row *r)
+{
+	struct pl_buf tmp = { 0 };
+
+	switch (o->fmt) {
+	case PL_FMT_SSE:
+		/* json-c escapes control characters, so the JSON is one line. */
+		pl_buf_addf(b, "id: %lld\nevent: message\ndata: ", (long long)r->id);
+		pl_out_message_json(b, r, 0);
+		pl_buf_adds(b, "\n\n");
+		break;
+	case PL_FMT_JS:
+		pl_out_message_json(&tmp, r, 0);
+		js_call(b, o->callback, tmp.p, tmp.len);
+		break;
+	default:
+		pl_out_message_json(b, r, 0);
+		pl_buf_addc(b, '\n');
+	}
+	pl_buf_free(&tmp);
+}
+
+void pl_out_stream_heartbeat(struct pl_buf *b, const struct pl_outopt *o)
+{
+	switch (o->fmt) {
+	case PL_FMT_SSE:
+		pl_buf_adds(b, ": hb\n\n");
+		break;
+	case PL_FMT_JS:
+		js_call(b, o->callback, "null", 4);
+		break;
+	default:
+		pl_buf_addc(b, '\n');
+	}
+}
+
+void pl_out_stream_error(struct pl_buf *b, const struct pl_outopt *o, int rc, const char *msg)
+{
+	struct json_object *e = error_object(rc, NULL, msg);
+	const char *s = json_object_to_json_string_ext(e, JSON_FLAGS);
+
+	switch (o->fmt) {
+	case PL_FMT_SSE:
+		pl_buf_addf(b, "event: error\ndata: %s\n\n", s);
+		break;
+	case PL_FMT_JS:
+		js_call(b, o->callback, s, strlen(s));
+		break;
+	default:
+		pl_buf_adds(b, s);
+		pl_buf_addc(b, '\n');
+	}
+	json_object_put(e);
+}

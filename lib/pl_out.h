@@ -1,0 +1,50 @@
+/* pl_out.h: every output format, in one place, used by every program.
+ *
+ * Poll-style answers: JSON, XML, JSONP. Streams: SSE, iframe script
+ * streaming for old IE, NDJSON. Errors come in the format that was asked. */
+#ifndef PL_OUT_H
+#define PL_OUT_H
+
+#include "pl_http.h"
+#include "pl_store.h"
+
+struct json_object;
+
+#define PL_CALLBACK_MAX 64
+
+enum pl_fmt { PL_FMT_JSON, PL_FMT_XML, PL_FMT_JSONP, PL_FMT_SSE, PL_FMT_JS, PL_FMT_NDJSON };
+
+struct pl_outopt {
+	enum pl_fmt fmt;
+	char callback[PL_CALLBACK_MAX + 1];   /* JSONP and iframe callback, validated */
+	int with_last_get;                    /* admin view */
+};
+
+/* Parse format=; stream formats only when stream_ok. PL_EINVAL otherwise. */
+int pl_out_format(const char *s, int stream_ok, enum pl_fmt *f);
+/* 1 if s is a safe callback name: identifiers joined by dots, at most 64 bytes. */
+int pl_out_callback_valid(const char *s);
+
+/* One message as a JSON object: {"id":N,...stored fields...}. */
+void pl_out_message_json(struct pl_buf *b, const struct pl_row *r, int with_last_get);
+
+/* Answer with a poll result in o's format (JSON, XML, JSONP); sets the
+ * status (200), Content-Type and body. */
+void pl_out_result(struct pl_resp *resp, const struct pl_outopt *o, const struct pl_result *res);
+/* Answer an error {"error":code,"message":msg} in o's format (o may be NULL:
+ * JSON). Status from rc (200 for JSONP, which script tags cannot read).
+ * code NULL: derived from rc. 503 answers carry Retry-After. */
+void pl_out_error(struct pl_resp *resp, const struct pl_outopt *o, int rc, const char *code,
+		  const char *msg, int retry_after);
+/* Answer with a JSON object (JSONP-wrapped when o asks); takes obj's ref. */
+void pl_out_object(struct pl_resp *resp, const struct pl_outopt *o, int status, struct json_object *obj);
+
+/* Streams: the headers to set, the preamble, one message, a heartbeat. */
+void pl_out_stream_headers(struct pl_resp *resp, const struct pl_outopt *o);
+void pl_out_stream_start(struct pl_buf *b, const struct pl_outopt *o, int retry_ms);
+void pl_out_stream_msg(struct pl_buf *b, const struct pl_outopt *o, const struct pl_row *r);
+void pl_out_stream_heartbeat(struct pl_buf *b, const struct pl_outopt *o);
+/* An error inside an already started stream (e.g. storage gone). */
+void pl_out_stream_error(struct pl_buf *b, const struct pl_outopt *o, int rc, const char *msg);
+
+#endif

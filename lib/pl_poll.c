@@ -1,0 +1,71 @@
+/* pl_poll.c: GET /poll: answer at once with what is new since a cursor */
+#include "pl_first.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "pl_log.h"
+#include "pl_out.h"
+#include "pl_poll.h"
+
+int pl_poll_preamble(const struct pl_conf *c, const struct pl_req *r, struct pl_resp *resp)
+{
+	if (pl_http_cors(c, r, resp, "GET, OPTIONS"))
+		return 1;
+	if (!pl_req_method_is(r, "GET") && !pl_req_method_is(r, "HEAD")) {
+		pl_resp_header(resp, "Allow", "GET, HEAD, OPTIONS");
+		pl_out_error(resp, NULL, PL_EMETHOD, NULL, "subscribe with GET", 0);
+		return 1;
+	}
+	return 0;
+}
+
+void pl_poll_error(const struct pl_conf *c, struct pl_resp *resp, const struct pl_sub *sub, int rc, const char *msg)
+{
+	if (rc == PL_EAUTH && sub->out.fmt != PL_FMT_JSONP)
+		pl_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"pushlite\"");
+	pl_out_error(resp, &sub->out, rc, NULL, msg, c->retry_after);
+}
+
+/* 1 if If-None-Match lists the tag "N" (weak or strong). */
+static int etag_matches(const char *inm, const char *tag)
+{
+	size_t n = strlen(tag);
+
+	if (!inm)
+		return 0;
+	for (const char *p = inm; (p = strstr(p, tag)); p += n)
+		if ((p == inm || p[-1] == ' ' || p[-1] == ',' || p[-1] == '/') &&
+		    (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
+			return 1;
+	return 0;
+}
+
+void pl_poll_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req *r,
+		    struct pl_resp *resp, struct pl_result *res)
+{
+	struct pl_sub sub;
+	char msg[256], tag[32];
+	int rc;
+
+	memset(&sub, 0, sizeof sub);
+	if (pl_poll_preamble(c, r, resp))
+		return;
+	if ((rc = pl_sub_parse(&sub, r, c, PL_SUB_POLL, msg, sizeof msg)) != PL_OK) {
+		pl_poll_error(c, resp, &sub, rc, msg);
+		goto out;
+	}
+	if ((rc = pl_store_query(st, &sub.f, res)) != PL_OK) {
+		pl_poll_error(c, resp, &sub, rc, "the message store is unavailable");
+		goto out;
+	}
+	snprintf(tag, sizeof tag, "\"%lld\"", (long long)res->cursor);
+	pl_resp_header(resp, "ETag", tag);
+	if (res->n == 0 && !res->reset && !res->gap && etag_matches(pl_req_env(r, "HTTP_IF_NONE_MATCH"), tag)) {
+		resp->status = 304;
+		goto out;
+	}
+	pl_out_result(resp, &sub.out, res);
+out:
+	pl_sub_free(&sub);
+}

@@ -1,0 +1,271 @@
+/* pl_serve.c: the libfcgi accept loop shared by publish, poll and admin.
+ *
+ * FastCGI: a small pool of threads, each with its own SQLite connection,
+ * each blocking in FCGX_Accept_r. Signals are taken by the main thread with
+ * sigwait(), after FCGX_Init(), so libfcgi's own handling does not keep a
+ * backend alive after the web server asked it to go: on SIGTERM or SIGUSR1
+ * requests in progress finish and the process exits. Plain CGI (stdin is not
+ * a socket): one request from the environment, stdin and stdout. */
+#include "pl_first.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pl_admin.h"
+#include "pl_log.h"
+#include "pl_out.h"
+#include "pl_poll.h"
+#include "pl_publish.h"
+#include "pl_serve.h"
+
+#define DEFAULT_THREADS 4
+#define MAX_THREADS 256
+
+extern char **environ;
+
+struct app {
+	enum pl_prog prog;
+	struct pl_conf conf;
+	int conf_ok;
+	atomic_int busy;
+};
+
+void pl_serve_finish(const struct pl_req *r, struct pl_resp *resp, struct pl_buf *out)
+{
+	pl_resp_header(resp, "Cache-Control", "no-store");
+	if (r && pl_req_method_is(r, "HEAD"))
+		pl_buf_reset(&resp->body);
+	pl_resp_serialize(resp, out);
+}
+
+int pl_serve_conf(struct pl_conf *c, const char *name)
+{
+	char err[512];
+
+	pl_log_init(name);
+	if (pl_conf_load_env(c, err, sizeof err) != PL_OK) {
+		pl_log_err("configuration: %s", err);
+		return PL_ECONF;
+	}
+	return PL_OK;
+}
+
+int pl_serve_refuse(const struct pl_conf *c, int conf_ok, const char *content_length,
+		    int query_rc, struct pl_resp *resp)
+{
+	int64_t len = 0;
+	char msg[128];
+
+	if (!conf_ok) {
+		pl_out_error(resp, NULL, PL_ECONF, "config", "the server's pushlite configuration is unusable "
+			     "(its error log names the line)", 0);
+		return 1;
+	}
+	if (content_length && *content_length &&
+	    (pl_int_parse(content_length, 0, INT64_MAX, &len) != PL_OK || len > (int64_t)c->max_body)) {
+		snprintf(msg, sizeof msg, "the body is larger than %zu bytes", c->max_body);
+		pl_out_error(resp, NULL, PL_ETOOBIG, NULL, msg, 0);
+		return 1;
+	}
+	if (query_rc != PL_OK) {
+		pl_out_error(resp, NULL, PL_EINVAL, NULL,
+			     "the query string is too long, badly %-encoded, or not UTF-8", 0);
+		return 1;
+	}
+	return 0;
+}
+
+/* Run one request. store is opened on demand and reopened after failures,
+ * so that a database that comes back (disk freed, file restored) is used. */
+static void handle(struct app *a, struct pl_store **st, char **env, const char *body, size_t len,
+		   struct pl_buf *out, struct pl_result *got)
+{
+	struct pl_req r;
+	struct pl_resp resp;
+	int qrc = pl_req_init(&r, env, body, len);
+
+	pl_resp_init(&resp);
+	if (pl_serve_refuse(&a->conf, a->conf_ok, pl_req_env(&r, "CONTENT_LENGTH"), qrc, &resp))
+		goto done;
+	if (!*st && pl_store_open(st, &a->conf) != PL_OK && a->prog != PL_PROG_ADMIN) {
+		pl_out_error(&resp, NULL, PL_EIO, NULL, "the message store is unavailable", a->conf.retry_after);
+		goto done;
+	}
+	switch (a->prog) {
+	case PL_PROG_PUBLISH:
+		pl_publish_handle(&a->conf, *st, &r, &resp);
+		break;
+	case PL_PROG_POLL:
+		pl_poll_handle(&a->conf, *st, &r, &resp, got);
+		break;
+	case PL_PROG_ADMIN:
+		pl_admin_handle(&a->conf, *st, &r, &resp);
+		break;
+	}
+	/* A connection that failed may be stale (file replaced): start afresh. */
+	if (resp.status == 503 && *st) {
+		pl_store_close(*st);
+		*st = NULL;
+	}
+done:
+	pl_serve_finish(&r, &resp, out);
+	pl_resp_free(&resp);
+	pl_req_free(&r);
+}
+
+/* Read the body, at most max+1 bytes (one more tells "too big"). */
+static char *read_body(FCGX_Stream *in, FILE *fin, const char *clen, size_t max, size_t *len)
+{
+	int64_t want = 0;
+	char *buf;
+	size_t got = 0;
+
+	*len = 0;
+	if (!clen || pl_int_parse(clen, 0, INT64_MAX, &want) != PL_OK || want == 0 || (uint64_t)want > max)
+		return pl_xcalloc(1, 1);
+	buf = pl_xmalloc((size_t)want + 1);
+	while (got < (size_t)want) {
+		int n = in ? FCGX_GetStr(buf + got, (int)((size_t)want - got), in)
+			   : (int)fread(buf + got, 1, (size_t)want - got, fin);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	*len = got;
+	return buf;
+}
+
+static const char *env_get(char **env, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (; env && *env; env++)
+		if (!strncmp(*env, name, n) && (*env)[n] == '=')
+			return *env + n + 1;
+	return NULL;
+}
+
+static void *worker(void *arg)
+{
+	struct app *a = arg;
+	struct pl_store *st = NULL;
+	struct pl_buf out = { 0 };
+	struct pl_result got;
+	FCGX_Request req;
+
+	memset(&got, 0, sizeof got);
+	FCGX_InitRequest(&req, 0, 0);
+	while (FCGX_Accept_r(&req) >= 0) {
+		size_t len;
+		char *body;
+
+		atomic_fetch_add(&a->busy, 1);
+		body = read_body(req.in, NULL, env_get(req.envp, "CONTENT_LENGTH"), a->conf.max_body, &len);
+		pl_buf_reset(&out);
+		pl_result_reset(&got);
+		handle(a, &st, req.envp, body, len, &out, &got);
+		FCGX_PutStr(out.p, (int)out.len, req.out);
+		FCGX_Finish_r(&req);
+		/* First deliveries are recorded after the answer is on its way. */
+		if (got.ngot && st)
+			pl_store_mark_got(st, got.got, got.ngot, pl_now_ms());
+		free(body);
+		atomic_fetch_sub(&a->busy, 1);
+	}
+	pl_buf_free(&out);
+	pl_result_free(&got);
+	pl_store_close(st);
+	return NULL;
+}
+
+static int serve_cgi(struct app *a)
+{
+	struct pl_store *st = NULL;
+	struct pl_buf out = { 0 };
+	struct pl_result got;
+	size_t len;
+	char *body;
+
+	if (!getenv("REQUEST_METHOD")) {
+		fprintf(stderr, "This is a FastCGI/CGI program: run it from a web server (see docs/deploy.md).\n");
+		return 2;
+	}
+	memset(&got, 0, sizeof got);
+	body = read_body(NULL, stdin, getenv("CONTENT_LENGTH"), a->conf.max_body, &len);
+	handle(a, &st, environ, body, len, &out, &got);
+	fwrite(out.p, 1, out.len, stdout);
+	fflush(stdout);
+	if (got.ngot && st)
+		pl_store_mark_got(st, got.got, got.ngot, pl_now_ms());
+	free(body);
+	pl_buf_free(&out);
+	pl_result_free(&got);
+	pl_store_close(st);
+	return 0;
+}
+
+int pl_serve_main(enum pl_prog prog, const char *name, int argc, char **argv)
+{
+	static struct app a;
+	pthread_t tids[MAX_THREADS];
+	pthread_attr_t attr;
+	sigset_t set;
+	int64_t nthreads = DEFAULT_THREADS;
+	const char *t = getenv("PUSHLITE_THREADS");
+	int sig, started = 0;
+
+	(void)argc;
+	(void)argv;
+	a.prog = prog;
+	a.conf_ok = pl_serve_conf(&a.conf, name) == PL_OK;
+	if (FCGX_IsCGI()) {
+		int rc = serve_cgi(&a);
+		pl_conf_free(&a.conf);
+		return rc;
+	}
+	if (t && pl_int_parse(t, 1, MAX_THREADS, &nthreads) != PL_OK) {
+		pl_log_err("PUSHLITE_THREADS must be 1-%d", MAX_THREADS);
+		return 1;
+	}
+	if (FCGX_Init() != 0) {
+		pl_log_err("FCGX_Init failed");
+		return 1;
+	}
+	/* Block the stop signals in every thread; main takes them below. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	for (int i = 0; i < nthreads; i++)
+		if (pthread_create(&tids[i], &attr, worker, &a) == 0)
+			started++;
+	pthread_attr_destroy(&attr);
+	if (!started) {
+		pl_log_err("no worker thread could start");
+		return 1;
+	}
+	do {
+		if (sigwait(&set, &sig) != 0)
+			sig = SIGTERM;
+	} while (sig == SIGHUP);
+	FCGX_ShutdownPending();
+	/* Let requests in progress finish, briefly; idle workers sit in
+	 * accept() and simply end with the process. */
+	for (int i = 0; i < 100 && atomic_load(&a.busy) > 0; i++)
+		usleep(50 * 1000);
+	/* The configuration stays: idle workers may still hold pointers into it. */
+	return 0;
+}

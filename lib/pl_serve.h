@@ -1,0 +1,30 @@
+/* pl_serve.h: run a request/response program (publish, poll, admin) under
+ * libfcgi: FastCGI with a pool of threads, or one plain CGI request. */
+#ifndef PL_SERVE_H
+#define PL_SERVE_H
+
+#include "pl_conf.h"
+#include "pl_http.h"
+#include "pl_req.h"
+#include "pl_store.h"
+
+enum pl_prog { PL_PROG_PUBLISH, PL_PROG_POLL, PL_PROG_ADMIN };
+
+/* The main of cgi-bin/publish, poll and admin. Threads in FastCGI mode:
+ * PUSHLITE_THREADS (default 4). Returns the exit status. */
+int pl_serve_main(enum pl_prog prog, const char *name, int argc, char **argv);
+
+/* Headers every answer carries, and HEAD handling; then the CGI bytes. */
+void pl_serve_finish(const struct pl_req *r, struct pl_resp *resp, struct pl_buf *out);
+
+/* Load the configuration for a web program; on failure logs the reason and
+ * returns PL_ECONF (the program then answers every request with a 500). */
+int pl_serve_conf(struct pl_conf *c, const char *name);
+
+/* The answer for a request refused before any handler ran: 413 when
+ * CONTENT_LENGTH is over max_body, 400 for an unreadable query string,
+ * 500 for a bad configuration. Returns 1 when resp holds such an answer. */
+int pl_serve_refuse(const struct pl_conf *c, int conf_ok, const char *content_length,
+		    int query_rc, struct pl_resp *resp);
+
+#endif

@@ -1,0 +1,1030 @@
+/* pl_store.c: the SQLite backend of pl_store.h.
+ *
+ * One database in WAL mode shared by every process. Writers take the write
+ * lock up front (BEGIN IMMEDIATE) so ids are assigned in commit order, and a
+ * reader's snapshot that sees id N sees every id below N: following cursors
+ * is then exactly-once. Subscriptions are answered from the message_paths
+ * index (see sql/schema.sql) merged in id order, or, near the head, from a
+ * short primary-key range; both are filtered by pl_filter_match(). */
+#include "pl_first.h"
+
+#include <json-c/json.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "pl_log.h"
+#include "pl_store.h"
+#include "pl_topic.h"
+#include "pl_util.h"
+
+#define SCHEMA_VERSION 1
+/* Below this many ids between cursor and head, a primary-key range is
+ * cheaper than merging index ranges. */
+#define SCAN_WINDOW 512
+#define ROW_COLS "id, topic, user, clients, type, src, target, created, expires, last_get, body"
+
+extern const char pl_schema_sql[];
+
+enum {
+	S_BEGIN, S_BEGIN_IMM, S_COMMIT, S_ROLLBACK,
+	S_HEAD, S_OLDEST, S_INS, S_INS_PATH, S_ROW, S_SCAN, S_CREATED_AT,
+	S_DEL, S_DEL_PATH, S_EXPIRED, S_OLDEST_IDS, S_COUNT, S_MARK, S_COUNT_FROM,
+	S_COUNT_EXPIRED, S_COUNT_OLD_LIVE,
+	S_NSTMT
+};
+
+static const char *const sql_text[S_NSTMT] = {
+	[S_BEGIN] = "BEGIN",
+	[S_BEGIN_IMM] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_HEAD] = "SELECT seq FROM sqlite_sequence WHERE name = 'messages'",
+	[S_OLDEST] = "SELECT min(id) FROM messages",
+	[S_INS] = "INSERT INTO messages (topic, user, clients, type, src, target, created, expires, body) "
+		  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	[S_INS_PATH] = "INSERT INTO message_paths (path, user, id) VALUES (?, ?, ?)",
+	[S_ROW] = "SELECT " ROW_COLS " FROM messages WHERE id = ?",
+	[S_SCAN] = "SELECT " ROW_COLS " FROM messages WHERE id > ? ORDER BY id",
+	[S_CREATED_AT] = "SELECT id, created FROM messages WHERE id >= ? ORDER BY id LIMIT 1",
+	[S_DEL] = "DELETE FROM messages WHERE id = ? RETURNING topic, coalesce(user, '')",
+	[S_DEL_PATH] = "DELETE FROM message_paths WHERE path = ? AND user = ? AND id = ?",
+	[S_EXPIRED] = "SELECT id FROM messages WHERE expires <= ? ORDER BY expires LIMIT ?",
+	[S_OLDEST_IDS] = "SELECT id FROM messages WHERE id < ? ORDER BY id LIMIT ?",
+	[S_COUNT] = "SELECT count(*) FROM messages",
+	[S_MARK] = "UPDATE messages SET last_get = ? WHERE id = ? AND last_get IS NULL",
+	[S_COUNT_FROM] = "SELECT count(*) FROM messages WHERE id >= ?",
+	[S_COUNT_EXPIRED] = "SELECT count(*) FROM messages WHERE expires <= ?",
+	[S_COUNT_OLD_LIVE] = "SELECT count(*) FROM messages WHERE id < ? AND expires > ?",
+};
+
+static const char path_sql[] =
+	"SELECT id FROM message_paths WHERE path = ? AND user = ? AND id > ? ORDER BY id";
+
+struct pl_store {
+	sqlite3 *db;
+	char *path;
+	sqlite3_stmt *st[S_NSTMT];
+	sqlite3_stmt *paths[2 * PL_MAX_TOPICS];   /* merge streams, prepared on first use */
+};
+
+/* Log a storage failure once per kind, not once per request: a full disk
+ * would otherwise flood the error log at the request rate. */
+static int store_rc(struct pl_store *st, const char *op)
+{
+	static __thread int last_logged;
+	int code = sqlite3_extended_errcode(st->db), prim = code & 0xff;
+	int rc = (prim == SQLITE_BUSY || prim == SQLITE_LOCKED) ? PL_EBUSY : PL_EIO;
+
+	if (code != last_logged) {
+		pl_log_err("%s: %s: %s", st->path, op, sqlite3_errmsg(st->db));
+		last_logged = code;
+	}
+	return rc;
+}
+
+static int exec_stmt(struct pl_store *st, int which)
+{
+	sqlite3_stmt *s = st->st[which];
+	int r = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	return r == SQLITE_DONE || r == SQLITE_ROW ? PL_OK : PL_EIO;
+}
+
+static int read_txn_begin(struct pl_store *st)
+{
+	return exec_stmt(st, S_BEGIN) == PL_OK ? PL_OK : store_rc(st, "begin");
+}
+
+static void txn_end(struct pl_store *st, int commit)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		exec_stmt(st, commit ? S_COMMIT : S_ROLLBACK);
+}
+
+static int apply_schema(struct pl_store *st)
+{
+	sqlite3_stmt *s = NULL;
+	int version = -1, rc = PL_EIO;
+	char *err = NULL;
+
+	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto out;
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW)
+		goto out;
+	version = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	s = NULL;
+	if (version > SCHEMA_VERSION) {
+		pl_log_err("%s: schema version %d is newer than this program (%d)", st->path, version,
+			   SCHEMA_VERSION);
+		goto out;
+	}
+	if (version == 0 && sqlite3_exec(st->db, pl_schema_sql, NULL, NULL, &err) != SQLITE_OK) {
+		pl_log_err("%s: creating schema: %s", st->path, err ? err : "?");
+		goto out;
+	}
+	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto out;
+	rc = PL_OK;
+out:
+	if (rc != PL_OK && version != -1 && version <= SCHEMA_VERSION && !err)
+		pl_log_err("%s: schema: %s", st->path, sqlite3_errmsg(st->db));
+	sqlite3_free(err);
+	sqlite3_finalize(s);
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+static int schema_version(struct pl_store *st)
+{
+	sqlite3_stmt *s = NULL;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+int pl_store_open(struct pl_store **out, const struct pl_conf *c)
+{
+	struct pl_store *st = pl_xcalloc(1, sizeof *st);
+	const char *op = "open";
+	char pragma[64];
+
+	*out = NULL;
+	st->path = pl_xstrdup(c->db_path);
+	if (sqlite3_open_v2(c->db_path, &st->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+		goto fail;
+	/* Writers wait for each other this long before a request gets 503. */
+	sqlite3_busy_timeout(st->db, 5000);
+	op = "journal_mode=WAL";
+	if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	snprintf(pragma, sizeof pragma, "PRAGMA synchronous=%s", c->synchronous_full ? "FULL" : "NORMAL");
+	op = "synchronous";
+	if (sqlite3_exec(st->db, pragma, NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	op = "schema";
+	if (schema_version(st) != SCHEMA_VERSION && apply_schema(st) != PL_OK)
+		goto fail_logged;
+	for (int i = 0; i < S_NSTMT; i++) {
+		op = sql_text[i];
+		if (sqlite3_prepare_v3(st->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &st->st[i], NULL) != SQLITE_OK)
+			goto fail;
+	}
+	*out = st;
+	return PL_OK;
+fail:
+	pl_log_err("%s: %s: %s", c->db_path, op, st->db ? sqlite3_errmsg(st->db) : "out of memory");
+fail_logged:
+	pl_store_close(st);
+	return PL_EIO;
+}
+
+void pl_store_close(struct pl_store *st)
+{
+	if (!st)
+		return;
+	for (int i = 0; i < S_NSTMT; i++)
+		sqlite3_finalize(st->st[i]);
+	for (size_t i = 0; i < sizeof st->paths / sizeof st->paths[0]; i++)
+		sqlite3_finalize(st->paths[i]);
+	sqlite3_close(st->db);
+	free(st->path);
+	free(st);
+}
+
+/* ---- rows and results ---- */
+
+static char *col_text(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+
+	return t ? pl_xstrndup((const char *)t, (size_t)sqlite3_column_bytes(s, i)) : NULL;
+}
+
+static void row_read(struct pl_row *r, sqlite3_stmt *s)
+{
+	r->id = sqlite3_column_int64(s, 0);
+	r->topic = col_text(s, 1);
+	r->user = col_text(s, 2);
+	r->clients = col_text(s, 3);
+	r->type = col_text(s, 4);
+	r->src = col_text(s, 5);
+	r->target = col_text(s, 6);
+	r->created = sqlite3_column_int64(s, 7);
+	r->expires = sqlite3_column_int64(s, 8);
+	r->last_get = sqlite3_column_int64(s, 9);
+	r->body = col_text(s, 10);
+	r->body_len = r->body ? strlen(r->body) : 0;
+	if (!r->topic)
+		r->topic = pl_xstrdup("/");
+	if (!r->body)
+		r->body = pl_xstrdup("{}");
+}
+
+void pl_row_free(struct pl_row *r)
+{
+	if (!r)
+		return;
+	free(r->topic);
+	free(r->user);
+	free(r->clients);
+	free(r->type);
+	free(r->src);
+	free(r->target);
+	free(r->body);
+	memset(r, 0, sizeof *r);
+}
+
+static struct pl_row *result_push(struct pl_result *res)
+{
+	if (res->n == res->cap) {
+		res->cap = res->cap ? res->cap * 2 : 16;
+		res->rows = pl_xrealloc(res->rows, res->cap * sizeof *res->rows);
+	}
+	memset(&res->rows[res->n], 0, sizeof res->rows[0]);
+	return &res->rows[res->n++];
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? pl_xstrdup(s) : NULL;
+}
+
+void pl_result_add_copy(struct pl_result *dst, const struct pl_row *r)
+{
+	struct pl_row *d = result_push(dst);
+
+	*d = *r;
+	d->topic = pl_xstrdup(r->topic);
+	d->user = dup_or_null(r->user);
+	d->clients = dup_or_null(r->clients);
+	d->type = dup_or_null(r->type);
+	d->src = dup_or_null(r->src);
+	d->target = dup_or_null(r->target);
+	d->body = pl_xstrndup(r->body, r->body_len);
+}
+
+void pl_result_reset(struct pl_result *res)
+{
+	for (size_t i = 0; i < res->n; i++)
+		pl_row_free(&res->rows[i]);
+	res->n = 0;
+	res->ngot = 0;
+	res->cursor = res->head = 0;
+	res->more = res->reset = res->gap = 0;
+}
+
+void pl_result_free(struct pl_result *res)
+{
+	if (!res)
+		return;
+	pl_result_reset(res);
+	free(res->rows);
+	free(res->got);
+	memset(res, 0, sizeof *res);
+}
+
+/* ---- filters ---- */
+
+static int list_has(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; *p;) {
+		size_t k = strcspn(p, ",");
+		if (k == n && !memcmp(p, word, n))
+			return 1;
+		p += k;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+static int str_eq(const char *a, const char *b)
+{
+	return a && b && !strcmp(a, b);
+}
+
+int pl_filter_match(const struct pl_filter *f, const struct pl_row *r, int64_t now_ms)
+{
+	size_t i;
+
+	for (i = 0; i < f->ntopics; i++)
+		if (pl_topic_under(r->topic, f->topics[i]))
+			break;
+	if (i == f->ntopics)
+		return 0;
+	if (f->admin) {
+		if (f->user_filter && !str_eq(r->user, f->user_filter))
+			return 0;
+		if (f->undelivered && (!r->user || r->last_get))
+			return 0;
+	} else {
+		/* The one check that keeps a user's message from anyone else. */
+		if (r->user && !str_eq(r->user, f->identity))
+			return 0;
+		if (r->expires <= now_ms)
+			return 0;
+	}
+	if (f->client) {
+		if (r->clients && !list_has(r->clients, f->client))
+			return 0;
+	} else if (r->clients && !f->admin) {
+		return 0;
+	}
+	if (f->type && !str_eq(r->type, f->type))
+		return 0;
+	if (f->src && !str_eq(r->src, f->src))
+		return 0;
+	if (f->target && !str_eq(r->target, f->target))
+		return 0;
+	return 1;
+}
+
+/* ---- reading ---- */
+
+static int read_int(struct pl_store *st, int which, int64_t arg, int has_arg, int64_t *out);
+
+/* A count with two bound integers. */
+static int read_int2(struct pl_store *st, int which, int64_t a, int64_t b, int64_t *out)
+{
+	sqlite3_bind_int64(st->st[which], 2, b);
+	return read_int(st, which, a, 1, out);
+}
+
+static int read_int(struct pl_store *st, int which, int64_t arg, int has_arg, int64_t *out)
+{
+	sqlite3_stmt *s = st->st[which];
+	int r;
+
+	if (has_arg)
+		sqlite3_bind_int64(s, 1, arg);
+	r = sqlite3_step(s);
+	*out = (r == SQLITE_ROW) ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	return (r == SQLITE_ROW || r == SQLITE_DONE) ? PL_OK : store_rc(st, sql_text[which]);
+}
+
+/* Smallest id whose created >= t_ms, by bisection over ids: created grows
+ * with id (both follow commit order), so no index on created is needed. */
+static int first_id_created_from(struct pl_store *st, int64_t lo, int64_t hi, int64_t t_ms, int64_t *out)
+{
+	sqlite3_stmt *s = st->st[S_CREATED_AT];
+	int64_t found = hi + 1;
+
+	while (lo <= hi) {
+		int64_t mid = lo + (hi - lo) / 2, id, created;
+		int r;
+
+		sqlite3_bind_int64(s, 1, mid);
+		r = sqlite3_step(s);
+		if (r == SQLITE_DONE) {
+			sqlite3_reset(s);
+			hi = mid - 1;
+			continue;
+		}
+		if (r != SQLITE_ROW) {
+			sqlite3_reset(s);
+			return store_rc(st, "bisect created");
+		}
+		id = sqlite3_column_int64(s, 0);
+		created = sqlite3_column_int64(s, 1);
+		sqlite3_reset(s);
+		if (created >= t_ms) {
+			found = id;
+			hi = mid - 1;
+		} else {
+			lo = id + 1;
+		}
+	}
+	*out = found;
+	return PL_OK;
+}
+
+static int fetch_row(struct pl_store *st, int64_t id, struct pl_row *r)
+{
+	sqlite3_stmt *s = st->st[S_ROW];
+	int rc;
+
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		row_read(r, s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return PL_OK;
+	return rc == SQLITE_DONE ? PL_ENOTFOUND : store_rc(st, "read row");
+}
+
+/* Keep r if it matches; returns 1 when the answer is full (limit+1 rows). */
+static int consider(const struct pl_filter *f, struct pl_result *res, struct pl_row *r, int64_t now)
+{
+	if (!pl_filter_match(f, r, now)) {
+		pl_row_free(r);
+		return 0;
+	}
+	*result_push(res) = *r;
+	return res->n > (size_t)f->limit;
+}
+
+static int query_scan(struct pl_store *st, const struct pl_filter *f, int64_t cursor,
+		      struct pl_result *res, int64_t now)
+{
+	sqlite3_stmt *s = st->st[S_SCAN];
+	int r, rc = PL_OK;
+
+	sqlite3_bind_int64(s, 1, cursor);
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		struct pl_row row;
+
+		memset(&row, 0, sizeof row);
+		row_read(&row, s);
+		if (consider(f, res, &row, now))
+			break;
+	}
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		rc = store_rc(st, "scan");
+	sqlite3_reset(s);
+	return rc;
+}
+
+static sqlite3_stmt *path_stmt(struct pl_store *st, size_t i)
+{
+	if (!st->paths[i] &&
+	    sqlite3_prepare_v3(st->db, path_sql, -1, SQLITE_PREPARE_PERSISTENT, &st->paths[i], NULL) != SQLITE_OK)
+		return NULL;
+	return st->paths[i];
+}
+
+/* Merge the id-ordered index ranges of every (topic, user key) pair. */
+static int query_merge(struct pl_store *st, const struct pl_filter *f, int64_t cursor,
+		       struct pl_result *res, int64_t now)
+{
+	const char *keys[2];
+	size_t nkeys = 0, ns = 0;
+	sqlite3_stmt *ss[2 * PL_MAX_TOPICS];
+	int64_t cur[2 * PL_MAX_TOPICS];
+	int rc = PL_OK;
+
+	if (f->admin) {
+		keys[nkeys++] = f->user_filter;
+	} else {
+		keys[nkeys++] = "";
+		if (f->identity)
+			keys[nkeys++] = f->identity;
+	}
+	for (size_t t = 0; t < f->ntopics; t++) {
+		/* A topic below another subscribed topic adds nothing. */
+		size_t o;
+		for (o = 0; o < f->ntopics; o++)
+			if (o != t && pl_topic_under(f->topics[t], f->topics[o]) &&
+			    (strcmp(f->topics[t], f->topics[o]) || o < t))
+				break;
+		if (o < f->ntopics)
+			continue;
+		for (size_t k = 0; k < nkeys; k++) {
+			sqlite3_stmt *s = path_stmt(st, ns);
+			int r;
+
+			if (!s) {
+				rc = store_rc(st, "prepare path");
+				goto out;
+			}
+			sqlite3_bind_text(s, 1, f->topics[t], -1, SQLITE_STATIC);
+			sqlite3_bind_text(s, 2, keys[k], -1, SQLITE_STATIC);
+			sqlite3_bind_int64(s, 3, cursor);
+			ss[ns] = s;
+			r = sqlite3_step(s);
+			if (r == SQLITE_ROW) {
+				cur[ns++] = sqlite3_column_int64(s, 0);
+			} else {
+				sqlite3_reset(s);
+				if (r != SQLITE_DONE) {
+					rc = store_rc(st, "path range");
+					goto out;
+				}
+			}
+		}
+	}
+	while (ns > 0) {
+		int64_t min = cur[0];
+		struct pl_row row;
+
+		for (size_t i = 1; i < ns; i++)
+			if (cur[i] < min)
+				min = cur[i];
+		for (size_t i = 0; i < ns;) {
+			if (cur[i] != min) {
+				i++;
+				continue;
+			}
+			int r = sqlite3_step(ss[i]);
+			if (r == SQLITE_ROW) {
+				cur[i] = sqlite3_column_int64(ss[i], 0);
+				i++;
+				continue;
+			}
+			sqlite3_reset(ss[i]);
+			if (r != SQLITE_DONE) {
+				rc = store_rc(st, "path range");
+				goto out;
+			}
+			ss[i] = ss[ns - 1];
+			cur[i] = cur[ns - 1];
+			ns--;
+		}
+		memset(&row, 0, sizeof row);
+		rc = fetch_row(st, min, &row);
+		if (rc == PL_ENOTFOUND) {
+			rc = PL_OK;
+			continue;
+		}
+		if (rc != PL_OK || consider(f, res, &row, now))
+			break;
+	}
+out:
+	for (size_t i = 0; i < ns; i++)
+		sqlite3_reset(ss[i]);
+	return rc;
+}
+
+int pl_store_query(struct pl_store *st, const struct pl_filter *f, struct pl_result *res)
+{
+	int64_t head = 0, oldest = 0, cursor = 0, now = pl_now_ms();
+	int rc;
+
+	pl_result_reset(res);
+	if ((rc = read_txn_begin(st)) != PL_OK)
+		return rc;
+	/* The head and the rows come from this one snapshot. */
+	if ((rc = read_int(st, S_HEAD, 0, 0, &head)) != PL_OK ||
+	    (rc = read_int(st, S_OLDEST, 0, 0, &oldest)) != PL_OK)
+		goto out;
+	switch (f->since) {
+	case PL_SINCE_ALL:
+		cursor = 0;
+		break;
+	case PL_SINCE_NOW:
+		cursor = head;
+		break;
+	case PL_SINCE_AGE:
+		if (oldest == 0) {
+			cursor = head;
+		} else {
+			int64_t first;
+			if ((rc = first_id_created_from(st, oldest, head, now - f->since_age * 1000, &first)) != PL_OK)
+				goto out;
+			cursor = first - 1;
+		}
+		break;
+	case PL_SINCE_ID:
+		cursor = f->since_id;
+		if (cursor > head) {
+			/* The database was recreated: start over rather than stall. */
+			res->reset = 1;
+			cursor = 0;
+		} else if (cursor > 0 && (oldest ? oldest : head + 1) > cursor + 1) {
+			res->gap = 1;
+		}
+		break;
+	}
+	if (cursor < head) {
+		if ((f->admin && !f->user_filter) || head - cursor <= SCAN_WINDOW)
+			rc = query_scan(st, f, cursor, res, now);
+		else
+			rc = query_merge(st, f, cursor, res, now);
+		if (rc != PL_OK)
+			goto out;
+	}
+	res->head = head;
+	if (res->n > (size_t)f->limit) {
+		pl_row_free(&res->rows[--res->n]);
+		res->more = 1;
+		res->cursor = res->rows[res->n - 1].id;
+	} else {
+		res->cursor = head > cursor ? head : cursor;
+		if (res->reset && head == 0)
+			res->cursor = 0;
+	}
+	if (!f->admin && f->identity) {
+		for (size_t i = 0; i < res->n; i++)
+			if (res->rows[i].user && !res->rows[i].last_get) {
+				res->got = pl_xrealloc(res->got, (res->ngot + 1) * sizeof *res->got);
+				res->got[res->ngot++] = res->rows[i].id;
+			}
+	}
+out:
+	txn_end(st, 1);
+	if (rc != PL_OK)
+		pl_result_reset(res);
+	return rc;
+}
+
+int pl_store_tail(struct pl_store *st, int64_t after, size_t max, struct pl_result *res)
+{
+	sqlite3_stmt *s = st->st[S_SCAN];
+	int r, rc;
+
+	pl_result_reset(res);
+	if ((rc = read_txn_begin(st)) != PL_OK)
+		return rc;
+	if ((rc = read_int(st, S_HEAD, 0, 0, &res->head)) != PL_OK)
+		goto out;
+	sqlite3_bind_int64(s, 1, after);
+	while (res->n < max && (r = sqlite3_step(s)) == SQLITE_ROW)
+		row_read(result_push(res), s);
+	if (res->n < max && r != SQLITE_DONE)
+		rc = store_rc(st, "tail");
+	sqlite3_reset(s);
+	res->more = res->n == max;
+	res->cursor = res->more ? res->rows[res->n - 1].id : (res->head > after ? res->head : after);
+out:
+	txn_end(st, 1);
+	return rc;
+}
+
+int pl_store_head(struct pl_store *st, int64_t *head)
+{
+	return read_int(st, S_HEAD, 0, 0, head);
+}
+
+int pl_store_get(struct pl_store *st, int64_t id, struct pl_result *res)
+{
+	struct pl_row row;
+	int rc;
+
+	pl_result_reset(res);
+	memset(&row, 0, sizeof row);
+	rc = fetch_row(st, id, &row);
+	if (rc == PL_OK)
+		*result_push(res) = row;
+	return rc;
+}
+
+/* ---- writing ---- */
+
+static int begin_write(struct pl_store *st)
+{
+	return exec_stmt(st, S_BEGIN_IMM) == PL_OK ? PL_OK : store_rc(st, "begin immediate");
+}
+
+static int commit(struct pl_store *st)
+{
+	return exec_stmt(st, S_COMMIT) == PL_OK ? PL_OK : store_rc(st, "commit");
+}
+
+static void add_str(struct json_object *o, const char *k, const char *v)
+{
+	if (v)
+		json_object_object_add(o, k, json_object_new_string(v));
+}
+
+/* The stored JSON object; ids are spliced in front when answering, so the
+ * body never has to be parsed again on the read path. */
+static struct json_object *msg_object(const struct pl_msg *m)
+{
+	struct json_object *o = json_object_new_object();
+
+	add_str(o, "topic", m->topic);
+	add_str(o, "user", m->user);
+	if (m->clients) {
+		struct json_object *a = json_object_new_array();
+		for (const char *p = m->clients; *p;) {
+			size_t k = strcspn(p, ",");
+			json_object_array_add(a, json_object_new_string_len(p, (int)k));
+			p += k;
+			if (*p)
+				p++;
+		}
+		json_object_object_add(o, "clients", a);
+	}
+	add_str(o, "type", m->type);
+	add_str(o, "src", m->src);
+	add_str(o, "target", m->target);
+	json_object_object_add(o, "data", json_object_get(m->data));
+	json_object_object_add(o, "created", json_object_new_int64(m->created));
+	json_object_object_add(o, "expires", json_object_new_int64(m->expires));
+	return o;
+}
+
+static void bind_opt(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+static int insert_one(struct pl_store *st, struct pl_msg *m)
+{
+	sqlite3_stmt *s = st->st[S_INS], *p = st->st[S_INS_PATH];
+	struct json_object *o = msg_object(m);
+	const char *body = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	size_t lens[PL_TOPIC_SEGMENTS + 1], n;
+	int r, rc = PL_OK;
+
+	sqlite3_bind_text(s, 1, m->topic, -1, SQLITE_STATIC);
+	bind_opt(s, 2, m->user);
+	bind_opt(s, 3, m->clients);
+	bind_opt(s, 4, m->type);
+	bind_opt(s, 5, m->src);
+	bind_opt(s, 6, m->target);
+	sqlite3_bind_int64(s, 7, m->created);
+	sqlite3_bind_int64(s, 8, m->expires);
+	sqlite3_bind_text(s, 9, body, -1, SQLITE_STATIC);
+	r = sqlite3_step(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	json_object_put(o);
+	if (r != SQLITE_DONE)
+		return store_rc(st, "insert");
+	m->id = sqlite3_last_insert_rowid(st->db);
+	n = pl_topic_ancestors(m->topic, lens);
+	for (size_t i = 0; i < n && rc == PL_OK; i++) {
+		sqlite3_bind_text(p, 1, m->topic, (int)lens[i], SQLITE_STATIC);
+		sqlite3_bind_text(p, 2, m->user ? m->user : "", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(p, 3, m->id);
+		if (sqlite3_step(p) != SQLITE_DONE)
+			rc = store_rc(st, "insert path");
+		sqlite3_reset(p);
+	}
+	return rc;
+}
+
+int pl_store_publish(struct pl_store *st, struct pl_msg *m, size_t n)
+{
+	int rc;
+
+	if ((rc = begin_write(st)) != PL_OK)
+		return rc;
+	for (size_t i = 0; i < n && rc == PL_OK; i++)
+		rc = insert_one(st, &m[i]);
+	if (rc == PL_OK)
+		rc = commit(st);
+	if (rc != PL_OK)
+		txn_end(st, 0);
+	return rc;
+}
+
+int pl_store_mark_got(struct pl_store *st, const int64_t *ids, size_t n, int64_t now_ms)
+{
+	sqlite3_stmt *s = st->st[S_MARK];
+	int rc;
+
+	if (n == 0)
+		return PL_OK;
+	if ((rc = begin_write(st)) != PL_OK)
+		return rc;
+	for (size_t i = 0; i < n && rc == PL_OK; i++) {
+		sqlite3_bind_int64(s, 1, now_ms);
+		sqlite3_bind_int64(s, 2, ids[i]);
+		if (sqlite3_step(s) != SQLITE_DONE)
+			rc = store_rc(st, "mark delivered");
+		sqlite3_reset(s);
+	}
+	if (rc == PL_OK)
+		rc = commit(st);
+	if (rc != PL_OK)
+		txn_end(st, 0);
+	return rc;
+}
+
+/* Delete one row and its path entries inside the caller's transaction. */
+static int delete_in_txn(struct pl_store *st, int64_t id, int *found)
+{
+	sqlite3_stmt *d = st->st[S_DEL], *p = st->st[S_DEL_PATH];
+	char *topic = NULL, *user = NULL;
+	size_t lens[PL_TOPIC_SEGMENTS + 1], n;
+	int r, rc = PL_OK;
+
+	sqlite3_bind_int64(d, 1, id);
+	r = sqlite3_step(d);
+	if (r == SQLITE_ROW) {
+		topic = col_text(d, 0);
+		user = col_text(d, 1);
+		r = sqlite3_step(d);
+	}
+	sqlite3_reset(d);
+	*found = topic != NULL;
+	if (r != SQLITE_DONE) {
+		rc = store_rc(st, "delete");
+		goto out;
+	}
+	if (!topic)
+		goto out;
+	n = pl_topic_ancestors(topic, lens);
+	for (size_t i = 0; i < n && rc == PL_OK; i++) {
+		sqlite3_bind_text(p, 1, topic, (int)lens[i], SQLITE_STATIC);
+		sqlite3_bind_text(p, 2, user ? user : "", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(p, 3, id);
+		if (sqlite3_step(p) != SQLITE_DONE)
+			rc = store_rc(st, "delete path");
+		sqlite3_reset(p);
+	}
+out:
+	free(topic);
+	free(user);
+	return rc;
+}
+
+static int delete_ids(struct pl_store *st, const int64_t *ids, size_t n, int64_t *deleted)
+{
+	int rc, found;
+
+	if ((rc = begin_write(st)) != PL_OK)
+		return rc;
+	for (size_t i = 0; i < n && rc == PL_OK; i++) {
+		rc = delete_in_txn(st, ids[i], &found);
+		*deleted += found;
+	}
+	if (rc == PL_OK)
+		rc = commit(st);
+	if (rc != PL_OK)
+		txn_end(st, 0);
+	return rc;
+}
+
+int pl_store_delete(struct pl_store *st, int64_t id)
+{
+	int64_t deleted = 0;
+	int rc = delete_ids(st, &id, 1, &deleted);
+
+	if (rc == PL_OK && !deleted)
+		rc = PL_ENOTFOUND;
+	return rc;
+}
+
+int pl_store_delete_matching(struct pl_store *st, const struct pl_filter *f, int64_t *deleted)
+{
+	struct pl_filter g = *f;
+	struct pl_result res;
+	int64_t ids[PL_LIMIT_MAX];
+	int rc;
+
+	memset(&res, 0, sizeof res);
+	*deleted = 0;
+	g.since = PL_SINCE_ID;
+	g.since_id = 0;
+	g.limit = 500;
+	/* Read a batch, delete it, go on after it: the write lock is held for
+	 * one short batch at a time, never for the whole delete. */
+	for (;;) {
+		size_t n;
+
+		if ((rc = pl_store_query(st, &g, &res)) != PL_OK || res.n == 0)
+			break;
+		n = res.n;
+		for (size_t i = 0; i < n; i++)
+			ids[i] = res.rows[i].id;
+		if ((rc = delete_ids(st, ids, n, deleted)) != PL_OK || !res.more)
+			break;
+		g.since_id = ids[n - 1];
+	}
+	pl_result_free(&res);
+	return rc;
+}
+
+static int64_t file_size(const char *path, const char *suffix)
+{
+	char p[4096];
+	struct stat sb;
+	int n = snprintf(p, sizeof p, "%s%s", path, suffix);
+
+	if (n < 0 || (size_t)n >= sizeof p || stat(p, &sb) != 0)
+		return 0;
+	return (int64_t)sb.st_size;
+}
+
+int pl_store_stats(struct pl_store *st, struct pl_stats *s)
+{
+	int64_t oldest, first;
+	int rc;
+
+	memset(s, 0, sizeof *s);
+	if ((rc = read_txn_begin(st)) != PL_OK)
+		return rc;
+	if ((rc = read_int(st, S_COUNT, 0, 0, &s->rows)) != PL_OK ||
+	    (rc = read_int(st, S_OLDEST, 0, 0, &oldest)) != PL_OK ||
+	    (rc = read_int(st, S_HEAD, 0, 0, &s->newest_id)) != PL_OK)
+		goto out;
+	s->oldest_id = oldest;
+	if (oldest && (rc = first_id_created_from(st, oldest, s->newest_id, pl_now_ms() - 60000, &first)) == PL_OK)
+		rc = read_int(st, S_COUNT_FROM, first, 1, &s->publishes_last_minute);
+out:
+	txn_end(st, 1);
+	s->db_bytes = file_size(st->path, "");
+	s->wal_bytes = file_size(st->path, "-wal");
+	return rc;
+}
+
+/* Collect up to max ids from a one-column statement with (arg, max) binds. */
+static int collect_ids(struct pl_store *st, int which, int64_t arg, int max, int64_t *ids, size_t *n)
+{
+	sqlite3_stmt *s = st->st[which];
+	int r;
+
+	*n = 0;
+	sqlite3_bind_int64(s, 1, arg);
+	sqlite3_bind_int(s, 2, max);
+	while ((r = sqlite3_step(s)) == SQLITE_ROW)
+		ids[(*n)++] = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return r == SQLITE_DONE ? PL_OK : store_rc(st, sql_text[which]);
+}
+
+/* Delete batches of ids chosen by `which` until none is left (or, for the
+ * row cap, until `budget` rows went). Each batch is its own short write
+ * transaction, so publishers wait for at most one batch. */
+static int purge_loop(struct pl_store *st, const struct pl_purge *p, int which, int64_t arg,
+		      int64_t budget, int64_t *count)
+{
+	int64_t ids[PL_LIMIT_MAX];
+	int batch = p->batch > 0 && p->batch <= PL_LIMIT_MAX ? p->batch : 200;
+	int rc = PL_OK;
+
+	while (budget > 0) {
+		size_t n;
+		int want = budget < batch ? (int)budget : batch;
+		int64_t before = *count;
+
+		if ((rc = collect_ids(st, which, arg, want, ids, &n)) != PL_OK || n == 0)
+			break;
+		if ((rc = delete_ids(st, ids, n, count)) != PL_OK)
+			break;
+		budget -= (int64_t)n;
+		/* Another purge took these rows first: ours would find the next
+		 * batch, but a batch that deleted nothing and was short ends it. */
+		if (*count == before && n < (size_t)want)
+			break;
+	}
+	return rc;
+}
+
+/* What a purge would delete, counted in one snapshot. */
+static int purge_count(struct pl_store *st, const struct pl_purge *p, int64_t cut, struct pl_purge_result *out)
+{
+	int64_t rows, left;
+	int rc;
+
+	if ((rc = read_int(st, S_COUNT_EXPIRED, p->now_ms, 1, &out->expired)) != PL_OK)
+		return rc;
+	if (p->max_age >= 0 && (rc = read_int2(st, S_COUNT_OLD_LIVE, cut, p->now_ms, &out->over_age)) != PL_OK)
+		return rc;
+	if (p->max_rows >= 0) {
+		if ((rc = read_int(st, S_COUNT, 0, 0, &rows)) != PL_OK)
+			return rc;
+		left = rows - out->expired - out->over_age;
+		out->over_rows = left > p->max_rows ? left - p->max_rows : 0;
+	}
+	return PL_OK;
+}
+
+int pl_store_purge(struct pl_store *st, const struct pl_purge *p, struct pl_purge_result *out)
+{
+	int64_t rows, head, oldest, cut = 0;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if ((rc = read_txn_begin(st)) != PL_OK)
+		return rc;
+	if ((rc = read_int(st, S_OLDEST, 0, 0, &oldest)) != PL_OK ||
+	    (rc = read_int(st, S_HEAD, 0, 0, &head)) != PL_OK)
+		goto out;
+	if (p->max_age >= 0 && oldest &&
+	    (rc = first_id_created_from(st, oldest, head, p->now_ms - p->max_age * 1000, &cut)) != PL_OK)
+		goto out;
+	if (p->dry_run) {
+		rc = purge_count(st, p, cut, out);
+		goto out;
+	}
+	txn_end(st, 1);
+	if ((rc = purge_loop(st, p, S_EXPIRED, p->now_ms, INT64_MAX, &out->expired)) != PL_OK)
+		goto out;
+	if (cut && (rc = purge_loop(st, p, S_OLDEST_IDS, cut, INT64_MAX, &out->over_age)) != PL_OK)
+		goto out;
+	if (p->max_rows >= 0) {
+		if ((rc = read_int(st, S_COUNT, 0, 0, &rows)) != PL_OK)
+			goto out;
+		if (rows > p->max_rows &&
+		    (rc = purge_loop(st, p, S_OLDEST_IDS, INT64_MAX, rows - p->max_rows, &out->over_rows)) != PL_OK)
+			goto out;
+	}
+	/* PASSIVE: never waits for readers, so it never holds up publishers. */
+	if (sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) != SQLITE_OK)
+		rc = store_rc(st, "checkpoint");
+out:
+	txn_end(st, 1);
+	return rc;
+}

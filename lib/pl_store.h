@@ -1,0 +1,126 @@
+/* pl_store.h: the message store every program uses.
+ *
+ * This interface is all the programs know of storage: the SQLite backend in
+ * pl_store.c is one implementation, and another (PostgreSQL) can sit behind
+ * the same functions. A struct pl_store is one connection: use it from one
+ * thread at a time; open one per thread. */
+#ifndef PL_STORE_H
+#define PL_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pl_conf.h"
+
+#define PL_MAX_TOPICS 64        /* hard ceiling; the config sets the working cap */
+#define PL_LIMIT_DEFAULT 100
+#define PL_LIMIT_MAX 1000
+
+struct json_object;
+
+/* A message to publish. Strings are borrowed from the caller and must stay
+ * valid during pl_store_publish(). */
+struct pl_msg {
+	const char *topic;      /* valid, not "/" */
+	const char *user;       /* NULL: broadcast */
+	const char *clients;    /* NULL: all kinds; else normalized "pc,ios" */
+	const char *type, *src, *target;   /* NULL: absent */
+	struct json_object *data;          /* the body; borrowed reference */
+	int64_t created, expires;          /* ms; set by the caller */
+	int64_t id;                        /* out: assigned id */
+};
+
+/* One stored message as read back. All strings owned by the row. */
+struct pl_row {
+	int64_t id, created, expires, last_get;   /* last_get 0 = never */
+	char *topic, *user, *clients, *type, *src, *target;   /* NULL when absent */
+	char *body;             /* JSON object text without "id" and "last_get" */
+	size_t body_len;
+};
+
+enum pl_since { PL_SINCE_ALL, PL_SINCE_NOW, PL_SINCE_ID, PL_SINCE_AGE };
+
+/* What a subscriber (or the admin) asks for. Strings borrowed. */
+struct pl_filter {
+	const char *topics[PL_MAX_TOPICS];  /* valid subscription topics ("/" = all) */
+	size_t ntopics;
+	const char *identity;   /* subscriber's user; NULL = anonymous (broadcasts only) */
+	const char *client;     /* NULL: only messages without a clients list */
+	const char *type, *src, *target;    /* NULL: any */
+	int admin;              /* admin view: every user's messages, any client kind
+	                         * unless client is set */
+	const char *user_filter;/* admin: only messages for this user */
+	int undelivered;        /* admin: only user messages never delivered */
+	enum pl_since since;
+	int64_t since_id;       /* PL_SINCE_ID */
+	int64_t since_age;      /* PL_SINCE_AGE: seconds back from now */
+	int limit;              /* 1..PL_LIMIT_MAX */
+};
+
+struct pl_result {
+	int64_t cursor;         /* what the client sends as since= next */
+	int64_t head;           /* newest id ever assigned, in this snapshot */
+	int more, reset, gap;
+	struct pl_row *rows;    /* oldest first */
+	size_t n, cap;
+	int64_t *got;           /* ids delivered to their own user for the first time */
+	size_t ngot;
+};
+
+struct pl_stats {
+	int64_t rows, oldest_id, newest_id, db_bytes, wal_bytes, publishes_last_minute;
+};
+
+struct pl_purge {
+	int64_t now_ms;
+	int64_t max_rows;       /* <0: no cap */
+	int64_t max_age;        /* seconds; <0: no cap */
+	int dry_run;
+	int batch;              /* rows per transaction */
+};
+
+struct pl_purge_result {
+	int64_t expired, over_rows, over_age;
+};
+
+struct pl_store;
+
+/* Open (creating the file and schema when missing) the database of c.
+ * Returns PL_OK, or PL_EIO with a reason logged. */
+int pl_store_open(struct pl_store **out, const struct pl_conf *c);
+void pl_store_close(struct pl_store *st);          /* NULL-safe */
+
+/* Commit m[0..n) in one transaction: all or nothing. Fills m[i].id.
+ * Returns PL_OK only after the commit; PL_EBUSY/PL_EIO otherwise. */
+int pl_store_publish(struct pl_store *st, struct pl_msg *m, size_t n);
+
+/* Answer a subscription from one read snapshot. res must be zeroed or reset.
+ * Free with pl_result_free(). */
+int pl_store_query(struct pl_store *st, const struct pl_filter *f, struct pl_result *res);
+
+/* Every row with id > after, oldest first, at most max; res->head is set.
+ * For the per-process watcher of waiting requests, which matches in memory. */
+int pl_store_tail(struct pl_store *st, int64_t after, size_t max, struct pl_result *res);
+
+int pl_store_head(struct pl_store *st, int64_t *head);
+/* Record the first delivery time of user messages (only where still unset). */
+int pl_store_mark_got(struct pl_store *st, const int64_t *ids, size_t n, int64_t now_ms);
+/* One message; PL_ENOTFOUND when absent. */
+int pl_store_get(struct pl_store *st, int64_t id, struct pl_result *res);
+int pl_store_delete(struct pl_store *st, int64_t id);
+/* Delete every message a filter matches (admin); *deleted counts them. */
+int pl_store_delete_matching(struct pl_store *st, const struct pl_filter *f, int64_t *deleted);
+int pl_store_stats(struct pl_store *st, struct pl_stats *s);
+int pl_store_purge(struct pl_store *st, const struct pl_purge *p, struct pl_purge_result *r);
+
+/* 1 if row r should be delivered under f at time now_ms (topic, user,
+ * client kind, type, src/target, expiry; not the cursor). */
+int pl_filter_match(const struct pl_filter *f, const struct pl_row *r, int64_t now_ms);
+
+void pl_row_free(struct pl_row *r);
+void pl_result_reset(struct pl_result *res);   /* drop rows, keep memory */
+void pl_result_free(struct pl_result *res);    /* NULL-safe */
+/* Move row i of src to the end of dst (for building per-waiter answers). */
+void pl_result_add_copy(struct pl_result *dst, const struct pl_row *r);
+
+#endif

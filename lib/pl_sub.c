@@ -1,0 +1,237 @@
+/* pl_sub.c: check subscription parameters and build the store filter */
+#include "pl_first.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "pl_log.h"
+#include "pl_sub.h"
+#include "pl_topic.h"
+#include "pl_util.h"
+
+int pl_sub_kind_valid(const char *s, size_t n)
+{
+	if (n < 1 || n > PL_KIND_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+int pl_sub_label_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n > PL_LABEL_MAX || !pl_utf8_valid(s, n))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* Strings the filter points to live in one block, copied in as parsed. */
+static const char *keep(struct pl_sub *sub, size_t *used, const char *s, size_t n)
+{
+	char *d = sub->strs + *used;
+
+	memcpy(d, s, n);
+	d[n] = '\0';
+	*used += n + 1;
+	return d;
+}
+
+static int parse_format(struct pl_sub *sub, const struct pl_req *r, enum pl_sub_kind kind, char *msg, size_t msglen)
+{
+	const char *fmt = pl_req_arg(r, "format"), *cb = pl_req_arg(r, "callback");
+	const char *accept = pl_req_env(r, "HTTP_ACCEPT");
+
+	sub->out.fmt = kind == PL_SUB_STREAM ? PL_FMT_SSE : PL_FMT_JSON;
+	if (fmt && pl_out_format(fmt, kind == PL_SUB_STREAM, &sub->out.fmt) != PL_OK) {
+		snprintf(msg, msglen, "format must be json, xml or jsonp%s",
+			 kind == PL_SUB_STREAM ? ", sse, js or ndjson" : "");
+		return PL_EINVAL;
+	}
+	if (!fmt && kind == PL_SUB_STREAM && accept && strstr(accept, "application/x-ndjson"))
+		sub->out.fmt = PL_FMT_NDJSON;
+	if (sub->out.fmt == PL_FMT_JSONP || sub->out.fmt == PL_FMT_JS) {
+		if (!cb && sub->out.fmt == PL_FMT_JS)
+			cb = "pushlite_cb";
+		if (!cb || !pl_out_callback_valid(cb)) {
+			/* No safe name to call: answer as plain JSON. */
+			sub->out.fmt = PL_FMT_JSON;
+			snprintf(msg, msglen, "callback must be a JavaScript name such as cb or app.onPush (at most %d bytes)",
+				 PL_CALLBACK_MAX);
+			return PL_EINVAL;
+		}
+		memcpy(sub->out.callback, cb, strlen(cb) + 1);
+	}
+	sub->out.with_last_get = kind == PL_SUB_ADMIN;
+	return PL_OK;
+}
+
+static int parse_since(struct pl_sub *sub, const struct pl_req *r, enum pl_sub_kind kind, char *msg, size_t msglen)
+{
+	const char *s = pl_req_env(r, "HTTP_LAST_EVENT_ID");
+	const char *name = "Last-Event-ID";
+	int64_t v;
+
+	if (!s || !*s) {
+		s = pl_req_arg(r, "last_event_id");
+		name = "last_event_id";
+	}
+	if (!s) {
+		s = pl_req_arg(r, "since");
+		name = "since";
+	}
+	if (!s) {
+		sub->f.since = kind == PL_SUB_POLL || kind == PL_SUB_ADMIN ? PL_SINCE_ALL : PL_SINCE_NOW;
+		return PL_OK;
+	}
+	if (!strcmp(s, "now")) {
+		sub->f.since = PL_SINCE_NOW;
+	} else if (!strcmp(s, "all")) {
+		sub->f.since = PL_SINCE_ALL;
+	} else if (pl_int_parse(s, 0, INT64_MAX, &v) == PL_OK) {
+		sub->f.since = PL_SINCE_ID;
+		sub->f.since_id = v;
+	} else if (pl_duration_parse(s, 0, &v) == PL_OK) {
+		sub->f.since = PL_SINCE_AGE;
+		sub->f.since_age = v;
+	} else {
+		snprintf(msg, msglen, "%s must be a message id, now, all, or a duration such as 10m", name);
+		return PL_EINVAL;
+	}
+	return PL_OK;
+}
+
+static int parse_topics(struct pl_sub *sub, const struct pl_req *r, const struct pl_conf *c,
+			size_t *used, char *msg, size_t msglen)
+{
+	for (size_t i = 0; i < r->nargs; i++) {
+		const char *p = r->args[i].v;
+
+		if (strcmp(r->args[i].k, "topic"))
+			continue;
+		for (;;) {
+			size_t n = strcspn(p, ","), k;
+
+			if (pl_topic_sub_valid(p, n) != PL_OK) {
+				snprintf(msg, msglen, "bad topic '%.*s': use /-separated segments of A-Z a-z 0-9 . _ ~ -",
+					 (int)(n > 80 ? 80 : n), p);
+				return PL_EINVAL;
+			}
+			for (k = 0; k < sub->f.ntopics; k++)
+				if (strlen(sub->f.topics[k]) == n && !memcmp(sub->f.topics[k], p, n))
+					break;
+			if (k == sub->f.ntopics) {
+				if (sub->f.ntopics >= (size_t)c->max_topics || sub->f.ntopics >= PL_MAX_TOPICS) {
+					snprintf(msg, msglen, "too many topics: at most %d", c->max_topics);
+					return PL_EINVAL;
+				}
+				sub->f.topics[sub->f.ntopics++] = keep(sub, used, p, n);
+			}
+			if (p[n] != ',')
+				break;
+			p += n + 1;
+		}
+	}
+	if (sub->f.ntopics == 0) {
+		snprintf(msg, msglen, "topic is required, e.g. topic=/news");
+		return PL_EINVAL;
+	}
+	return PL_OK;
+}
+
+static int opt_label(struct pl_sub *sub, const struct pl_req *r, const char *name, const char **dst,
+		     size_t *used, char *msg, size_t msglen)
+{
+	const char *v = pl_req_arg(r, name);
+
+	if (!v)
+		return PL_OK;
+	if (!pl_sub_label_valid(v)) {
+		snprintf(msg, msglen, "%s must be 1-%d bytes of text without control characters", name, PL_LABEL_MAX);
+		return PL_EINVAL;
+	}
+	*dst = keep(sub, used, v, strlen(v));
+	return PL_OK;
+}
+
+int pl_sub_parse(struct pl_sub *sub, const struct pl_req *r, const struct pl_conf *c,
+		 enum pl_sub_kind kind, char *msg, size_t msglen)
+{
+	const char *v;
+	size_t used = 0, total = 0;
+	int64_t n;
+	int rc;
+
+	memset(sub, 0, sizeof *sub);
+	if ((rc = parse_format(sub, r, kind, msg, msglen)) != PL_OK)
+		return rc;
+	/* Every string kept is a query value: their total bounds the block. */
+	for (size_t i = 0; i < r->nargs; i++)
+		total += strlen(r->args[i].v) + 1;
+	sub->strs = pl_xmalloc(total + 1);
+	if ((rc = parse_topics(sub, r, c, &used, msg, msglen)) != PL_OK ||
+	    (rc = parse_since(sub, r, kind, msg, msglen)) != PL_OK)
+		return rc;
+	sub->f.limit = PL_LIMIT_DEFAULT;
+	if ((v = pl_req_arg(r, "limit")) && pl_int_parse(v, 1, PL_LIMIT_MAX, &n) == PL_OK)
+		sub->f.limit = (int)n;
+	else if (v) {
+		snprintf(msg, msglen, "limit must be a number from 1 to %d", PL_LIMIT_MAX);
+		return PL_EINVAL;
+	}
+	if ((v = pl_req_arg(r, "client"))) {
+		if (!pl_sub_kind_valid(v, strlen(v))) {
+			snprintf(msg, msglen, "client must be 1-16 of a-z 0-9 _ -, e.g. pc, ios, android");
+			return PL_EINVAL;
+		}
+		sub->f.client = keep(sub, &used, v, strlen(v));
+	}
+	if ((rc = opt_label(sub, r, "type", &sub->f.type, &used, msg, msglen)) != PL_OK ||
+	    (rc = opt_label(sub, r, "src", &sub->f.src, &used, msg, msglen)) != PL_OK ||
+	    (rc = opt_label(sub, r, "target", &sub->f.target, &used, msg, msglen)) != PL_OK)
+		return rc;
+	if (kind == PL_SUB_LONGPOLL) {
+		sub->timeout = c->longpoll_timeout;
+		if ((v = pl_req_arg(r, "timeout"))) {
+			if (pl_duration_parse(v, 1, &n) != PL_OK) {
+				snprintf(msg, msglen, "timeout must be seconds or a duration such as 30s");
+				return PL_EINVAL;
+			}
+			sub->timeout = n > c->longpoll_max_timeout ? c->longpoll_max_timeout : (int)n;
+		}
+	}
+	if (kind == PL_SUB_ADMIN) {
+		sub->f.admin = 1;
+		if ((v = pl_req_arg(r, "user"))) {
+			if (!pl_auth_user_valid(v)) {
+				snprintf(msg, msglen, "user must be 1-%d of A-Z a-z 0-9 . _ @ + -", PL_USER_MAX);
+				return PL_EINVAL;
+			}
+			sub->f.user_filter = keep(sub, &used, v, strlen(v));
+		}
+		if ((v = pl_req_arg(r, "undelivered")))
+			sub->f.undelivered = strcmp(v, "0") && strcmp(v, "false");
+		return PL_OK;
+	}
+	if (pl_auth_subscriber(c, r, sub->user) != PL_OK) {
+		snprintf(msg, msglen, "subscriber token is malformed, forged or expired");
+		return PL_EAUTH;
+	}
+	sub->f.identity = sub->user[0] ? sub->user : NULL;
+	return PL_OK;
+}
+
+void pl_sub_free(struct pl_sub *sub)
+{
+	if (!sub)
+		return;
+	free(sub->strs);
+	sub->strs = NULL;
+}

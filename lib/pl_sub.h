@@ -1,0 +1,38 @@
+/* pl_sub.h: the parameters of a subscription (poll, longpoll, stream, and
+ * the admin list), checked at the edge and turned into a pl_filter. */
+#ifndef PL_SUB_H
+#define PL_SUB_H
+
+#include "pl_auth.h"
+#include "pl_conf.h"
+#include "pl_out.h"
+#include "pl_req.h"
+#include "pl_store.h"
+
+#define PL_LABEL_MAX 64         /* type, src, target */
+#define PL_KIND_MAX 16          /* client kinds */
+
+enum pl_sub_kind { PL_SUB_POLL, PL_SUB_LONGPOLL, PL_SUB_STREAM, PL_SUB_ADMIN };
+
+struct pl_sub {
+	struct pl_filter f;
+	struct pl_outopt out;
+	char user[PL_USER_MAX + 1];     /* the subscriber; "" anonymous */
+	int timeout;                    /* longpoll: seconds, capped by the config */
+	char *strs;                     /* one block holding every string f points to */
+};
+
+/* Parse r for kind. The output format is parsed first, so that sub->out is
+ * usable for the error answer even when parsing fails. On failure returns
+ * PL_EINVAL/PL_EAUTH with a one-line reason in msg. Free with pl_sub_free. */
+int pl_sub_parse(struct pl_sub *sub, const struct pl_req *r, const struct pl_conf *c,
+		 enum pl_sub_kind kind, char *msg, size_t msglen);
+void pl_sub_free(struct pl_sub *sub);   /* NULL-safe */
+
+/* 1 if s is a client kind: [a-z0-9_-]{1,16}. */
+int pl_sub_kind_valid(const char *s, size_t n);
+/* 1 if s is a label (type, src, target): 1-64 bytes of UTF-8 without
+ * control characters. */
+int pl_sub_label_valid(const char *s);
+
+#endif

@@ -1,0 +1,166 @@
+/* pl_util.c: buffers, clock, strict number and duration parsing */
+#include "pl_first.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pl_log.h"
+#include "pl_util.h"
+
+static void buf_grow(struct pl_buf *b, size_t extra)
+{
+	size_t need = b->len + extra + 1;
+
+	if (need <= b->cap)
+		return;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap *= 2;
+	b->p = pl_xrealloc(b->p, cap);
+	b->cap = cap;
+}
+
+void pl_buf_add(struct pl_buf *b, const void *p, size_t n)
+{
+	buf_grow(b, n);
+	if (n)
+		memcpy(b->p + b->len, p, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void pl_buf_adds(struct pl_buf *b, const char *s)
+{
+	pl_buf_add(b, s, strlen(s));
+}
+
+void pl_buf_addc(struct pl_buf *b, char c)
+{
+	pl_buf_add(b, &c, 1);
+}
+
+void pl_buf_addf(struct pl_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	buf_grow(b, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void pl_buf_reset(struct pl_buf *b)
+{
+	b->len = 0;
+	if (b->p)
+		b->p[0] = '\0';
+}
+
+void pl_buf_free(struct pl_buf *b)
+{
+	if (!b)
+		return;
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+int64_t pl_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int pl_int_parse(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	/* strtoll accepts leading blanks and signs; a cursor or limit must not. */
+	if (!s || *s < '0' || *s > '9')
+		return PL_EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return PL_EINVAL;
+	*out = v;
+	return PL_OK;
+}
+
+int pl_duration_parse(const char *s, int bare_ok, int64_t *secs)
+{
+	static const int64_t max = 100LL * 366 * 86400;
+	char num[24];
+	size_t n;
+	int64_t v, mul = 1;
+
+	if (!s || !*s)
+		return PL_EINVAL;
+	n = strlen(s);
+	switch (s[n - 1]) {
+	case 's': mul = 1; n--; break;
+	case 'm': mul = 60; n--; break;
+	case 'h': mul = 3600; n--; break;
+	case 'd': mul = 86400; n--; break;
+	default:
+		if (!bare_ok)
+			return PL_EINVAL;
+	}
+	if (n == 0 || n >= sizeof num)
+		return PL_EINVAL;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	if (pl_int_parse(num, 0, max, &v) != PL_OK || v > max / mul)
+		return PL_EINVAL;
+	*secs = v * mul;
+	return PL_OK;
+}
+
+int pl_utf8_valid(const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned c = s[i];
+		size_t len;
+		unsigned min, cp;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			len = 2; cp = c & 0x1f; min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			len = 3; cp = c & 0x0f; min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			len = 4; cp = c & 0x07; min = 0x10000;
+		} else {
+			return 0;
+		}
+		if (n - i < len)
+			return 0;
+		for (size_t k = 1; k < len; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += len;
+	}
+	return 1;
+}

@@ -1,0 +1,54 @@
+/* pl_util.h: result codes, a growable byte buffer, time, numbers, durations */
+#ifndef PL_UTIL_H
+#define PL_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The closed set of results every lib function returns. Only
+ * pl_http_status() (pl_http.c) turns them into HTTP statuses. */
+enum pl_rc {
+	PL_OK = 0,
+	PL_EINVAL,      /* bad parameter or body: 400 */
+	PL_EAUTH,       /* missing, malformed, forged or expired credentials: 401 */
+	PL_EFORBID,     /* valid credentials, not allowed this: 403 */
+	PL_ENOTFOUND,   /* 404 */
+	PL_EMETHOD,     /* 405 */
+	PL_ETOOBIG,     /* 413 */
+	PL_ETYPE,       /* unsupported content type: 415 */
+	PL_EFULL,       /* too many waiting subscribers: 429 */
+	PL_EIO,         /* storage unavailable: 503 with Retry-After */
+	PL_EOFF,        /* push switched off by the operator: 503 with Retry-After */
+	PL_EBUSY,       /* storage locked longer than the busy timeout: 503 */
+	PL_ECONF,       /* configuration unusable: 500 */
+};
+
+/* A growable buffer; always NUL-terminated after the first add. */
+struct pl_buf {
+	char *p;
+	size_t len, cap;
+};
+
+void pl_buf_add(struct pl_buf *b, const void *p, size_t n);
+void pl_buf_adds(struct pl_buf *b, const char *s);
+void pl_buf_addc(struct pl_buf *b, char c);
+void pl_buf_addf(struct pl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pl_buf_reset(struct pl_buf *b);     /* len = 0, memory kept */
+void pl_buf_free(struct pl_buf *b);      /* NULL-safe; leaves b empty */
+
+/* Wall clock in ms since the epoch. */
+int64_t pl_now_ms(void);
+
+/* Parse a whole decimal integer in [lo, hi]. s may be NULL (PL_EINVAL). */
+int pl_int_parse(const char *s, int64_t lo, int64_t hi, int64_t *out);
+
+/* Parse a duration "90", "90s", "30m", "12h", "3d" into seconds.
+ * A bare integer counts as seconds only if bare_ok; with !bare_ok a bare
+ * integer is PL_EINVAL (so since= can tell ids from durations).
+ * Result in [0, 100 years]; PL_EINVAL otherwise. */
+int pl_duration_parse(const char *s, int bare_ok, int64_t *secs);
+
+/* 1 if s[0..n) is valid UTF-8 (no overlongs, no surrogates), else 0. */
+int pl_utf8_valid(const char *s, size_t n);
+
+#endif

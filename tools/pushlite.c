@@ -1,0 +1,348 @@
+/* pushlite.c: the command-line tool on the host: init the database,
+ * publish, follow a topic, mint subscriber tokens, print stats. It works on
+ * the database directly, so it needs no token: whoever can write the
+ * database file is trusted already. */
+#include "pl_first.h"
+
+#include <getopt.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pl_auth.h"
+#include "pl_conf.h"
+#include "pl_log.h"
+#include "pl_out.h"
+#include "pl_publish.h"
+#include "pl_store.h"
+#include "pl_topic.h"
+#include "pl_waiting.h"
+#include "pl_wake.h"
+
+static volatile sig_atomic_t stop;
+
+static void usage(FILE *f)
+{
+	fputs("usage: pushlite [--conf FILE] [--db PATH] COMMAND [ARGS]\n"
+	      "  init                                 create or upgrade the database\n"
+	      "  publish [--type T] [--user U] [--clients pc,ios] [--ttl 3d] [--src S] [--target T] [--json]\n"
+	      "          TOPIC [TEXT]                 publish TEXT (or standard input)\n"
+	      "  tail [--since ID|now|all|10m] [--user U] [--type T] TOPIC...\n"
+	      "                                       print messages as NDJSON as they commit\n"
+	      "  token --user U [--ttl 1h] [--secret S]\n"
+	      "                                       mint a subscriber token v1.USER.EXPIRY.SIG\n"
+	      "  stats                                print the admin stats as JSON\n"
+	      "The configuration is --conf, else $PUSHLITE_CONF, else /etc/pushlite.conf.\n", f);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static int open_store(struct pl_conf *c, struct pl_store **st)
+{
+	if (pl_store_open(st, c) != PL_OK) {
+		fprintf(stderr, "pushlite: cannot open the database %s\n", c->db_path);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_init(struct pl_conf *c)
+{
+	struct pl_store *st;
+
+	if (open_store(c, &st))
+		return 1;
+	pl_store_close(st);
+	printf("database ready: %s\n", c->db_path);
+	return 0;
+}
+
+static char *read_all(FILE *f, size_t max, size_t *len)
+{
+	struct pl_buf b = { 0 };
+	char chunk[8192];
+	size_t n;
+
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		pl_buf_add(&b, chunk, n);
+		if (b.len > max)
+			break;
+	}
+	*len = b.len;
+	return b.p ? b.p : pl_xcalloc(1, 1);
+}
+
+/* Publishing goes through the very code the web endpoint runs, given the
+ * fields as the X- headers a request would carry. */
+static int cmd_publish(struct pl_conf *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "type", 1, 0, 'y' }, { "user", 1, 0, 'u' }, { "clients", 1, 0, 'c' }, { "ttl", 1, 0, 't' },
+		{ "src", 1, 0, 's' }, { "target", 1, 0, 'g' }, { "json", 0, 0, 'j' }, { 0, 0, 0, 0 },
+	};
+	char *env[16], *body;
+	size_t nenv = 0, len;
+	int o, json = 0, rc = 1;
+	struct pl_store *st = NULL;
+	struct pl_req r;
+	struct pl_resp resp;
+
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		const char *h = NULL;
+		switch (o) {
+		case 'y': h = "HTTP_X_TYPE"; break;
+		case 'u': h = "HTTP_X_USER"; break;
+		case 'c': h = "HTTP_X_CLIENTS"; break;
+		case 't': h = "HTTP_X_TTL"; break;
+		case 's': h = "HTTP_X_SRC"; break;
+		case 'g': h = "HTTP_X_TARGET"; break;
+		case 'j': json = 1; continue;
+		default: usage(stderr); return 2;
+		}
+		if (nenv < 10 && asprintf(&env[nenv], "%s=%s", h, optarg) > 0)
+			nenv++;
+	}
+	if (optind >= argc || argc - optind > 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (asprintf(&env[nenv], "HTTP_X_TOPIC=%s", argv[optind]) > 0)
+		nenv++;
+	env[nenv++] = pl_xstrdup("REQUEST_METHOD=POST");
+	env[nenv++] = pl_xstrdup(json ? "CONTENT_TYPE=application/json" : "CONTENT_TYPE=text/plain");
+	env[nenv] = NULL;
+	if (optind + 1 < argc) {
+		body = pl_xstrdup(argv[optind + 1]);
+		len = strlen(body);
+	} else {
+		body = read_all(stdin, c->max_body, &len);
+		/* A trailing newline from echo or a heredoc is not part of the text. */
+		if (!json && len && body[len - 1] == '\n')
+			body[--len] = '\0';
+	}
+	pl_req_init(&r, env, body, len);
+	pl_resp_init(&resp);
+	if (len > c->max_body) {
+		pl_out_error(&resp, NULL, PL_ETOOBIG, NULL, "the message is larger than max_body", 0);
+	} else if (!open_store(c, &st)) {
+		pl_publish_trusted(c, st, &r, &resp);
+	} else {
+		goto out;
+	}
+	fwrite(resp.body.p, 1, resp.body.len, resp.status == 201 ? stdout : stderr);
+	rc = resp.status == 201 ? 0 : 1;
+out:
+	pl_resp_free(&resp);
+	pl_req_free(&r);
+	pl_store_close(st);
+	free(body);
+	for (size_t i = 0; i < nenv; i++)
+		free(env[i]);
+	return rc;
+}
+
+static int cmd_tail(struct pl_conf *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "since", 1, 0, 's' }, { "user", 1, 0, 'u' }, { "type", 1, 0, 'y' }, { 0, 0, 0, 0 },
+	};
+	struct pl_filter f;
+	struct pl_result res;
+	struct pl_store *st = NULL;
+	struct pl_wake *w = NULL;
+	struct pl_buf line = { 0 };
+	int o, rc = 1;
+	int64_t v;
+
+	memset(&f, 0, sizeof f);
+	memset(&res, 0, sizeof res);
+	f.admin = 1;
+	f.since = PL_SINCE_NOW;
+	f.limit = PL_LIMIT_MAX;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 's':
+			if (!strcmp(optarg, "now")) {
+				f.since = PL_SINCE_NOW;
+			} else if (!strcmp(optarg, "all")) {
+				f.since = PL_SINCE_ALL;
+			} else if (pl_int_parse(optarg, 0, INT64_MAX, &v) == PL_OK) {
+				f.since = PL_SINCE_ID;
+				f.since_id = v;
+			} else if (pl_duration_parse(optarg, 0, &v) == PL_OK) {
+				f.since = PL_SINCE_AGE;
+				f.since_age = v;
+			} else {
+				fprintf(stderr, "pushlite: --since takes an id, now, all or a duration\n");
+				return 2;
+			}
+			break;
+		case 'u': f.user_filter = optarg; break;
+		case 'y': f.type = optarg; break;
+		default: usage(stderr); return 2;
+		}
+	}
+	for (; optind < argc && f.ntopics < PL_MAX_TOPICS; optind++) {
+		if (pl_topic_sub_valid(argv[optind], strlen(argv[optind])) != PL_OK) {
+			fprintf(stderr, "pushlite: bad topic %s\n", argv[optind]);
+			return 2;
+		}
+		f.topics[f.ntopics++] = argv[optind];
+	}
+	if (!f.ntopics) {
+		usage(stderr);
+		return 2;
+	}
+	if (open_store(c, &st) || pl_wake_open(&w, c->db_path) != 0)
+		goto out;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, on_signal);
+	while (!stop) {
+		if (pl_store_query(st, &f, &res) != PL_OK) {
+			fprintf(stderr, "pushlite: the database is unavailable\n");
+			goto out;
+		}
+		for (size_t i = 0; i < res.n; i++) {
+			pl_buf_reset(&line);
+			pl_out_message_json(&line, &res.rows[i], 0);
+			pl_buf_addc(&line, '\n');
+			fwrite(line.p, 1, line.len, stdout);
+		}
+		fflush(stdout);
+		f.since = PL_SINCE_ID;
+		f.since_id = res.cursor;
+		if (!res.more)
+			pl_wake_wait(w, 5000);
+	}
+	rc = 0;
+out:
+	pl_buf_free(&line);
+	pl_result_free(&res);
+	pl_wake_close(w);
+	pl_store_close(st);
+	return rc;
+}
+
+static int cmd_token(struct pl_conf *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "user", 1, 0, 'u' }, { "ttl", 1, 0, 't' }, { "secret", 1, 0, 's' }, { 0, 0, 0, 0 },
+	};
+	const char *user = NULL, *secret = c->secret;
+	int64_t ttl = 3600;
+	char tok[512];
+	int o;
+
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'u': user = optarg; break;
+		case 's': secret = optarg; break;
+		case 't':
+			if (pl_duration_parse(optarg, 1, &ttl) != PL_OK || ttl < 1) {
+				fprintf(stderr, "pushlite: --ttl takes seconds or a duration such as 1h\n");
+				return 2;
+			}
+			break;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!user || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (!secret) {
+		fprintf(stderr, "pushlite: no secret: set 'secret =' in the configuration or pass --secret\n");
+		return 1;
+	}
+	if (pl_auth_mint(secret, user, (int64_t)time(NULL) + ttl, tok, sizeof tok) != PL_OK) {
+		fprintf(stderr, "pushlite: user must be 1-%d of A-Z a-z 0-9 . _ @ + -\n", PL_USER_MAX);
+		return 1;
+	}
+	puts(tok);
+	return 0;
+}
+
+static int cmd_stats(struct pl_conf *c)
+{
+	struct pl_store *st;
+	struct pl_stats s;
+	int rc;
+
+	if (open_store(c, &st))
+		return 1;
+	rc = pl_store_stats(st, &s);
+	pl_store_close(st);
+	if (rc != PL_OK) {
+		fprintf(stderr, "pushlite: cannot read the database %s\n", c->db_path);
+		return 1;
+	}
+	printf("{\"rows\":%lld,\"oldest_id\":%lld,\"newest_id\":%lld,\"db_bytes\":%lld,\"wal_bytes\":%lld,"
+	       "\"waiting\":%ld,\"publishes_last_minute\":%lld}\n",
+	       (long long)s.rows, (long long)s.oldest_id, (long long)s.newest_id, (long long)s.db_bytes,
+	       (long long)s.wal_bytes, pl_waiting_total(c->db_path), (long long)s.publishes_last_minute);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "conf", 1, 0, 'c' }, { "db", 1, 0, 'd' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
+	};
+	const char *conf = NULL, *db = NULL, *cmd;
+	struct pl_conf c;
+	char err[512];
+	int o, rc;
+
+	pl_log_init("pushlite");
+	while ((o = getopt_long(argc, argv, "+c:d:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c': conf = optarg; break;
+		case 'd': db = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	if ((conf ? pl_conf_load(&c, conf, err, sizeof err) : pl_conf_load_env(&c, err, sizeof err)) != PL_OK) {
+		fprintf(stderr, "pushlite: %s\n", err);
+		pl_conf_free(&c);
+		return 2;
+	}
+	if (db) {
+		free(c.db_path);
+		c.db_path = pl_xstrdup(db);
+	}
+	cmd = argv[optind];
+	/* Each command parses its own options from here. */
+	argc -= optind;
+	argv += optind;
+	optind = 1;
+	if (!strcmp(cmd, "init"))
+		rc = argc == 1 ? cmd_init(&c) : (usage(stderr), 2);
+	else if (!strcmp(cmd, "publish"))
+		rc = cmd_publish(&c, argc, argv);
+	else if (!strcmp(cmd, "tail"))
+		rc = cmd_tail(&c, argc, argv);
+	else if (!strcmp(cmd, "token"))
+		rc = cmd_token(&c, argc, argv);
+	else if (!strcmp(cmd, "stats"))
+		rc = argc == 1 ? cmd_stats(&c) : (usage(stderr), 2);
+	else {
+		fprintf(stderr, "pushlite: unknown command '%s'\n", cmd);
+		usage(stderr);
+		rc = 2;
+	}
+	pl_conf_free(&c);
+	return rc;
+}
