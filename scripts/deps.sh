@@ -1,0 +1,104 @@
+# scripts/deps.sh: install what pushlite needs on Debian, and build it.
+#
+# Sourced by scripts/serve and scripts/test (bash). Defines:
+#   pl_deps_install [EXTRA-PACKAGE...]
+#       Installs the missing Debian packages (build, servers, test tools) with
+#       apt-get. dpkg-query decides what is missing, so a machine that has
+#       everything never touches apt. Needs root; as another user it only
+#       names what is missing.
+#   pl_build [--werror]
+#       autoreconf -fi (when configure is missing or older than configure.ac),
+#       ./configure (when needed), make -j2, in the repository root.
+#       --werror, or CI=true in the environment, adds --enable-werror.
+#   pl_repo_root
+#       Prints the repository root (the parent of scripts/).
+
+PL_BUILD_PACKAGES="build-essential autoconf automake libtool pkg-config
+	libfcgi-dev libfcgi-bin libsqlite3-dev sqlite3 libjson-c-dev libinih-dev
+	libssl-dev libcurl4-openssl-dev"
+PL_RUN_PACKAGES="lighttpd apache2 libapache2-mod-fcgid spawn-fcgi openssl
+	curl procps"
+PL_TEST_PACKAGES="bats jq libxml2-utils sqlite3"
+
+pl_repo_root() {
+	(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+}
+
+pl_log() {
+	printf '%s\n' "$*" >&2
+}
+
+# Prints the packages among "$@" that are not installed.
+pl_deps_missing() {
+	local p st
+	for p in "$@"; do
+		st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+		[ "$st" = installed ] || printf '%s\n' "$p"
+	done
+}
+
+pl_deps_install() {
+	local missing policy_made=0
+	# shellcheck disable=SC2086 # word splitting of the package lists is wanted
+	missing=$(pl_deps_missing $PL_BUILD_PACKAGES $PL_RUN_PACKAGES $PL_TEST_PACKAGES "$@")
+	[ -n "$missing" ] || return 0
+	missing=$(printf '%s' "$missing" | tr '\n' ' ')
+	if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+		pl_log "pushlite: not a Debian system; install by hand: $missing"
+		return 1
+	fi
+	if [ "$(id -u)" != 0 ]; then
+		pl_log "pushlite: missing packages (run as root to install them): $missing"
+		return 1
+	fi
+	pl_log "pushlite: installing $missing"
+	# Installing lighttpd or apache2 would start the system services on
+	# port 80; we run our own servers, so tell invoke-rc.d not to, unless
+	# the machine already has a policy of its own.
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		policy_made=1
+	fi
+	local rc=0
+	export DEBIAN_FRONTEND=noninteractive
+	if ! apt-get update -q >/dev/null; then
+		pl_log "pushlite: apt-get update failed"
+		rc=1
+	# shellcheck disable=SC2086
+	elif ! apt-get install -y -q --no-install-recommends $missing; then
+		pl_log "pushlite: apt-get install failed for: $missing"
+		rc=1
+	fi
+	[ "$policy_made" = 1 ] && rm -f /usr/sbin/policy-rc.d
+	return $rc
+}
+
+pl_build() {
+	local root werror=0 want have
+	root=$(pl_repo_root)
+	[ "${1-}" = --werror ] && werror=1
+	[ "${CI-}" = true ] && werror=1
+	(
+		cd "$root" || exit 1
+		if [ ! -x configure ] || [ configure.ac -nt configure ]; then
+			pl_log "pushlite: autoreconf -fi"
+			autoreconf -fi || exit 1
+		fi
+		want=""
+		[ "$werror" = 1 ] && want="--enable-werror"
+		have=""
+		if [ -x config.status ]; then
+			./config.status --config 2>/dev/null | grep -q -- --enable-werror &&
+				have="--enable-werror"
+		fi
+		if [ ! -f Makefile ] || [ ! -x config.status ] ||
+			[ configure -nt config.status ] || [ "$want" != "$have" ]; then
+			pl_log "pushlite: ./configure $want"
+			# shellcheck disable=SC2086
+			./configure $want ${PL_CONFIGURE_FLAGS-} || exit 1
+		fi
+		pl_log "pushlite: make -j2"
+		make -j2
+	)
+}

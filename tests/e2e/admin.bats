@@ -1,0 +1,147 @@
+#!/usr/bin/env bats
+# SPEC 5 and 10: admin list, get, delete, stats; health.
+
+load helper
+
+setup_file() { pl_setup_server; }
+teardown_file() { pl_teardown_server; }
+
+@test "health: 200 without any token, cheap" {
+	pl_get /push/health
+	pl_expect_status 200
+	pl_get /push/health -H 'Authorization: Bearer nonsense'
+	pl_expect_status 200
+}
+
+@test "admin endpoints without a token: 401; with a publish token: 403" {
+	for p in /push/admin/messages /push/admin/messages/1 /push/admin/stats; do
+		pl_get "$p"
+		pl_expect_error 401 || pl_fail "$p without token"
+		pl_get "$p" -H 'Authorization: Bearer not-a-token'
+		pl_expect_error 401 || pl_fail "$p with a wrong token"
+		pl_get "$p" -H "Authorization: Bearer $PL_PUB_TOKEN"
+		pl_expect_error 403 || pl_fail "$p with the publish token"
+		pl_get "$p" -H "Authorization: Bearer $PL_OPS_TOKEN"
+		pl_expect_error 403 || pl_fail "$p with the ops token"
+		pl_get "$p?token=$(pl_user_token root)"
+		pl_expect_status 401 403 || pl_fail "$p with a subscriber token"
+	done
+}
+
+@test "a publish token cannot delete: 403 and the message stays" {
+	T=$(pl_topic)
+	pl_pub "$T" keep
+	pl_req DELETE "/push/admin/messages/$PUB_ID" -H "Authorization: Bearer $PL_PUB_TOKEN"
+	pl_expect_error 403
+	pl_admin GET "/push/admin/messages/$PUB_ID"
+	pl_expect_status 200
+}
+
+@test "list: the poll envelope, ascending ids, with every user's messages and last_get" {
+	T=$(pl_topic)
+	pl_pub "$T" a; a=$PUB_ID
+	pl_publish "topic=$T/x&user=ann&clients=ios&type=t" -H 'Content-Type: text/plain' --data-binary b
+	b=$(pl_json .id)
+	pl_pub "$T" c; c=$PUB_ID
+	pl_admin GET "/push/admin/messages?topic=$T"
+	pl_expect_status 200
+	pl_expect_ctype application/json
+	pl_expect_no_store
+	pl_jq_true '(.cursor|type=="number") and (.more|type=="boolean") and (.messages|type=="array")'
+	[ "$(pl_ids)" = "$a $b $c" ] || pl_fail "ids '$(pl_ids)'"
+	pl_jq_true 'all(.messages[]; has("last_get"))'
+	pl_jq_true --argjson b "$b" '.messages[] | select(.id == $b) | .user == "ann" and .clients == ["ios"] and .type == "t"'
+}
+
+@test "list filters: user=, type=, since=, limit= (with more and cursor)" {
+	T=$(pl_topic)
+	pl_publish "topic=$T&user=ann" -H 'Content-Type: text/plain' --data-binary 1
+	pl_publish "topic=$T&user=bob&type=x" -H 'Content-Type: text/plain' --data-binary 2
+	pl_publish "topic=$T&user=ann&type=x" -H 'Content-Type: text/plain' --data-binary 3
+	pl_publish "topic=$T&clients=pc" -H 'Content-Type: text/plain' --data-binary 4
+	pl_admin GET "/push/admin/messages?topic=$T&user=ann"
+	pl_jq_true '[.messages[].data] == ["1","3"]'
+	pl_admin GET "/push/admin/messages?topic=$T&type=x"
+	pl_jq_true '[.messages[].data] == ["2","3"]'
+	pl_admin GET "/push/admin/messages?topic=$T&user=ann&type=x"
+	pl_jq_true '[.messages[].data] == ["3"]'
+	pl_admin GET "/push/admin/messages?topic=$T&limit=2"
+	pl_jq_true '[.messages[].data] == ["1","2"] and .more == true and .cursor == .messages[1].id'
+	c=$(pl_json .cursor)
+	pl_admin GET "/push/admin/messages?topic=$T&since=$c"
+	pl_jq_true '[.messages[].data] == ["3","4"]'
+	pl_admin GET "/push/admin/messages?topic=$T&limit=0"
+	pl_expect_error 400
+	pl_admin GET "/push/admin/messages?topic=$T/../x"
+	pl_expect_error 400
+}
+
+@test "get one: the message with last_get; unknown id 404; bad id 400 or 404" {
+	T=$(pl_topic)
+	pl_publish "topic=$T&type=notice" -H 'Content-Type: application/json' --data-binary '{"k":1}'
+	id=$(pl_json .id)
+	pl_admin GET "/push/admin/messages/$id"
+	pl_expect_status 200
+	pl_expect_no_store
+	pl_jq_true --argjson id "$id" --arg t "$T" '.id == $id and .topic == $t and .data == {"k":1} and .type == "notice" and has("last_get") and (.created|type=="number") and (.expires|type=="number")'
+	pl_admin GET "/push/admin/messages/$((id + 100000))"
+	pl_expect_error 404
+	for bad in abc -1 1.5 '1;2' 99999999999999999999999; do
+		pl_admin GET "/push/admin/messages/$(pl_urlenc "$bad")"
+		pl_expect_error 400 404 || pl_fail "id '$bad'"
+	done
+}
+
+@test "delete: 204, then gone (404 on GET and on a second DELETE), not delivered any more" {
+	T=$(pl_topic)
+	pl_pub "$T" doomed; id=$PUB_ID
+	pl_pub "$T" kept; kept=$PUB_ID
+	pl_admin DELETE "/push/admin/messages/$id"
+	pl_expect_status 204
+	[ -z "$BODY" ] || pl_fail "204 with a body"
+	pl_admin GET "/push/admin/messages/$id"
+	pl_expect_error 404
+	pl_admin DELETE "/push/admin/messages/$id"
+	pl_expect_error 404
+	pl_poll "topic=$T&since=all"
+	[ "$(pl_ids)" = "$kept" ]
+}
+
+@test "admin wrong methods: 405" {
+	pl_admin POST /push/admin/messages -d x
+	pl_expect_error 405
+	pl_admin PUT /push/admin/messages/1 -d x
+	pl_expect_error 405
+	pl_admin DELETE /push/admin/stats
+	pl_expect_error 405
+	pl_admin POST /push/admin/stats
+	pl_expect_error 405
+}
+
+@test "unknown admin path: 404" {
+	pl_admin GET /push/admin/nothing-here
+	pl_expect_error 404
+}
+
+@test "stats: every named field, numbers that follow publishes and deletes" {
+	pl_admin GET /push/admin/stats
+	pl_expect_status 200
+	pl_expect_ctype application/json
+	pl_expect_no_store
+	for k in rows oldest_id newest_id db_bytes wal_bytes waiting publishes_last_minute; do
+		pl_jq_true --arg k "$k" 'has($k)' || pl_fail "no $k"
+	done
+	pl_jq_true '(.rows|type=="number") and (.db_bytes|type=="number") and .db_bytes > 0
+		and (.wal_bytes|type=="number") and (.waiting|type=="number") and (.publishes_last_minute|type=="number")'
+	rows=$(pl_json .rows)
+	plm=$(pl_json .publishes_last_minute)
+	T=$(pl_topic)
+	pl_pub "$T" one
+	pl_pub "$T" two; id=$PUB_ID
+	pl_admin GET /push/admin/stats
+	pl_jq_true --argjson r "$rows" --argjson p "$plm" --argjson id "$id" \
+		'.rows == $r + 2 and .publishes_last_minute >= $p + 2 and .newest_id == $id and .oldest_id <= $id'
+	pl_admin DELETE "/push/admin/messages/$id"
+	pl_admin GET /push/admin/stats
+	pl_jq_true --argjson r "$rows" '.rows == $r + 1'
+}

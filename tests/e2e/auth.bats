@@ -1,0 +1,148 @@
+#!/usr/bin/env bats
+# SPEC 3, 4, 7, 10: publisher tokens, subscriber tokens, user-targeted messages.
+
+load helper
+
+setup_file() { pl_setup_server; }
+teardown_file() { pl_teardown_server; }
+
+pub_with() {  # pub_with AUTH-HEADER-VALUE TOPIC
+	pl_req POST "/push/publish?topic=$2" -H "Authorization: $1" -H 'Content-Type: text/plain' --data-binary x
+}
+
+@test "publish without a token: 401, nothing stored" {
+	T=$(pl_topic)
+	pl_req POST "/push/publish?topic=$T" -H 'Content-Type: text/plain' --data-binary x
+	pl_expect_error 401
+	pl_expect_nothing_stored "$T"
+}
+
+@test "publish with an unknown, malformed or non-Bearer token: 401, nothing stored" {
+	T=$(pl_topic)
+	for a in "Bearer wrong-token" "Bearer ${PL_PUB_TOKEN}x" "Bearer" "Bearer " "$PL_PUB_TOKEN" \
+		"Basic $(printf 'u:%s' "$PL_PUB_TOKEN" | base64 -w0)" "Token $PL_PUB_TOKEN" "Bearer $(pl_make_token alice $(( $(date +%s) + 3600 )))"; do
+		pub_with "$a" "$T"
+		pl_expect_error 401 || pl_fail "Authorization: $a"
+	done
+	pl_expect_nothing_stored "$T"
+}
+
+@test "publish with only a wrong token= in the query: 401" {
+	T=$(pl_topic)
+	pl_req POST "/push/publish?topic=$T&token=wrong" -H 'Content-Type: text/plain' --data-binary x
+	pl_expect_error 401
+	pl_expect_nothing_stored "$T"
+}
+
+@test "the admin token may publish" {
+	T=$(pl_topic)
+	pub_with "Bearer $PL_ADMIN_TOKEN" "$T"
+	pl_expect_status 201
+}
+
+@test "a token limited to /ops /oa publishes there and below, 403 elsewhere (also /opsx)" {
+	for t in /ops /ops/disk /oa/notice/x; do
+		pub_with "Bearer $PL_OPS_TOKEN" "$t"
+		pl_expect_status 201 || pl_fail "topic $t"
+	done
+	for t in /news /opsx /oax/y "/t$BATS_TEST_NUMBER/ops"; do
+		pub_with "Bearer $PL_OPS_TOKEN" "$t"
+		pl_expect_error 403 || pl_fail "topic $t"
+		pl_expect_nothing_stored "$t"
+	done
+}
+
+@test "a limited token in a batch: one line outside its prefixes refuses the whole batch (403)" {
+	printf '%s\n' '{"topic":"/ops/b1","data":"ok"}' "{\"topic\":\"/t$BATS_TEST_NUMBER/x\",\"data\":\"no\"}" >"$BATS_TEST_TMPDIR/b"
+	pl_req POST /push/publish -H "Authorization: Bearer $PL_OPS_TOKEN" \
+		-H 'Content-Type: application/x-ndjson' --data-binary "@$BATS_TEST_TMPDIR/b"
+	pl_expect_error 403
+	pl_expect_nothing_stored /ops/b1
+}
+
+@test "pushlite token mints v1.USER.EXPIRY.SIG with the HMAC of SPEC 10" {
+	tok=$(pl_user_token alice 1h)
+	[[ "$tok" =~ ^v1\.alice\.([0-9]+)\.([A-Za-z0-9_-]+)$ ]] || pl_fail "token '$tok' is not v1.alice.EXPIRY.SIG (base64url, no padding)"
+	exp=${BASH_REMATCH[1]}
+	now=$(date +%s)
+	(( exp >= now + 3500 && exp <= now + 3700 )) || pl_fail "expiry $exp is not now+1h ($now)"
+	[ "$tok" = "$(pl_make_token alice "$exp")" ] || pl_fail "signature differs from HMAC-SHA256(secret, v1.alice.$exp)"
+}
+
+@test "user-targeted messages go to that user only; anonymous sees broadcasts only" {
+	T=$(pl_topic)
+	pl_publish "topic=$T&user=alice" -H 'Content-Type: text/plain' --data-binary for-alice
+	pl_expect_status 201
+	pl_publish "topic=$T" -H 'X-User: bob' -H 'Content-Type: text/plain' --data-binary for-bob
+	pl_expect_status 201
+	pl_pub "$T" for-all
+	alice=$(pl_user_token alice)
+	bob=$(pl_user_token bob)
+	pl_poll "topic=$T&since=all&token=$alice"
+	pl_jq_true '[.messages[].data] == ["for-alice","for-all"]'
+	pl_jq_true 'all(.messages[]; .user == null or .user == "alice")'
+	pl_poll "topic=$T&since=all&token=$bob"
+	pl_jq_true '[.messages[].data] == ["for-bob","for-all"]'
+	pl_poll "topic=$T&since=all"
+	pl_jq_true '[.messages[].data] == ["for-all"]'
+	pl_poll "topic=/&since=all&limit=1000"
+	pl_jq_true 'all(.messages[]; .user == null)'
+	pl_poll "topic=/&since=all&limit=1000&token=$bob"
+	pl_jq_true 'all(.messages[]; .user == null or .user == "bob")'
+}
+
+@test "a token computed from the secret (SPEC 10 format) is accepted" {
+	T=$(pl_topic)
+	pl_publish "topic=$T&user=zoe" -H 'Content-Type: text/plain' --data-binary z
+	pl_expect_status 201
+	tok=$(pl_make_token zoe $(( $(date +%s) + 600 )))
+	pl_poll "topic=$T&since=all&token=$tok"
+	pl_expect_status 200
+	pl_jq_true '[.messages[].data] == ["z"]'
+}
+
+@test "expired, forged, wrongly keyed or malformed subscriber tokens: 401, nothing leaked" {
+	T=$(pl_topic)
+	pl_publish "topic=$T&user=alice" -H 'Content-Type: text/plain' --data-binary secret
+	pl_expect_status 201
+	now=$(date +%s)
+	good=$(pl_make_token alice $((now + 600)))
+	expired=$(pl_make_token alice $((now - 10)))
+	wrongkey=$(pl_make_token alice $((now + 600)) not-the-secret)
+	sig=${good##*.}
+	c=A
+	[ "${sig:5:1}" = A ] && c=B
+	forged="v1.alice.$((now + 600)).${sig:0:5}$c${sig:6}"
+	swapped="v1.mallory.${good#v1.alice.}"
+	padded="$good="
+	for tok in "$expired" "$wrongkey" "$forged" "$swapped" "$padded" "v2.${good#v1.}" "v1.alice" "v1..$((now + 600)).x" \
+		"garbage" "v1.alice.notanumber.${good##*.}" "v1.alice.$((now + 600))"; do
+		pl_poll "topic=$T&since=all&token=$(pl_urlenc "$tok")"
+		pl_expect_error 401 || pl_fail "token '$tok'"
+		[[ "$BODY" != *secret* ]] || pl_fail "leaked with token '$tok'"
+	done
+}
+
+@test "admin list shows last_get: unset until the user first receives it, then set" {
+	T=$(pl_topic)
+	pl_publish "topic=$T&user=erin" -H 'Content-Type: text/plain' --data-binary e
+	pl_expect_status 201
+	id=$(pl_json .id)
+	pl_admin GET "/push/admin/messages/$id"
+	pl_expect_status 200
+	pl_jq_true '(.last_get == null) or (.last_get == 0)'
+	pl_poll "topic=$T&since=all"           # anonymous: not a delivery to erin
+	pl_poll "topic=$T&since=all&token=$(pl_user_token frank)"
+	pl_admin GET "/push/admin/messages/$id"
+	pl_jq_true '(.last_get == null) or (.last_get == 0)'
+	before=$(pl_now_ms)
+	pl_poll "topic=$T&since=all&token=$(pl_user_token erin)"
+	pl_jq_true '[.messages[].data] == ["e"]'
+	pl_admin GET "/push/admin/messages/$id"
+	pl_jq_true --argjson b "$before" '(.last_get|type) == "number" and .last_get >= $b - 2000'
+	first=$(pl_json .last_get)
+	sleep 1.1
+	pl_poll "topic=$T&since=all&token=$(pl_user_token erin)"
+	pl_admin GET "/push/admin/messages/$id"
+	pl_jq_true --argjson f "$first" '.last_get == $f'
+}

@@ -1,0 +1,184 @@
+#!/usr/bin/env bats
+# SPEC 1, 3, 8: every program works as plain CGI (one request per process);
+# config switches that need a config of their own are tested here, on the
+# same database as the server.
+
+load helper
+
+setup_file() { pl_setup_server; }
+teardown_file() { pl_teardown_server; }
+
+alt_conf() {  # alt_conf KEY=VALUE...: CGI_CONF with those settings
+	CGI_CONF=$BATS_TEST_TMPDIR/alt.conf
+	pl_write_test_conf "$CGI_CONF" "$PL_DB" "$@"
+}
+
+@test "publish as plain CGI: Status 201, JSON reply, visible to the server's poll" {
+	T=$(pl_topic)
+	CGI_ENV=(CONTENT_TYPE=text/plain "HTTP_AUTHORIZATION=Bearer $PL_PUB_TOKEN")
+	pl_cgi_req publish POST "topic=$T" 'from cgi'
+	pl_expect_status 201
+	pl_expect_ctype application/json
+	id=$(pl_json .id)
+	pl_poll "topic=$T&since=all"
+	pl_jq_true --argjson id "$id" '[.messages[].id] == [$id] and .messages[0].data == "from cgi"'
+}
+
+@test "poll and health as plain CGI" {
+	T=$(pl_topic)
+	pl_pub "$T" x
+	pl_cgi_req poll GET "topic=$T&since=all"
+	pl_expect_status 200
+	pl_jq_true --argjson id "$PUB_ID" '[.messages[].id] == [$id]'
+	pl_expect_no_store
+	pl_cgi_req admin GET "/push/health"
+	pl_expect_status 200
+}
+
+@test "admin as plain CGI" {
+	CGI_ENV=("HTTP_AUTHORIZATION=Bearer $PL_ADMIN_TOKEN")
+	pl_cgi_req admin GET "/push/admin/stats"
+	pl_expect_status 200
+	pl_jq_true 'has("rows")'
+	CGI_ENV=()
+	pl_cgi_req admin GET "/push/admin/stats"
+	pl_expect_error 401
+}
+
+@test "any mount works: programs route by REQUEST_URI" {
+	T=$(pl_topic)
+	pl_pub "$T" mounted
+	pl_cgi_req poll GET "/api/v2/poll?topic=$T&since=all"
+	pl_expect_status 200
+	pl_jq_true '.messages[0].data == "mounted"'
+	CGI_ENV=("HTTP_AUTHORIZATION=Bearer $PL_ADMIN_TOKEN")
+	pl_cgi_req admin GET "/api/v2/admin/messages/$PUB_ID"
+	pl_expect_status 200
+	pl_jq_true '.data == "mounted"'
+}
+
+@test "errors as plain CGI: Status line and JSON body; nothing stored" {
+	T=$(pl_topic)
+	CGI_ENV=(CONTENT_TYPE=application/json "HTTP_AUTHORIZATION=Bearer $PL_PUB_TOKEN")
+	pl_cgi_req publish POST "topic=$T" '{broken'
+	pl_expect_error 400
+	CGI_ENV=(CONTENT_TYPE=text/plain)
+	pl_cgi_req publish POST "topic=$T" 'no token'
+	pl_expect_error 401
+	pl_cgi_req poll GET "topic=$T/../x"
+	pl_expect_error 400
+	pl_expect_nothing_stored "$T"
+}
+
+@test "publish_get = on: GET /push/publish?topic=&data=&token= publishes; without a token 401" {
+	T=$(pl_topic)
+	alt_conf publish_get=on
+	pl_cgi_req publish GET "topic=$T&data=via%20get&type=g&token=$PL_PUB_TOKEN"
+	pl_expect_status 201
+	pl_stored "$T"
+	pl_msg_true '.data == "via get" and .type == "g"'
+	pl_cgi_req publish GET "topic=$T&data=x"
+	pl_expect_error 401
+	pl_cgi_req publish GET "topic=$T&data=x&token=wrong"
+	pl_expect_error 401
+	CGI_CONF=
+	pl_cgi_req publish GET "topic=$T&data=x&token=$PL_PUB_TOKEN"
+	pl_expect_error 405
+	[ "$(pl_count_topic "$T")" = 1 ]
+}
+
+@test "trust_remote_user = on: REMOTE_USER may publish without a token; off: it may not" {
+	T=$(pl_topic)
+	CGI_ENV=(CONTENT_TYPE=text/plain REMOTE_USER=operator AUTH_TYPE=Basic)
+	pl_cgi_req publish POST "topic=$T" 'by remote user'
+	pl_expect_error 401
+	alt_conf trust_remote_user=on
+	pl_cgi_req publish POST "topic=$T" 'by remote user'
+	pl_expect_status 201
+	CGI_ENV=(CONTENT_TYPE=text/plain)
+	pl_cgi_req publish POST "topic=$T" 'nobody'
+	pl_expect_error 401
+	[ "$(pl_count_topic "$T")" = 1 ]
+}
+
+@test "REMOTE_USER is the subscriber's identity" {
+	T=$(pl_topic)
+	pl_publish "topic=$T&user=alice" -H 'Content-Type: text/plain' --data-binary for-alice
+	pl_expect_status 201
+	pl_pub "$T" for-all
+	CGI_ENV=(REMOTE_USER=alice)
+	pl_cgi_req poll GET "topic=$T&since=all"
+	pl_jq_true '[.messages[].data] == ["for-alice","for-all"]'
+	CGI_ENV=(REMOTE_USER=bob)
+	pl_cgi_req poll GET "topic=$T&since=all"
+	pl_jq_true '[.messages[].data] == ["for-all"]'
+}
+
+@test "publishing is closed when no token is configured and REMOTE_USER is not trusted" {
+	T=$(pl_topic)
+	CGI_CONF=$BATS_TEST_TMPDIR/closed.conf
+	printf '[pushlite]\ndatabase = %s\nsecret = %s\n' "$PL_DB" "$PL_SECRET" >"$CGI_CONF"
+	CGI_ENV=(CONTENT_TYPE=text/plain)
+	pl_cgi_req publish POST "topic=$T" 'open?'
+	pl_expect_status 401 403
+	CGI_ENV=(CONTENT_TYPE=text/plain REMOTE_USER=someone "HTTP_AUTHORIZATION=Bearer anything")
+	pl_cgi_req publish POST "topic=$T" 'open?'
+	pl_expect_status 401 403
+	pl_expect_nothing_stored "$T"
+}
+
+@test "a minimal config gets the documented defaults (TTL 3d, max_body 1 MiB)" {
+	T=$(pl_topic)
+	CGI_CONF=$BATS_TEST_TMPDIR/min.conf
+	printf '[pushlite]\ndatabase = %s\n\n[token p]\ntoken = %s\n' "$PL_DB" "$PL_PUB_TOKEN" >"$CGI_CONF"
+	CGI_ENV=(CONTENT_TYPE=text/plain "HTTP_AUTHORIZATION=Bearer $PL_PUB_TOKEN")
+	pl_cgi_req publish POST "topic=$T" 'defaults'
+	pl_expect_status 201
+	pl_jq_true '.expires - .created == 259200000'
+	big=$(head -c 1048577 /dev/zero | tr '\0' a)
+	pl_cgi_req publish POST "topic=$T/big" "$big"
+	pl_expect_error 413
+}
+
+@test "a bad or missing config file is a clear error, not a guess" {
+	T=$(pl_topic)
+	for c in "max_body = lots" "longpoll_timeout = -3" "push = maybe" "database" "[token x]
+role = god"; do
+		CGI_CONF=$BATS_TEST_TMPDIR/bad.conf
+		printf '[pushlite]\ndatabase = %s\n%s\n' "$PL_DB" "$c" >"$CGI_CONF"
+		CGI_ENV=(CONTENT_TYPE=text/plain "HTTP_AUTHORIZATION=Bearer $PL_PUB_TOKEN")
+		pl_cgi_req publish POST "topic=$T" x || true
+		[[ "$HTTP_STATUS" == 5* ]] || { pl_show; pl_fail "config '$c' gave $HTTP_STATUS"; }
+		[ -s "$BATS_TEST_TMPDIR/cgi.err" ] || pl_fail "config '$c': nothing on stderr"
+	done
+	CGI_CONF=/nonexistent-dir/pushlite.conf
+	pl_cgi_req poll GET "topic=$T" || true
+	[[ "$HTTP_STATUS" == 5* ]] || { pl_show; pl_fail "missing config gave $HTTP_STATUS"; }
+	grep -q nonexistent-dir "$BATS_TEST_TMPDIR/cgi.err" || pl_fail "the error does not name the file: $(cat "$BATS_TEST_TMPDIR/cgi.err")"
+	pl_expect_nothing_stored "$T"
+}
+
+@test "storage unavailable: 503 with Retry-After and a JSON error" {
+	T=$(pl_topic)
+	CGI_CONF=$BATS_TEST_TMPDIR/nodb.conf
+	pl_write_test_conf "$CGI_CONF" /nonexistent-dir/pushlite.db
+	CGI_ENV=(CONTENT_TYPE=text/plain "HTTP_AUTHORIZATION=Bearer $PL_PUB_TOKEN")
+	pl_cgi_req publish POST "topic=$T" x
+	pl_expect_error 503
+	pl_hdr Retry-After >/dev/null || { pl_show; pl_fail "no Retry-After"; }
+	CGI_ENV=()
+	pl_cgi_req poll GET "topic=$T"
+	pl_expect_error 503
+}
+
+@test "push = off: publish and poll keep working (plain CGI)" {
+	T=$(pl_topic)
+	alt_conf push=off
+	CGI_ENV=(CONTENT_TYPE=text/plain "HTTP_AUTHORIZATION=Bearer $PL_PUB_TOKEN")
+	pl_cgi_req publish POST "topic=$T" 'still works'
+	pl_expect_status 201
+	CGI_ENV=()
+	pl_cgi_req poll GET "topic=$T&since=all"
+	pl_expect_status 200
+	pl_jq_true '.messages[0].data == "still works"'
+}

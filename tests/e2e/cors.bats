@@ -1,0 +1,75 @@
+#!/usr/bin/env bats
+# SPEC 4 (cross-origin) and 8: only configured origins get CORS headers.
+# The test config lists https://allowed.example, credentials off.
+
+load helper
+
+setup_file() { pl_setup_server; }
+teardown_file() { pl_teardown_server; }
+
+@test "a listed origin gets Access-Control-Allow-Origin on poll, without credentials" {
+	T=$(pl_topic)
+	pl_poll "topic=$T" -H "Origin: $PL_ORIGIN"
+	pl_expect_status 200
+	[ "$(pl_hdr Access-Control-Allow-Origin)" = "$PL_ORIGIN" ] || { pl_show; pl_fail "no ACAO for $PL_ORIGIN"; }
+	! pl_hdr Access-Control-Allow-Credentials | grep -qi true || pl_fail "credentials allowed while cors_credentials = off"
+}
+
+@test "a listed origin gets Access-Control-Allow-Origin on publish and on errors" {
+	T=$(pl_topic)
+	pl_pub "$T" x -H "Origin: $PL_ORIGIN"
+	[ "$(pl_hdr Access-Control-Allow-Origin)" = "$PL_ORIGIN" ] || { pl_show; pl_fail "no ACAO on publish"; }
+	pl_poll "topic=bad" -H "Origin: $PL_ORIGIN"
+	pl_expect_error 400
+	[ "$(pl_hdr Access-Control-Allow-Origin)" = "$PL_ORIGIN" ] || { pl_show; pl_fail "no ACAO on an error"; }
+}
+
+@test "an unlisted origin gets no CORS headers" {
+	T=$(pl_topic)
+	for o in https://evil.example http://allowed.example https://allowed.example.evil.example null; do
+		pl_poll "topic=$T" -H "Origin: $o"
+		pl_expect_status 200
+		! pl_hdr Access-Control-Allow-Origin >/dev/null || { pl_show; pl_fail "ACAO given to $o"; }
+	done
+}
+
+@test "preflight OPTIONS from a listed origin is answered with methods and headers" {
+	T=$(pl_topic)
+	pl_req OPTIONS "/push/publish?topic=$T" -H "Origin: $PL_ORIGIN" \
+		-H 'Access-Control-Request-Method: POST' \
+		-H 'Access-Control-Request-Headers: authorization, content-type'
+	pl_expect_status 200 204
+	[ "$(pl_hdr Access-Control-Allow-Origin)" = "$PL_ORIGIN" ] || { pl_show; pl_fail "no ACAO"; }
+	pl_hdr Access-Control-Allow-Methods | grep -q POST || { pl_show; pl_fail "POST not allowed"; }
+	pl_hdr Access-Control-Allow-Headers | grep -qi authorization || { pl_show; pl_fail "Authorization not allowed"; }
+	pl_expect_nothing_stored "$T"
+	pl_req OPTIONS "/push/poll?topic=$T" -H "Origin: $PL_ORIGIN" \
+		-H 'Access-Control-Request-Method: GET' -H 'Access-Control-Request-Headers: last-event-id'
+	pl_expect_status 200 204
+	[ "$(pl_hdr Access-Control-Allow-Origin)" = "$PL_ORIGIN" ] || { pl_show; pl_fail "no ACAO on poll preflight"; }
+}
+
+@test "preflight from an unlisted origin gets no Access-Control-Allow-Origin" {
+	pl_req OPTIONS /push/publish -H 'Origin: https://evil.example' -H 'Access-Control-Request-Method: POST'
+	! pl_hdr Access-Control-Allow-Origin >/dev/null || { pl_show; pl_fail "ACAO given to an unlisted origin"; }
+	case $HTTP_STATUS in 2*|4*) ;; *) pl_show; pl_fail "status $HTTP_STATUS" ;; esac
+}
+
+@test "cors_origins = * allows any origin; cors_credentials = on echoes the origin with credentials (plain CGI)" {
+	CGI_CONF=$BATS_TEST_TMPDIR/star.conf
+	pl_write_test_conf "$CGI_CONF" "$PL_DB" 'cors_origins=*'
+	CGI_ENV=(HTTP_ORIGIN=https://anyone.example)
+	pl_cgi_req poll GET "topic=/x"
+	pl_expect_status 200
+	acao=$(pl_hdr Access-Control-Allow-Origin) || { pl_show; pl_fail "no ACAO with *"; }
+	[ "$acao" = '*' ] || [ "$acao" = https://anyone.example ] || pl_fail "ACAO '$acao'"
+	CGI_CONF=$BATS_TEST_TMPDIR/cred.conf
+	pl_write_test_conf "$CGI_CONF" "$PL_DB" 'cors_origins=https://a.example, https://b.example' 'cors_credentials=on'
+	CGI_ENV=(HTTP_ORIGIN=https://b.example)
+	pl_cgi_req poll GET "topic=/x"
+	[ "$(pl_hdr Access-Control-Allow-Origin)" = https://b.example ] || { pl_show; pl_fail "comma-separated list: no ACAO for b"; }
+	pl_hdr Access-Control-Allow-Credentials | grep -qi true || { pl_show; pl_fail "no credentials"; }
+	CGI_ENV=(HTTP_ORIGIN=https://c.example)
+	pl_cgi_req poll GET "topic=/x"
+	! pl_hdr Access-Control-Allow-Origin >/dev/null || { pl_show; pl_fail "ACAO for an unlisted origin"; }
+}

@@ -1,0 +1,108 @@
+#!/usr/bin/env bats
+# SPEC 7: every error is {"error","message"} with the right status; bad
+# input never stores anything, never crashes a program, never gives 5xx.
+
+load helper
+
+setup_file() { pl_setup_server; }
+teardown_file() { pl_teardown_server; }
+
+# expect_table: lines "STATUS METHOD PATH [CURL-ARGS...]" (eval'd)
+run_table() {
+	local line want method path fails=0
+	while IFS= read -r line; do
+		[ -n "$line" ] || continue
+		eval "set -- $line"
+		want=$1 method=$2 path=$3
+		shift 3
+		pl_req "$method" "$path" "$@"
+		pl_expect_error "$want" 2>"$BATS_TEST_TMPDIR/why" ||
+			{ echo "== $line" >&2; cat "$BATS_TEST_TMPDIR/why" >&2; fails=$((fails + 1)); }
+	done
+	[ "$fails" = 0 ]
+}
+
+@test "bad publishes, each with its status and a JSON error; nothing at all is stored" {
+	before=$(pl_stat newest_id)
+	rows=$(pl_stat rows)
+	A="-H 'Authorization: Bearer $PL_PUB_TOKEN'"
+	run_table <<TABLE
+400 POST '/push/publish?topic=/e/a/../b' $A -H 'Content-Type: text/plain' --data-binary x
+400 POST '/push/publish?topic=e' $A -H 'Content-Type: text/plain' --data-binary x
+400 POST '/push/publish?topic=/e&ttl=forever' $A -H 'Content-Type: text/plain' --data-binary x
+400 POST '/push/publish?topic=/e&clients=Bad!' $A -H 'Content-Type: text/plain' --data-binary x
+400 POST '/push/publish?topic=/e' $A -H 'Content-Type: application/json' --data-binary '{"a":'
+400 POST '/push/publish?topic=/e' $A -H 'Content-Type: application/x-ndjson' --data-binary 'not json'
+400 POST '/push/publish?topic=/e%0d%0aX-Evil:%201' $A -H 'Content-Type: text/plain' --data-binary x
+401 POST '/push/publish?topic=/e' -H 'Content-Type: text/plain' --data-binary x
+401 POST '/push/publish?topic=/e' -H 'Authorization: Bearer nope' -H 'Content-Type: text/plain' --data-binary x
+403 POST '/push/publish?topic=/e' -H 'Authorization: Bearer $PL_OPS_TOKEN' -H 'Content-Type: text/plain' --data-binary x
+405 PUT '/push/publish?topic=/e' $A -H 'Content-Type: text/plain' --data-binary x
+405 DELETE '/push/publish?topic=/e' $A
+415 POST '/push/publish?topic=/e' $A -H 'Content-Type: application/xml' --data-binary '<x/>'
+TABLE
+	[ "$(pl_stat newest_id)" = "$before" ] || pl_fail "newest_id moved"
+	[ "$(pl_stat rows)" = "$rows" ] || pl_fail "rows changed"
+	pl_expect_nothing_stored /e
+}
+
+@test "bad subscriber requests, each with its status and a JSON error" {
+	run_table <<TABLE
+400 GET '/push/poll'
+400 GET '/push/poll?topic=/e&since=yesterday'
+400 GET '/push/poll?topic=/e&limit=5000'
+400 GET '/push/poll?topic=/e&format=csv'
+400 GET '/push/poll?topic=/e&client=NOT%20OK'
+401 GET '/push/poll?topic=/e&token=v1.x.1.y'
+405 POST '/push/poll?topic=/e' --data-binary x
+401 GET '/push/admin/stats'
+403 GET '/push/admin/stats' -H 'Authorization: Bearer $PL_PUB_TOKEN'
+404 GET '/push/admin/messages/987654321' -H 'Authorization: Bearer $PL_ADMIN_TOKEN'
+TABLE
+}
+
+@test "errors carry Cache-Control: no-store" {
+	pl_poll "topic=bad"
+	pl_expect_no_store
+	pl_publish "topic=/e" -H 'Content-Type: application/xml' --data-binary x
+	pl_expect_no_store
+	pl_get /push/admin/stats
+	pl_expect_no_store
+}
+
+@test "garbage query strings never give 5xx and never crash a program" {
+	long=$(head -c 60000 /dev/zero | tr '\0' a)
+	many=$(for i in $(seq 1 500); do printf 'topic=/m%d&' "$i"; done)
+	for q in '%' '%%' '%zz=%zz' '&&&&' '=' 'topic' 'topic=%2' 'topic=/a%00' "topic=/$long" "x=$long" \
+		"${many}since=all" 'topic=/a&since=%ff%fe' 'topic[]=/a' 'topic=/a;since=1' "topic=/a&callback=$long&format=jsonp"; do
+		for p in poll publish admin/messages; do
+			pl_req GET "/push/$p?$q"
+			case $HTTP_STATUS in
+			5*|000) pl_show; pl_fail "/push/$p?${q:0:80}: status $HTTP_STATUS" ;;
+			esac
+		done
+	done
+	# everything still answers
+	pl_get /push/health
+	pl_expect_status 200
+	pl_poll "topic=/still&since=all"
+	pl_expect_status 200
+}
+
+@test "garbage headers and bodies never give 5xx" {
+	pl_publish "topic=/g" -H 'Content-Type: text/plain' -H "X-TTL: $(head -c 5000 /dev/zero | tr '\0' 9)" --data-binary x
+	pl_expect_error 400
+	pl_publish "topic=/g" -H 'Content-Type: application/x-ndjson' --data-binary $'\n\n\n'
+	case $HTTP_STATUS in 201|400) ;; *) pl_show; pl_fail "empty batch: $HTTP_STATUS" ;; esac
+	printf '{"topic":"/g","data":%s}\n' "$(head -c 3000 /dev/zero | tr '\0' '[')" >"$BATS_TEST_TMPDIR/deep"
+	pl_publish "" -H 'Content-Type: application/x-ndjson' --data-binary "@$BATS_TEST_TMPDIR/deep"
+	pl_expect_error 400
+	pl_publish "topic=/g" -H 'Content-Type: application/json' --data-binary "$(head -c 100000 /dev/zero | tr '\0' '[')"
+	pl_expect_error 400
+	pl_poll "topic=/g" -H "Last-Event-ID: $(head -c 3000 /dev/zero | tr '\0' 1)"
+	pl_expect_error 400
+	pl_poll "topic=/g" -H 'Last-Event-ID: abc'
+	pl_expect_error 400
+	pl_get /push/health
+	pl_expect_status 200
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env bats
+# SPEC 4, 7, 10: XML and JSONP answers, errors in those formats, callbacks.
+
+load helper
+
+setup_file() { pl_setup_server; }
+teardown_file() { pl_teardown_server; }
+
+@test "format=xml: well-formed, <messages cursor more> with attributes, clients and data" {
+	T=$(pl_topic)
+	pl_publish "topic=$T&type=notice&src=OA&target=HR&clients=pc,ios" \
+		-H 'Content-Type: application/json' --data-binary '{"t":"<b>&amp;</b>"}'
+	pl_expect_status 201
+	id=$(pl_json .id)
+	pl_pub "$T" 'plain <text> & "quotes"'
+	pl_poll "topic=$T&since=all&format=xml&client=pc"
+	pl_expect_status 200
+	pl_expect_ctype application/xml 2>/dev/null || pl_expect_ctype text/xml
+	pl_expect_no_store
+	printf '%s' "$BODY" >"$BATS_TEST_TMPDIR/x.xml"
+	xmllint --noout "$BATS_TEST_TMPDIR/x.xml" || pl_fail "not well-formed: $BODY"
+	x() { xmllint --xpath "$1" "$BATS_TEST_TMPDIR/x.xml" 2>/dev/null; }
+	[ "$(x 'string(/messages/@more)')" = false ] || pl_fail "more: $BODY"
+	[ -n "$(x 'string(/messages/@cursor)')" ] || pl_fail "cursor: $BODY"
+	[ "$(x 'count(/messages/message)')" = 2 ] || pl_fail "count: $BODY"
+	[ "$(x 'string(/messages/message[1]/@id)')" = "$id" ] || pl_fail "id: $BODY"
+	[ "$(x 'string(/messages/message[1]/@topic)')" = "$T" ]
+	[ "$(x 'string(/messages/message[1]/@type)')" = notice ]
+	[ "$(x 'string(/messages/message[1]/@src)')" = OA ]
+	[ "$(x 'string(/messages/message[1]/@target)')" = HR ]
+	[ -n "$(x 'string(/messages/message[1]/@created)')" ]
+	[ -n "$(x 'string(/messages/message[1]/@expires)')" ]
+	[ "$(x 'string(/messages/message[1]/clients/client[1])')" = pc ]
+	[ "$(x 'string(/messages/message[1]/clients/client[2])')" = ios ]
+	# data holds the JSON text
+	d=$(x 'string(/messages/message[1]/data)')
+	[ "$(printf '%s' "$d" | jq -c .)" = '{"t":"<b>&amp;</b>"}' ] || pl_fail "data: $d"
+	d=$(x 'string(/messages/message[2]/data)')
+	[ "$(printf '%s' "$d" | jq -r .)" = 'plain <text> & "quotes"' ] || pl_fail "data 2: $d"
+	# absent fields are omitted
+	[ "$(x 'count(/messages/message[2]/@user)')" = 0 ] || pl_fail "empty user attribute: $BODY"
+	[ "$(x 'count(/messages/message[2]/clients)')" = 0 ] || pl_fail "empty clients: $BODY"
+}
+
+@test "format=xml errors: <error code=\"\">message</error> with the right status" {
+	pl_poll "topic=bad&format=xml"
+	pl_expect_status 400
+	printf '%s' "$BODY" >"$BATS_TEST_TMPDIR/e.xml"
+	xmllint --noout "$BATS_TEST_TMPDIR/e.xml" || pl_fail "not well-formed: $BODY"
+	[ -n "$(xmllint --xpath 'string(/error/@code)' "$BATS_TEST_TMPDIR/e.xml")" ] || pl_fail "no code: $BODY"
+	[ -n "$(xmllint --xpath 'string(/error)' "$BATS_TEST_TMPDIR/e.xml")" ] || pl_fail "no message: $BODY"
+}
+
+@test "format=jsonp: callback(JSON) as JavaScript, same envelope as JSON" {
+	T=$(pl_topic)
+	pl_pub "$T" hello
+	pl_poll "topic=$T&since=all&format=jsonp&callback=cb_1"
+	pl_expect_status 200
+	pl_expect_ctype application/javascript 2>/dev/null || pl_expect_ctype text/javascript
+	[[ "$BODY" =~ ^[[:space:]]*(/\*\*/)?[[:space:]]*cb_1\((.*)\)[[:space:];]*$ ]] || pl_fail "not cb_1(...): $BODY"
+	inner=${BASH_REMATCH[2]}
+	printf '%s' "$inner" | jq -e '.messages[0].data == "hello" and (.cursor|type=="number")' >/dev/null || pl_fail "inner: $inner"
+}
+
+@test "format=jsonp errors: always status 200 with error inside" {
+	pl_poll "topic=bad&format=jsonp&callback=cb"
+	pl_expect_status 200
+	[[ "$BODY" =~ cb\((.*)\) ]] || pl_fail "not cb(...): $BODY"
+	printf '%s' "${BASH_REMATCH[1]}" | jq -e '(.error|length > 0) and (.message|length > 0)' >/dev/null || pl_fail "$BODY"
+}
+
+@test "JSONP callbacks are validated: script injection is refused" {
+	T=$(pl_topic)
+	for cb in 'alert(1);x' '<script>' 'a b' 'x</script>' '' 'a;b' $'a\nb' 'a=b' 'a"b' "a'b"; do
+		pl_poll "topic=$T&format=jsonp&callback=$(pl_urlenc "$cb")"
+		[[ "$BODY" != *"$cb("* ]] || [ -z "$cb" ] || pl_fail "callback '$cb' echoed: $BODY"
+		case $HTTP_STATUS in
+		400) pl_expect_error 400 ;;
+		200) [[ "$BODY" == *error* ]] || pl_fail "callback '$cb' accepted: $BODY" ;;
+		*) pl_show; pl_fail "callback '$cb': status $HTTP_STATUS" ;;
+		esac
+	done
+}
+
+@test "format=xml and jsonp never show another user's message" {
+	T=$(pl_topic)
+	pl_publish "topic=$T&user=alice" -H 'Content-Type: text/plain' --data-binary alice-only
+	pl_expect_status 201
+	for f in xml "jsonp&callback=cb" json; do
+		pl_poll "topic=$T&since=all&format=$f"
+		[[ "$BODY" != *alice-only* ]] || pl_fail "format $f leaked: $BODY"
+		pl_poll "topic=$T&since=all&format=$f&token=$(pl_user_token bob)"
+		[[ "$BODY" != *alice-only* ]] || pl_fail "format $f leaked to bob: $BODY"
+	done
+}

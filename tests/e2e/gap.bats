@@ -1,0 +1,103 @@
+#!/usr/bin/env bats
+# SPEC 2, 4, 10: ids never reused, "gap" after deleted messages, "reset" for
+# a cursor beyond the newest id. A server and database of its own: the
+# oldest retained message is known here.
+
+load helper
+
+setup_file() { pl_setup_server; }
+teardown_file() { pl_teardown_server; }
+
+no_flag() {  # no_flag NAME: the answer does not claim NAME
+	pl_jq_true ".$1 != true"
+}
+
+del() {
+	pl_admin DELETE "/push/admin/messages/$1"
+	pl_expect_status 204
+}
+
+@test "gap: true only when a positive cursor is older than the oldest retained message - 1" {
+	pl_pub /g m1; m1=$PUB_ID
+	pl_pub /g m2; m2=$PUB_ID
+	pl_pub /g m3; m3=$PUB_ID
+	pl_poll "topic=/g&since=$m1"
+	pl_expect_status 200
+	no_flag gap
+	del "$m1"
+	# oldest retained is m2 = m1 + 1: nothing was missed after m1
+	pl_poll "topic=/g&since=$m1"
+	no_flag gap
+	[ "$(pl_ids)" = "$m2 $m3" ]
+	del "$m2"
+	pl_poll "topic=/g&since=$m1"
+	pl_expect_status 200
+	pl_jq_true '.gap == true'
+	[ "$(pl_ids)" = "$m3" ]
+	pl_poll "topic=/g&since=$m2"
+	no_flag gap
+	[ "$(pl_ids)" = "$m3" ]
+	pl_poll "topic=/g&last_event_id=$m1"
+	pl_jq_true '.gap == true'
+	pl_poll "topic=/g" -H "Last-Event-ID: $m1"
+	pl_jq_true '.gap == true'
+}
+
+@test "gap: never for since=all, since=now, since=duration or since=0" {
+	for s in all now 10m 0; do
+		pl_poll "topic=/g&since=$s"
+		pl_expect_status 200
+		no_flag gap || pl_fail "since=$s"
+		no_flag reset || pl_fail "since=$s"
+	done
+}
+
+@test "reset: a cursor beyond the newest id ever assigned gets reset=true and the retained messages from the start" {
+	pl_pub /g m4; m4=$PUB_ID
+	n=$(pl_stat newest_id)
+	[ "$n" = "$m4" ]
+	pl_poll "topic=/g&since=$((n + 1000))"
+	pl_expect_status 200
+	pl_jq_true '.reset == true'
+	pl_poll "topic=/g&since=all"
+	all_ids=$(pl_ids)
+	pl_poll "topic=/g&since=$((n + 1000))"
+	[ "$(pl_ids)" = "$all_ids" ] || pl_fail "reset gave '$(pl_ids)', want '$all_ids'"
+	c=$(pl_json .cursor)
+	(( c <= n )) || pl_fail "cursor after reset $c is beyond the newest id $n"
+	pl_poll "topic=/g&since=$c"
+	no_flag reset
+	pl_poll "topic=/g&since=$n"
+	no_flag reset
+	[ -z "$(pl_ids)" ]
+}
+
+@test "reset: also with limit, following the cursor afterwards gets the rest" {
+	pl_pub /g m5; m5=$PUB_ID
+	pl_poll "topic=/g&since=$((m5 + 50))&limit=1"
+	pl_jq_true '.reset == true and .more == true and (.messages|length) == 1'
+	c=$(pl_json .cursor)
+	pl_poll "topic=/g&since=$c&limit=1000"
+	no_flag reset
+	pl_jq_true --argjson m "$m5" '.messages[-1].id == $m'
+}
+
+@test "ids are never reused, also after every message was deleted" {
+	pl_poll "topic=/&since=all&limit=1000"
+	last=$(pl_json '.messages[-1].id')
+	for id in $(pl_ids); do
+		del "$id"
+	done
+	pl_admin GET /push/admin/stats
+	pl_jq_true '.rows == 0'
+	# the old cursor is not "beyond the newest id ever assigned"
+	pl_poll "topic=/g&since=$last"
+	pl_expect_status 200
+	no_flag reset
+	pl_pub /g again
+	(( PUB_ID > last )) || pl_fail "new id $PUB_ID reuses an id <= $last"
+	pl_poll "topic=/g&since=$last"
+	[ "$(pl_ids)" = "$PUB_ID" ]
+	no_flag gap
+	no_flag reset
+}

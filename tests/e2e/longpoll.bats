@@ -1,0 +1,174 @@
+#!/usr/bin/env bats
+# SPEC 4 and 10: long poll. Skipped only while cgi-bin/longpoll is not built.
+
+load helper
+
+setup_file() { pl_setup_server; }
+teardown_file() { pl_teardown_server; }
+
+setup() { pl_need longpoll; }
+
+# lp_bg QUERY: start a long poll in the background; LP_PID, LP_OUT.
+lp_bg() {
+	LP_OUT=$BATS_TEST_TMPDIR/lp.$RANDOM
+	curl -sS -g --max-time 30 -D "$LP_OUT.h" -o "$LP_OUT" -w '%{http_code}' \
+		"$PL_URL/push/longpoll?$1" >"$LP_OUT.status" 2>"$LP_OUT.err" 3>&- &
+	LP_PID=$!
+}
+
+lp_wait() {  # lp_wait: wait for the background long poll, load its answer
+	wait "$LP_PID" || true
+	HTTP_STATUS=$(cat "$LP_OUT.status")
+	BODY=$(cat "$LP_OUT")
+	HEADERS=$LP_OUT.h
+}
+
+# waiting subscribers as stats report them
+waiting() { pl_stat waiting; }
+
+@test "answers at once when something is already new since the cursor" {
+	T=$(pl_topic)
+	pl_pub "$T" old
+	t0=$(pl_now_ms)
+	pl_req GET "/push/longpoll?topic=$T&since=$((PUB_ID - 1))&timeout=10"
+	pl_expect_status 200
+	(( $(pl_now_ms) - t0 < 2000 )) || pl_fail "took $(( $(pl_now_ms) - t0 )) ms"
+	pl_jq_true --argjson id "$PUB_ID" '.messages[0].id == $id and .messages[0].data == "old"'
+	pl_expect_no_store
+}
+
+@test "default since is now: an old message does not answer it; timeout gives 200, no messages, current cursor" {
+	T=$(pl_topic)
+	pl_pub "$T" old
+	t0=$(pl_now_ms)
+	pl_req GET "/push/longpoll?topic=$T&timeout=1"
+	el=$(( $(pl_now_ms) - t0 ))
+	pl_expect_status 200
+	pl_jq_true '.messages == [] and (.cursor|type=="number")'
+	pl_jq_true --argjson id "$PUB_ID" '.cursor >= $id'
+	(( el >= 900 && el < 5000 )) || pl_fail "timeout=1 answered after $el ms"
+}
+
+@test "wakes within a second of a matching publish (inotify, not a slow timer)" {
+	T=$(pl_topic)
+	lp_bg "topic=$T&timeout=20"
+	wait_for 10 test "$(waiting)" -ge 1 || true
+	sleep 0.3
+	t0=$(pl_now_ms)
+	pl_pub "$T/sub" wake
+	id=$PUB_ID
+	lp_wait
+	el=$(( $(pl_now_ms) - t0 ))
+	pl_expect_status 200
+	pl_jq_true --argjson id "$id" '[.messages[].id] == [$id] and .messages[0].data == "wake"'
+	(( el < 1000 )) || pl_fail "woke $el ms after the publish"
+}
+
+@test "a publish on another topic, or for another user, does not answer it" {
+	T=$(pl_topic)
+	lp_bg "topic=$T/mine&timeout=2"
+	sleep 0.3
+	pl_pub "$T/other" no
+	pl_pub "$T/mine" no-user -H 'X-User: alice'
+	pl_publish "topic=$T/mine&clients=ios" -H 'Content-Type: text/plain' --data-binary no-client
+	lp_wait
+	pl_expect_status 200
+	pl_jq_true '.messages == []'
+}
+
+@test "a user's long poll gets the user's message; anonymous ones do not" {
+	T=$(pl_topic)
+	tok=$(pl_user_token alice)
+	lp_bg "topic=$T&timeout=10&token=$tok"
+	a_pid=$LP_PID a_out=$LP_OUT
+	lp_bg "topic=$T&timeout=2"
+	sleep 0.3
+	pl_publish "topic=$T&user=alice" -H 'Content-Type: text/plain' --data-binary for-alice
+	pl_expect_status 201
+	lp_wait
+	pl_jq_true '.messages == []'
+	LP_PID=$a_pid LP_OUT=$a_out
+	lp_wait
+	pl_jq_true '[.messages[].data] == ["for-alice"]'
+}
+
+@test "several waiting subscribers all wake on one publish" {
+	T=$(pl_topic)
+	pids=()
+	outs=()
+	for i in 1 2 3 4 5; do
+		lp_bg "topic=$T&timeout=20"
+		pids+=("$LP_PID")
+		outs+=("$LP_OUT")
+	done
+	sleep 0.5
+	pl_pub "$T" all
+	for i in 0 1 2 3 4; do
+		LP_PID=${pids[$i]} LP_OUT=${outs[$i]}
+		lp_wait
+		pl_jq_true --argjson id "$PUB_ID" '[.messages[].id] == [$id]' || pl_fail "subscriber $i"
+	done
+}
+
+@test "a batch wakes it with every matching message; cursor follows" {
+	T=$(pl_topic)
+	lp_bg "topic=$T&timeout=10"
+	sleep 0.3
+	printf '%s\n' "{\"topic\":\"$T\",\"data\":1}" "{\"topic\":\"$T/x\",\"data\":2}" >"$BATS_TEST_TMPDIR/b"
+	pl_publish "" -H 'Content-Type: application/x-ndjson' --data-binary "@$BATS_TEST_TMPDIR/b"
+	pl_expect_status 201
+	last=$(pl_json '.ids[-1]')
+	lp_wait
+	pl_jq_true --argjson l "$last" '[.messages[].data] == [1,2] and .cursor == $l'
+}
+
+@test "since=ID, last_event_id and Last-Event-ID work as in poll" {
+	T=$(pl_topic)
+	pl_pub "$T" a; a=$PUB_ID
+	pl_pub "$T" b; b=$PUB_ID
+	pl_req GET "/push/longpoll?topic=$T&since=$a&timeout=5"
+	pl_jq_true --argjson b "$b" '[.messages[].id] == [$b]'
+	pl_req GET "/push/longpoll?topic=$T&since=0&last_event_id=$a&timeout=5"
+	pl_jq_true --argjson b "$b" '[.messages[].id] == [$b]'
+	pl_req GET "/push/longpoll?topic=$T&since=0&last_event_id=0&timeout=5" -H "Last-Event-ID: $a"
+	pl_jq_true --argjson b "$b" '[.messages[].id] == [$b]'
+}
+
+@test "bad timeout, since, topic: 400 at once" {
+	T=$(pl_topic)
+	for q in "topic=$T&timeout=abc" "topic=$T&timeout=-1" "topic=$T&timeout=1.5" "topic=$T&since=x" "topic=bad" "topic=$T&limit=0" ""; do
+		PL_MAX_TIME=5 pl_req GET "/push/longpoll?$q"
+		pl_expect_error 400 || pl_fail "query '$q'"
+	done
+}
+
+@test "timeout above longpoll_max_timeout is capped, not refused" {
+	T=$(pl_topic)
+	pl_pub "$T" x
+	pl_req GET "/push/longpoll?topic=$T&since=$((PUB_ID - 1))&timeout=9999"
+	pl_expect_status 200
+	pl_jq_true '.messages | length == 1'
+}
+
+@test "waiting subscribers show in stats while held, and leave when answered or gone" {
+	T=$(pl_topic)
+	w0=$(waiting)
+	lp_bg "topic=$T&timeout=20"
+	wait_for 5 test "$(waiting)" -ge $((w0 + 1)) || pl_fail "waiting stayed $(waiting)"
+	kill "$LP_PID" 2>/dev/null || true
+	wait "$LP_PID" 2>/dev/null || true
+	wait_for 10 test "$(waiting)" -le "$w0" || pl_fail "waiting stays $(waiting) after the client left"
+}
+
+@test "wrong method: 405" {
+	pl_req POST "/push/longpoll?topic=/x" -d x
+	pl_expect_error 405
+}
+
+@test "push = off: longpoll answers 503 with Retry-After (plain CGI)" {
+	CGI_CONF=$BATS_TEST_TMPDIR/off.conf
+	pl_write_test_conf "$CGI_CONF" "$PL_DB" 'push=off'
+	pl_cgi_req longpoll GET "topic=/x&timeout=1"
+	pl_expect_error 503
+	pl_hdr Retry-After >/dev/null || { pl_show; pl_fail "no Retry-After"; }
+}

@@ -1,0 +1,141 @@
+#!/usr/bin/env bats
+# SPEC 6 and 10: pushlite-purge. A server and database of their own.
+
+load helper
+
+setup_file() { pl_setup_server; }
+teardown_file() { pl_teardown_server; }
+
+setup() { pl_need pushlite-purge; }
+
+purge() { "$PL_TOOLS/pushlite-purge" "$@"; }
+
+rows() { pl_stat rows; }
+
+# pub_ttl TOPIC TTL COUNT
+pub_ttl() {
+	local i
+	for i in $(seq 1 "$3"); do
+		pl_publish "topic=$1&ttl=$2" -H 'Content-Type: text/plain' --data-binary "m$i"
+		pl_expect_status 201 || return 1
+		LAST_EXPIRES=$(pl_json .expires)
+	done
+}
+
+@test "deletes expired rows, keeps the rest, exit 0" {
+	pub_ttl /p/short 1 3
+	exp=$LAST_EXPIRES
+	pub_ttl /p/long 3600 2
+	r0=$(rows)
+	until (( $(pl_now_ms) > exp + 200 )); do sleep 0.1; done
+	run purge --db "$PL_DB"
+	[ "$status" = 0 ] || pl_fail "exit $status: $output"
+	[ "$(rows)" = $((r0 - 3)) ] || pl_fail "rows $(rows), want $((r0 - 3))"
+	[ "$(pl_count_topic /p/long)" = 2 ]
+	[ "$(pl_count_topic /p/short)" = 0 ]
+}
+
+@test "--dry-run deletes nothing and says what it would do" {
+	pub_ttl /p/dry 1 2
+	exp=$LAST_EXPIRES
+	until (( $(pl_now_ms) > exp + 200 )); do sleep 0.1; done
+	r0=$(rows)
+	run purge --db "$PL_DB" --dry-run
+	[ "$status" = 0 ] || pl_fail "exit $status: $output"
+	[ -n "$output" ] || pl_fail "--dry-run printed nothing"
+	[ "$(rows)" = "$r0" ] || pl_fail "--dry-run deleted rows"
+	run purge --db "$PL_DB" --dry-run --max-rows 1
+	[ "$status" = 0 ]
+	[ "$(rows)" = "$r0" ] || pl_fail "--dry-run --max-rows deleted rows"
+}
+
+@test "--quiet: silent on success (so cron mails only errors)" {
+	pub_ttl /p/q 1 1
+	exp=$LAST_EXPIRES
+	until (( $(pl_now_ms) > exp + 200 )); do sleep 0.1; done
+	out=$(purge --db "$PL_DB" --quiet 2>&1) || pl_fail "exit $?: $out"
+	[ -z "$out" ] || pl_fail "--quiet printed: $out"
+	[ "$(pl_count_topic /p/q)" = 0 ]
+}
+
+@test "finds the database through PUSHLITE_CONF when --db is not given" {
+	pub_ttl /p/conf 1 1
+	exp=$LAST_EXPIRES
+	until (( $(pl_now_ms) > exp + 200 )); do sleep 0.1; done
+	PUSHLITE_CONF=$PL_CONF run purge --quiet
+	[ "$status" = 0 ] || pl_fail "exit $status: $output"
+	[ "$(pl_count_topic /p/conf)" = 0 ]
+}
+
+@test "--max-age DUR deletes rows older than DUR" {
+	pub_ttl /p/age 3600 2
+	created=$(pl_json .created)
+	until (( $(pl_now_ms) > created + 2300 )); do sleep 0.1; done
+	pub_ttl /p/age-new 3600 1
+	run purge --db "$PL_DB" --max-age 2s --quiet
+	[ "$status" = 0 ] || pl_fail "exit $status: $output"
+	[ "$(pl_count_topic /p/age)" = 0 ] || pl_fail "old rows kept"
+	[ "$(pl_count_topic /p/age-new)" = 1 ] || pl_fail "new row deleted"
+}
+
+@test "--max-rows N keeps the newest N; a poller behind sees gap=true; ids keep growing" {
+	pub_ttl /p/cap 3600 5
+	newest=$(pl_json .id)
+	pl_poll "topic=/p/cap&since=all"
+	first=$(pl_json '.messages[0].id')
+	run purge --db "$PL_DB" --max-rows 2 --quiet
+	[ "$status" = 0 ] || pl_fail "exit $status: $output"
+	[ "$(rows)" = 2 ] || pl_fail "rows $(rows), want 2"
+	pl_poll "topic=/p/cap&since=all"
+	[ "$(pl_ids)" = "$((newest - 1)) $newest" ] || pl_fail "kept $(pl_ids)"
+	pl_poll "topic=/p/cap&since=$first"
+	pl_jq_true '.gap == true'
+	pl_pub /p/cap after
+	(( PUB_ID > newest )) || pl_fail "id $PUB_ID reused"
+}
+
+@test "bad arguments or a missing database: non-zero exit and a one-line reason" {
+	for args in "--max-rows abc" "--max-rows -3" "--max-age 5x" "--max-age" "--bogus" "--db /nonexistent-dir/x.db" "--db"; do
+		# shellcheck disable=SC2086
+		run purge $args
+		[ "$status" != 0 ] || pl_fail "'$args' exited 0"
+		[ "${#lines[@]}" = 1 ] || pl_fail "'$args' printed ${#lines[@]} lines: $output"
+	done
+	PUSHLITE_CONF=/nonexistent-dir/pushlite.conf run purge --quiet
+	[ "$status" != 0 ] || pl_fail "missing config exited 0"
+	[ "${#lines[@]}" = 1 ] || pl_fail "missing config: $output"
+}
+
+@test "two purges at once both succeed" {
+	pub_ttl /p/twice 1 40
+	exp=$LAST_EXPIRES
+	pub_ttl /p/twice-keep 3600 3
+	until (( $(pl_now_ms) > exp + 200 )); do sleep 0.1; done
+	purge --db "$PL_DB" --quiet >"$BATS_TEST_TMPDIR/p1" 2>&1 3>&- &
+	p1=$!
+	purge --db "$PL_DB" --quiet >"$BATS_TEST_TMPDIR/p2" 2>&1 3>&- &
+	p2=$!
+	rc1=0; rc2=0
+	wait $p1 || rc1=$?
+	wait $p2 || rc2=$?
+	[ "$rc1" = 0 ] || pl_fail "first purge: $rc1 $(cat "$BATS_TEST_TMPDIR/p1")"
+	[ "$rc2" = 0 ] || pl_fail "second purge: $rc2 $(cat "$BATS_TEST_TMPDIR/p2")"
+	[ "$(pl_count_topic /p/twice)" = 0 ]
+	[ "$(pl_count_topic /p/twice-keep)" = 3 ]
+}
+
+@test "publishing keeps working while a purge runs" {
+	pub_ttl /p/bulk 1 1
+	for i in $(seq 1 2000); do printf '{"topic":"/p/bulk","data":%d,"ttl":1}\n' "$i"; done >"$BATS_TEST_TMPDIR/b"
+	pl_publish "" -H 'Content-Type: application/x-ndjson' --data-binary "@$BATS_TEST_TMPDIR/b"
+	pl_expect_status 201
+	exp=$(pl_json '.ids[-1]')
+	sleep 1.5
+	purge --db "$PL_DB" --max-rows 100 >"$BATS_TEST_TMPDIR/p" 2>&1 3>&- &
+	pp=$!
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		pl_pub /p/during "d$i"
+	done
+	wait $pp || pl_fail "purge failed: $(cat "$BATS_TEST_TMPDIR/p")"
+	[ "$(pl_count_topic /p/during)" = 10 ]
+}

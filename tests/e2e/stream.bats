@@ -1,0 +1,145 @@
+#!/usr/bin/env bats
+# SPEC 4 and 10: HTTP streaming (SSE, NDJSON, iframe script). Skipped only
+# while cgi-bin/stream is not built. The test config has heartbeat = 1 and
+# stream_max_time = 4.
+
+load helper
+
+setup_file() { pl_setup_server; }
+teardown_file() { pl_teardown_server; }
+
+setup() { pl_need stream; }
+
+# st_bg QUERY [CURL-ARGS...]: open a stream in the background; ST_PID, ST_OUT.
+st_bg() {
+	local q=$1
+	shift
+	ST_OUT=$BATS_TEST_TMPDIR/st.$RANDOM
+	curl -sS -N -g --max-time 15 -D "$ST_OUT.h" -o "$ST_OUT" -w '%{http_code}' "$@" \
+		"$PL_URL/push/stream?$q" >"$ST_OUT.status" 2>"$ST_OUT.err" 3>&- &
+	ST_PID=$!
+	wait_for 5 test -s "$ST_OUT.h" || true
+}
+
+st_has() { grep -q -- "$1" "$ST_OUT"; }
+
+st_end() {  # wait for the stream to end by itself; ST_RC is curl's status
+	ST_RC=0
+	wait "$ST_PID" || ST_RC=$?
+	HEADERS=$ST_OUT.h
+	HTTP_STATUS=$(cat "$ST_OUT.status")
+	BODY=$(cat "$ST_OUT")
+}
+
+# sse_data ID: the JSON of the data: line of the event with id: ID
+sse_data() {
+	awk -v id="$1" '{ sub(/\r$/, "") } $0 == "id: " id || $0 == "id:" id { f = 1; next }
+		f && /^data:/ { sub(/^data: ?/, ""); print; exit } /^$/ { f = 0 }' "$ST_OUT"
+}
+
+@test "SSE (default format): text/event-stream, id/event/data per message, heartbeats, ends by itself" {
+	T=$(pl_topic)
+	t0=$(pl_now_ms)
+	st_bg "topic=$T"
+	[ "$(tr -d '\r' <"$ST_OUT.h" | awk 'NR==1{print $2}')" = 200 ] || { cat "$ST_OUT.h" >&2; pl_fail "status"; }
+	HEADERS=$ST_OUT.h
+	pl_expect_ctype text/event-stream
+	pl_expect_no_store
+	pl_publish "topic=$T/x&type=notice" -H 'Content-Type: application/json' --data-binary '{"n":1}'
+	pl_expect_status 201
+	id=$(pl_json .id)
+	wait_for 5 st_has "id: *$id" || { cat "$ST_OUT" >&2; pl_fail "event $id not streamed"; }
+	wait_for 5 st_has '^: hb' || { cat "$ST_OUT" >&2; pl_fail "no heartbeat ': hb'"; }
+	st_end
+	el=$(( $(pl_now_ms) - t0 ))
+	[ "$ST_RC" = 0 ] || pl_fail "curl status $ST_RC (the stream did not end by itself within 15 s)"
+	(( el >= 3500 && el < 12000 )) || pl_fail "stream lasted $el ms, stream_max_time is 4 s"
+	d=$(sse_data "$id")
+	printf '%s' "$d" | jq -e --argjson id "$id" --arg t "$T/x" \
+		'.id == $id and .topic == $t and .data == {"n":1} and .type == "notice"' >/dev/null ||
+		{ cat "$ST_OUT" >&2; pl_fail "data line of event $id: '$d'"; }
+	grep -B3 -A3 "id: *$id" "$ST_OUT" | grep -q '^event: *message' || { cat "$ST_OUT" >&2; pl_fail "no 'event: message'"; }
+}
+
+@test "SSE: since=all sends what exists, then what comes, each once in order" {
+	T=$(pl_topic)
+	pl_pub "$T" one; a=$PUB_ID
+	pl_pub "$T" two; b=$PUB_ID
+	st_bg "topic=$T&since=all&format=sse"
+	wait_for 5 st_has "id: *$b" || { cat "$ST_OUT" >&2; pl_fail "old events not sent"; }
+	pl_pub "$T" three; c=$PUB_ID
+	wait_for 5 st_has "id: *$c" || { cat "$ST_OUT" >&2; pl_fail "new event not sent"; }
+	st_end
+	got=$(tr -d '\r' <"$ST_OUT" | sed -n 's/^id: *//p' | tr '\n' ' ')
+	[ "$got" = "$a $b $c " ] || pl_fail "ids '$got', want '$a $b $c'"
+}
+
+@test "SSE: Last-Event-ID header resumes after that id (EventSource reconnect), beating since=" {
+	T=$(pl_topic)
+	pl_pub "$T" one; a=$PUB_ID
+	pl_pub "$T" two; b=$PUB_ID
+	st_bg "topic=$T&since=all" -H "Last-Event-ID: $a"
+	wait_for 5 st_has "id: *$b" || { cat "$ST_OUT" >&2; pl_fail "event $b not sent"; }
+	st_end
+	! grep -q "^id: *$a\$" <(tr -d '\r' <"$ST_OUT") || pl_fail "event $a sent again"
+}
+
+@test "NDJSON: one message object per line, heartbeats are empty lines" {
+	T=$(pl_topic)
+	st_bg "topic=$T&format=ndjson"
+	HEADERS=$ST_OUT.h
+	pl_expect_ctype application/x-ndjson
+	pl_pub "$T" nd
+	id=$PUB_ID
+	wait_for 5 st_has "\"id\": *$id" || { cat "$ST_OUT" >&2; pl_fail "message not streamed"; }
+	st_end
+	grep -q '^\r\?$' "$ST_OUT" || pl_fail "no empty heartbeat line"
+	grep -v '^\r\?$' "$ST_OUT" | jq -e -s --argjson id "$id" 'map(select(.id == $id)) | length == 1 and .[0].data == "nd"' >/dev/null ||
+		{ cat "$ST_OUT" >&2; pl_fail "lines are not the message objects"; }
+}
+
+@test "iframe script stream (format=js): HTML with script blocks; </script> in data is escaped" {
+	T=$(pl_topic)
+	st_bg "topic=$T&format=js"
+	HEADERS=$ST_OUT.h
+	pl_expect_ctype text/html
+	pl_pub "$T" '</script><script>alert(1)</script>'
+	id=$PUB_ID
+	wait_for 5 st_has "$id" || { cat "$ST_OUT" >&2; pl_fail "message not streamed"; }
+	st_end
+	grep -qi '<script' "$ST_OUT" || pl_fail "no <script> in the iframe stream"
+	! grep -q '</script><script>alert' "$ST_OUT" || { cat "$ST_OUT" >&2; pl_fail "</script> not escaped"; }
+	! grep -qi '<script>alert(1)' "$ST_OUT" || { cat "$ST_OUT" >&2; pl_fail "injected script"; }
+}
+
+@test "a stream never carries another user's message" {
+	T=$(pl_topic)
+	st_bg "topic=$T&since=all&token=$(pl_user_token bob)"
+	bob_out=$ST_OUT bob_pid=$ST_PID
+	st_bg "topic=$T&since=all"
+	pl_publish "topic=$T&user=alice" -H 'Content-Type: text/plain' --data-binary alice-secret
+	pl_pub "$T" broadcast
+	wait_for 5 st_has broadcast || pl_fail "anonymous stream got nothing"
+	st_end
+	! st_has alice-secret || pl_fail "anonymous stream got alice's message"
+	ST_OUT=$bob_out ST_PID=$bob_pid
+	wait_for 5 st_has broadcast || pl_fail "bob's stream got nothing"
+	st_end
+	! st_has alice-secret || pl_fail "bob's stream got alice's message"
+}
+
+@test "bad parameters: 400 JSON error, not a stream" {
+	T=$(pl_topic)
+	for q in "topic=bad" "topic=$T&since=x" "topic=$T&format=yaml" ""; do
+		PL_MAX_TIME=5 pl_req GET "/push/stream?$q"
+		pl_expect_error 400 || pl_fail "query '$q'"
+	done
+}
+
+@test "push = off: stream answers 503 with Retry-After (plain CGI)" {
+	CGI_CONF=$BATS_TEST_TMPDIR/off.conf
+	pl_write_test_conf "$CGI_CONF" "$PL_DB" 'push=off'
+	pl_cgi_req stream GET "topic=/x"
+	pl_expect_error 503
+	pl_hdr Retry-After >/dev/null || { pl_show; pl_fail "no Retry-After"; }
+}
