@@ -19,6 +19,7 @@
 #include "pl_store.h"
 #include "pl_topic.h"
 #include "pl_util.h"
+#include "pl_wake.h"
 
 #define SCHEMA_VERSION 1
 /* Below this many ids between cursor and head, a primary-key range is
@@ -775,6 +776,8 @@ int pl_store_publish(struct pl_store *st, struct pl_msg *m, size_t n)
 		rc = commit(st);
 	if (rc != PL_OK)
 		txn_end(st, 0);
+	else
+		pl_wake_touch(st->path);   /* waiters wake after the commit is visible */
 	return rc;
 }
 

@@ -1,0 +1,417 @@
+/* pl_wait.c: long-poll and streaming on top of the event loop.
+ *
+ * A request is first answered like a poll, from one snapshot. When nothing
+ * matches (longpoll) or once the backlog is written (stream), it waits with
+ * its cursor. When the database changes, the process reads what is new ONCE
+ * (pl_store_tail, one indexed query from the last id it saw) and matches the
+ * new rows against every waiting request in memory: a publish to a topic
+ * nobody here waits for costs one query per process, not one per waiter.
+ *
+ * Why a waiter never misses a row: the watcher's last seen id is never above
+ * a waiter's cursor when the waiter joins (both come from snapshots taken in
+ * this one thread, in order), and every row above it is examined exactly once
+ * by the next wake. */
+#include "pl_first.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pl_log.h"
+#include "pl_loop.h"
+#include "pl_out.h"
+#include "pl_poll.h"
+#include "pl_serve.h"
+#include "pl_store.h"
+#include "pl_sub.h"
+#include "pl_wait.h"
+
+#define TAIL_BATCH 1000
+#define SSE_RETRY_MS 3000
+#define FALLBACK_MS 5000
+
+struct waiter {
+	struct pl_lreq *lr;
+	struct pl_sub sub;
+	int64_t cursor;         /* rows above this are still to be examined */
+	int64_t end_ms;         /* monotonic: longpoll timeout, stream maximum */
+	int64_t hb_ms;          /* monotonic: next stream heartbeat */
+	struct waiter *prev, *next;
+};
+
+struct app {
+	enum pl_wait_mode mode;
+	struct pl_conf conf;
+	int conf_ok;
+	struct pl_store *st;
+	int64_t seen;           /* every row up to here was handed to the waiters */
+	struct waiter *waiters;
+	struct pl_result tail;  /* reused for every wake */
+	struct pl_buf out;      /* reused output buffer */
+	int64_t *got;           /* first deliveries to record after a wake */
+	size_t ngot, capgot;
+};
+
+static int store_ready(struct app *a)
+{
+	int64_t head;
+
+	if (a->st)
+		return PL_OK;
+	if (pl_store_open(&a->st, &a->conf) != PL_OK)
+		return PL_EIO;
+	/* Nothing before the head can concern a waiter that joins from now on. */
+	if (pl_store_head(a->st, &head) == PL_OK && head > a->seen)
+		a->seen = head;
+	return PL_OK;
+}
+
+static void store_failed(struct app *a)
+{
+	/* Reopen next time: the file may have been replaced or the disk freed. */
+	pl_store_close(a->st);
+	a->st = NULL;
+}
+
+static void note_got(struct app *a, const struct waiter *w, const struct pl_row *r)
+{
+	if (!w->sub.f.identity || !r->user || r->last_get)
+		return;
+	if (a->ngot == a->capgot) {
+		a->capgot = a->capgot ? a->capgot * 2 : 64;
+		a->got = pl_xrealloc(a->got, a->capgot * sizeof *a->got);
+	}
+	a->got[a->ngot++] = r->id;
+}
+
+static void flush_got(struct app *a)
+{
+	if (a->ngot && a->st)
+		pl_store_mark_got(a->st, a->got, a->ngot, pl_now_ms());
+	a->ngot = 0;
+}
+
+/* Send a complete answer and end the request. */
+static void answer(struct app *a, struct pl_lreq *lr, const struct pl_req *req, struct pl_resp *resp)
+{
+	pl_buf_reset(&a->out);
+	pl_serve_finish(req, resp, &a->out);
+	pl_loop_write(lr, a->out.p, a->out.len);
+	pl_loop_end(lr);
+}
+
+static void waiter_unlink(struct app *a, struct waiter *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		a->waiters = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	pl_sub_free(&w->sub);
+	free(w);
+}
+
+static void waiter_end(struct app *a, struct waiter *w)
+{
+	pl_loop_end(w->lr);
+	waiter_unlink(a, w);
+}
+
+/* A longpoll answer built from rows already chosen. */
+static void longpoll_answer(struct app *a, struct waiter *w, struct pl_result *res)
+{
+	struct pl_resp resp;
+
+	pl_resp_init(&resp);
+	pl_out_result(&resp, &w->sub.out, res);
+	pl_resp_header(&resp, "Cache-Control", "no-store");
+	pl_buf_reset(&a->out);
+	pl_resp_serialize(&resp, &a->out);
+	pl_loop_write(w->lr, a->out.p, a->out.len);
+	pl_resp_free(&resp);
+	waiter_end(a, w);
+}
+
+/* Write rows to a stream; -1 when the client cannot keep up or is gone. */
+static int stream_rows(struct app *a, struct waiter *w, const struct pl_row *rows, size_t n)
+{
+	pl_buf_reset(&a->out);
+	for (size_t i = 0; i < n; i++) {
+		pl_out_stream_msg(&a->out, &w->sub.out, &rows[i]);
+		note_got(a, w, &rows[i]);
+	}
+	return a->out.len ? pl_loop_write(w->lr, a->out.p, a->out.len) : 0;
+}
+
+static void arm_timer(struct waiter *w)
+{
+	pl_loop_set_timer(w->lr, w->hb_ms && w->hb_ms < w->end_ms ? w->hb_ms : w->end_ms);
+}
+
+static void refuse(struct app *a, struct pl_lreq *lr, struct pl_req *req, struct pl_resp *resp,
+		   const struct pl_sub *sub, int rc, const char *msg)
+{
+	pl_poll_error(&a->conf, resp, sub, rc, msg);
+	answer(a, lr, req, resp);
+}
+
+/* Begin a stream: headers, preamble, then the backlog since the cursor. */
+static int stream_begin(struct app *a, struct waiter *w, struct pl_result *res)
+{
+	struct pl_resp resp;
+	int rc;
+
+	pl_resp_init(&resp);
+	pl_out_stream_headers(&resp, &w->sub.out);
+	pl_resp_header(&resp, "Cache-Control", "no-store");
+	pl_buf_reset(&a->out);
+	pl_resp_serialize_head(&resp, &a->out);
+	pl_out_stream_start(&a->out, &w->sub.out, SSE_RETRY_MS);
+	pl_resp_free(&resp);
+	if (pl_loop_write(w->lr, a->out.p, a->out.len) != 0)
+		return -1;
+	/* The whole backlog now: a wake only brings rows newer than it. */
+	for (;;) {
+		if (stream_rows(a, w, res->rows, res->n) != 0)
+			return -1;
+		w->cursor = res->cursor;
+		if (!res->more)
+			return 0;
+		w->sub.f.since = PL_SINCE_ID;
+		w->sub.f.since_id = w->cursor;
+		if ((rc = pl_store_query(a->st, &w->sub.f, res)) != PL_OK) {
+			store_failed(a);
+			return -1;
+		}
+	}
+}
+
+static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *body, size_t len, int too_big)
+{
+	struct app *a = ud;
+	struct pl_req req;
+	struct pl_resp resp;
+	struct pl_result res;
+	struct waiter *w = pl_xcalloc(1, sizeof *w);
+	char msg[256];
+	int qrc = pl_req_init(&req, env, body, len), rc;
+	int64_t now;
+
+	pl_resp_init(&resp);
+	memset(&res, 0, sizeof res);
+	w->lr = lr;
+	if (too_big) {
+		pl_out_error(&resp, NULL, PL_ETOOBIG, NULL, "subscribe requests take no body", 0);
+		goto answer_now;
+	}
+	if (pl_serve_refuse(&a->conf, a->conf_ok, NULL, qrc, &resp) || pl_poll_preamble(&a->conf, &req, &resp))
+		goto answer_now;
+	rc = pl_sub_parse(&w->sub, &req, &a->conf, a->mode == PL_WAIT_STREAM ? PL_SUB_STREAM : PL_SUB_LONGPOLL,
+			  msg, sizeof msg);
+	if (rc != PL_OK) {
+		refuse(a, lr, &req, &resp, &w->sub, rc, msg);
+		goto out;
+	}
+	if (!a->conf.push_enabled) {
+		refuse(a, lr, &req, &resp, &w->sub, PL_EOFF, "push is switched off for now: poll instead");
+		goto out;
+	}
+	if (store_ready(a) != PL_OK || (rc = pl_store_query(a->st, &w->sub.f, &res)) != PL_OK) {
+		store_failed(a);
+		refuse(a, lr, &req, &resp, &w->sub, PL_EIO, "the message store is unavailable");
+		goto out;
+	}
+	now = pl_loop_now_ms();
+	if (a->mode == PL_WAIT_LONGPOLL) {
+		if (res.n || res.reset || res.gap || w->sub.timeout == 0) {
+			pl_out_result(&resp, &w->sub.out, &res);
+			for (size_t i = 0; i < res.n; i++)
+				note_got(a, w, &res.rows[i]);
+			goto answer_now;
+		}
+		w->cursor = res.cursor;
+		w->end_ms = now + (int64_t)w->sub.timeout * 1000;
+	} else {
+		if (stream_begin(a, w, &res) != 0) {
+			pl_loop_end(lr);
+			goto out;
+		}
+		w->end_ms = now + (int64_t)a->conf.stream_max_time * 1000;
+		w->hb_ms = now + (int64_t)a->conf.heartbeat * 1000;
+	}
+	/* Held: keep only what matching needs, not the request's raw input. */
+	pl_req_free(&req);
+	pl_loop_drop_input(lr);
+	w->next = a->waiters;
+	if (a->waiters)
+		a->waiters->prev = w;
+	a->waiters = w;
+	pl_lreq_set_data(lr, w);
+	arm_timer(w);
+	w = NULL;
+	goto done;
+answer_now:
+	answer(a, lr, &req, &resp);
+out:
+	pl_req_free(&req);
+done:
+	pl_resp_free(&resp);
+	pl_result_free(&res);
+	if (w) {
+		pl_sub_free(&w->sub);
+		free(w);
+	}
+	flush_got(a);
+}
+
+/* Hand the new rows to one waiter. */
+static void offer(struct app *a, struct waiter *w, const struct pl_result *tail, int64_t now_wall)
+{
+	struct pl_result mine;
+	size_t first = 0;
+
+	memset(&mine, 0, sizeof mine);
+	while (first < tail->n && tail->rows[first].id <= w->cursor)
+		first++;
+	if (a->mode == PL_WAIT_STREAM) {
+		for (size_t i = first; i < tail->n; i++) {
+			const struct pl_row *r = &tail->rows[i];
+			if (pl_filter_match(&w->sub.f, r, now_wall) && stream_rows(a, w, r, 1) != 0) {
+				waiter_end(a, w);
+				return;
+			}
+		}
+		if (tail->cursor > w->cursor)
+			w->cursor = tail->cursor;
+		return;
+	}
+	for (size_t i = first; i < tail->n; i++) {
+		const struct pl_row *r = &tail->rows[i];
+		if (!pl_filter_match(&w->sub.f, r, now_wall))
+			continue;
+		if (mine.n == (size_t)w->sub.f.limit) {
+			mine.more = 1;
+			break;
+		}
+		pl_result_add_copy(&mine, r);
+		note_got(a, w, r);
+	}
+	if (mine.n) {
+		mine.head = tail->head;
+		mine.cursor = mine.more || tail->more ? mine.rows[mine.n - 1].id : tail->cursor;
+		mine.more = mine.more || tail->more;
+		longpoll_answer(a, w, &mine);
+	} else if (tail->cursor > w->cursor) {
+		w->cursor = tail->cursor;
+	}
+	pl_result_free(&mine);
+}
+
+static void on_wake(void *ud)
+{
+	struct app *a = ud;
+	int64_t now_wall = pl_now_ms();
+
+	if (!a->waiters || store_ready(a) != PL_OK)
+		return;
+	do {
+		if (pl_store_tail(a->st, a->seen, TAIL_BATCH, &a->tail) != PL_OK) {
+			store_failed(a);
+			return;
+		}
+		if (a->tail.n == 0 && a->tail.cursor <= a->seen)
+			break;
+		for (struct waiter *w = a->waiters, *next; w; w = next) {
+			next = w->next;
+			offer(a, w, &a->tail, now_wall);
+		}
+		a->seen = a->tail.cursor;
+	} while (a->tail.more && a->waiters);
+	flush_got(a);
+}
+
+static void on_timer(void *ud, struct pl_lreq *lr)
+{
+	struct app *a = ud;
+	struct waiter *w = pl_lreq_data(lr);
+	struct pl_result empty;
+	int64_t now = pl_loop_now_ms();
+
+	if (!w)
+		return;
+	if (a->mode == PL_WAIT_LONGPOLL) {
+		memset(&empty, 0, sizeof empty);
+		empty.cursor = w->cursor;
+		longpoll_answer(a, w, &empty);
+		return;
+	}
+	if (now >= w->end_ms) {
+		/* The maximum time is up: the client reconnects with its last id. */
+		waiter_end(a, w);
+		return;
+	}
+	pl_buf_reset(&a->out);
+	pl_out_stream_heartbeat(&a->out, &w->sub.out);
+	if (pl_loop_write(lr, a->out.p, a->out.len) != 0) {
+		waiter_end(a, w);
+		return;
+	}
+	w->hb_ms = now + (int64_t)a->conf.heartbeat * 1000;
+	arm_timer(w);
+}
+
+static void on_gone(void *ud, struct pl_lreq *lr)
+{
+	struct waiter *w = pl_lreq_data(lr);
+
+	if (w)
+		waiter_unlink(ud, w);
+}
+
+static void on_shutdown(void *ud)
+{
+	struct app *a = ud;
+
+	/* Deliver what committed up to now, then answer everyone. */
+	on_wake(a);
+	while (a->waiters) {
+		struct waiter *w = a->waiters;
+		if (a->mode == PL_WAIT_LONGPOLL) {
+			struct pl_result empty;
+			memset(&empty, 0, sizeof empty);
+			empty.cursor = w->cursor;
+			longpoll_answer(a, w, &empty);
+		} else {
+			waiter_end(a, w);
+		}
+	}
+}
+
+int pl_wait_main(enum pl_wait_mode mode, const char *name, int argc, char **argv)
+{
+	static struct app a;
+	struct pl_loop_ops ops = {
+		.on_request = on_request, .on_gone = on_gone, .on_wake = on_wake,
+		.on_timer = on_timer, .on_shutdown = on_shutdown,
+	};
+	struct pl_loop_conf lc;
+	int rc;
+
+	(void)argc;
+	(void)argv;
+	a.mode = mode;
+	a.conf_ok = pl_serve_conf(&a.conf, name) == PL_OK;
+	memset(&lc, 0, sizeof lc);
+	lc.db_path = a.conf_ok ? a.conf.db_path : NULL;
+	lc.max_body = 64 * 1024;
+	lc.max_requests = a.conf.max_waiting;
+	lc.fallback_ms = FALLBACK_MS;
+	rc = pl_loop_run(&lc, &ops, &a);
+	pl_store_close(a.st);
+	pl_result_free(&a.tail);
+	pl_buf_free(&a.out);
+	free(a.got);
+	pl_conf_free(&a.conf);
+	return rc == 0 ? 0 : 1;
+}
