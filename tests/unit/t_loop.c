@@ -1,0 +1,698 @@
+/* t_loop.c: the event loop end to end, FastCGI and CGI
+ *
+ * The loop runs in a child process with a listening unix socket as fd 0, as a
+ * FastCGI manager starts it; the test talks FastCGI to it with the codec. The
+ * child's handler is driven by the query string (echo, hold, timer, ...) and
+ * reports its counters on "stats". Also measures memory per held request. */
+#include "pl_fcgi.c"
+#include "pl_wake.c"
+#include "pl_waiting.c"
+#include "pl_loop.c"
+
+#include <poll.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/resource.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "tap.h"
+
+/* ---- the handler run by the server child ---- */
+
+#define SLOTS 20000
+static struct pl_lreq *held[SLOTS];
+static int gone_count, flood_rc, timers_fired;
+
+static void put(struct pl_lreq *r, const char *s)
+{
+	pl_loop_write(r, s, strlen(s));
+}
+
+static void hold(struct pl_lreq *r)
+{
+	for (intptr_t i = 0; i < SLOTS; i++)
+		if (!held[i]) {
+			held[i] = r;
+			pl_lreq_set_data(r, (void *)(i + 1));
+			return;
+		}
+	put(r, "Status: 500\r\n\r\nno slot");
+	pl_loop_end(r);
+}
+
+static void unhold(struct pl_lreq *r)
+{
+	intptr_t i = (intptr_t)pl_lreq_data(r);
+
+	if (i > 0)
+		held[i - 1] = NULL;
+}
+
+static void answer_all(const char *kind, const char *text)
+{
+	for (int i = 0; i < SLOTS; i++) {
+		struct pl_lreq *r = held[i];
+
+		if (r && (!kind || strcmp(pl_lreq_data(r) ? kind : "", kind) == 0)) {
+			held[i] = NULL;
+			put(r, "Status: 200 OK\r\nContent-Type: text/plain\r\n\r\n");
+			put(r, text);
+			pl_loop_end(r);
+		}
+	}
+}
+
+static void h_request(void *ud, struct pl_lreq *r, char **env, const char *body, size_t len, int too_big)
+{
+	const char *q = pl_fcgi_env_get(env, "QUERY_STRING");
+	char b[512];
+
+	(void)ud;
+	if (!q)
+		q = "";
+	if (too_big) {
+		put(r, "Status: 413 Payload Too Large\r\n\r\ntoo big");
+		pl_loop_end(r);
+	} else if (strcmp(q, "echo") == 0) {
+		snprintf(b, sizeof b, "Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nq=%s len=%zu body=%s", q,
+			 len, body ? body : "(null)");
+		put(r, b);
+		pl_loop_end(r);
+	} else if (strcmp(q, "hold") == 0) {
+		hold(r);
+	} else if (strcmp(q, "holddrop") == 0) {
+		pl_loop_drop_input(r);
+		hold(r);
+	} else if (strncmp(q, "timer=", 6) == 0) {
+		hold(r);
+		pl_loop_set_timer(r, pl_loop_now_ms() + atoi(q + 6));
+	} else if (strcmp(q, "big") == 0) {
+		static char chunk[200000];
+
+		for (size_t i = 0; i < sizeof chunk; i++)
+			chunk[i] = (char)('a' + i % 26);
+		put(r, "Status: 200 OK\r\n\r\n");
+		pl_loop_write(r, chunk, sizeof chunk);
+		pl_loop_end(r);
+	} else if (strcmp(q, "flood") == 0) {
+		static char chunk[65536];
+		int i;
+
+		put(r, "Status: 200 OK\r\n\r\n");
+		for (i = 0; i < 200 && pl_loop_write(r, chunk, sizeof chunk) == 0; i++)
+			;
+		flood_rc = i;
+		pl_loop_end(r);
+	} else if (strcmp(q, "stats") == 0) {
+		snprintf(b, sizeof b, "Status: 200 OK\r\n\r\ngone=%d held=%d flood=%d timers=%d", gone_count,
+			 pl_loop_waiting() - 1, flood_rc, timers_fired);   /* minus this very request */
+		put(r, b);
+		pl_loop_end(r);
+	} else if (strcmp(q, "rss") == 0) {
+		FILE *f = fopen("/proc/self/statm", "r");
+		long pages = 0, rss = 0;
+
+		if (f) {
+			if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+				rss = 0;
+			fclose(f);
+		}
+		snprintf(b, sizeof b, "Status: 200 OK\r\n\r\n%ld", rss * sysconf(_SC_PAGESIZE));
+		put(r, b);
+		pl_loop_end(r);
+	} else {
+		put(r, "Status: 404 Not Found\r\n\r\nno");
+		pl_loop_end(r);
+	}
+}
+
+static void h_gone(void *ud, struct pl_lreq *r)
+{
+	(void)ud;
+	gone_count++;
+	unhold(r);
+	if (pl_loop_write(r, "x", 1) != -1)   /* writing to a gone request must fail */
+		gone_count += 1000;
+}
+
+static void h_wake(void *ud)
+{
+	(void)ud;
+	answer_all(NULL, "woke");
+}
+
+static void h_timer(void *ud, struct pl_lreq *r)
+{
+	(void)ud;
+	timers_fired++;
+	unhold(r);
+	put(r, "Status: 200 OK\r\n\r\ntimeout");
+	pl_loop_end(r);
+}
+
+static void h_shutdown(void *ud)
+{
+	(void)ud;
+	answer_all(NULL, "bye");
+}
+
+static const struct pl_loop_ops ops = { h_request, h_gone, h_wake, h_timer, h_shutdown };
+
+/* ---- the test side ---- */
+
+static char tmpdir[64], sock_path[100], db_path[128];
+static pid_t server;
+
+static void start_server(int max_requests, const char *db)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	unlink(sock_path);
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_path);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 4096) < 0) {
+		ok(0, "listening socket: %s", strerror(errno));
+		exit(1);
+	}
+	fflush(stdout);
+	server = fork();
+	if (server == 0) {
+		struct pl_loop_conf conf = { .db_path = db, .max_body = 1000, .max_requests = max_requests,
+					     .fallback_ms = 5000 };
+
+		dup2(fd, 0);
+		_exit(pl_loop_run(&conf, &ops, NULL) == 0 ? 0 : 2);
+	}
+	close(fd);
+}
+
+static int stop_server(void)
+{
+	int st = -1;
+
+	kill(server, SIGTERM);
+	waitpid(server, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int cli_connect(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_path);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+static void rec(unsigned char *b, size_t *n, int type, uint16_t id, const void *c, size_t clen)
+{
+	pl_fcgi_header(b + *n, type, id, (uint16_t)clen);
+	memcpy(b + *n + 8, c, clen);
+	*n += 8 + clen;
+}
+
+/* Send one request; extra params make the env about as big as a browser's. */
+static int cli_send(int fd, uint16_t id, int keep, const char *query, const char *body, int fat)
+{
+	static unsigned char b[16384];
+	unsigned char p[8192], begin[8] = { 0, PL_FCGI_RESPONDER, (unsigned char)(keep ? PL_FCGI_KEEP_CONN : 0) };
+	size_t n = 0, pn = 0, bl = body ? strlen(body) : 0;
+	char cl[32];
+
+	snprintf(cl, sizeof cl, "%zu", bl);
+	rec(b, &n, PL_FCGI_BEGIN_REQUEST, id, begin, 8);
+	pn += pl_fcgi_nv(p + pn, sizeof p - pn, "QUERY_STRING", 12, query, strlen(query));
+	pn += pl_fcgi_nv(p + pn, sizeof p - pn, "REQUEST_METHOD", 14, body ? "POST" : "GET", body ? 4 : 3);
+	pn += pl_fcgi_nv(p + pn, sizeof p - pn, "CONTENT_LENGTH", 14, cl, strlen(cl));
+	if (fat) {
+		static const char *const kv[][2] = {
+			{ "REQUEST_URI", "/push/longpoll?topic=/oa/notice&since=1234" },
+			{ "SCRIPT_NAME", "/push/longpoll" }, { "SERVER_NAME", "push.example.com" },
+			{ "SERVER_PORT", "443" }, { "SERVER_PROTOCOL", "HTTP/1.1" },
+			{ "REMOTE_ADDR", "203.0.113.77" }, { "REMOTE_PORT", "51234" },
+			{ "HTTP_HOST", "push.example.com" },
+			{ "HTTP_USER_AGENT", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120" },
+			{ "HTTP_ACCEPT", "application/json" }, { "HTTP_ACCEPT_LANGUAGE", "en-US,en;q=0.9" },
+			{ "HTTP_COOKIE", "session=0123456789abcdef0123456789abcdef" },
+			{ "GATEWAY_INTERFACE", "CGI/1.1" }, { "SERVER_SOFTWARE", "lighttpd/1.4.69" },
+		};
+		for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
+			pn += pl_fcgi_nv(p + pn, sizeof p - pn, kv[i][0], strlen(kv[i][0]), kv[i][1], strlen(kv[i][1]));
+	}
+	rec(b, &n, PL_FCGI_PARAMS, id, p, pn);
+	rec(b, &n, PL_FCGI_PARAMS, id, "", 0);
+	if (bl)
+		rec(b, &n, PL_FCGI_STDIN, id, body, bl);
+	rec(b, &n, PL_FCGI_STDIN, id, "", 0);
+	return write(fd, b, n) == (ssize_t)n ? 0 : -1;
+}
+
+/* Read records until END_REQUEST. out gets the stdout text (NUL-terminated).
+ * Returns 0, or -1 on timeout, EOF or a bad record. */
+static int cli_read(int fd, char *out, size_t cap, int timeout_ms, int *end_seen)
+{
+	unsigned char h[8], pad[256];
+	static unsigned char c[65536];
+	size_t o = 0;
+
+	*end_seen = 0;
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		size_t got = 0;
+		int type;
+		uint16_t id, clen;
+		uint8_t plen;
+
+		if (poll(&pfd, 1, timeout_ms) <= 0)
+			return -1;
+		while (got < 8) {
+			ssize_t k = read(fd, h + got, 8 - got);
+
+			if (k <= 0)
+				return -1;
+			got += (size_t)k;
+		}
+		if (pl_fcgi_parse_header(h, &type, &id, &clen, &plen))
+			return -1;
+		for (got = 0; got < clen;) {
+			ssize_t k = read(fd, c + got, clen - got);
+
+			if (k <= 0)
+				return -1;
+			got += (size_t)k;
+		}
+		for (got = 0; got < plen;) {
+			ssize_t k = read(fd, pad, plen - got);
+
+			if (k <= 0)
+				return -1;
+			got += (size_t)k;
+		}
+		if (type == PL_FCGI_STDOUT && out) {
+			size_t k = clen < cap - 1 - o ? clen : cap - 1 - o;
+
+			memcpy(out + o, c, k);
+			o += k;
+			out[o] = '\0';
+		}
+		if (type == PL_FCGI_END_REQUEST || type == PL_FCGI_GET_VALUES_RESULT) {
+			*end_seen = type;
+			return 0;
+		}
+	}
+}
+
+/* One request on a fresh connection; the answer's stdout into out. */
+static int roundtrip(const char *query, const char *body, char *out, size_t cap)
+{
+	int fd = cli_connect(), end = 0, rc = -1;
+
+	if (fd >= 0 && cli_send(fd, 1, 0, query, body, 0) == 0)
+		rc = cli_read(fd, out, cap, 5000, &end);
+	if (fd >= 0)
+		close(fd);
+	return rc == 0 && end == PL_FCGI_END_REQUEST ? 0 : -1;
+}
+
+static int stat_of(const char *name)
+{
+	char out[256];
+	const char *p;
+
+	if (roundtrip("stats", NULL, out, sizeof out) || !(p = strstr(out, name)))
+		return -1;
+	return atoi(p + strlen(name) + 1);
+}
+
+/* Wait up to ms for stat name to reach want. */
+static int wait_stat(const char *name, int want, int ms)
+{
+	int64_t end = pl_loop_now_ms() + ms;
+	int v;
+
+	while ((v = stat_of(name)) != want && pl_loop_now_ms() < end)
+		usleep(10000);
+	return v;
+}
+
+static void test_basic(void)
+{
+	static char out[300000];
+	int fd, end, ok_big = 1;
+
+	start_server(0, NULL);
+	ok(roundtrip("echo", NULL, out, sizeof out) == 0 && strstr(out, "Status: 200 OK\r\n") &&
+	   strstr(out, "q=echo len=0 body=(null)"), "GET echo answered, END_REQUEST");
+	ok(roundtrip("echo", "hello=world", out, sizeof out) == 0 && strstr(out, "len=11 body=hello=world"),
+	   "POST body delivered");
+	{
+		char big[1500];
+
+		memset(big, 'z', sizeof big - 1);
+		big[sizeof big - 1] = '\0';
+		ok(roundtrip("echo", big, out, sizeof out) == 0 && strstr(out, "Status: 413"),
+		   "body past max_body: handler told, answers 413");
+	}
+	ok(roundtrip("big", NULL, out, sizeof out) == 0, "200000-byte answer");
+	{
+		const char *p = strstr(out, "\r\n\r\n");
+
+		for (size_t i = 0; p && i < 200000; i++)
+			if (p[4 + i] != (char)('a' + i % 26))
+				ok_big = 0;
+		ok(p && ok_big && strlen(p + 4) == 200000, "big answer intact across STDOUT records");
+	}
+
+	/* No KEEP_CONN: after END_REQUEST the loop closes; EOF follows. */
+	fd = cli_connect();
+	cli_send(fd, 1, 0, "echo", NULL, 0);
+	cli_read(fd, out, sizeof out, 5000, &end);
+	{
+		char c;
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+		ok(end == PL_FCGI_END_REQUEST && poll(&pfd, 1, 2000) == 1 && read(fd, &c, 1) == 0,
+		   "without KEEP_CONN the connection is closed after the answer");
+	}
+	close(fd);
+
+	/* KEEP_CONN: two requests in turn on one connection. */
+	fd = cli_connect();
+	cli_send(fd, 1, 1, "echo", NULL, 0);
+	ok(cli_read(fd, out, sizeof out, 5000, &end) == 0 && end == PL_FCGI_END_REQUEST, "KEEP_CONN: first answer");
+	cli_send(fd, 2, 1, "echo", "two", 0);
+	ok(cli_read(fd, out, sizeof out, 5000, &end) == 0 && strstr(out, "body=two"), "KEEP_CONN: second answer");
+
+	/* GET_VALUES on the same connection */
+	{
+		unsigned char b[64], c[64];
+		size_t n = 0, cn = pl_fcgi_nv(c, sizeof c, "FCGI_MPXS_CONNS", 15, "", 0);
+
+		rec(b, &n, PL_FCGI_GET_VALUES, 0, c, cn);
+		ok(write(fd, b, n) == (ssize_t)n && cli_read(fd, NULL, 0, 5000, &end) == 0 &&
+		   end == PL_FCGI_GET_VALUES_RESULT, "GET_VALUES answered");
+	}
+	/* Abort a held request on a kept connection. */
+	cli_send(fd, 3, 1, "hold", NULL, 0);
+	wait_stat("held", 1, 2000);
+	{
+		unsigned char b[16];
+		size_t n = 0;
+
+		rec(b, &n, PL_FCGI_ABORT_REQUEST, 3, "", 0);
+		ok(write(fd, b, n) == (ssize_t)n && cli_read(fd, out, sizeof out, 5000, &end) == 0 &&
+		   end == PL_FCGI_END_REQUEST && wait_stat("gone", 1, 2000) == 1 && stat_of("held") == 0,
+		   "ABORT_REQUEST: on_gone, END_REQUEST, connection kept");
+	}
+	cli_send(fd, 4, 1, "echo", "after", 0);
+	ok(cli_read(fd, out, sizeof out, 5000, &end) == 0 && strstr(out, "body=after"), "next request after abort");
+	close(fd);
+
+	/* Client gone: close a connection with a held request. */
+	fd = cli_connect();
+	cli_send(fd, 1, 0, "hold", NULL, 0);
+	ok(wait_stat("held", 1, 2000) == 1, "request held");
+	close(fd);
+	ok(wait_stat("gone", 2, 2000) == 2 && stat_of("held") == 0, "closing the connection calls on_gone");
+
+	/* Timer. */
+	{
+		int64_t t0 = pl_loop_now_ms(), dt;
+
+		fd = cli_connect();
+		cli_send(fd, 1, 0, "timer=150", NULL, 0);
+		ok(cli_read(fd, out, sizeof out, 5000, &end) == 0 && strstr(out, "timeout"), "timer answers");
+		dt = pl_loop_now_ms() - t0;
+		ok(dt >= 145 && dt < 1000, "timer fired after %lld ms (150 asked)", (long long)dt);
+		close(fd);
+	}
+	/* Many timers in mixed order fire in order. */
+	{
+		int fds[20], order_ok = 1, prev = -1;
+
+		for (int i = 0; i < 20; i++) {
+			char q[32];
+
+			fds[i] = cli_connect();
+			snprintf(q, sizeof q, "timer=%d", 50 + ((i * 7) % 20) * 10);
+			cli_send(fds[i], 1, 0, q, NULL, 0);
+		}
+		for (int k = 0; k < 20; k++) {
+			/* whichever answers next must be the smallest remaining deadline */
+			struct pollfd pf[20];
+			int nready;
+
+			for (int i = 0; i < 20; i++)
+				pf[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+			nready = poll(pf, 20, 3000);
+			for (int i = 0; nready > 0 && i < 20; i++)
+				if (fds[i] >= 0 && pf[i].revents) {
+					int d = 50 + ((i * 7) % 20) * 10;
+
+					if (d < prev)
+						order_ok = 0;
+					prev = d;
+					cli_read(fds[i], out, sizeof out, 1000, &end);
+					close(fds[i]);
+					fds[i] = -1;
+					break;
+				}
+		}
+		ok(order_ok && prev == 240, "20 timers fire in deadline order");
+	}
+
+	/* Slow consumer: writes fail once 256 KiB are queued. */
+	fd = cli_connect();
+	cli_send(fd, 1, 0, "flood", NULL, 0);
+	{
+		int fl = wait_stat("flood", -2, 500);   /* just let it run */
+
+		(void)fl;
+		fl = stat_of("flood");
+		ok(fl > 0 && fl < 200, "slow consumer: pl_loop_write refused after %d chunks of 64 KiB", fl);
+	}
+	close(fd);
+	ok(stop_server() == 0, "SIGTERM: loop returns 0");
+}
+
+static void test_shutdown_and_cap(void)
+{
+	char out[4096];
+	int fds[6], end, n_bye = 0, n_429 = 0, other = -1;
+
+	start_server(5, NULL);
+	for (int i = 0; i < 4; i++) {
+		fds[i] = cli_connect();
+		cli_send(fds[i], 1, 0, "hold", NULL, 0);
+	}
+	ok(wait_stat("held", 4, 2000) == 4, "4 held (stats is the 5th of max 5)");
+	/* Two more: one fits, the other is one too many, in whichever order they come. */
+	for (int i = 4; i < 6; i++) {
+		fds[i] = cli_connect();
+		cli_send(fds[i], 1, 0, "hold", NULL, 0);
+	}
+	for (int i = 4; i < 6; i++) {
+		if (cli_read(fds[i], out, sizeof out, 500, &end) == 0 && strstr(out, "Status: 429") &&
+		    strstr(out, "\"error\":\"too_many_waiting\"")) {
+			n_429++;
+			close(fds[i]);
+		} else {
+			other = fds[i];
+		}
+	}
+	ok(n_429 == 1 && other >= 0, "past max_requests: 429 with a JSON error");
+	fds[4] = other;
+	kill(server, SIGTERM);
+	for (int i = 0; i < 5; i++) {
+		if (cli_read(fds[i], out, sizeof out, 5000, &end) == 0 && strstr(out, "bye"))
+			n_bye++;
+		close(fds[i]);
+	}
+	ok(n_bye == 5, "SIGTERM: on_shutdown answered all 5 held requests");
+	{
+		int st = -1;
+
+		waitpid(server, &st, 0);
+		ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "and the loop returned 0");
+	}
+}
+
+static void test_wake(void)
+{
+	char out[4096];
+	sqlite3 *h = NULL;
+	int fds[3], end, n = 0;
+	int64_t t0;
+
+	sqlite3_open(db_path, &h);
+	sqlite3_exec(h, "PRAGMA journal_mode=WAL; CREATE TABLE m(v)", NULL, NULL, NULL);
+	start_server(0, db_path);
+	for (int i = 0; i < 3; i++) {
+		fds[i] = cli_connect();
+		cli_send(fds[i], 1, 0, "hold", NULL, 0);
+	}
+	wait_stat("held", 3, 2000);
+	{
+		char wdir[200];
+
+		snprintf(wdir, sizeof wdir, "%s.waiting", db_path);
+		usleep(150000);
+		ok(pl_waiting_total(db_path) == 3, "waiting counter published: %ld", pl_waiting_total(db_path));
+	}
+	t0 = pl_loop_now_ms();
+	sqlite3_exec(h, "INSERT INTO m VALUES(1)", NULL, NULL, NULL);
+	for (int i = 0; i < 3; i++) {
+		if (cli_read(fds[i], out, sizeof out, 3000, &end) == 0 && strstr(out, "woke"))
+			n++;
+		close(fds[i]);
+	}
+	ok(n == 3 && pl_loop_now_ms() - t0 < 500, "a commit wakes the held requests (%lld ms)",
+	   (long long)(pl_loop_now_ms() - t0));
+	sqlite3_close(h);
+	ok(stop_server() == 0, "loop with a database stops cleanly");
+	ok(pl_waiting_total(db_path) == 0, "waiting counter gone with the process");
+}
+
+static long rss_of_server(void)
+{
+	char out[256];
+	const char *p;
+
+	if (roundtrip("rss", NULL, out, sizeof out) || !(p = strstr(out, "\r\n\r\n")))
+		return -1;
+	return atol(p + 4);
+}
+
+/* Hold N requests from N connections; RSS growth per request. */
+static void test_memory(int n, const char *query, int fat)
+{
+	int *fds = calloc((size_t)n, sizeof *fds), opened = 0;
+	long before, after;
+
+	start_server(0, NULL);
+	/* warm up: the first requests touch static buffers and the heap */
+	for (int i = 0; i < 50 && i < n; i++) {
+		fds[i] = cli_connect();
+		cli_send(fds[i], 1, 0, query, NULL, fat);
+	}
+	wait_stat("held", 50, 3000);
+	for (int i = 0; i < 50 && i < n; i++)
+		close(fds[i]);
+	wait_stat("held", 0, 3000);
+	before = rss_of_server();
+	for (int i = 0; i < n; i++) {
+		fds[i] = cli_connect();
+		if (fds[i] < 0 || cli_send(fds[i], 1, 0, query, NULL, fat) < 0)
+			break;
+		opened++;
+	}
+	ok(wait_stat("held", n, 20000) == n, "%d requests held (%s, %s env)", n, query, fat ? "browser-sized" : "small");
+	after = rss_of_server();
+	diag("server RSS %ld KB -> %ld KB: %.0f bytes per held request (%s, %s env)", before / 1024, after / 1024,
+	     (double)(after - before) / n, query, fat ? "browser-sized" : "small");
+	ok(after > 0 && (after - before) / n < (fat ? 2048 : 1024), "memory per held request %.0f bytes",
+	   (double)(after - before) / n);
+	for (int i = 0; i < opened; i++)
+		close(fds[i]);
+	ok(wait_stat("held", 0, 20000) == 0 && stat_of("gone") == n + 50, "all %d released on disconnect", n);
+	ok(stop_server() == 0, "stopped");
+	free(fds);
+}
+
+/* Plain CGI: environ + stdin in, stdout out, same handler. */
+static int run_cgi(const char *query, const char *body, char *out, size_t cap, int close_early)
+{
+	int in[2], outp[2], st = -1;
+	size_t o = 0;
+	pid_t pid;
+
+	if (pipe(in) < 0 || pipe(outp) < 0)
+		return -1;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct pl_loop_conf conf = { .max_body = 1000, .fallback_ms = 5000 };
+		char cl[32];
+
+		snprintf(cl, sizeof cl, "%zu", body ? strlen(body) : 0);
+		dup2(in[0], 0);
+		dup2(outp[1], 1);
+		close(in[1]);
+		close(outp[0]);
+		setenv("QUERY_STRING", query, 1);
+		setenv("CONTENT_LENGTH", cl, 1);
+		_exit(pl_loop_run(&conf, &ops, NULL) == 0 ? (gone_count ? 3 : 0) : 2);
+	}
+	close(in[0]);
+	close(outp[1]);
+	if (body)
+		(void)!write(in[1], body, strlen(body));
+	close(in[1]);
+	if (close_early) {
+		usleep(100000);
+		close(outp[0]);
+	} else {
+		for (;;) {
+			ssize_t k = read(outp[0], out + o, cap - 1 - o);
+
+			if (k <= 0)
+				break;
+			o += (size_t)k;
+		}
+		out[o] = '\0';
+		close(outp[0]);
+	}
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_cgi(void)
+{
+	char out[4096];
+	int64_t t0;
+
+	ok(run_cgi("echo", "abc", out, sizeof out, 0) == 0 && strstr(out, "Status: 200 OK") &&
+	   strstr(out, "len=3 body=abc"), "CGI: echo with body");
+	ok(run_cgi("timer=100", NULL, out, sizeof out, 0) == 0 && strstr(out, "timeout"), "CGI: timer");
+	t0 = pl_loop_now_ms();
+	ok(run_cgi("hold", NULL, out, sizeof out, 1) == 3 && pl_loop_now_ms() - t0 < 2000,
+	   "CGI: stdout closed by the web server -> on_gone, exit");
+}
+
+int main(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	struct rlimit rl;
+	char cmd[128];
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(tmpdir, sizeof tmpdir, "%s/pl_t_loop.XXXXXX", tmp && *tmp && strlen(tmp) < 30 ? tmp : "/tmp");
+	if (!mkdtemp(tmpdir)) {
+		ok(0, "mkdtemp");
+		return tap_done();
+	}
+	snprintf(sock_path, sizeof sock_path, "%s/s", tmpdir);
+	snprintf(db_path, sizeof db_path, "%s/t.db", tmpdir);
+	test_basic();
+	test_shutdown_and_cap();
+	test_wake();
+	test_cgi();
+	{
+		int n = rl.rlim_cur > 12000 ? 5000 : (int)rl.rlim_cur / 2 - 100;
+
+		test_memory(n, "hold", 1);
+		test_memory(n, "holddrop", 1);
+	}
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	(void)!system(cmd);
+	return tap_done();
+}
