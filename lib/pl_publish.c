@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "pl_auth.h"
+#include "pl_group.h"
 #include "pl_log.h"
 #include "pl_out.h"
 #include "pl_publish.h"
@@ -481,7 +482,7 @@ static void publish(const struct pl_conf *c, struct pl_store *st, struct pl_req 
 			rc = PL_EFORBID;
 			goto fail;
 		}
-	if ((rc = pl_store_publish(st, b.m, b.n)) != PL_OK) {
+	if ((rc = pl_group_publish(st, b.m, b.n)) != PL_OK) {
 		snprintf(err, ERRLEN, "the message store is unavailable; nothing was stored");
 		goto fail;
 	}

@@ -766,12 +766,20 @@ static int insert_one(struct pl_store *st, struct pl_msg *m)
 
 int pl_store_publish(struct pl_store *st, struct pl_msg *m, size_t n)
 {
+	struct pl_msgv v = { m, n };
+
+	return pl_store_publish_v(st, &v, 1);
+}
+
+int pl_store_publish_v(struct pl_store *st, struct pl_msgv *v, size_t nv)
+{
 	int rc;
 
 	if ((rc = begin_write(st)) != PL_OK)
 		return rc;
-	for (size_t i = 0; i < n && rc == PL_OK; i++)
-		rc = insert_one(st, &m[i]);
+	for (size_t k = 0; k < nv && rc == PL_OK; k++)
+		for (size_t i = 0; i < v[k].n && rc == PL_OK; i++)
+			rc = insert_one(st, &v[k].m[i]);
 	if (rc == PL_OK)
 		rc = commit(st);
 	if (rc != PL_OK)

@@ -94,6 +94,14 @@ void pl_store_close(struct pl_store *st);          /* NULL-safe */
  * Returns PL_OK only after the commit; PL_EBUSY/PL_EIO otherwise. */
 int pl_store_publish(struct pl_store *st, struct pl_msg *m, size_t n);
 
+/* Several requests' batches in one transaction (group commit): all batches
+ * commit or none does. */
+struct pl_msgv {
+	struct pl_msg *m;
+	size_t n;
+};
+int pl_store_publish_v(struct pl_store *st, struct pl_msgv *v, size_t nv);
+
 /* Answer a subscription from one read snapshot. res must be zeroed or reset.
  * Free with pl_result_free(). */
 int pl_store_query(struct pl_store *st, const struct pl_filter *f, struct pl_result *res);
