@@ -311,6 +311,7 @@ static void usage(FILE *f)
 "       pushlite-bench stream-rate --sub-url URL --pub-url URL [--sub-header H]... [--pub-header H]...\n"
 "                      [--pub-data S | --pub-data-file F] [--msgs-per-req K] [--conns N] [--seconds S]\n"
 "                      [--settle-url URL ...] [--settle S] [--drain S] [--label L]\n"
+"       (--drain: after publishing, wait until no message arrived for S seconds, default 5)\n"
 "\n"
 "In publish bodies every {m} is replaced by a marker unique to the run (and round, and\n"
 "message for stream-rate); subscribers are served when the marker arrives.\n"
@@ -1236,9 +1237,17 @@ static int run_stream_rate(struct opts *o)
 		loop_step(&l, 0.05, fan_done, &c);
 	t_pub_end = now_s();
 	expected = rc.published_ok * o->msgs_per_req;
+	/* Drain: wait while messages still arrive, until none came for --drain s. */
 	drain_end = now_s() + o->drain;
-	while (c.stream_hits < expected && !c.subs[0].finished && now_s() < drain_end)
+	for (;;) {
+		long before = c.stream_hits;
+
+		if (c.stream_hits >= expected || c.subs[0].finished || now_s() >= drain_end)
+			break;
 		loop_step(&l, 0.05, fan_done, &c);
+		if (c.stream_hits > before)
+			drain_end = now_s() + o->drain;
+	}
 	carried_s = (c.stream_last_hit > t0 ? c.stream_last_hit : t_pub_end) - t0;
 
 	printf("stream-rate %s: published %.0f msg/s (%ld conns, %ld per request, %.1f s); "
@@ -1250,7 +1259,7 @@ static int run_stream_rate(struct opts *o)
 	       !c.subs[0].finished ? "" : " (stream ended)");
 	printf("bench=stream-rate label=%s conns=%ld msgs_per_req=%ld seconds=%.2f "
 	       "pub_msgs_per_s=%.1f msgs_per_s=%.1f overall_msgs_per_s=%.1f received=%ld "
-	       "published=%ld lost=%ld stream_open=%d settled=%d pub_errors=%ld pub_non2xx=%ld\n",
+	       "published=%ld missing=%ld stream_open=%d settled=%d pub_errors=%ld pub_non2xx=%ld\n",
 	       *o->label ? o->label : "-", o->conns, o->msgs_per_req, o->seconds,
 	       (double)rc.pub_in_window * (double)o->msgs_per_req / o->seconds,
 	       (double)in_window_hits / o->seconds,

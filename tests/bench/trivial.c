@@ -1,59 +1,103 @@
 /* trivial.c: the baseline FastCGI responder of the benchmarks
  *
  * Answers every request with "Status: 204" after reading and discarding the
- * request body, with the same libfcgi accept loop a pushlite program uses.
- * Whatever pushlite does beyond this (parsing, SQLite, auth, JSON) is what the
- * benchmark figures put beside this one measure. It is started by the web
- * server's FastCGI manager (listening socket on fd 0) and speaks FastCGI only.
+ * request body. It serves the way publish, poll and admin do (lib/pl_serve.c):
+ * libfcgi, PUSHLITE_THREADS threads (default 4) each blocking in
+ * FCGX_Accept_r(), stop signals taken by the main thread with sigwait() after
+ * FCGX_Init(). So whatever a pushlite figure loses against this one is the
+ * cost of pushlite's own work (parsing, auth, SQLite, JSON), not of the
+ * serving shape. It speaks FastCGI only: the web server's FastCGI manager
+ * starts it with the listening socket on fd 0.
  *
  * libfcgi's close lingers for LIBFCGI_OS_CLOSE_POLL_TIMEOUT ms (default 2000)
  * waiting for the peer to close: the benchmark harness gives this program and
  * the pushlite programs the same environment, so both pay the same.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <fcgiapp.h>
+#include <pthread.h>
 #include <signal.h>
-#include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
 
-static volatile sig_atomic_t stop_requested;
+#define DEFAULT_THREADS 4
+#define MAX_THREADS 64
 
-static void on_term(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-	FCGX_ShutdownPending();
-}
+static const char reply[] = "Status: 204 No Content\r\nCache-Control: no-store\r\n\r\n";
 
-/* libfcgi installs its own handlers in FCGX_Init(); ours come after, without
- * SA_RESTART, so that a blocked accept returns and the loop ends. */
-static void install_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof sa);
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_term;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-}
-
-int main(void)
+static void *worker(void *arg)
 {
 	FCGX_Request req;
 	char buf[16384];
 
-	if (FCGX_Init() != 0)
-		return 1;
-	install_signals();
+	(void)arg;
 	if (FCGX_InitRequest(&req, 0, 0) != 0)
-		return 1;
-	while (!stop_requested && FCGX_Accept_r(&req) >= 0) {
+		return NULL;
+	while (FCGX_Accept_r(&req) >= 0) {
 		while (FCGX_GetStr(buf, (int)sizeof buf, req.in) > 0)
 			;
-		FCGX_PutS("Status: 204 No Content\r\nCache-Control: no-store\r\n\r\n", req.out);
+		FCGX_PutStr(reply, (int)sizeof reply - 1, req.out);
 		FCGX_Finish_r(&req);
 	}
+	return NULL;
+}
+
+/* PUSHLITE_THREADS as in the pushlite programs: 1..MAX_THREADS. */
+static long thread_count(void)
+{
+	const char *s = getenv("PUSHLITE_THREADS");
+	char *end;
+	long n;
+
+	if (!s)
+		return DEFAULT_THREADS;
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (errno || end == s || *end || n < 1 || n > MAX_THREADS) {
+		fprintf(stderr, "pl-trivial: PUSHLITE_THREADS must be 1-%d\n", MAX_THREADS);
+		return -1;
+	}
+	return n;
+}
+
+int main(void)
+{
+	pthread_t tid;
+	pthread_attr_t attr;
+	sigset_t set;
+	long i, nthreads = thread_count();
+	int sig, started = 0;
+
+	if (nthreads < 0)
+		return 1;
+	if (FCGX_Init() != 0) {
+		fputs("pl-trivial: FCGX_Init failed\n", stderr);
+		return 1;
+	}
+	/* Block the stop signals in every thread; main takes them below. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	for (i = 0; i < nthreads; i++)
+		if (pthread_create(&tid, &attr, worker, NULL) == 0)
+			started++;
+	pthread_attr_destroy(&attr);
+	if (!started) {
+		fputs("pl-trivial: no worker thread could start\n", stderr);
+		return 1;
+	}
+	do {
+		if (sigwait(&set, &sig) != 0)
+			sig = SIGTERM;
+	} while (sig == SIGHUP);
+	FCGX_ShutdownPending();
 	return 0;
 }
