@@ -124,9 +124,9 @@ static void test_get_values(void)
 	unsigned char reply[PL_FCGI_REPLY_MAX], c[200];
 	size_t n = 0, pos = 0, rlen, i = PL_FCGI_HEADER_LEN, nl, vl;
 	const unsigned char *nm, *vv;
-	int ev, type, got = 0;
-	uint16_t id, clen;
-	uint8_t plen;
+	int ev, type = 0, got = 0;
+	uint16_t id = 0, clen = 0;
+	uint8_t plen = 0;
 
 	n += pl_fcgi_nv(c + n, sizeof c - n, "FCGI_MAX_CONNS", 14, "", 0);
 	n += pl_fcgi_nv(c + n, sizeof c - n, "FCGI_MPXS_CONNS", 15, "", 0);
@@ -156,9 +156,9 @@ static void test_refusals(void)
 	struct pl_fcgi p;
 	unsigned char reply[PL_FCGI_REPLY_MAX];
 	size_t pos = 0, rlen;
-	int ev, type;
-	uint16_t id, clen;
-	uint8_t plen;
+	int ev, type = 0;
+	uint16_t id = 0, clen = 0;
+	uint8_t plen = 0;
 
 	s.n = 0;
 	rec(&s, 99, 0, "x", 1, 0);
@@ -334,9 +334,9 @@ static void test_encode(void)
 	static unsigned char big[70000], enc[70100];
 	unsigned char end[PL_FCGI_END_LEN];
 	size_t n, off = 0, total = 0;
-	int type, good = 1, recs = 0;
-	uint16_t id, clen;
-	uint8_t plen;
+	int type = 0, good = 1, recs = 0;
+	uint16_t id = 0, clen = 0;
+	uint8_t plen = 0;
 
 	for (size_t i = 0; i < sizeof big; i++)
 		big[i] = (unsigned char)(i * 7);

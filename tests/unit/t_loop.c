@@ -568,6 +568,19 @@ static long rss_of_server(void)
 	return atol(p + 4);
 }
 
+/* Under a sanitizer or valgrind, RSS says nothing about our own memory. */
+static int instrumented(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return 1;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+	return 1;
+#endif
+#endif
+	return getenv("PL_VALGRIND") != NULL;
+}
+
 /* Hold N requests from N connections; RSS growth per request. */
 static void test_memory(int n, const char *query, int fat)
 {
@@ -595,8 +608,11 @@ static void test_memory(int n, const char *query, int fat)
 	after = rss_of_server();
 	diag("server RSS %ld KB -> %ld KB: %.0f bytes per held request (%s, %s env)", before / 1024, after / 1024,
 	     (double)(after - before) / n, query, fat ? "browser-sized" : "small");
-	ok(after > 0 && (after - before) / n < (fat ? 2048 : 1024), "memory per held request %.0f bytes",
-	   (double)(after - before) / n);
+	if (instrumented())
+		ok(1, "memory per held request # SKIP sanitizer or valgrind inflates it");
+	else
+		ok(after > 0 && (after - before) / n < (fat ? 2048 : 1024), "memory per held request %.0f bytes",
+		   (double)(after - before) / n);
 	for (int i = 0; i < opened; i++)
 		close(fds[i]);
 	ok(wait_stat("held", 0, 20000) == 0 && stat_of("gone") == n + 50, "all %d released on disconnect", n);
