@@ -236,9 +236,9 @@ static int cli_send(int fd, uint16_t id, int keep, const char *query, const char
 			{ "SERVER_PORT", "443" }, { "SERVER_PROTOCOL", "HTTP/1.1" },
 			{ "REMOTE_ADDR", "203.0.113.77" }, { "REMOTE_PORT", "51234" },
 			{ "HTTP_HOST", "push.example.com" },
-			{ "HTTP_USER_AGENT", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120" },
+			{ "HTTP_REFERER", "https://www.example.com/portal/inbox?folder=unread&page=1" },
 			{ "HTTP_ACCEPT", "application/json" }, { "HTTP_ACCEPT_LANGUAGE", "en-US,en;q=0.9" },
-			{ "HTTP_COOKIE", "session=0123456789abcdef0123456789abcdef" },
+			{ "HTTP_COOKIE", "sid=0123456789abcdef0123456789abcdef; lang=en" },
 			{ "GATEWAY_INTERFACE", "CGI/1.1" }, { "SERVER_SOFTWARE", "lighttpd/1.4.69" },
 		};
 		for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
