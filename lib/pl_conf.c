@@ -252,13 +252,22 @@ static int check(struct pl_conf *c, char *err, size_t errlen)
 int pl_conf_load(struct pl_conf *c, const char *path, char *err, size_t errlen)
 {
 	struct parse_state ps = { .c = c };
-	int r;
+	FILE *f;
+	int r, rerr;
 
 	pl_conf_defaults(c);
 	c->path = pl_xstrdup(path);
-	r = ini_parse(path, on_ini, &ps);
-	if (r < 0) {
+	if (!(f = fopen(path, "r"))) {
 		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		return PL_ECONF;
+	}
+	/* A directory opens fine and reads as an error, which inih takes for
+	 * the end of an empty file: check, or it would mean "all defaults". */
+	r = ini_parse_file(f, on_ini, &ps);
+	rerr = ferror(f) ? errno : 0;
+	fclose(f);
+	if (rerr) {
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(rerr));
 		return PL_ECONF;
 	}
 	if (r > 0 && !ps.failed) {
