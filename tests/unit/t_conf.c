@@ -1,0 +1,330 @@
+/* t_conf.c: the configuration file: defaults, every key, refused values,
+ * token sections, and how PUSHLITE_CONF and the default path are found */
+#include "pl_first.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pl_conf.h"
+#include "pl_util.h"
+#include "tap.h"
+
+static char dir[256], file[300];
+
+static void write_file(const char *text)
+{
+	FILE *f = fopen(file, "w");
+
+	if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+		perror(file);
+		exit(2);
+	}
+}
+
+/* Load text; returns the rc and leaves err filled. */
+static int load(struct pl_conf *c, const char *text, char *err, size_t errlen)
+{
+	err[0] = '\0';
+	write_file(text);
+	return pl_conf_load(c, file, err, errlen);
+}
+
+/* 1 if err starts with "FILE:line:" */
+static int names_line(const char *err, int line)
+{
+	char want[400];
+
+	snprintf(want, sizeof want, "%s:%d:", file, line);
+	return !strncmp(err, want, strlen(want));
+}
+
+static void t_defaults(void)
+{
+	struct pl_conf c;
+
+	pl_conf_defaults(&c);
+	ok(c.path == NULL && !strcmp(c.db_path, "/var/lib/pushlite/pushlite.db"), "defaults: no file, standard db path");
+	ok(c.secret == NULL, "defaults: no token secret (subscriber tokens refused)");
+	ok(c.default_ttl == 3 * 86400 && c.max_ttl == 30 * 86400, "defaults: ttl 3d, max 30d");
+	ok(c.max_body == 1048576, "defaults: body limit 1 MiB");
+	ok(c.longpoll_timeout == 25 && c.longpoll_max_timeout == 120, "defaults: longpoll 25 s, max 120 s");
+	ok(c.stream_max_time == 300 && c.heartbeat == 15, "defaults: stream 300 s, heartbeat 15 s");
+	ok(c.max_waiting == 8000, "defaults: 8000 waiting subscribers");
+	ok(c.push_enabled == 1 && c.publish_get == 0 && c.trust_remote_user == 0, "defaults: push on, GET publish off, REMOTE_USER not trusted");
+	ok(c.synchronous_full == 0, "defaults: synchronous normal");
+	ok(c.ncors == 0 && c.cors_credentials == 0, "defaults: no CORS origin, no credentials");
+	ok(c.ntokens == 0, "defaults: no publish token (publishing closed)");
+	ok(c.max_topics >= 1 && c.max_topics <= 64 && c.retry_after > 0, "defaults: topic cap and Retry-After set");
+	pl_conf_free(&c);
+	ok(c.db_path == NULL, "conf_free clears the struct");
+	pl_conf_free(NULL);
+}
+
+static void t_every_key(void)
+{
+	struct pl_conf c;
+	char err[512];
+	int rc;
+
+	rc = load(&c,
+		  "; a comment\n"
+		  "# another comment\n"
+		  "[pushlite]\n"
+		  "database = /srv/push/p.db\n"
+		  "secret = 0123456789abcdef0123\n"
+		  "default_ttl = 12h\n"
+		  "max_ttl = 7d\n"
+		  "max_body = 2048\n"
+		  "longpoll_timeout = 30\n"
+		  "longpoll_max_timeout = 60\n"
+		  "stream_max_time = 600\n"
+		  "heartbeat = 20\n"
+		  "max_waiting = 100\n"
+		  "max_topics = 4\n"
+		  "retry_after = 9\n"
+		  "push = off\n"
+		  "publish_get = yes\n"
+		  "trust_remote_user = true\n"
+		  "synchronous = FULL\n"
+		  "cors_origins = https://a.example, https://b.example *\n"
+		  "cors_credentials = 1\n"
+		  "\n"
+		  "[token publisher]\n"
+		  "token = pub-token-123456\n"
+		  "topics = /oa /ops,/x/y\n"
+		  "\n"
+		  "[token boss]\n"
+		  "token = admin-token-abcdef\n"
+		  "role = admin\n",
+		  err, sizeof err);
+	ok(rc == PL_OK, "a file setting every key loads (%s)", err);
+	if (rc != PL_OK) {
+		pl_conf_free(&c);
+		return;
+	}
+	ok(c.path && !strcmp(c.path, file), "path is the file read");
+	ok(!strcmp(c.db_path, "/srv/push/p.db"), "database");
+	ok(c.secret && !strcmp(c.secret, "0123456789abcdef0123"), "secret");
+	ok(c.default_ttl == 43200 && c.max_ttl == 7 * 86400, "default_ttl 12h, max_ttl 7d");
+	ok(c.max_body == 2048, "max_body");
+	ok(c.longpoll_timeout == 30 && c.longpoll_max_timeout == 60, "longpoll_timeout, longpoll_max_timeout");
+	ok(c.stream_max_time == 600 && c.heartbeat == 20, "stream_max_time, heartbeat");
+	ok(c.max_waiting == 100 && c.max_topics == 4 && c.retry_after == 9, "max_waiting, max_topics, retry_after");
+	ok(c.push_enabled == 0 && c.publish_get == 1 && c.trust_remote_user == 1 && c.cors_credentials == 1,
+	   "booleans off/yes/true/1");
+	ok(c.synchronous_full == 1, "synchronous = FULL (any case)");
+	ok(c.ncors == 3 && !strcmp(c.cors_origins[0], "https://a.example") &&
+	   !strcmp(c.cors_origins[1], "https://b.example") && !strcmp(c.cors_origins[2], "*"),
+	   "cors_origins split on blanks and commas");
+	ok(c.ntokens == 2, "two token sections");
+	if (c.ntokens == 2) {
+		ok(!strcmp(c.tokens[0].name, "publisher") && !strcmp(c.tokens[0].secret, "pub-token-123456") &&
+		   c.tokens[0].role == PL_ROLE_PUBLISH, "[token publisher]: name, token, default role publish");
+		ok(c.tokens[0].nprefixes == 3 && !strcmp(c.tokens[0].prefixes[0], "/oa") &&
+		   !strcmp(c.tokens[0].prefixes[1], "/ops") && !strcmp(c.tokens[0].prefixes[2], "/x/y"),
+		   "topics prefixes split on blanks and commas");
+		ok(!strcmp(c.tokens[1].name, "boss") && c.tokens[1].role == PL_ROLE_ADMIN && c.tokens[1].nprefixes == 0,
+		   "[token boss]: role admin, no prefixes");
+	}
+	pl_conf_free(&c);
+
+	/* Keys outside any section count as [pushlite]; inline comments. */
+	rc = load(&c, "max_body = 4096   ; bytes\n", err, sizeof err);
+	ok(rc == PL_OK && c.max_body == 4096, "a key before any section, with an inline comment (%s)", err);
+	pl_conf_free(&c);
+
+	/* default_ttl above max_ttl is capped; so is the longpoll timeout. */
+	rc = load(&c, "[pushlite]\ndefault_ttl = 10d\nmax_ttl = 1d\nlongpoll_timeout = 200\nlongpoll_max_timeout = 50\n",
+		  err, sizeof err);
+	ok(rc == PL_OK && c.default_ttl == 86400 && c.longpoll_timeout == 50,
+	   "default_ttl and longpoll_timeout are capped by their maximum");
+	pl_conf_free(&c);
+
+	rc = load(&c, "[pushlite]\ndefault_ttl = 3600\n", err, sizeof err);
+	ok(rc == PL_OK && c.default_ttl == 3600, "a bare ttl is seconds");
+	pl_conf_free(&c);
+
+	rc = load(&c, "", err, sizeof err);
+	ok(rc == PL_OK && c.max_body == 1048576 && c.ntokens == 0, "an empty file gives the defaults");
+	pl_conf_free(&c);
+}
+
+static void t_bad(void)
+{
+	static const struct { const char *line; const char *why; } tab[] = {
+		{ "database =", "empty database" },
+		{ "secret = short", "secret under 16 bytes" },
+		{ "default_ttl = 0", "zero ttl" },
+		{ "default_ttl = 3w", "unknown duration unit" },
+		{ "max_ttl = -1d", "negative ttl" },
+		{ "max_body = 0", "zero max_body" },
+		{ "max_body = 1k", "max_body with a unit" },
+		{ "max_body = 268435457", "max_body over 256 MiB" },
+		{ "longpoll_timeout = 0", "zero longpoll_timeout" },
+		{ "longpoll_timeout = 3601", "longpoll_timeout over an hour" },
+		{ "longpoll_max_timeout = abc", "non-numeric longpoll_max_timeout" },
+		{ "stream_max_time = 86401", "stream_max_time over a day" },
+		{ "heartbeat = 0", "zero heartbeat" },
+		{ "heartbeat = 15s", "heartbeat with a unit" },
+		{ "max_waiting = 0", "zero max_waiting" },
+		{ "max_topics = 257", "max_topics over 256" },
+		{ "retry_after = 0", "zero retry_after" },
+		{ "push = maybe", "non-boolean push" },
+		{ "publish_get = 2", "publish_get = 2" },
+		{ "trust_remote_user = enabled", "non-boolean trust_remote_user" },
+		{ "cors_credentials = y", "non-boolean cors_credentials" },
+		{ "synchronous = extra", "synchronous = extra" },
+		{ "synchronus = full", "misspelt key" },
+		{ "Database = /x", "key in the wrong case" },
+	};
+	struct pl_conf c;
+	char text[256], err[512];
+
+	for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
+		int rc;
+		/* The bad line is line 3; a good key follows it. */
+		snprintf(text, sizeof text, "[pushlite]\nheartbeat = 10\n%s\nmax_waiting = 10\n", tab[i].line);
+		rc = load(&c, text, err, sizeof err);
+		ok(rc == PL_ECONF && names_line(err, 3), "%s is an error naming file:3 (%s)", tab[i].why, err);
+		pl_conf_free(&c);
+	}
+	{
+		int rc = load(&c, "[pushlite]\nmax_body = 10\nfoo = 1\n", err, sizeof err);
+		ok(rc == PL_ECONF && names_line(err, 3) && strstr(err, "unknown") && strstr(err, "foo"),
+		   "unknown key: the reason says unknown and names it (%s)", err);
+		pl_conf_free(&c);
+		rc = load(&c, "[pushlite]\nmax_body = x\nfoo = 1\n", err, sizeof err);
+		ok(rc == PL_ECONF && names_line(err, 2) && strstr(err, "max_body"),
+		   "two bad lines: the first one is named (%s)", err);
+		pl_conf_free(&c);
+		rc = load(&c, "[pushlite]\n\n[pusher]\nmax_body = 10\n", err, sizeof err);
+		ok(rc == PL_ECONF && names_line(err, 4) && strstr(err, "pusher"),
+		   "a key in an unknown section is an error (%s)", err);
+		pl_conf_free(&c);
+		rc = load(&c, "[pushlite]\nmax_body 10\n", err, sizeof err);
+		ok(rc == PL_ECONF && names_line(err, 2), "a line without '=' is a syntax error naming the line (%s)", err);
+		pl_conf_free(&c);
+		rc = load(&c, "[pushlite\nmax_body = 10\n", err, sizeof err);
+		ok(rc == PL_ECONF && names_line(err, 1), "an unclosed section is a syntax error (%s)", err);
+		pl_conf_free(&c);
+	}
+}
+
+static void t_tokens(void)
+{
+	static const struct { const char *text; int line; const char *why; } bad[] = {
+		{ "[token a]\ntoken = short\n", 2, "a token under 8 bytes" },
+		{ "[token a]\ntoken = has space inside\n", 2, "a token with blanks" },
+		{ "[token a]\ntoken = quote\"12345678\n", 2, "a token with a quote" },
+		{ "[token a]\ntoken = abcdefgh12\nrole = root\n", 3, "an unknown role" },
+		{ "[token a]\ntoken = abcdefgh12\ntopics = /ok /bad/\n", 3, "a topic prefix with a trailing /" },
+		{ "[token a]\ntoken = abcdefgh12\ntopics = oa\n", 3, "a topic prefix without a leading /" },
+		{ "[token a]\ntoken = abcdefgh12\ntopics = /a/../b\n", 3, "a '..' topic prefix" },
+		{ "[token a]\ntoken = abcdefgh12\ncolour = red\n", 3, "an unknown key in a token section" },
+		{ "[token ]\ntoken = abcdefgh12\n", 2, "a token section without a name" },
+	};
+	struct pl_conf c;
+	char err[512], text[2048];
+	int rc;
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		rc = load(&c, bad[i].text, err, sizeof err);
+		ok(rc == PL_ECONF && names_line(err, bad[i].line), "%s is refused at line %d (%s)", bad[i].why,
+		   bad[i].line, err);
+		pl_conf_free(&c);
+	}
+	rc = load(&c, "[token lonely]\nrole = admin\n", err, sizeof err);
+	ok(rc == PL_ECONF && strstr(err, "lonely") && strstr(err, "token"), "a token section without token = is refused (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "[token a]\ntoken = same-token-1\n[token b]\ntoken = same-token-1\n", err, sizeof err);
+	ok(rc == PL_ECONF && strstr(err, "[token b]") && strstr(err, "[token a]"),
+	   "two sections with the same token are refused (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "[token all]\ntoken = abcdefgh12\ntopics = /\n", err, sizeof err);
+	ok(rc == PL_OK && c.ntokens == 1 && c.tokens[0].nprefixes == 1 && !strcmp(c.tokens[0].prefixes[0], "/"),
+	   "topics = / is every topic (%s)", err);
+	pl_conf_free(&c);
+	/* A section named twice is one token. */
+	rc = load(&c, "[token a]\ntoken = abcdefgh12\n[token b]\ntoken = bbbbbbbb12\n[token a]\nrole = admin\n", err,
+		  sizeof err);
+	ok(rc == PL_OK && c.ntokens == 2 && c.tokens[0].role == PL_ROLE_ADMIN, "a repeated section adds to the same token");
+	pl_conf_free(&c);
+	/* PL_MAX_PREFIXES prefixes pass, one more does not. */
+	{
+		size_t n = (size_t)snprintf(text, sizeof text, "[token a]\ntoken = abcdefgh12\ntopics =");
+		for (int i = 0; i < PL_MAX_PREFIXES; i++)
+			n += (size_t)snprintf(text + n, sizeof text - n, " /t%d", i);
+		rc = load(&c, text, err, sizeof err);
+		ok(rc == PL_OK && c.ntokens == 1 && c.tokens[0].nprefixes == PL_MAX_PREFIXES, "%d prefixes are accepted",
+		   PL_MAX_PREFIXES);
+		pl_conf_free(&c);
+		snprintf(text + n, sizeof text - n, " /one-more\n");
+		rc = load(&c, text, err, sizeof err);
+		ok(rc == PL_ECONF && names_line(err, 3), "%d prefixes are refused (%s)", PL_MAX_PREFIXES + 1, err);
+		pl_conf_free(&c);
+	}
+}
+
+static void t_env(void)
+{
+	struct pl_conf c;
+	char err[512], missing[320];
+	int rc;
+
+	snprintf(missing, sizeof missing, "%s/does-not-exist.conf", dir);
+	setenv("PUSHLITE_CONF", missing, 1);
+	err[0] = '\0';
+	rc = pl_conf_load_env(&c, err, sizeof err);
+	ok(rc == PL_ECONF && strstr(err, missing) && strstr(err, "cannot read"),
+	   "a missing file named by PUSHLITE_CONF is an error naming it (%s)", err);
+	pl_conf_free(&c);
+
+	write_file("[pushlite]\nheartbeat = 7\n");
+	setenv("PUSHLITE_CONF", file, 1);
+	rc = pl_conf_load_env(&c, err, sizeof err);
+	ok(rc == PL_OK && c.heartbeat == 7 && !strcmp(c.path, file), "PUSHLITE_CONF names the file read");
+	pl_conf_free(&c);
+
+	/* Unset or empty: the default path, where a missing file means defaults. */
+	if (access(PL_CONF_DEFAULT_PATH, F_OK) != 0) {
+		unsetenv("PUSHLITE_CONF");
+		rc = pl_conf_load_env(&c, err, sizeof err);
+		ok(rc == PL_OK && c.path == NULL && c.heartbeat == 15, "no PUSHLITE_CONF and no %s: defaults",
+		   PL_CONF_DEFAULT_PATH);
+		pl_conf_free(&c);
+		setenv("PUSHLITE_CONF", "", 1);
+		rc = pl_conf_load_env(&c, err, sizeof err);
+		ok(rc == PL_OK && c.path == NULL, "an empty PUSHLITE_CONF means the default path");
+		pl_conf_free(&c);
+	} else {
+		ok(1, "# SKIP %s exists on this host", PL_CONF_DEFAULT_PATH);
+		ok(1, "# SKIP %s exists on this host", PL_CONF_DEFAULT_PATH);
+	}
+
+	/* A directory cannot be read as a file. */
+	rc = pl_conf_load(&c, dir, err, sizeof err);
+	ok(rc == PL_ECONF && !strncmp(err, dir, strlen(dir)), "a directory as config is an error naming it (%s)", err);
+	pl_conf_free(&c);
+}
+
+int main(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(dir, sizeof dir, "%s/pl-t_conf-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 2;
+	}
+	snprintf(file, sizeof file, "%s/pushlite.conf", dir);
+	t_defaults();
+	t_every_key();
+	t_bad();
+	t_tokens();
+	t_env();
+	unlink(file);
+	rmdir(dir);
+	return tap_done();
+}
