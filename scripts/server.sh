@@ -59,7 +59,7 @@ pl_port_busy() {
 pl_free_port() {
 	local p i
 	for i in $(seq 1 50); do
-		p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+		p=$(( 10000 + (RANDOM * 32768 + RANDOM) % 22000 ))
 		pl_port_busy "$p" || { echo "$p"; return 0; }
 	done
 	return 1

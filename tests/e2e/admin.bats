@@ -114,7 +114,9 @@ teardown_file() { pl_teardown_server; }
 	pl_expect_error 405
 	pl_admin DELETE /push/admin/stats
 	pl_expect_error 405
-	pl_admin POST /push/admin/stats
+	pl_admin POST /push/admin/stats -d x
+	pl_expect_error 405
+	pl_admin DELETE /push/admin/messages
 	pl_expect_error 405
 }
 

@@ -33,7 +33,6 @@ run_table() {
 400 POST '/push/publish?topic=/e&clients=Bad!' $A -H 'Content-Type: text/plain' --data-binary x
 400 POST '/push/publish?topic=/e' $A -H 'Content-Type: application/json' --data-binary '{"a":'
 400 POST '/push/publish?topic=/e' $A -H 'Content-Type: application/x-ndjson' --data-binary 'not json'
-400 POST '/push/publish?topic=/e%0d%0aX-Evil:%201' $A -H 'Content-Type: text/plain' --data-binary x
 401 POST '/push/publish?topic=/e' -H 'Content-Type: text/plain' --data-binary x
 401 POST '/push/publish?topic=/e' -H 'Authorization: Bearer nope' -H 'Content-Type: text/plain' --data-binary x
 403 POST '/push/publish?topic=/e' -H 'Authorization: Bearer $PL_OPS_TOKEN' -H 'Content-Type: text/plain' --data-binary x

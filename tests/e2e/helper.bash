@@ -81,7 +81,7 @@ pl_setup_server() {
 		cat "$PL_STATE/init.out" >&2
 		return 1
 	}
-	for attempt in 1 2 3; do
+	for attempt in 1 2 3 4 5; do
 		PL_PORT=$(pl_free_port) || return 1
 		case $PL_SERVER in
 		lighttpd) pl_gen_lighttpd "$PL_STATE" "$PL_PORT" "$PL_BIN" "$PL_ROOT/www" "$PL_CONF" ;;
@@ -205,10 +205,10 @@ pl_expect_json() {
 	pl_fail "body is not JSON"
 }
 
-# pl_expect_error STATUS: status, a JSON body {"error":"code","message":"text"}
-# and Cache-Control: no-store.
+# pl_expect_error STATUS...: one of these statuses, a JSON body
+# {"error":"code","message":"text"}.
 pl_expect_error() {
-	pl_expect_status "$1" || return 1
+	pl_expect_status "$@" || return 1
 	printf '%s' "$BODY" | jq -e '(.error | type == "string" and length > 0)
 		and (.message | type == "string" and length > 0)' >/dev/null 2>&1 || {
 		pl_show

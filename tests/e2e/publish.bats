@@ -279,6 +279,10 @@ teardown_file() { pl_teardown_server; }
 	for m in GET PUT DELETE PATCH; do
 		pl_req "$m" "/push/publish?topic=$T&data=x&token=$PL_PUB_TOKEN" -H "Authorization: Bearer $PL_PUB_TOKEN"
 		pl_expect_error 405 || pl_fail "method $m"
+		[ "$m" = GET ] && continue
+		pl_req "$m" "/push/publish?topic=$T" -H "Authorization: Bearer $PL_PUB_TOKEN" \
+			-H 'Content-Type: text/plain' --data-binary body
+		pl_expect_error 405 || pl_fail "method $m"
 	done
 	pl_expect_nothing_stored "$T"
 }

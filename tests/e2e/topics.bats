@@ -14,8 +14,8 @@ len256="/$(printf 'a%.0s' $(seq 1 255))"
 # Refused by publish and by poll.
 BAD_TOPICS=(
 	'news' 'news/sports' '/news/' '//news' '/news//sports' '/news/./x' '/news/../x'
-	'/.' '/..' '/a/.' '/a/..' '/a b' $'/a\tb' '/a%b' '/a?b' '/a#b' '/a*' '/a+b'
-	'/a:b' '/a@b' '/a;b' '/a\b' '/<script>' '/é' $'/a\nb' '/a"b' "/a'b"
+	'/.' '/..' '/a/.' '/a/..' '/a b' '/a%b' '/a?b' '/a#b' '/a*' '/a+b'
+	'/a:b' '/a@b' '/a;b' '/a\b' '/<script>' '/é' '/a"b' "/a'b"
 	"$seg17" "$len256"
 )
 GOOD_TOPICS=(
@@ -34,11 +34,23 @@ GOOD_TOPICS=(
 	[ "$fails" = 0 ]
 }
 
-@test "publish refuses a topic with a NUL byte or a comma" {
-	pl_publish "topic=/a%00b" -H 'Content-Type: text/plain' --data-binary x
-	pl_expect_error 400
+@test "publish refuses a topic with a comma" {
 	pl_publish "topic=/a,b" -H 'Content-Type: text/plain' --data-binary x
 	pl_expect_error 400
+	pl_expect_nothing_stored /a
+}
+
+# Web servers refuse control characters in a URL themselves (lighttpd with a
+# page of its own): the programs are asked directly, as plain CGI.
+@test "publish and poll refuse topics with control characters or NUL (plain CGI)" {
+	CGI_ENV=(CONTENT_TYPE=text/plain "HTTP_AUTHORIZATION=Bearer $PL_PUB_TOKEN")
+	for t in '/a%00b' '/a%09b' '/a%0Ab' '/a%0D%0AX-Evil:%201' '/a%7Fb'; do
+		pl_cgi_req publish POST "topic=$t" x
+		pl_expect_error 400 || pl_fail "publish topic=$t"
+		pl_cgi_req poll GET "topic=$t"
+		pl_expect_error 400 || pl_fail "poll topic=$t"
+	done
+	pl_expect_nothing_stored /a
 }
 
 @test "poll refuses every malformed topic with 400" {
