@@ -204,8 +204,12 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 		messages(c, st, r, resp);
 	else if (!strncmp(rest, "/messages/", 10))
 		one_message(c, st, r, resp, rest + 10);
-	else if (!strcmp(rest, "/stats"))
+	else if (!strcmp(rest, "/stats") && (pl_req_method_is(r, "GET") || pl_req_method_is(r, "HEAD")))
 		stats(c, st, resp);
+	else if (!strcmp(rest, "/stats")) {
+		pl_resp_header(resp, "Allow", "GET, HEAD");
+		pl_out_error(resp, NULL, PL_EMETHOD, NULL, "stats is GET only", 0);
+	}
 	else
 		pl_out_error(resp, NULL, PL_ENOTFOUND, NULL,
 			     "no such admin resource: use /admin/messages, /admin/messages/ID or /admin/stats", 0);

@@ -194,6 +194,11 @@ static void set_type(struct pl_resp *resp, const struct pl_outopt *o)
 	pl_resp_header(resp, "X-Content-Type-Options", "nosniff");
 }
 
+void pl_out_headers(struct pl_resp *resp, const struct pl_outopt *o)
+{
+	set_type(resp, o);
+}
+
 /* Wrap JSON text for JSONP; "/ * * /" in front defuses content sniffing of a
  * callback name used as a file signature. */
 static void jsonp_wrap(struct pl_buf *b, const char *cb, const char *json, size_t n)

@@ -39,6 +39,10 @@ void pl_out_error(struct pl_resp *resp, const struct pl_outopt *o, int rc, const
 /* Answer with a JSON object (JSONP-wrapped when o asks); takes obj's ref. */
 void pl_out_object(struct pl_resp *resp, const struct pl_outopt *o, int status, struct json_object *obj);
 
+/* Content-Type (and nosniff) of o's format, for an answer whose body
+ * comes later. */
+void pl_out_headers(struct pl_resp *resp, const struct pl_outopt *o);
+
 /* Streams: the headers to set, the preamble, one message, a heartbeat. */
 void pl_out_stream_headers(struct pl_resp *resp, const struct pl_outopt *o);
 void pl_out_stream_start(struct pl_buf *b, const struct pl_outopt *o, int retry_ms);

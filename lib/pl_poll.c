@@ -61,7 +61,8 @@ void pl_poll_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req 
 	}
 	snprintf(tag, sizeof tag, "\"%lld\"", (long long)res->cursor);
 	pl_resp_header(resp, "ETag", tag);
-	if (res->n == 0 && !res->reset && !res->gap && etag_matches(pl_req_env(r, "HTTP_IF_NONE_MATCH"), tag)) {
+	/* Same URL, same cursor: the same answer the client already holds. */
+	if (!res->reset && !res->gap && etag_matches(pl_req_env(r, "HTTP_IF_NONE_MATCH"), tag)) {
 		resp->status = 304;
 		goto out;
 	}

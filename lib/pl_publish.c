@@ -74,9 +74,12 @@ static struct json_object *parse_json(const char *s, size_t n)
 	tok = json_tokener_new();
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	o = json_tokener_parse_ex(tok, s, (int)n);
-	if (!o && json_tokener_get_error(tok) == json_tokener_continue)
-		o = json_tokener_parse_ex(tok, "", -1);   /* bare numbers end at EOF */
-	off = o ? json_tokener_get_parse_end(tok) : 0;
+	off = o ? (size_t)json_tokener_get_parse_end(tok) : n;
+	if (!o && json_tokener_get_error(tok) == json_tokener_continue) {
+		/* All of s was taken; a bare number ("42") ends only where
+		 * something follows it. */
+		o = json_tokener_parse_ex(tok, " ", 1);
+	}
 	json_tokener_free(tok);
 	if (!o)
 		return NULL;
@@ -345,6 +348,23 @@ static int parse_batch(struct batch *b, const struct pl_conf *c, const struct pl
 	return PL_OK;
 }
 
+/* 1 if a form body has a pair named "data" (raw, before decoding). */
+static int form_has_data(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t end = i;
+
+		while (end < n && s[end] != '&' && s[end] != ';')
+			end++;
+		if (end - i >= 5 && !memcmp(s + i, "data=", 5))
+			return 1;
+		if (end - i == 4 && !memcmp(s + i, "data", 4))
+			return 1;
+		i = end + 1;
+	}
+	return 0;
+}
+
 /* Media type without parameters, lower-cased into out. */
 static void media_type(const char *ct, char *out, size_t outlen)
 {
@@ -392,8 +412,11 @@ static int parse_body(struct batch *b, const struct pl_conf *c, struct pl_req *r
 	if (!strcmp(mt, "application/x-www-form-urlencoded")) {
 		/* curl -d 'disk full' sends this type: only a body with a data
 		 * field is a form; anything else is the message text itself. */
-		if (pl_kv_parse(r->body, r->body_len, &r->form, &r->nform) == PL_OK &&
-		    pl_kv_get(r->form, r->nform, "data")) {
+		if (form_has_data(r->body, r->body_len)) {
+			if (pl_kv_parse(r->body, r->body_len, &r->form, &r->nform) != PL_OK) {
+				snprintf(err, ERRLEN, "the form is badly %%-encoded or not UTF-8");
+				return PL_EINVAL;
+			}
 			request_fields(r, r->form, r->nform, &f);
 			data = own_obj(b, json_object_new_string(pl_kv_get(r->form, r->nform, "data")));
 			return add_msg(b, c, &f, data, now, err);
@@ -463,9 +486,8 @@ static void publish(const struct pl_conf *c, struct pl_store *st, struct pl_req 
 	memset(&b, 0, sizeof b);
 	if (pl_http_cors(c, r, resp, "POST, GET, OPTIONS"))
 		return;
-	if (!pl_req_method_is(r, "POST") && !pl_req_method_is(r, "PUT") &&
-	    !(pl_req_method_is(r, "GET") && c->publish_get)) {
-		pl_resp_header(resp, "Allow", c->publish_get ? "POST, PUT, GET, OPTIONS" : "POST, PUT, OPTIONS");
+	if (!pl_req_method_is(r, "POST") && !(pl_req_method_is(r, "GET") && c->publish_get)) {
+		pl_resp_header(resp, "Allow", c->publish_get ? "POST, GET, OPTIONS" : "POST, OPTIONS");
 		pl_out_error(resp, NULL, PL_EMETHOD, NULL,
 			     pl_req_method_is(r, "GET") ? "publish with POST (GET publishing is switched off)" :
 			     "publish with POST", 0);

@@ -1032,9 +1032,13 @@ int pl_store_purge(struct pl_store *st, const struct pl_purge *p, struct pl_purg
 		    (rc = purge_loop(st, p, S_OLDEST_IDS, INT64_MAX, rows - p->max_rows, &out->over_rows)) != PL_OK)
 			goto out;
 	}
-	/* PASSIVE: never waits for readers, so it never holds up publishers. */
-	if (sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) != SQLITE_OK)
-		rc = store_rc(st, "checkpoint");
+	/* PASSIVE: never waits for readers, so it never holds up publishers.
+	 * BUSY means another checkpoint (a second purge) is doing the work. */
+	{
+		int r = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		if (r != SQLITE_OK && r != SQLITE_BUSY && r != SQLITE_LOCKED)
+			rc = store_rc(st, "checkpoint");
+	}
 out:
 	txn_end(st, 1);
 	return rc;

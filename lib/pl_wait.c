@@ -36,6 +36,7 @@ struct waiter {
 	int64_t cursor;         /* rows above this are still to be examined */
 	int64_t end_ms;         /* monotonic: longpoll timeout, stream maximum */
 	int64_t hb_ms;          /* monotonic: next stream heartbeat */
+	int head_sent;          /* longpoll: status and headers already out */
 	struct waiter *prev, *next;
 };
 
@@ -126,9 +127,13 @@ static void longpoll_answer(struct app *a, struct waiter *w, struct pl_result *r
 	pl_resp_init(&resp);
 	pl_out_result(&resp, &w->sub.out, res);
 	pl_resp_header(&resp, "Cache-Control", "no-store");
-	pl_buf_reset(&a->out);
-	pl_resp_serialize(&resp, &a->out);
-	pl_loop_write(w->lr, a->out.p, a->out.len);
+	if (w->head_sent) {
+		pl_loop_write(w->lr, resp.body.p, resp.body.len);
+	} else {
+		pl_buf_reset(&a->out);
+		pl_resp_serialize(&resp, &a->out);
+		pl_loop_write(w->lr, a->out.p, a->out.len);
+	}
 	pl_resp_free(&resp);
 	waiter_end(a, w);
 }
@@ -232,6 +237,19 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 		}
 		w->cursor = res.cursor;
 		w->end_ms = now + (int64_t)w->sub.timeout * 1000;
+		/* Held requests always end 200. Sending the head now matters:
+		 * lighttpd watches the client for a hang-up only once the
+		 * response has begun, so a client that leaves is noticed at once
+		 * instead of at the timeout. */
+		pl_out_headers(&resp, &w->sub.out);
+		pl_resp_header(&resp, "Cache-Control", "no-store");
+		pl_buf_reset(&a->out);
+		pl_resp_serialize_head(&resp, &a->out);
+		if (pl_loop_write(lr, a->out.p, a->out.len) != 0) {
+			pl_loop_end(lr);
+			goto out;
+		}
+		w->head_sent = 1;
 	} else {
 		if (stream_begin(a, w, &res) != 0) {
 			pl_loop_end(lr);

@@ -35,6 +35,7 @@ int main(int argc, char **argv)
 	int o, quiet = 0, rc;
 
 	pl_log_init("pushlite-purge");
+	opterr = 0;     /* our own one-line reasons, for cron mail */
 	while ((o = getopt_long(argc, argv, "d:nr:a:qc:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'd': db = optarg; break;
@@ -54,11 +55,13 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		default:
+			fprintf(stderr, "pushlite-purge: bad option %s (see --help)\n", argv[optind - 1]);
+			return 2;
 		}
 	}
 	if (optind != argc) {
-		usage(stderr);
+		fprintf(stderr, "pushlite-purge: unexpected argument %s (see --help)\n", argv[optind]);
 		return 2;
 	}
 	if ((conf ? pl_conf_load(&c, conf, err, sizeof err) : pl_conf_load_env(&c, err, sizeof err)) != PL_OK) {
