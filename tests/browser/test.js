@@ -1,0 +1,619 @@
+'use strict';
+// Real-browser tests of www/pushlite.js and www/index.html against the real
+// pushlite server started through scripts/serve. Prints TAP.
+//
+// Environment:
+//   PUSHLITE_SERVE_CMD   command that starts the server (default: scripts/serve;
+//                        e.g. "scripts/serve --apache")
+//   CHROMIUM             browser binary (default /usr/bin/chromium)
+//   OUT                  output directory (default tests/browser/out)
+//   BT_FIRST_START_SECS  how long the first start may take (it builds; default 900)
+
+const { spawn } = require('child_process');
+const fs = require('fs');
+const http = require('http');
+const net = require('net');
+const os = require('os');
+const path = require('path');
+const es3 = require('./lib/es3');
+const jsoncheck = require('./lib/jsoncheck');
+
+const HERE = __dirname;
+const ROOT = path.resolve(HERE, '..', '..');
+const OUT = path.resolve(process.env.OUT || path.join(HERE, 'out'));
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SERVE_CMD = process.env.PUSHLITE_SERVE_CMD || path.join(ROOT, 'scripts', 'serve');
+const PUB = 'bt-pub-' + Math.random().toString(36).slice(2, 12);
+const ADMIN = 'bt-adm-' + Math.random().toString(36).slice(2, 12);
+const SECRET = 'bt-secret-' + Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
+const TRANSPORTS = ['sse', 'longpoll', 'jsonp', 'iframe', 'poll'];
+// Fast timings so that the fallback and recovery paths run within seconds.
+const HEARTBEAT = 2;
+const FAST = {
+  pollInterval: 500, probeInterval: 1500, probeMax: 3000, retryMin: 200, retryMax: 1500, timeout: 20,
+  stallTimeout: HEARTBEAT * 3000 + 1000,
+};
+
+/* ------------------------------------------------------------------ TAP */
+
+let tapN = 0, tapFailed = 0;
+function ok(cond, name, diag) {
+  tapN++;
+  if (cond) {
+    console.log(`ok ${tapN} - ${name}`);
+  } else {
+    tapFailed++;
+    console.log(`not ok ${tapN} - ${name}`);
+    if (diag) for (const l of String(diag).split('\n')) console.log(`#   ${l}`);
+  }
+  return !!cond;
+}
+function note(s) {
+  for (const l of String(s).split('\n')) console.log(`# ${l}`);
+}
+
+/* -------------------------------------------------------------- helpers */
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(fn, ms, step = 100) {
+  const end = Date.now() + ms;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = undefined;
+    }
+    if (Date.now() > end) return last;
+    await sleep(step);
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function request(port, method, p, { body, headers = {}, timeout = 10000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: p, headers, timeout }, (res) => {
+      let data = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => { data += c; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: data }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+/* --------------------------------------------------------------- server */
+
+class Server {
+  constructor(port, state) {
+    this.port = port;
+    this.state = state;
+    this.proc = null;
+    this.starts = 0;
+    this.log = path.join(OUT, 'serve.log');
+  }
+
+  async start({ push = 'on', timeoutSecs = 90 } = {}) {
+    // extra [pushlite] settings (scripts/serve appends STATE/pushlite.local):
+    // a short heartbeat lets the iframe client notice a dead stream quickly
+    fs.writeFileSync(path.join(this.state, 'pushlite.local'), `heartbeat = ${HEARTBEAT}\npush = ${push}\n`);
+    const fd = fs.openSync(this.log, 'a');
+    fs.writeSync(fd, `\n===== start ${++this.starts} (push ${push}) ${new Date().toISOString()}\n`);
+    const parts = SERVE_CMD.split(/\s+/).filter(Boolean);
+    this.proc = spawn(parts[0], parts.slice(1), {
+      cwd: ROOT,
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: Object.assign({}, process.env, {
+        PORT: String(this.port),
+        PUSHLITE_STATE: this.state,
+        PUSHLITE_PUBLISH_TOKEN: PUB,
+        PUSHLITE_ADMIN_TOKEN: ADMIN,
+        PUSHLITE_SECRET: SECRET,
+      }),
+    });
+    fs.closeSync(fd);
+    let exited = null;
+    this.proc.on('exit', (code, sig) => { exited = { code, sig }; });
+    const t0 = Date.now();
+    const up = await waitFor(async () => {
+      if (exited) throw new Error('exited');
+      const r = await request(this.port, 'GET', '/push/health', { timeout: 2000 });
+      return r.status === 200;
+    }, timeoutSecs * 1000, 200);
+    if (!up || exited) {
+      const tail = fs.readFileSync(this.log, 'utf8').split('\n').slice(-40).join('\n');
+      throw new Error(`server did not come up (${exited ? 'exited ' + JSON.stringify(exited) : 'timeout'}):\n${tail}`);
+    }
+    return Date.now() - t0;
+  }
+
+  async stop() {
+    const p = this.proc;
+    if (!p) return;
+    this.proc = null;
+    if (p.exitCode === null && p.signalCode === null) {
+      const gone = new Promise((r) => p.once('exit', r));
+      try { process.kill(p.pid, 'SIGTERM'); } catch (e) { /* gone */ }
+      const t = await Promise.race([gone.then(() => true), sleep(15000).then(() => false)]);
+      if (!t) {
+        try { process.kill(-p.pid, 'SIGKILL'); } catch (e) { /* gone */ }
+      }
+    }
+    // the web server runs in a session of its own; make sure it is gone
+    const pidf = path.join(this.state, 'server.pid');
+    if (fs.existsSync(pidf)) {
+      const pid = parseInt(fs.readFileSync(pidf, 'utf8'), 10);
+      if (pid > 0) {
+        try { process.kill(-pid, 'SIGTERM'); } catch (e) { /* gone */ }
+        await sleep(300);
+        try { process.kill(-pid, 'SIGKILL'); } catch (e) { /* gone */ }
+      }
+    }
+    await waitFor(async () => {
+      try {
+        await request(this.port, 'GET', '/push/health', { timeout: 500 });
+        return false;
+      } catch (e) {
+        return true;
+      }
+    }, 10000);
+  }
+
+  async publish(topic, text) {
+    const r = await request(this.port, 'POST', '/push/publish?topic=' + encodeURIComponent(topic), {
+      body: text,
+      headers: { Authorization: 'Bearer ' + PUB, 'Content-Type': 'text/plain' },
+    });
+    if (r.status !== 201) throw new Error(`publish ${topic}: HTTP ${r.status} ${r.body}`);
+    const d = JSON.parse(r.body);
+    return d.id;
+  }
+}
+
+/* ------------------------------------------------------------- fixtures */
+
+// A bare page that loads the client and records what it sees in window.T.
+// strip: JavaScript run before pushlite.js loads (to imitate an old browser).
+// autostart: options to subscribe with at once (results then also go to the DOM,
+// for pages whose built-ins are stripped, where page.evaluate cannot run).
+function fixture(scriptSrc, strip = '', autostart = null) {
+  return `<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>pushlite test fixture</title>
+<script>
+var T = { msgs: [], ids: [], transports: [], errors: [], resets: 0, gaps: 0, sub: null };
+${strip}
+</script>
+<script src="${scriptSrc}"></script>
+<script>
+function startSub(o) {
+  o.onMessage = function (m) {
+    T.ids[T.ids.length] = m.id;
+    T.msgs[T.msgs.length] = m;
+    var li = document.createElement('li');
+    li.appendChild(document.createTextNode(m.id + ' ' + m.topic + ' ' + m.data));
+    document.getElementById('msgs').appendChild(li);
+    document.getElementById('ids').innerHTML = T.ids.join(',');
+    if (T.msgs.length === 1) document.getElementById('data0').appendChild(document.createTextNode(m.data));
+  };
+  o.onTransport = function (n) {
+    T.transports[T.transports.length] = n;
+    document.getElementById('transport').innerHTML = n;
+  };
+  o.onError = function (e) {
+    T.errors[T.errors.length] = e.code + ':' + (e.status || 0) + ':' + e.transport;
+    if (e.code === 'reset') T.resets++;
+    if (e.code === 'gap') T.gaps++;
+  };
+  T.sub = Pushlite.subscribe(o);
+  return true;
+}
+${autostart ? 'startSub(' + JSON.stringify(autostart) + ');' : ''}
+</script>
+</head><body>
+<p>transport: <b id="transport"></b></p>
+<p>ids: <span id="ids"></span></p>
+<p>first data: <span id="data0"></span></p>
+<ul id="msgs"></ul>
+</body></html>`;
+}
+
+const STRIP_ES5 =
+  'try { delete window.JSON; } catch (e) { window.JSON = undefined; }\n' +
+  'Array.prototype.forEach = Array.prototype.map = Array.prototype.filter = Array.prototype.indexOf = undefined;\n' +
+  'Object.keys = Date.now = Function.prototype.bind = String.prototype.trim = undefined;\n';
+const STRIP_ES = 'try { delete window.EventSource; } catch (e) {} window.EventSource = undefined;\n';
+const STRIP_XHR = 'window.XMLHttpRequest = undefined;\n';
+
+// The fixture is written into a page of the server's origin (the demo page,
+// replaced through document.open/write): same origin and address space as a
+// page the server itself served.
+async function loadFixture(page, origin, html) {
+  await page.goto(`${origin}/`, { waitUntil: 'domcontentloaded' });
+  await page.setContent(html, { waitUntil: 'domcontentloaded' });
+}
+
+async function openFixture(browser, origin, { strip = '', scriptSrc = '/pushlite.js', autostart = null } = {}) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const consoleLines = [];
+  page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
+  await loadFixture(page, origin, fixture(scriptSrc, strip, autostart));
+  return { context, page, consoleLines };
+}
+
+async function state(page) {
+  return page.evaluate(() => ({
+    ids: T.ids.join(','),
+    transports: T.transports.join(','),
+    errors: T.errors.join(' '),
+    resets: T.resets,
+    gaps: T.gaps,
+    cursor: T.sub ? T.sub.cursor() : null,
+    transport: T.sub ? T.sub.transport() : null,
+  }));
+}
+
+const idList = (s) => (s ? s.split(',').map(Number) : []);
+
+function sameList(got, want) {
+  return got.length === want.length && got.every((v, i) => v === want[i]);
+}
+
+function describe(st, want) {
+  return `want ids ${want.join(',')}\ngot  ids ${st.ids}\ntransports ${st.transports}\nerrors ${st.errors}`;
+}
+
+/* ----------------------------------------------------------------- main */
+
+async function main() {
+  fs.mkdirSync(OUT, { recursive: true });
+  fs.writeFileSync(path.join(OUT, 'serve.log'), '');
+
+  // 1. syntax
+  const jsPath = path.join(ROOT, 'www', 'pushlite.js');
+  const src = fs.readFileSync(jsPath, 'utf8');
+  const probs = es3.check(src, 'www/pushlite.js');
+  ok(probs.length === 0, 'www/pushlite.js is ES3 (acorn ecmaVersion 3, no ES5 built-ins)', probs.join('\n'));
+  const html = fs.readFileSync(path.join(ROOT, 'www', 'index.html'), 'utf8');
+  const inline = [...html.matchAll(/<script(?![^>]*\bsrc=)[^>]*>([\s\S]*?)<\/script>/gi)].map((m) => m[1]);
+  const hprobs = inline.flatMap((s, i) => es3.check(s, `www/index.html script ${i + 1}`));
+  ok(inline.length > 0 && hprobs.length === 0, 'inline scripts of www/index.html are ES3', hprobs.join('\n'));
+
+  // 2. fallback JSON parser without the JSON built-in
+  const jprobs = jsoncheck.run(src);
+  ok(jprobs.length === 0, 'fallback JSON parser: accepts valid JSON, rejects invalid, never evaluates', jprobs.join('\n'));
+
+  // 3. the real server
+  const port = await freePort();
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pushlite-bt-'));
+  const server = new Server(port, stateDir);
+  const origin = `http://127.0.0.1:${port}`;
+  let browser = null;
+  const pages = [];
+  try {
+    let ms;
+    try {
+      ms = await server.start({ timeoutSecs: +(process.env.BT_FIRST_START_SECS || 900) });
+    } catch (e) {
+      ok(false, 'scripts/serve starts the server', e.message);
+      return;
+    }
+    ok(true, `scripts/serve starts the server (${(ms / 1000).toFixed(1)} s)`);
+
+    const { chromium } = require('playwright-core');
+    // playwright-core starts chromium with a fresh temporary profile
+    // (--user-data-dir in a new temporary directory) and removes it afterwards
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    note(`chromium ${browser.version()}`);
+
+    /* ---- A: each transport forced, live delivery in order, exactly once */
+    const want = {};
+    for (const tr of TRANSPORTS) {
+      const f = await openFixture(browser, origin, { name: tr });
+      pages.push(f);
+      f.tr = tr;
+      f.topic = `/bt/${tr}`;
+      want[tr] = [];
+      await f.page.evaluate((o) => startSub(o), Object.assign({ url: '/push', topics: [f.topic], transport: tr }, FAST));
+    }
+    // wait until each knows its cursor (the subscription starts at "now")
+    for (const f of pages) {
+      const st = await waitFor(async () => {
+        const s = await state(f.page);
+        return s.cursor !== null && s.transport === f.tr ? s : null;
+      }, 15000);
+      ok(!!st, `${f.tr}: subscribes and reports transport "${f.tr}"`, st ? '' : JSON.stringify(await state(f.page)));
+    }
+    await sleep(300);
+    const pubSome = async (n, label) => {
+      for (let i = 0; i < n; i++) {
+        for (const f of pages) {
+          want[f.tr].push(await server.publish(`${f.topic}/sub`, `${label} ${i} for ${f.tr}`));
+          if (i === 0) {
+            // neighbours that must not arrive: another topic, a name with the same prefix
+            await server.publish('/bt/other', 'not for anyone');
+            await server.publish(`${f.topic}x`, 'not a subtopic');
+          }
+        }
+      }
+    };
+    const checkAll = async (what, ms = 20000) => {
+      for (const f of pages) {
+        const st = await waitFor(async () => {
+          const s = await state(f.page);
+          return idList(s.ids).length >= want[f.tr].length ? s : null;
+        }, ms) || await state(f.page);
+        await sleep(200);
+        const fin = await state(f.page);
+        ok(sameList(idList(fin.ids), want[f.tr]), `${f.tr}: ${what}`, describe(fin, want[f.tr]));
+        void st;
+      }
+    };
+    await pubSome(5, 'live');
+    await checkAll('live messages arrive in order, exactly once, only matching topics');
+
+    /* ---- B: server stopped and restarted mid-test */
+    await pubSome(2, 'before stop');
+    await checkAll('messages published before the stop arrive');
+    await server.stop();
+    await sleep(1500);
+    await server.start();
+    await pubSome(3, 'after restart');
+    await checkAll('resumes after a server restart without loss or duplicates', 30000);
+    for (const f of pages) {
+      const st = await waitFor(async () => {
+        const s = await state(f.page);
+        return s.transport === f.tr ? s : null;
+      }, 20000) || await state(f.page);
+      ok(st.transport === f.tr, `${f.tr}: back on its own transport after the restart`,
+        `transport now ${st.transport}; history ${st.transports}; errors ${st.errors}`);
+    }
+    await pubSome(2, 'after recovery');
+    await checkAll('delivers on the recovered transport');
+
+    /* ---- C: push switched off by the operator, then on again */
+    await server.stop();
+    await server.start({ push: 'off' });
+    const lp = await request(port, 'GET', '/push/longpoll?topic=/bt&since=now&timeout=1');
+    ok(lp.status === 503 && !!lp.headers['retry-after'], 'push off: /push/longpoll answers 503 with Retry-After',
+      `got ${lp.status} retry-after=${lp.headers['retry-after']} ${lp.body.slice(0, 200)}`);
+    for (const f of pages) {
+      if (f.tr === 'poll') continue;
+      const st = await waitFor(async () => {
+        const s = await state(f.page);
+        return s.transport === 'poll' ? s : null;
+      }, 20000) || await state(f.page);
+      ok(st.transport === 'poll', `${f.tr}: push off: falls back to the simple poll`,
+        `transport ${st.transport}; history ${st.transports}; errors ${st.errors}`);
+    }
+    await pubSome(3, 'push off');
+    await checkAll('push off: messages keep arriving through the poll', 20000);
+    await sleep(4000); // a probe or two of the push transport fails meanwhile
+    for (const f of pages) {
+      const st = await state(f.page);
+      ok(f.tr === 'poll' || st.transport === 'poll', `${f.tr}: push off: stays on the poll while probes fail`,
+        `transport ${st.transport}; history ${st.transports}; errors ${st.errors}`);
+    }
+    await server.stop();
+    await server.start({ push: 'on' });
+    await pubSome(2, 'push back on');
+    for (const f of pages) {
+      const st = await waitFor(async () => {
+        const s = await state(f.page);
+        return s.transport === f.tr ? s : null;
+      }, 20000) || await state(f.page);
+      ok(st.transport === f.tr, `${f.tr}: push on again: returns to ${f.tr}`,
+        `transport ${st.transport}; history ${st.transports}; errors ${st.errors}`);
+    }
+    await pubSome(2, 'push on');
+    await checkAll('push off and on again: every message exactly once, in order', 20000);
+    for (const f of pages) {
+      const bad = f.consoleLines.filter((l) => /^pageerror/.test(l));
+      ok(bad.length === 0, `${f.tr}: no script errors on the page`, bad.join('\n'));
+    }
+    for (const f of pages) await f.context.close();
+    pages.length = 0;
+
+    /* ---- D: automatic choice */
+    {
+      const f = await openFixture(browser, origin, { name: 'auto' });
+      await f.page.evaluate((o) => startSub(o), Object.assign({ url: '/push', topics: ['/bt/auto'] }, FAST));
+      await waitFor(async () => (await state(f.page)).cursor !== null, 10000);
+      const id = await server.publish('/bt/auto', 'auto');
+      const st = await waitFor(async () => {
+        const s = await state(f.page);
+        return s.ids === String(id) ? s : null;
+      }, 10000) || await state(f.page);
+      ok(st.transport === 'sse' && st.ids === String(id), 'auto: a current browser uses EventSource (sse)', describe(st, [id]));
+      await f.context.close();
+    }
+    const oldBrowser = async (label, strip, expect) => {
+      const topic = '/bt/old/' + expect;
+      // the page subscribes by itself (since=all: no need to wait for the cursor)
+      const f = await openFixture(browser, origin, {
+        name: 'old-' + expect, strip, autostart: Object.assign({ url: '/push', topics: [topic], since: 'all' }, FAST),
+      });
+      const ids = [];
+      for (let i = 0; i < 3; i++) ids.push(await server.publish(topic, `old ${i} "quoted" <b>&amp;</b> \\ \u00e9 \u2028`));
+      const dom = async () => ({
+        ids: (await f.page.textContent('#ids')).trim(),
+        transport: (await f.page.textContent('#transport')).trim(),
+        data: await f.page.textContent('#data0'),
+        transports: '', errors: '',
+      });
+      const st = await waitFor(async () => {
+        const s = await dom();
+        return idList(s.ids).length >= 3 ? s : null;
+      }, 15000) || await dom();
+      const bad = f.consoleLines.filter((l) => /^pageerror/.test(l));
+      ok(st.transport === expect && sameList(idList(st.ids), ids) && st.data === 'old 0 "quoted" <b>&amp;</b> \\ \u00e9 \u2028' && !bad.length,
+        `${label}: auto picks ${expect}; delivers in order with the fallback JSON parser`,
+        describe(st, ids) + `\ntransport ${st.transport}\ndata ${st.data}\n${f.consoleLines.join('\n')}`);
+      await f.context.close();
+    };
+    await oldBrowser('no EventSource, no JSON, no ES5 built-ins', STRIP_ES + STRIP_ES5, 'longpoll');
+    await oldBrowser('no EventSource, no XMLHttpRequest', STRIP_ES + STRIP_XHR + STRIP_ES5, 'jsonp');
+
+    /* ---- E: cross-origin page without CORS: auto picks JSONP */
+    {
+      const xorigin = `http://localhost:${port}`;
+      const f = await openFixture(browser, xorigin, { name: 'xorigin', scriptSrc: `${origin}/pushlite.js` });
+      await f.page.waitForFunction(() => typeof Pushlite !== 'undefined', null, { timeout: 10000 })
+        .catch((e) => note(`cross-origin page: ${e.message.split('\n')[0]}\n${f.consoleLines.join('\n')}`));
+      await f.page.evaluate((o) => startSub(o), Object.assign({ url: `${origin}/push`, topics: ['/bt/xo'] }, FAST));
+      await waitFor(async () => (await state(f.page)).cursor !== null, 10000);
+      const ids = [await server.publish('/bt/xo', 'x1'), await server.publish('/bt/xo', 'x2')];
+      const st = await waitFor(async () => {
+        const s = await state(f.page);
+        return idList(s.ids).length >= 2 ? s : null;
+      }, 15000) || await state(f.page);
+      ok(st.transport === 'jsonp' && sameList(idList(st.ids), ids),
+        'cross-origin without CORS: auto picks jsonp and delivers', describe(st, ids));
+      await f.context.close();
+    }
+
+    /* ---- F: cursor persistence across a reload */
+    for (const persist of ['session', 'cookie']) {
+      for (const tr of ['sse', 'longpoll']) {
+        const topic = `/bt/persist/${persist}/${tr}`;
+        const f = await openFixture(browser, origin, { name: `persist-${persist}-${tr}` });
+        const opts = Object.assign({ url: '/push', topics: [topic], transport: tr, persist }, FAST);
+        await f.page.evaluate((o) => startSub(o), opts);
+        await waitFor(async () => (await state(f.page)).cursor !== null, 10000);
+        const first = [await server.publish(topic, 'p1'), await server.publish(topic, 'p2')];
+        await waitFor(async () => (await state(f.page)).ids === first.join(','), 10000);
+        await f.page.goto('about:blank');
+        const missed = [await server.publish(topic, 'while away 1'), await server.publish(topic, 'while away 2')];
+        await loadFixture(f.page, origin, fixture('/pushlite.js'));
+        await f.page.evaluate((o) => startSub(o), opts);
+        const later = await waitFor(async () => (await state(f.page)).transport === tr, 10000);
+        void later;
+        missed.push(await server.publish(topic, 'after reload'));
+        const st = await waitFor(async () => {
+          const s = await state(f.page);
+          return idList(s.ids).length >= 3 ? s : null;
+        }, 15000) || await state(f.page);
+        await sleep(300);
+        const fin = await state(f.page);
+        ok(sameList(idList(fin.ids), missed),
+          `persist ${persist} (${tr}): after a reload resumes from the saved cursor, no loss, no repeat`, describe(fin, missed));
+        void st;
+        await f.context.close();
+      }
+    }
+
+    /* ---- G: the database recreated (ids restart): the client follows the reset */
+    {
+      const list = [];
+      for (const tr of ['sse', 'longpoll', 'iframe']) {
+        const f = await openFixture(browser, origin, { name: 'reset-' + tr });
+        f.tr = tr;
+        f.topic = '/bt/reset/' + tr;
+        await f.page.evaluate((o) => startSub(o), Object.assign({ url: '/push', topics: [f.topic], transport: tr }, FAST));
+        await waitFor(async () => (await state(f.page)).transport === tr, 10000);
+        list.push(f);
+      }
+      for (const f of list) {
+        const id = await server.publish(f.topic, 'before reset');
+        await waitFor(async () => (await state(f.page)).ids === String(id), 10000);
+      }
+      await server.stop();
+      for (const n of fs.readdirSync(stateDir)) {
+        if (/^pushlite\.db/.test(n)) fs.rmSync(path.join(stateDir, n), { force: true });
+      }
+      await server.start();
+      const fresh = {};
+      for (const f of list) fresh[f.tr] = [await server.publish(f.topic, 'after reset 1'), await server.publish(f.topic, 'after reset 2')];
+      for (const f of list) {
+        const st = await waitFor(async () => {
+          const s = await state(f.page);
+          return idList(s.ids).length >= 3 ? s : null;
+        }, 30000) || await state(f.page);
+        const got = idList(st.ids).slice(1);
+        ok(st.resets >= 1 && sameList(got, fresh[f.tr]),
+          `${f.tr}: database recreated: reports the reset and delivers the new lower ids`, describe(st, fresh[f.tr]) + `\nresets ${st.resets}`);
+        await f.context.close();
+      }
+    }
+
+    /* ---- H: the demo page */
+    {
+      const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+      const page = await context.newPage();
+      const errs = [];
+      page.on('pageerror', (e) => errs.push(e.message));
+      await page.goto(`${origin}/`);
+      await page.fill('#topics', '/demo');
+      await page.selectOption('#transport', 'auto');
+      await page.click('#subscribe');
+      const tr = await waitFor(async () => {
+        const t = (await page.textContent('#active-transport')).trim();
+        return /^(sse|longpoll|jsonp|iframe|poll)$/.test(t) ? t : null;
+      }, 10000);
+      ok(tr === 'sse', 'demo page: subscribes and shows the transport in use', `shows ${tr}`);
+      await page.fill('#pub-topic', '/demo');
+      await page.fill('#pub-token', PUB);
+      for (const text of ['Hello from the demo page', 'Disk 91 % full on db-2', 'Deploy finished']) {
+        await page.fill('#pub-text', text);
+        await page.click('#publish');
+        await waitFor(async () => (await page.textContent('#messages')).includes(text), 10000);
+      }
+      const ext = await server.publish('/demo/ops', 'published with curl');
+      const seen = await waitFor(async () => (await page.textContent('#messages')).includes('published with curl'), 10000);
+      ok(!!seen, 'demo page: messages published from the form and from outside appear live', `id ${ext}`);
+      const pubResult = await page.textContent('#pub-result');
+      ok(/\b201\b|id/i.test(pubResult), 'demo page: shows the publish result', pubResult);
+      await page.selectOption('#transport', 'longpoll');
+      await page.click('#subscribe');
+      const tr2 = await waitFor(async () => {
+        const t = (await page.textContent('#active-transport')).trim();
+        return t === 'longpoll' ? t : null;
+      }, 10000);
+      await server.publish('/demo', 'now over long-poll');
+      const seen2 = await waitFor(async () => (await page.textContent('#messages')).includes('now over long-poll'), 10000);
+      ok(tr2 === 'longpoll' && !!seen2, 'demo page: forcing a transport switches to it', `shows ${tr2}`);
+      await page.screenshot({ path: path.join(OUT, 'demo.png'), fullPage: true });
+      ok(fs.statSync(path.join(OUT, 'demo.png')).size > 5000, `demo page: screenshot saved to ${path.relative(ROOT, path.join(OUT, 'demo.png'))}`);
+      ok(errs.length === 0, 'demo page: no script errors', errs.join('\n'));
+      await context.close();
+    }
+  } catch (e) {
+    ok(false, 'browser tests ran to the end', e.stack || String(e));
+  } finally {
+    for (const f of pages) await f.context.close().catch(() => {});
+    if (browser) await browser.close().catch(() => {});
+    await server.stop().catch(() => {});
+    if (!process.env.BT_KEEP_STATE) fs.rmSync(stateDir, { recursive: true, force: true });
+    else note(`state kept in ${stateDir}`);
+  }
+}
+
+main().catch((e) => {
+  ok(false, 'browser tests ran', e.stack || String(e));
+}).finally(() => {
+  console.log(`1..${tapN}`);
+  note(`${tapN - tapFailed} passed, ${tapFailed} failed`);
+  process.exitCode = tapFailed ? 1 : 0;
+});

@@ -1,0 +1,1167 @@
+/*
+ * pushlite.js - browser client for pushlite.
+ *
+ * One file, no dependencies, no build step. Written in ECMAScript 3 so that
+ * it runs unchanged in IE6-era browsers and in current ones.
+ *
+ *   var sub = Pushlite.subscribe({
+ *       url: '/push', topics: ['/news'], client: 'pc', token: t,
+ *       onMessage: function (msg) {}, onError: function (err) {},
+ *       onTransport: function (name) {}, transport: 'auto', persist: 'session'
+ *   });
+ *   sub.close();
+ *
+ * See docs/client.md for every option, the transports and their order, the
+ * fallback to a slow poll while push is off, and the iframe stream protocol.
+ */
+var Pushlite = (function (win) {
+	var doc = win.document;
+	var seq = 0;
+	var ORDER = ['sse', 'longpoll', 'jsonp', 'iframe', 'poll'];
+	var ESC = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+
+	function noop() {}
+
+	function now() {
+		return new Date().getTime();
+	}
+
+	function isArray(v) {
+		return Object.prototype.toString.call(v) === '[object Array]';
+	}
+
+	/* Throw an error from a user callback later, so it shows in the console
+	 * without breaking our own state machine. */
+	function rethrowLater(e) {
+		win.setTimeout(function () { throw e; }, 0);
+	}
+
+	/* ---------------------------------------------------------------- JSON */
+
+	/* A validating recursive-descent parser (RFC 8259), used when the browser
+	 * has no JSON object. It never evaluates the text. */
+	function parseJSONText(text) {
+		var s = String(text), i = 0, n = s.length;
+
+		function fail(what) {
+			throw new Error('pushlite: bad JSON: ' + what + ' at ' + i);
+		}
+		function ws() {
+			var c;
+			while (i < n) {
+				c = s.charAt(i);
+				if (c !== ' ' && c !== '\t' && c !== '\n' && c !== '\r')
+					break;
+				i++;
+			}
+		}
+		function digit(c) {
+			return c >= '0' && c <= '9' && c.length === 1;
+		}
+		function digits() {
+			if (!digit(s.charAt(i)))
+				fail('digit expected');
+			while (digit(s.charAt(i)))
+				i++;
+		}
+		function number() {
+			var start = i, c;
+			if (s.charAt(i) === '-')
+				i++;
+			c = s.charAt(i);
+			if (c === '0')
+				i++;
+			else
+				digits();
+			if (s.charAt(i) === '.') {
+				i++;
+				digits();
+			}
+			c = s.charAt(i);
+			if (c === 'e' || c === 'E') {
+				i++;
+				c = s.charAt(i);
+				if (c === '+' || c === '-')
+					i++;
+				digits();
+			}
+			return +s.substring(start, i);
+		}
+		function string() {
+			var out = '', start, c, h;
+			i++;
+			start = i;
+			for (;;) {
+				if (i >= n)
+					fail('unterminated string');
+				c = s.charAt(i);
+				if (c === '"') {
+					out += s.substring(start, i);
+					i++;
+					return out;
+				}
+				if (c === '\\') {
+					out += s.substring(start, i);
+					c = s.charAt(i + 1);
+					if (c === 'u') {
+						h = s.substring(i + 2, i + 6);
+						if (!/^[0-9a-fA-F]{4}$/.test(h))
+							fail('bad \\u escape');
+						out += String.fromCharCode(parseInt(h, 16));
+						i += 6;
+					} else if (ESC.hasOwnProperty(c)) {
+						out += ESC[c];
+						i += 2;
+					} else {
+						fail('bad escape');
+					}
+					start = i;
+				} else if (c < ' ') {
+					fail('control character in string');
+				} else {
+					i++;
+				}
+			}
+		}
+		function array() {
+			var a = [];
+			i++;
+			ws();
+			if (s.charAt(i) === ']') {
+				i++;
+				return a;
+			}
+			for (;;) {
+				a[a.length] = value();
+				ws();
+				if (s.charAt(i) === ',') {
+					i++;
+				} else if (s.charAt(i) === ']') {
+					i++;
+					return a;
+				} else {
+					fail('"," or "]" expected');
+				}
+			}
+		}
+		function object() {
+			var o = {}, k, v;
+			i++;
+			ws();
+			if (s.charAt(i) === '}') {
+				i++;
+				return o;
+			}
+			for (;;) {
+				ws();
+				if (s.charAt(i) !== '"')
+					fail('key expected');
+				k = string();
+				ws();
+				if (s.charAt(i) !== ':')
+					fail('":" expected');
+				i++;
+				v = value();
+				if (k !== '__proto__')
+					o[k] = v;
+				ws();
+				if (s.charAt(i) === ',') {
+					i++;
+				} else if (s.charAt(i) === '}') {
+					i++;
+					return o;
+				} else {
+					fail('"," or "}" expected');
+				}
+			}
+		}
+		function value() {
+			var c;
+			ws();
+			c = s.charAt(i);
+			if (c === '{')
+				return object();
+			if (c === '[')
+				return array();
+			if (c === '"')
+				return string();
+			if (c === '-' || digit(c))
+				return number();
+			if (s.substring(i, i + 4) === 'true') {
+				i += 4;
+				return true;
+			}
+			if (s.substring(i, i + 5) === 'false') {
+				i += 5;
+				return false;
+			}
+			if (s.substring(i, i + 4) === 'null') {
+				i += 4;
+				return null;
+			}
+			fail(c ? 'unexpected "' + c + '"' : 'unexpected end');
+		}
+
+		var result = value();
+		ws();
+		if (i < n)
+			fail('trailing text');
+		return result;
+	}
+
+	function parseJSON(text) {
+		var J = win.JSON;
+		if (J && typeof J.parse === 'function')
+			return J.parse(text);
+		return parseJSONText(text);
+	}
+
+	/* Deep copy into this window's realm: objects handed over by the iframe
+	 * die with it in old IE ("freed script"). */
+	function clone(v) {
+		var r, k;
+		if (v === null || typeof v !== 'object')
+			return v;
+		if (isArray(v)) {
+			r = [];
+			for (k = 0; k < v.length; k++)
+				r[k] = clone(v[k]);
+			return r;
+		}
+		r = {};
+		for (k in v) {
+			if (Object.prototype.hasOwnProperty.call(v, k))
+				r[k] = clone(v[k]);
+		}
+		return r;
+	}
+
+	/* ------------------------------------------------------------ network */
+
+	function enc(v) {
+		return encodeURIComponent(String(v)).replace(/%2F/g, '/');
+	}
+
+	function originOf(url) {
+		var m = /^([a-zA-Z][a-zA-Z0-9+.\-]*:)?\/\/([^\/?#]+)/.exec(url), loc = win.location;
+		var proto, host;
+		if (!m)
+			return null;
+		proto = (m[1] || loc.protocol).toLowerCase();
+		host = m[2].toLowerCase().replace(/^[^@]*@/, '');
+		if ((proto === 'http:' && /:80$/.test(host)) || (proto === 'https:' && /:443$/.test(host)))
+			host = host.replace(/:\d+$/, '');
+		return proto + '//' + host;
+	}
+
+	function isSameOrigin(url) {
+		var o = originOf(url), loc = win.location;
+		if (o === null)
+			return true;
+		return o === originOf(loc.protocol + '//' + loc.host);
+	}
+
+	function xhrFactory() {
+		if (win.XMLHttpRequest)
+			return function () { return new win.XMLHttpRequest(); };
+		if (win.ActiveXObject) {
+			var ids = ['Msxml2.XMLHTTP.6.0', 'Msxml2.XMLHTTP.3.0', 'Msxml2.XMLHTTP', 'Microsoft.XMLHTTP'];
+			var k, id;
+			for (k = 0; k < ids.length; k++) {
+				try {
+					new win.ActiveXObject(ids[k]);
+					id = ids[k];
+					break;
+				} catch (e) {
+				}
+			}
+			if (id)
+				return function () { return new win.ActiveXObject(id); };
+		}
+		return null;
+	}
+
+	/* Errors: {code, message, status, network, refused, fatal, retryAfter}.
+	 * network: unreachable or cut off (retry, later fall back);
+	 * refused: the server refuses this transport now (503, push off: fall back at once);
+	 * fatal: asking again cannot help (400, 401, 403). */
+	function httpError(status, code, message, retryAfter) {
+		var e = { code: code || 'http_' + status, message: message || 'HTTP status ' + status, status: status };
+		if (status === 503) {
+			e.refused = true;
+			e.retryAfter = retryAfter;
+		} else if (status === 400 || status === 401 || status === 403) {
+			e.fatal = true;
+		} else if (status === 404 || status === 405 || status === 501) {
+			e.missing = true;
+		} else {
+			e.network = true;
+			if (retryAfter)
+				e.retryAfter = retryAfter;
+		}
+		return e;
+	}
+
+	function netError(code, message) {
+		return { code: code, message: message, status: 0, network: true };
+	}
+
+	/* Classify an error object that came inside a 200 answer (JSONP, iframe). */
+	function bodyError(d) {
+		var code = String(d.error), st = +d.status;
+		if (!st) {
+			if (/auth|token|forbid|denied|bad_?param|bad_?request|invalid/i.test(code))
+				st = /forbid|denied/i.test(code) ? 403 : (/auth|token/i.test(code) ? 401 : 400);
+			else if (/too_?many|limit|busy/i.test(code))
+				st = 429;
+			else
+				st = 503;
+		}
+		return httpError(st, code, d.message ? String(d.message) : code, +d.retry_after || 0);
+	}
+
+	function retryAfterOf(x) {
+		var v = null;
+		try {
+			v = x.getResponseHeader('Retry-After');
+		} catch (e) {
+		}
+		v = parseInt(v, 10);
+		return v > 0 ? v : 0;
+	}
+
+	/* GET url; cb(err, data). Returns {abort}. Uses XHR (or ActiveX, or
+	 * XDomainRequest for cross-origin calls in IE8/9). */
+	function xhrGet(make, useXdr, url, timeoutMs, withCred, cb) {
+		var x, done = false, timer = null;
+
+		function finish(err, data) {
+			if (done)
+				return;
+			done = true;
+			if (timer !== null)
+				win.clearTimeout(timer);
+			if (!useXdr)
+				x.onreadystatechange = noop;
+			cb(err, data);
+		}
+		function body(text) {
+			var d;
+			try {
+				d = parseJSON(text);
+			} catch (e) {
+				finish(netError('bad_json', 'answer is not JSON'));
+				return;
+			}
+			if (d && d.error)
+				finish(bodyError(d));
+			else
+				finish(null, d);
+		}
+
+		if (useXdr) {
+			x = new win.XDomainRequest();
+			x.onload = function () { body(x.responseText); };
+			x.onerror = function () { finish(netError('network', 'request failed')); };
+			x.ontimeout = x.onerror;
+			x.onprogress = noop;
+			x.open('GET', url);
+		} else {
+			x = make();
+			x.open('GET', url, true);
+			if (withCred)
+				x.withCredentials = true;
+			x.onreadystatechange = function () {
+				var st = 0, ra;
+				if (done || x.readyState !== 4)
+					return;
+				try {
+					st = x.status;
+				} catch (e) {
+				}
+				if (st === 200) {
+					body(x.responseText);
+					return;
+				}
+				if (st === 0 || st >= 12000) {
+					finish(netError('network', 'server unreachable'));
+					return;
+				}
+				ra = retryAfterOf(x);
+				var d = null;
+				try {
+					d = parseJSON(x.responseText);
+				} catch (e2) {
+				}
+				finish(httpError(st, d && d.error ? String(d.error) : null,
+					d && d.message ? String(d.message) : null, ra));
+			};
+		}
+		timer = win.setTimeout(function () {
+			timer = null;
+			if (!done) {
+				try {
+					x.abort();
+				} catch (e) {
+				}
+				finish(netError('timeout', 'no answer in time'));
+			}
+		}, timeoutMs);
+		/* XDomainRequest in IE9 aborts requests sent synchronously after open. */
+		if (useXdr)
+			win.setTimeout(function () { if (!done) x.send(); }, 0);
+		else
+			x.send(null);
+		return {
+			abort: function () {
+				if (done)
+					return;
+				done = true;
+				if (timer !== null)
+					win.clearTimeout(timer);
+				if (!useXdr)
+					x.onreadystatechange = noop;
+				try {
+					x.abort();
+				} catch (e) {
+				}
+			}
+		};
+	}
+
+	function releaseGlobal(name) {
+		win[name] = noop;
+		/* A late answer may still arrive: keep a no-op in place for a while. */
+		win.setTimeout(function () {
+			try {
+				delete win[name];
+			} catch (e) {
+				win[name] = undefined;
+			}
+		}, 300000);
+	}
+
+	function removeNode(node) {
+		if (node && node.parentNode)
+			node.parentNode.removeChild(node);
+	}
+
+	/* GET url (which must already carry format=jsonp) via a script tag;
+	 * cb(err, data). Returns {abort}. */
+	function jsonpGet(url, timeoutMs, cb) {
+		var name = 'pushlite_cb' + (++seq) + '_' + now();
+		var head = doc.getElementsByTagName('head')[0] || doc.documentElement;
+		var s = doc.createElement('script');
+		var done = false, timer = null;
+
+		function finish(err, data) {
+			if (done)
+				return;
+			done = true;
+			if (timer !== null)
+				win.clearTimeout(timer);
+			s.onload = s.onreadystatechange = s.onerror = null;
+			releaseGlobal(name);
+			removeNode(s);
+			cb(err, data);
+		}
+		win[name] = function (d) {
+			if (d && typeof d === 'object' && d.error)
+				finish(bodyError(d));
+			else if (d && typeof d === 'object')
+				finish(null, clone(d));
+			else
+				finish(netError('bad_answer', 'bad JSONP answer'));
+		};
+		s.type = 'text/javascript';
+		s.charset = 'utf-8';
+		s.async = true;
+		s.onload = s.onreadystatechange = function () {
+			var rs = s.readyState;
+			if (rs && rs !== 'loaded' && rs !== 'complete')
+				return;
+			/* The script ran without calling us back: not a JSONP answer. */
+			finish(netError('bad_answer', 'no JSONP answer'));
+		};
+		s.onerror = function () {
+			finish(netError('network', 'server unreachable'));
+		};
+		timer = win.setTimeout(function () {
+			timer = null;
+			finish(netError('timeout', 'no answer in time'));
+		}, timeoutMs);
+		s.src = url + '&callback=' + name;
+		head.insertBefore(s, head.firstChild);
+		return {
+			abort: function () {
+				if (done)
+					return;
+				done = true;
+				if (timer !== null)
+					win.clearTimeout(timer);
+				s.onload = s.onreadystatechange = s.onerror = null;
+				releaseGlobal(name);
+				removeNode(s);
+			}
+		};
+	}
+
+	function whenLoaded(fn) {
+		var fired = false;
+		function go() {
+			if (!fired) {
+				fired = true;
+				win.setTimeout(fn, 0);
+			}
+		}
+		if (!doc || !doc.readyState || doc.readyState === 'complete') {
+			go();
+		} else if (win.addEventListener) {
+			win.addEventListener('load', go, false);
+		} else if (win.attachEvent) {
+			win.attachEvent('onload', go);
+		} else {
+			go();
+		}
+	}
+
+	/* ------------------------------------------------------- persistence */
+
+	function hashString(s) {
+		var h = 5381, k;
+		for (k = 0; k < s.length; k++)
+			h = ((h * 33) ^ s.charCodeAt(k)) & 0x7fffffff;
+		return h.toString(36);
+	}
+
+	function makeStore(kind, key) {
+		var ss, name;
+		if (kind === 'session' || kind === true) {
+			try {
+				ss = win.sessionStorage;
+				if (ss) {
+					ss.setItem('pushlite.probe', '1');
+					ss.removeItem('pushlite.probe');
+					return {
+						get: function () {
+							try {
+								return ss.getItem(key);
+							} catch (e) {
+								return null;
+							}
+						},
+						set: function (v) {
+							try {
+								ss.setItem(key, String(v));
+							} catch (e) {
+							}
+						}
+					};
+				}
+			} catch (e) {
+			}
+			kind = 'cookie';
+		}
+		if (kind === 'cookie' && doc) {
+			name = 'pushlite_' + hashString(key);
+			return {
+				get: function () {
+					var m = new RegExp('(?:^|;\\s*)' + name + '=([0-9]+)').exec(doc.cookie || '');
+					return m ? m[1] : null;
+				},
+				set: function (v) {
+					doc.cookie = name + '=' + v + '; path=/';
+				}
+			};
+		}
+		return null;
+	}
+
+	/* ------------------------------------------------------ subscription */
+
+	function num(v, dflt) {
+		v = +v;
+		return v >= 0 ? v : dflt;
+	}
+
+	function subscribe(opts) {
+		var o = opts || {};
+		var base = String(o.url || '/push').replace(/\/+$/, '');
+		var topics = isArray(o.topics) ? o.topics : String(o.topics || o.topic || '').split(/[\s,]+/);
+		var tlist = [], k;
+		var same = isSameOrigin(base);
+		var cors = !!o.cors;
+		var makeXhr = xhrFactory();
+		var xhrOk = false, useXdr = false;
+		var cfg = {
+			retryMin: num(o.retryMin, 1000),
+			retryMax: num(o.retryMax, 30000),
+			pollInterval: num(o.pollInterval, 10000),
+			probeInterval: num(o.probeInterval, 30000),
+			probeMax: num(o.probeMax, 300000),
+			fallbackAfter: num(o.fallbackAfter, 2),
+			timeout: num(o.timeout, 25),
+			stall: num(o.stallTimeout, 45000),
+			heldOk: num(o.heldOk, 1500)
+		};
+		var closed = false, gen = 0, cur = null, timer = null, probeTimer = null, watch = null;
+		var cursor = null, since = 'now';
+		var best = null, active = null, mode = 'push';
+		var fails = 0, probeFails = 0, probeDue = false;
+		var store = null, self;
+
+		for (k = 0; k < topics.length; k++) {
+			if (topics[k])
+				tlist[tlist.length] = String(topics[k]);
+		}
+		if (!tlist.length)
+			throw new Error('pushlite: no topics');
+
+		if (makeXhr) {
+			if (same) {
+				xhrOk = true;
+			} else if (cors) {
+				try {
+					xhrOk = 'withCredentials' in makeXhr();
+				} catch (e) {
+				}
+				if (!xhrOk && win.XDomainRequest && !o.withCredentials &&
+						originOf(base).split('//')[0] === win.location.protocol) {
+					xhrOk = useXdr = true;
+				}
+			}
+		}
+
+		function available(name) {
+			if (name === 'sse')
+				return !!win.EventSource && (same || cors);
+			if (name === 'longpoll')
+				return xhrOk;
+			if (name === 'jsonp')
+				return !!(doc && doc.createElement);
+			if (name === 'iframe')
+				return !!(doc && doc.createElement) && same;
+			if (name === 'poll')
+				return xhrOk || !!(doc && doc.createElement);
+			return false;
+		}
+
+		function emit(fn, arg) {
+			if (typeof fn !== 'function' || closed)
+				return;
+			try {
+				fn.call(self, arg);
+			} catch (e) {
+				rethrowLater(e);
+			}
+		}
+
+		function report(err) {
+			err.transport = active || best;
+			emit(o.onError, err);
+		}
+
+		function setActive(name) {
+			if (name !== active) {
+				active = name;
+				emit(o.onTransport, name);
+			}
+		}
+
+		function save() {
+			if (store && cursor !== null)
+				store.set(cursor);
+		}
+
+		/* -- delivery: every id once, in order, none skipped -- */
+
+		function deliver(m) {
+			var id;
+			if (closed || !m || typeof m !== 'object')
+				return;
+			id = +m.id;
+			if (!(id > 0))
+				return;
+			if (cursor !== null && id <= cursor)
+				return;
+			cursor = id;
+			save();
+			emit(o.onMessage, m);
+		}
+
+		function markReset() {
+			var old = cursor;
+			cursor = 0;
+			save();
+			if (typeof o.onReset === 'function')
+				emit(o.onReset, { code: 'reset', previous: old });
+			else
+				report({ code: 'reset', message: 'the server restarted its message ids', previous: old });
+		}
+
+		function markGap() {
+			if (typeof o.onGap === 'function')
+				emit(o.onGap, { code: 'gap', cursor: cursor });
+			else
+				report({ code: 'gap', message: 'messages after ' + cursor + ' were purged before delivery', cursor: cursor });
+		}
+
+		/* Apply a poll/longpoll envelope {cursor, more, messages, reset, gap}. */
+		function apply(d) {
+			var list = d.messages, c = +d.cursor, j;
+			if (d.reset && cursor !== null)
+				markReset();
+			if (d.gap)
+				markGap();
+			if (isArray(list)) {
+				for (j = 0; j < list.length && !closed; j++)
+					deliver(list[j]);
+			}
+			if (!closed && d.cursor !== null && d.cursor !== undefined && c >= 0 && (cursor === null || c > cursor)) {
+				cursor = c;
+				save();
+			}
+			return !!d.more;
+		}
+
+		/* -- requests -- */
+
+		function query(extra) {
+			var q = ['topic=' + (function () {
+				var parts = [], j;
+				for (j = 0; j < tlist.length; j++)
+					parts[j] = enc(tlist[j]);
+				return parts.join(',');
+			})()];
+			q[q.length] = 'since=' + enc(cursor !== null ? cursor : since);
+			if (o.client)
+				q[q.length] = 'client=' + enc(o.client);
+			if (o.type)
+				q[q.length] = 'type=' + enc(o.type);
+			if (o.token)
+				q[q.length] = 'token=' + enc(o.token);
+			if (o.limit)
+				q[q.length] = 'limit=' + enc(o.limit);
+			if (extra)
+				q[q.length] = extra;
+			return q.join('&');
+		}
+
+		function get(path, extra, timeoutMs, viaJsonp, cb) {
+			var url = base + path + '?' + query(extra);
+			if (viaJsonp)
+				return jsonpGet(url + '&format=jsonp', timeoutMs, cb);
+			return xhrGet(makeXhr, useXdr, url, timeoutMs, cors && !!o.withCredentials, cb);
+		}
+
+		function backoff(n) {
+			var d = cfg.retryMin * Math.pow(2, Math.max(0, n - 1));
+			if (d > cfg.retryMax)
+				d = cfg.retryMax;
+			return Math.round(d / 2 + Math.random() * d / 2);
+		}
+
+		function clearTimer() {
+			if (timer !== null) {
+				win.clearTimeout(timer);
+				timer = null;
+			}
+		}
+
+		function later(fn, ms) {
+			clearTimer();
+			timer = win.setTimeout(function () {
+				timer = null;
+				if (!closed)
+					fn();
+			}, ms);
+		}
+
+		/* Stop whatever request or stream runs now. */
+		function stop() {
+			gen++;
+			if (watch !== null) {
+				win.clearInterval(watch);
+				watch = null;
+			}
+			if (cur) {
+				var c = cur;
+				cur = null;
+				c.abort();
+			}
+		}
+
+		/* The preferred transport works (again). */
+		function success() {
+			fails = 0;
+			if (mode === 'probe') {
+				mode = 'push';
+				probeFails = 0;
+			}
+			if (mode === 'push')
+				setActive(best);
+		}
+
+		function fail(err) {
+			if (closed)
+				return;
+			stop();
+			report(err);
+			if (err.fatal || (err.missing && (mode === 'fallback' || best === 'poll'))) {
+				err.fatal = true;
+				close();
+				return;
+			}
+			fails++;
+			if (mode === 'probe') {
+				probeFails++;
+				fallback(err.retryAfter);
+			} else if (mode === 'fallback' || best === 'poll') {
+				later(run, err.retryAfter ? Math.min(err.retryAfter * 1000, cfg.retryMax) : backoff(fails));
+			} else if (err.refused || err.missing || fails >= cfg.fallbackAfter) {
+				fallback(err.retryAfter);
+			} else {
+				later(run, backoff(fails));
+			}
+		}
+
+		/* Push is off or unreachable: poll slowly and probe the preferred
+		 * transport from time to time. */
+		function fallback(retryAfter) {
+			var d;
+			stop();
+			clearTimer();
+			mode = 'fallback';
+			setActive('poll');
+			if (probeTimer !== null)
+				win.clearTimeout(probeTimer);
+			d = retryAfter > 0 ? retryAfter * 1000 : cfg.probeInterval * Math.pow(2, Math.min(probeFails, 10));
+			if (d > cfg.probeMax)
+				d = cfg.probeMax;
+			d = Math.round(d * (0.75 + Math.random() * 0.5));
+			probeTimer = win.setTimeout(probe, d);
+			later(run, fails > 1 ? backoff(fails - 1) : 0);
+		}
+
+		function probe() {
+			probeTimer = null;
+			if (closed || mode !== 'fallback')
+				return;
+			if (cur) {
+				probeDue = true;
+				return;
+			}
+			clearTimer();
+			mode = 'probe';
+			run();
+		}
+
+		/* Fetch /poll until nothing more is pending, then call next(). */
+		function catchUp(next) {
+			var my = ++gen;
+			cur = get('/poll', null, 30000, !xhrOk, function (err, d) {
+				if (my !== gen || closed)
+					return;
+				cur = null;
+				if (err) {
+					fail(err);
+					return;
+				}
+				if (apply(d))
+					catchUp(next);
+				else if (!closed)
+					next();
+			});
+		}
+
+		/* One round of the simple poll (fallback mode or transport 'poll'). */
+		function pollRound() {
+			catchUp(function () {
+				if (mode !== 'fallback')
+					success();
+				else
+					fails = 0;
+				if (probeDue) {
+					probeDue = false;
+					probe();
+					return;
+				}
+				later(run, cfg.pollInterval);
+			});
+		}
+
+		function longpoll(viaJsonp) {
+			var my = ++gen;
+			cur = get('/longpoll', 'timeout=' + cfg.timeout, (cfg.timeout + 20) * 1000, viaJsonp, function (err, d) {
+				if (my !== gen || closed)
+					return;
+				cur = null;
+				if (err) {
+					fail(err);
+					return;
+				}
+				success();
+				apply(d);
+				if (!closed)
+					longpoll(viaJsonp);
+			});
+			/* A request the server holds counts as working. */
+			win.setTimeout(function () {
+				if (my === gen && !closed)
+					success();
+			}, cfg.heldOk);
+		}
+
+		/* Reconnect after a stream that was open ended (maximum time reached,
+		 * proxy cut, server restart): soon, with a little jitter. */
+		function streamEnded() {
+			stop();
+			later(run, Math.round(Math.random() * cfg.retryMin));
+		}
+
+		function sse() {
+			var my = ++gen, opened = false, es;
+			var url = base + '/stream?' + query('format=sse');
+			es = o.withCredentials ? new win.EventSource(url, { withCredentials: true }) : new win.EventSource(url);
+			function parse(e) {
+				try {
+					return parseJSON(e.data);
+				} catch (x) {
+					return null;
+				}
+			}
+			es.onopen = function () {
+				if (my !== gen || closed)
+					return;
+				opened = true;
+				success();
+			};
+			es.onmessage = function (e) {
+				if (my !== gen || closed)
+					return;
+				deliver(parse(e));
+			};
+			if (es.addEventListener) {
+				es.addEventListener('reset', function () {
+					if (my === gen && !closed && cursor !== null)
+						markReset();
+				}, false);
+				es.addEventListener('gap', function () {
+					if (my === gen && !closed)
+						markGap();
+				}, false);
+			}
+			es.onerror = function () {
+				var closedByServer;
+				if (my !== gen || closed)
+					return;
+				closedByServer = es.readyState === 2;
+				cur = null;
+				es.onopen = es.onmessage = es.onerror = null;
+				es.close();
+				if (opened)
+					streamEnded();
+				else if (closedByServer)
+					fail({ code: 'refused', message: 'stream refused (push off?)', status: 0, refused: true });
+				else
+					fail(netError('network', 'stream failed'));
+			};
+			cur = {
+				abort: function () {
+					es.onopen = es.onmessage = es.onerror = null;
+					es.close();
+				}
+			};
+		}
+
+		function iframe() {
+			var my = ++gen, opened = false, seen = now();
+			var name = 'pushlite_if' + (++seq) + '_' + now();
+			var frame;
+
+			if (!doc.body) {
+				later(run, 50);
+				return;
+			}
+			win[name] = function (m) {
+				if (my !== gen || closed)
+					return;
+				seen = now();
+				if (m === null || m === undefined) {
+					if (!opened) {
+						opened = true;
+						success();
+					}
+					return;
+				}
+				if (typeof m !== 'object')
+					return;
+				if (m.error) {
+					var err = bodyError(m);
+					cur.abort();
+					cur = null;
+					fail(err);
+					return;
+				}
+				if (m.id !== undefined && m.id !== null) {
+					if (!opened) {
+						opened = true;
+						success();
+					}
+					deliver(clone(m));
+				} else if (m.reset) {
+					if (cursor !== null)
+						markReset();
+				} else if (m.gap) {
+					markGap();
+				}
+			};
+			frame = doc.createElement('iframe');
+			frame.style.position = 'absolute';
+			frame.style.left = '-1000px';
+			frame.style.top = '-1000px';
+			frame.style.width = '1px';
+			frame.style.height = '1px';
+			frame.style.visibility = 'hidden';
+			frame.tabIndex = -1;
+			frame.title = '';
+			function onload() {
+				if (my !== gen || closed)
+					return;
+				cur.abort();
+				cur = null;
+				if (opened)
+					streamEnded();
+				else
+					fail({ code: 'refused', message: 'stream ended before it opened (push off?)', status: 0, refused: true });
+			}
+			if (frame.attachEvent)
+				frame.attachEvent('onload', onload);
+			else
+				frame.onload = onload;
+			frame.src = base + '/stream?' + query('format=js&callback=' + name);
+			doc.body.appendChild(frame);
+			cur = {
+				abort: function () {
+					releaseGlobal(name);
+					if (frame.detachEvent)
+						frame.detachEvent('onload', onload);
+					else
+						frame.onload = null;
+					try {
+						frame.src = 'about:blank';
+					} catch (e) {
+					}
+					removeNode(frame);
+				}
+			};
+			watch = win.setInterval(function () {
+				if (my !== gen || closed)
+					return;
+				if (now() - seen > cfg.stall) {
+					cur.abort();
+					cur = null;
+					if (opened)
+						fail(netError('stalled', 'no heartbeat from the stream'));
+					else
+						fail(netError('timeout', 'stream did not open'));
+				}
+			}, 1000);
+		}
+
+		/* Run the next step: the poll in fallback mode, else the preferred
+		 * transport (streams catch up through /poll first, so a reset or gap
+		 * is seen in a plain envelope and the stream starts at a known id). */
+		function run() {
+			if (closed)
+				return;
+			stop();
+			if (mode === 'push' && active === null && best !== 'poll')
+				setActive(best);
+			if (mode === 'fallback' || best === 'poll') {
+				if (best === 'poll')
+					setActive('poll');
+				pollRound();
+				return;
+			}
+			if (best === 'sse' || best === 'iframe' || cursor === null) {
+				catchUp(function () {
+					if (best === 'sse')
+						sse();
+					else if (best === 'iframe')
+						iframe();
+					else
+						longpoll(best === 'jsonp');
+				});
+				return;
+			}
+			longpoll(best === 'jsonp');
+		}
+
+		function close() {
+			if (closed)
+				return;
+			stop();
+			closed = true;
+			clearTimer();
+			if (probeTimer !== null) {
+				win.clearTimeout(probeTimer);
+				probeTimer = null;
+			}
+		}
+
+		/* -- start -- */
+
+		if (o.transport && o.transport !== 'auto') {
+			if (available(o.transport))
+				best = o.transport;
+		}
+		for (k = 0; best === null && k < ORDER.length; k++) {
+			if (available(ORDER[k]))
+				best = ORDER[k];
+		}
+		if (o.transport && o.transport !== 'auto' && best !== o.transport)
+			report({ code: 'unsupported', message: 'transport ' + o.transport + ' is not available here; using ' + best });
+
+		if (o.persist) {
+			store = makeStore(o.persist, o.persistKey || 'pushlite:' + base + '|' + tlist.join(',') +
+				'|' + (o.client || '') + '|' + (o.type || ''));
+		}
+		if (store && /^[0-9]+$/.test(String(store.get())))
+			cursor = parseInt(store.get(), 10);
+		else if (o.since !== undefined && o.since !== null && /^[0-9]+$/.test(String(o.since)))
+			cursor = parseInt(o.since, 10);
+		else if (o.since)
+			since = String(o.since);
+
+		self = {
+			close: close,
+			cursor: function () { return cursor; },
+			transport: function () { return active; },
+			preferred: function () { return best; }
+		};
+		/* A script tag or iframe added before the page has loaded holds up
+		 * its load event (and keeps the browser's busy indicator spinning
+		 * for as long as the request is held): those transports start
+		 * once the page has loaded. */
+		if (!xhrOk || best === 'jsonp' || best === 'iframe')
+			whenLoaded(function () {
+				if (!closed)
+					run();
+			});
+		else
+			win.setTimeout(function () {
+				if (!closed)
+					run();
+			}, 0);
+		return self;
+	}
+
+	return {
+		version: '1.0.0',
+		subscribe: subscribe,
+		parseJSON: parseJSON,
+		parseJSONText: parseJSONText,
+		transports: ORDER
+	};
+})(typeof window !== 'undefined' ? window : this);
