@@ -1,0 +1,631 @@
+/* t_store.c: the SQLite store against SPEC sections 2, 4 and 10
+ *
+ * A real database in a temporary directory. Cursor semantics (more, cursor,
+ * reset, gap), exactly-once paging also while another process publishes,
+ * user isolation and the clients/type filters on both read paths (the
+ * primary-key range near the head and the message_paths merge far from it),
+ * expiry, purge, delete, last_get, id reuse, and the query plans of the hot
+ * statements. Includes pl_store.c for its connection and SQL text. */
+#include "pl_store.c"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tap.h"
+
+static char dir[256];
+static struct pl_conf conf;
+static int dbno;
+
+static struct pl_store *open_fresh(void)
+{
+	struct pl_store *st = NULL;
+	char path[300];
+
+	snprintf(path, sizeof path, "%s/db%d.sqlite", dir, ++dbno);
+	free(conf.db_path);
+	conf.db_path = pl_xstrdup(path);
+	if (pl_store_open(&st, &conf) != PL_OK) {
+		fprintf(stderr, "cannot open %s\n", path);
+		exit(2);
+	}
+	return st;
+}
+
+/* Publish one message; created = now + created_off_ms, expires = created + ttl_ms. */
+static int64_t pub_at(struct pl_store *st, const char *topic, const char *user, const char *clients,
+		      const char *type, int64_t created_off_ms, int64_t ttl_ms)
+{
+	struct pl_msg m;
+	struct json_object *d = json_object_new_string(topic);
+	int rc;
+
+	memset(&m, 0, sizeof m);
+	m.topic = topic;
+	m.user = user;
+	m.clients = clients;
+	m.type = type;
+	m.data = d;
+	m.created = pl_now_ms() + created_off_ms;
+	m.expires = m.created + ttl_ms;
+	rc = pl_store_publish(st, &m, 1);
+	json_object_put(d);
+	return rc == PL_OK ? m.id : -1;
+}
+
+static int64_t pub(struct pl_store *st, const char *topic, const char *user, const char *clients, const char *type)
+{
+	return pub_at(st, topic, user, clients, type, 0, 3600 * 1000);
+}
+
+/* n messages on topic in one transaction. */
+static int pub_many(struct pl_store *st, const char *topic, size_t n)
+{
+	struct pl_msg *m = pl_xcalloc(n, sizeof *m);
+	struct json_object *d = json_object_new_int(1);
+	int64_t now = pl_now_ms();
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		m[i].topic = topic;
+		m[i].data = d;
+		m[i].created = now;
+		m[i].expires = now + 3600 * 1000;
+	}
+	rc = pl_store_publish(st, m, n);
+	json_object_put(d);
+	free(m);
+	return rc;
+}
+
+static void filt(struct pl_filter *f, const char *topics, enum pl_since since, int64_t since_id, int limit)
+{
+	static char buf[512];
+	char *save = NULL;
+
+	memset(f, 0, sizeof *f);
+	snprintf(buf, sizeof buf, "%s", topics);
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		f->topics[f->ntopics++] = t;
+	f->since = since;
+	f->since_id = since_id;
+	f->limit = limit;
+}
+
+/* The ids of res as "1,2,3" for compact assertions. */
+static const char *ids(const struct pl_result *res)
+{
+	static char s[4096];
+	size_t n = 0;
+
+	s[0] = '\0';
+	for (size_t i = 0; i < res->n && n + 24 < sizeof s; i++)
+		n += (size_t)snprintf(s + n, sizeof s - n, "%s%lld", i ? "," : "", (long long)res->rows[i].id);
+	return s;
+}
+
+static void t_cursor(void)
+{
+	struct pl_store *st = open_fresh();
+	struct pl_filter f;
+	struct pl_result res;
+	int64_t id[6];
+	int rc;
+
+	memset(&res, 0, sizeof res);
+	filt(&f, "/a", PL_SINCE_ALL, 0, 100);
+	rc = pl_store_query(st, &f, &res);
+	ok(rc == PL_OK && res.n == 0 && res.cursor == 0 && !res.more && !res.reset && !res.gap,
+	   "empty store: no messages, cursor 0");
+	filt(&f, "/a", PL_SINCE_ID, 5, 100);
+	rc = pl_store_query(st, &f, &res);
+	ok(rc == PL_OK && res.reset && res.cursor == 0 && res.n == 0, "empty store, since=5: reset, cursor 0");
+
+	for (int i = 0; i < 5; i++)
+		id[i] = pub(st, "/a", NULL, NULL, NULL);
+	ok(id[0] == 1 && id[1] == 2 && id[4] == 5, "ids are 1..5 in publish order");
+
+	filt(&f, "/a", PL_SINCE_ALL, 0, 2);
+	rc = pl_store_query(st, &f, &res);
+	ok(rc == PL_OK && !strcmp(ids(&res), "1,2") && res.more && res.cursor == 2, "limit 2: 1,2 more, cursor 2");
+	filt(&f, "/a", PL_SINCE_ID, res.cursor, 2);
+	rc = pl_store_query(st, &f, &res);
+	ok(rc == PL_OK && !strcmp(ids(&res), "3,4") && res.more && res.cursor == 4, "since=2: 3,4 more, cursor 4");
+	filt(&f, "/a", PL_SINCE_ID, res.cursor, 2);
+	rc = pl_store_query(st, &f, &res);
+	ok(rc == PL_OK && !strcmp(ids(&res), "5") && !res.more && res.cursor == 5, "since=4: 5, no more, cursor 5");
+	filt(&f, "/a", PL_SINCE_ID, 4, 1);
+	rc = pl_store_query(st, &f, &res);
+	ok(rc == PL_OK && !strcmp(ids(&res), "5") && !res.more, "limit equal to what is left: more is false");
+	filt(&f, "/a", PL_SINCE_ID, 5, 2);
+	rc = pl_store_query(st, &f, &res);
+	ok(rc == PL_OK && res.n == 0 && res.cursor == 5 && !res.more && !res.gap && !res.reset,
+	   "at the head: nothing, cursor stays");
+
+	/* Cursor when nothing matched: the newest id examined. */
+	id[5] = pub(st, "/b", NULL, NULL, NULL);
+	filt(&f, "/a", PL_SINCE_ID, 5, 10);
+	rc = pl_store_query(st, &f, &res);
+	ok(rc == PL_OK && res.n == 0 && res.cursor == id[5], "no match: the cursor moves to the newest id examined (6)");
+	filt(&f, "/a", PL_SINCE_ID, 3, 10);
+	rc = pl_store_query(st, &f, &res);
+	ok(rc == PL_OK && !strcmp(ids(&res), "4,5") && res.cursor == 6, "more false: cursor is the head, not the last returned");
+
+	filt(&f, "/a", PL_SINCE_NOW, 0, 10);
+	rc = pl_store_query(st, &f, &res);
+	ok(rc == PL_OK && res.n == 0 && res.cursor == 6 && !res.gap, "since=now: nothing, cursor at the head");
+
+	/* Cursor beyond the head: the database was recreated. */
+	filt(&f, "/a", PL_SINCE_ID, 1000, 10);
+	rc = pl_store_query(st, &f, &res);
+	ok(rc == PL_OK && res.reset && !strcmp(ids(&res), "1,2,3,4,5") && res.cursor == 6 && !res.gap,
+	   "since beyond the head: reset, every retained message");
+	filt(&f, "/a", PL_SINCE_ID, 1000, 2);
+	rc = pl_store_query(st, &f, &res);
+	ok(rc == PL_OK && res.reset && !strcmp(ids(&res), "1,2") && res.more && res.cursor == 2,
+	   "reset with a limit pages from the start");
+	filt(&f, "/a", PL_SINCE_ID, 6, 10);
+	rc = pl_store_query(st, &f, &res);
+	ok(rc == PL_OK && !res.reset, "since equal to the head is no reset");
+
+	/* Gap: the oldest retained message is above cursor + 1. */
+	ok(pl_store_delete(st, 1) == PL_OK && pl_store_delete(st, 2) == PL_OK, "delete 1 and 2");
+	filt(&f, "/a", PL_SINCE_ID, 1, 10);
+	rc = pl_store_query(st, &f, &res);
+	ok(rc == PL_OK && res.gap && !strcmp(ids(&res), "3,4,5"), "since=1 after deleting 1,2: gap, then 3,4,5");
+	filt(&f, "/a", PL_SINCE_ID, 2, 10);
+	rc = pl_store_query(st, &f, &res);
+	ok(rc == PL_OK && !res.gap && !strcmp(ids(&res), "3,4,5"), "since=2: oldest is 3 = cursor+1, no gap");
+	filt(&f, "/a", PL_SINCE_ALL, 0, 10);
+	rc = pl_store_query(st, &f, &res);
+	ok(rc == PL_OK && !res.gap, "since=all never reports a gap");
+	filt(&f, "/a", PL_SINCE_ID, 0, 10);
+	rc = pl_store_query(st, &f, &res);
+	ok(rc == PL_OK && !res.gap, "since=0 (not a positive id) reports no gap");
+	filt(&f, "/a", PL_SINCE_AGE, 0, 10);
+	f.since_age = 3600;
+	rc = pl_store_query(st, &f, &res);
+	ok(rc == PL_OK && !res.gap && !strcmp(ids(&res), "3,4,5"), "since=1h: no gap, the recent messages");
+
+	/* AUTOINCREMENT: the newest id is never handed out again. */
+	ok(pl_store_delete(st, 6) == PL_OK, "delete the newest id (6)");
+	ok(pub(st, "/a", NULL, NULL, NULL) == 7, "the next id is 7, not 6 again");
+	ok(pl_store_delete(st, 6) == PL_ENOTFOUND, "a second delete of 6 is ENOTFOUND");
+	ok(pl_store_get(st, 6, &res) == PL_ENOTFOUND && res.n == 0, "get of a deleted id is ENOTFOUND");
+	ok(pl_store_get(st, 7, &res) == PL_OK && res.n == 1 && res.rows[0].id == 7 && !strcmp(res.rows[0].topic, "/a"),
+	   "get returns the row");
+	{
+		int64_t head = 0;
+		ok(pl_store_head(st, &head) == PL_OK && head == 7, "head is 7");
+	}
+	{
+		/* Everything deleted: since=all keeps the cursor at the head. */
+		for (int64_t i = 3; i <= 7; i++)
+			pl_store_delete(st, i);
+		filt(&f, "/a", PL_SINCE_ALL, 0, 10);
+		rc = pl_store_query(st, &f, &res);
+		ok(rc == PL_OK && res.n == 0 && res.cursor == 7 && !res.reset, "all deleted: cursor stays at the head id");
+		filt(&f, "/a", PL_SINCE_ID, 5, 10);
+		rc = pl_store_query(st, &f, &res);
+		ok(rc == PL_OK && res.gap && !res.reset && res.cursor == 7, "all deleted, since=5: gap");
+		filt(&f, "/a", PL_SINCE_ID, 6, 10);
+		rc = pl_store_query(st, &f, &res);
+		ok(rc == PL_OK && res.gap, "all deleted, since=6: gap (7 was deleted after the cursor)");
+		filt(&f, "/a", PL_SINCE_ID, 7, 10);
+		rc = pl_store_query(st, &f, &res);
+		ok(rc == PL_OK && !res.gap && !res.reset && res.cursor == 7, "all deleted, since=7 (the head): no gap");
+	}
+	pl_result_free(&res);
+	pl_store_close(st);
+}
+
+static void t_since_age(void)
+{
+	struct pl_store *st = open_fresh();
+	struct pl_filter f;
+	struct pl_result res;
+
+	memset(&res, 0, sizeof res);
+	for (int i = 0; i < 3; i++)
+		pub_at(st, "/t", NULL, NULL, NULL, -3 * 3600 * 1000LL, 24 * 3600 * 1000LL);
+	for (int i = 0; i < 3; i++)
+		pub_at(st, "/t", NULL, NULL, NULL, -30 * 60 * 1000LL, 24 * 3600 * 1000LL);
+	pub(st, "/t", NULL, NULL, NULL);
+	filt(&f, "/t", PL_SINCE_AGE, 0, 100);
+	f.since_age = 3600;
+	ok(pl_store_query(st, &f, &res) == PL_OK && !strcmp(ids(&res), "4,5,6,7"), "since=1h: the 4 messages of the last hour");
+	f.since_age = 60;
+	ok(pl_store_query(st, &f, &res) == PL_OK && !strcmp(ids(&res), "7"), "since=1m: the newest only");
+	f.since_age = 4 * 3600;
+	ok(pl_store_query(st, &f, &res) == PL_OK && res.n == 7, "since=4h: all 7");
+	f.since_age = 0;
+	usleep(3000);   /* "now" must be a later millisecond than the newest created */
+	ok(pl_store_query(st, &f, &res) == PL_OK && res.n == 0 && res.cursor == 7, "since=0s: nothing, cursor at the head");
+	pl_result_free(&res);
+	pl_store_close(st);
+}
+
+/* Users, clients and type, on both read paths. far: > SCAN_WINDOW ids
+ * between cursor and head, so the message_paths merge answers. */
+static void t_isolation(int far)
+{
+	struct pl_store *st = open_fresh();
+	struct pl_filter f;
+	struct pl_result res;
+	const char *path = far ? "merge" : "scan";
+	int64_t b0, ua, ub, cl, ty, b1, exp;
+	char want[128];
+
+	memset(&res, 0, sizeof res);
+	if (far)
+		pub_many(st, "/filler", SCAN_WINDOW + 100);
+	b0 = pub(st, "/n/x", NULL, NULL, NULL);
+	ua = pub(st, "/n/x", "alice", NULL, NULL);
+	ub = pub(st, "/n", "bob", NULL, NULL);
+	cl = pub(st, "/n/y", NULL, "pc,ios", NULL);
+	ty = pub(st, "/n", NULL, NULL, "notice");
+	exp = pub_at(st, "/n", NULL, NULL, NULL, -2000, 1000);   /* already expired */
+	b1 = pub(st, "/news", NULL, NULL, NULL);                 /* not under /n */
+	(void)b1;
+
+	filt(&f, "/n", PL_SINCE_ALL, 0, 100);
+	ok(pl_store_query(st, &f, &res) == PL_OK, "%s: query ok", path);
+	/* The merge prepares its range statements on first use. */
+	ok((st->paths[0] != NULL) == far, "%s: the answer came from the %s", path,
+	   far ? "message_paths merge" : "primary-key range");
+	snprintf(want, sizeof want, "%lld,%lld", (long long)b0, (long long)ty);
+	ok(!strcmp(ids(&res), want), "%s: anonymous, no client: broadcasts without clients only (%s)", path, ids(&res));
+	ok(res.ngot == 0, "%s: anonymous marks nothing as delivered", path);
+
+	f.identity = "alice";
+	pl_store_query(st, &f, &res);
+	snprintf(want, sizeof want, "%lld,%lld,%lld", (long long)b0, (long long)ua, (long long)ty);
+	ok(!strcmp(ids(&res), want), "%s: alice sees broadcasts and her own (%s)", path, ids(&res));
+	ok(res.ngot == 1 && res.got[0] == ua, "%s: alice's message is reported as first delivered", path);
+	f.identity = "bob";
+	pl_store_query(st, &f, &res);
+	snprintf(want, sizeof want, "%lld,%lld,%lld", (long long)b0, (long long)ub, (long long)ty);
+	ok(!strcmp(ids(&res), want), "%s: bob sees broadcasts and his own, never alice's (%s)", path, ids(&res));
+	f.identity = "mallory";
+	pl_store_query(st, &f, &res);
+	snprintf(want, sizeof want, "%lld,%lld", (long long)b0, (long long)ty);
+	ok(!strcmp(ids(&res), want), "%s: another user sees broadcasts only (%s)", path, ids(&res));
+	f.identity = "alic";
+	pl_store_query(st, &f, &res);
+	ok(!strcmp(ids(&res), want), "%s: a prefix of a user name sees nothing of hers", path);
+
+	f.identity = NULL;
+	f.client = "ios";
+	pl_store_query(st, &f, &res);
+	snprintf(want, sizeof want, "%lld,%lld,%lld", (long long)b0, (long long)cl, (long long)ty);
+	ok(!strcmp(ids(&res), want), "%s: client=ios gets the pc,ios message too (%s)", path, ids(&res));
+	f.client = "android";
+	pl_store_query(st, &f, &res);
+	snprintf(want, sizeof want, "%lld,%lld", (long long)b0, (long long)ty);
+	ok(!strcmp(ids(&res), want), "%s: client=android does not get the pc,ios message (%s)", path, ids(&res));
+	f.client = "p";
+	pl_store_query(st, &f, &res);
+	ok(!strcmp(ids(&res), want), "%s: client=p is not a prefix match of pc", path);
+	f.client = NULL;
+	f.type = "notice";
+	pl_store_query(st, &f, &res);
+	snprintf(want, sizeof want, "%lld", (long long)ty);
+	ok(!strcmp(ids(&res), want), "%s: type=notice (%s)", path, ids(&res));
+	f.type = NULL;
+
+	/* Several topics: each message once, in id order. */
+	filt(&f, "/n/x,/n,/n/y,/news", PL_SINCE_ALL, 0, 100);
+	f.identity = "alice";
+	f.client = "pc";
+	pl_store_query(st, &f, &res);
+	snprintf(want, sizeof want, "%lld,%lld,%lld,%lld,%lld", (long long)b0, (long long)ua, (long long)cl,
+		 (long long)ty, (long long)b1);
+	ok(!strcmp(ids(&res), want), "%s: overlapping topics deliver each message once, in id order (%s)", path, ids(&res));
+	filt(&f, "/", PL_SINCE_ALL, 0, 1000);
+	pl_store_query(st, &f, &res);
+	ok(res.n == (size_t)(far ? SCAN_WINDOW + 100 + 3 : 3), "%s: topic / gets every broadcast (%zu)", path, res.n);
+
+	/* Admin: every user's message, expired ones too, user= filter. */
+	filt(&f, "/n", PL_SINCE_ALL, 0, 100);
+	f.admin = 1;
+	pl_store_query(st, &f, &res);
+	snprintf(want, sizeof want, "%lld,%lld,%lld,%lld,%lld,%lld", (long long)b0, (long long)ua, (long long)ub,
+		 (long long)cl, (long long)ty, (long long)exp);
+	ok(!strcmp(ids(&res), want), "%s: admin sees all users, clients and expired rows (%s)", path, ids(&res));
+	f.user_filter = "bob";
+	pl_store_query(st, &f, &res);
+	snprintf(want, sizeof want, "%lld", (long long)ub);
+	ok(!strcmp(ids(&res), want), "%s: admin user=bob (%s)", path, ids(&res));
+
+	/* last_get: marked once, shown to the admin, not reported again. */
+	{
+		int64_t t1 = 1700000000000LL;
+		ok(pl_store_mark_got(st, &ua, 1, t1) == PL_OK && pl_store_mark_got(st, &ua, 1, t1 + 5) == PL_OK,
+		   "%s: mark_got twice", path);
+		pl_store_get(st, ua, &res);
+		ok(res.n == 1 && res.rows[0].last_get == t1, "%s: last_get keeps the first delivery time", path);
+		filt(&f, "/n", PL_SINCE_ALL, 0, 100);
+		f.identity = "alice";
+		pl_store_query(st, &f, &res);
+		ok(res.ngot == 0, "%s: a delivered message is not reported as first delivered again", path);
+		filt(&f, "/n", PL_SINCE_ALL, 0, 100);
+		f.admin = 1;
+		f.undelivered = 1;
+		pl_store_query(st, &f, &res);
+		snprintf(want, sizeof want, "%lld", (long long)ub);
+		ok(!strcmp(ids(&res), want), "%s: admin undelivered=1 lists bob's only (%s)", path, ids(&res));
+	}
+	pl_result_free(&res);
+	pl_store_close(st);
+}
+
+/* Page through a topic with a small limit while a child process publishes:
+ * every id exactly once, in order. */
+static void t_exactly_once(void)
+{
+	struct pl_store *st = open_fresh();
+	struct pl_filter f;
+	struct pl_result res;
+	int64_t cursor = 0, last = 0, got = 0, dups = 0, status = -1;
+	int child_done = 0, rounds = 0, wst;
+	const int N = 400;
+	pid_t pid;
+
+	memset(&res, 0, sizeof res);
+	pub_many(st, "/q", 20);
+	pub_many(st, "/other", 20);
+	pid = fork();
+	if (pid == 0) {
+		struct pl_store *cs = NULL;
+		int bad = 0;
+		if (pl_store_open(&cs, &conf) != PL_OK)
+			_exit(3);
+		for (int i = 0; i < N; i++)
+			if (pub(cs, i % 3 ? "/q/sub" : "/other", NULL, NULL, NULL) < 0)
+				bad++;
+		pl_store_close(cs);
+		_exit(bad ? 1 : 0);
+	}
+	for (;;) {
+		int rc;
+		filt(&f, "/q", PL_SINCE_ID, cursor, 7);
+		rc = pl_store_query(st, &f, &res);
+		if (rc != PL_OK)
+			break;
+		for (size_t i = 0; i < res.n; i++) {
+			if (res.rows[i].id <= last)
+				dups++;
+			last = res.rows[i].id;
+			got++;
+		}
+		if (res.cursor < cursor)
+			dups++;
+		cursor = res.cursor;
+		rounds++;
+		if (child_done && !res.more && res.n == 0)
+			break;
+		if (!child_done && waitpid(pid, &wst, WNOHANG) == pid) {
+			child_done = 1;
+			status = WIFEXITED(wst) ? WEXITSTATUS(wst) : -1;
+		}
+	}
+	{
+		int expect = 20;
+		for (int i = 0; i < N; i++)
+			expect += i % 3 ? 1 : 0;
+		ok(status == 0, "concurrent publisher committed all its messages");
+		ok(dups == 0 && got == expect, "paging with limit 7 during publishes: %lld of %d, each once, in order (%d rounds)",
+		   (long long)got, expect, rounds);
+	}
+	pl_result_free(&res);
+	pl_store_close(st);
+}
+
+static void t_purge(void)
+{
+	struct pl_store *st = open_fresh();
+	struct pl_purge p;
+	struct pl_purge_result r = { 0 };
+	struct pl_stats s = { 0 };
+	struct pl_filter f;
+	struct pl_result res;
+	int64_t now = pl_now_ms();
+
+	memset(&res, 0, sizeof res);
+	/* 3 expired, 4 old (2 h) but live, 5 new. */
+	for (int i = 0; i < 3; i++)
+		pub_at(st, "/p", NULL, NULL, NULL, -3 * 3600 * 1000LL, 1000);
+	for (int i = 0; i < 4; i++)
+		pub_at(st, "/p", NULL, NULL, NULL, -2 * 3600 * 1000LL, 24 * 3600 * 1000LL);
+	for (int i = 0; i < 5; i++)
+		pub(st, "/p", NULL, NULL, NULL);
+
+	filt(&f, "/p", PL_SINCE_ALL, 0, 100);
+	pl_store_query(st, &f, &res);
+	ok(res.n == 9 && res.rows[0].id == 4, "expired messages are never delivered");
+
+	memset(&p, 0, sizeof p);
+	p.now_ms = now;
+	p.max_rows = 6;
+	p.max_age = 3600;
+	p.dry_run = 1;
+	ok(pl_store_purge(st, &p, &r) == PL_OK && r.expired == 3 && r.over_age == 4 && r.over_rows == 0,
+	   "dry run with max_age 1h: 3 expired, 4 over age, none over rows (%lld/%lld/%lld)", (long long)r.expired,
+	   (long long)r.over_age, (long long)r.over_rows);
+	p.max_age = -1;
+	ok(pl_store_purge(st, &p, &r) == PL_OK && r.expired == 3 && r.over_age == 0 && r.over_rows == 3,
+	   "dry run with max_rows 6: 3 expired, 3 over rows (%lld/%lld/%lld)", (long long)r.expired,
+	   (long long)r.over_age, (long long)r.over_rows);
+	ok(pl_store_stats(st, &s) == PL_OK && s.rows == 12 && s.oldest_id == 1 && s.newest_id == 12,
+	   "a dry run deletes nothing (rows %lld)", (long long)s.rows);
+	ok(s.publishes_last_minute == 5 && s.db_bytes > 0, "stats: 5 publishes in the last minute, db size (%lld)",
+	   (long long)s.publishes_last_minute);
+
+	p.dry_run = 0;
+	p.max_rows = -1;
+	p.batch = 2;
+	ok(pl_store_purge(st, &p, &r) == PL_OK && r.expired == 3 && r.over_rows == 0 && r.over_age == 0,
+	   "purge: 3 expired rows deleted in batches of 2");
+	pl_store_stats(st, &s);
+	ok(s.rows == 9 && s.oldest_id == 4, "after the purge: 9 rows, oldest 4");
+	p.max_age = 3600;
+	ok(pl_store_purge(st, &p, &r) == PL_OK && r.expired == 0 && r.over_age == 4, "purge max_age 1h: 4 old rows");
+	p.max_age = -1;
+	p.max_rows = 2;
+	ok(pl_store_purge(st, &p, &r) == PL_OK && r.over_rows == 3, "purge max_rows 2: the 3 oldest go");
+	pl_store_stats(st, &s);
+	ok(s.rows == 2 && s.oldest_id == 11 && s.newest_id == 12, "2 rows left: 11 and 12");
+	ok(pl_store_purge(st, &p, &r) == PL_OK && r.expired == 0 && r.over_rows == 0 && r.over_age == 0,
+	   "a second purge finds nothing");
+	filt(&f, "/p", PL_SINCE_ID, 5, 100);
+	pl_store_query(st, &f, &res);
+	ok(res.gap && !strcmp(ids(&res), "11,12"), "a cursor from before the purge gets gap and what is left");
+	/* The message_paths rows went with the messages. */
+	{
+		sqlite3_stmt *q = NULL;
+		int64_t n = -1;
+		if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM message_paths", -1, &q, NULL) == SQLITE_OK &&
+		    sqlite3_step(q) == SQLITE_ROW)
+			n = sqlite3_column_int64(q, 0);
+		sqlite3_finalize(q);
+		ok(n == 4, "message_paths holds 2 rows per remaining message, none orphaned (%lld)", (long long)n);
+	}
+	/* ids are not reused after a purge of the newest rows either. */
+	p.max_rows = 0;
+	pl_store_purge(st, &p, &r);
+	ok(pub(st, "/p", NULL, NULL, NULL) == 13, "after purging everything the next id is 13");
+	pl_result_free(&res);
+	pl_store_close(st);
+}
+
+static void t_admin_ops(void)
+{
+	struct pl_store *st = open_fresh();
+	struct pl_filter f;
+	struct pl_result res;
+	int64_t deleted = -1;
+
+	memset(&res, 0, sizeof res);
+	for (int i = 0; i < 5; i++)
+		pub(st, "/d/x", i % 2 ? "u1" : NULL, NULL, NULL);
+	pub(st, "/keep", NULL, NULL, NULL);
+	filt(&f, "/d", PL_SINCE_ALL, 0, 100);
+	f.admin = 1;
+	f.user_filter = "u1";
+	ok(pl_store_delete_matching(st, &f, &deleted) == PL_OK && deleted == 2, "delete_matching user=u1: 2 rows");
+	f.user_filter = NULL;
+	ok(pl_store_delete_matching(st, &f, &deleted) == PL_OK && deleted == 3, "delete_matching /d: the 3 left");
+	ok(pl_store_tail(st, 0, 10, &res) == PL_OK && !strcmp(ids(&res), "6") && res.head == 6 && !res.more,
+	   "tail: only /keep remains");
+	pub_many(st, "/t", 5);
+	ok(pl_store_tail(st, 6, 3, &res) == PL_OK && !strcmp(ids(&res), "7,8,9") && res.more && res.cursor == 9,
+	   "tail with max 3: 3 rows, more, cursor at the last");
+	pl_result_free(&res);
+	pl_store_close(st);
+}
+
+/* The plan SQLite chooses for sql, one detail per line. */
+static void plan(sqlite3 *db, const char *sql, char *out, size_t outlen)
+{
+	char q[1024];
+	sqlite3_stmt *s = NULL;
+	size_t n = 0;
+
+	out[0] = '\0';
+	snprintf(q, sizeof q, "EXPLAIN QUERY PLAN %s", sql);
+	if (sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK) {
+		snprintf(out, outlen, "prepare failed: %s", sqlite3_errmsg(db));
+		return;
+	}
+	while (sqlite3_step(s) == SQLITE_ROW && n < outlen)
+		n += (size_t)snprintf(out + n, outlen - n, "%s; ", (const char *)sqlite3_column_text(s, 3));
+	sqlite3_finalize(s);
+}
+
+static void t_plans(void)
+{
+	struct pl_store *st = open_fresh();
+	char p[1024];
+
+	/* Some rows and fresh statistics, as a long-running install has. */
+	pub_many(st, "/a/b", 2000);
+	sqlite3_exec(st->db, "ANALYZE", NULL, NULL, NULL);
+
+	plan(st->db, path_sql, p, sizeof p);
+	ok(strstr(p, "SEARCH message_paths USING PRIMARY KEY (path=? AND user=? AND id>?)") && !strstr(p, "SCAN") &&
+	   !strstr(p, "TEMP B-TREE"), "far from the head: message_paths range, no scan, no sort (%s)", p);
+	plan(st->db, sql_text[S_SCAN], p, sizeof p);
+	ok(strstr(p, "SEARCH messages USING INTEGER PRIMARY KEY (rowid>?)") && !strstr(p, "SCAN") &&
+	   !strstr(p, "TEMP B-TREE"), "near the head: primary-key range (%s)", p);
+	plan(st->db, sql_text[S_ROW], p, sizeof p);
+	ok(strstr(p, "SEARCH messages USING INTEGER PRIMARY KEY (rowid=?)") != NULL, "one row by id (%s)", p);
+	plan(st->db, sql_text[S_EXPIRED], p, sizeof p);
+	ok(strstr(p, "messages_expires") && strstr(p, "expires<") && !strstr(p, "SCAN messages") && !strstr(p, "TEMP B-TREE"),
+	   "purge of expired rows: the expires index (%s)", p);
+	plan(st->db, sql_text[S_OLDEST_IDS], p, sizeof p);
+	ok(strstr(p, "SEARCH messages USING INTEGER PRIMARY KEY (rowid<?)") != NULL, "purge of the oldest rows: id range (%s)", p);
+	plan(st->db, sql_text[S_CREATED_AT], p, sizeof p);
+	ok(strstr(p, "SEARCH messages USING INTEGER PRIMARY KEY (rowid>?)") != NULL, "bisection by created: id range (%s)", p);
+	plan(st->db, sql_text[S_DEL_PATH], p, sizeof p);
+	ok(strstr(p, "SEARCH message_paths USING PRIMARY KEY") && !strstr(p, "SCAN"), "delete of path rows by key (%s)", p);
+	plan(st->db, sql_text[S_COUNT_EXPIRED], p, sizeof p);
+	ok(strstr(p, "messages_expires") && !strstr(p, "SCAN messages"), "dry-run count of expired rows: the index (%s)", p);
+	pl_store_close(st);
+}
+
+static void t_open(void)
+{
+	struct pl_store *st = NULL;
+	struct pl_conf c;
+
+	pl_conf_defaults(&c);
+	free(c.db_path);
+	c.db_path = pl_xstrdup("/nonexistent-dir-for-pushlite-tests/x.db");
+	ok(pl_store_open(&st, &c) == PL_EIO && st == NULL, "open in a missing directory is EIO, *out NULL");
+	pl_conf_free(&c);
+	pl_store_close(NULL);
+
+	/* A second open of the same file sees the same schema and rows. */
+	st = open_fresh();
+	pub(st, "/r", NULL, NULL, NULL);
+	pl_store_close(st);
+	{
+		struct pl_store *again = NULL;
+		int64_t head = 0;
+		ok(pl_store_open(&again, &conf) == PL_OK && pl_store_head(again, &head) == PL_OK && head == 1,
+		   "reopening keeps the rows (head 1)");
+		pl_store_close(again);
+	}
+}
+
+int main(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	pl_log_set_level(PL_LOG_ERR);
+	snprintf(dir, sizeof dir, "%s/pl-t_store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 2;
+	}
+	pl_conf_defaults(&conf);
+	t_open();
+	t_cursor();
+	t_since_age();
+	t_isolation(0);
+	t_isolation(1);
+	t_exactly_once();
+	t_purge();
+	t_admin_ops();
+	t_plans();
+	pl_conf_free(&conf);
+	{
+		char cmd[300];
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+		if (system(cmd) != 0)
+			diag("could not remove %s", dir);
+	}
+	return tap_done();
+}
