@@ -23,6 +23,13 @@ lp_wait() {  # lp_wait: wait for the background long poll, load its answer
 	HEADERS=$LP_OUT.h
 }
 
+# cur TOPIC: the current cursor, so that a long poll started late (a web
+# server may start a program for it first) still sees what comes after now.
+cur() {
+	pl_poll "topic=$1&since=now"
+	pl_json .cursor
+}
+
 # waiting subscribers as stats report them
 waiting() { pl_stat waiting; }
 
@@ -51,7 +58,7 @@ waiting() { pl_stat waiting; }
 
 @test "wakes within a second of a matching publish (inotify, not a slow timer)" {
 	T=$(pl_topic)
-	lp_bg "topic=$T&timeout=20"
+	lp_bg "topic=$T&since=$(cur "$T")&timeout=20"
 	wait_for 10 test "$(waiting)" -ge 1 || true
 	sleep 0.3
 	t0=$(pl_now_ms)
@@ -66,7 +73,7 @@ waiting() { pl_stat waiting; }
 
 @test "a publish on another topic, or for another user, does not answer it" {
 	T=$(pl_topic)
-	lp_bg "topic=$T/mine&timeout=2"
+	lp_bg "topic=$T/mine&since=$(cur "$T")&timeout=2"
 	sleep 0.3
 	pl_pub "$T/other" no
 	pl_pub "$T/mine" no-user -H 'X-User: alice'
@@ -79,9 +86,10 @@ waiting() { pl_stat waiting; }
 @test "a user's long poll gets the user's message; anonymous ones do not" {
 	T=$(pl_topic)
 	tok=$(pl_user_token alice)
-	lp_bg "topic=$T&timeout=10&token=$tok"
+	c=$(cur "$T")
+	lp_bg "topic=$T&since=$c&timeout=10&token=$tok"
 	a_pid=$LP_PID a_out=$LP_OUT
-	lp_bg "topic=$T&timeout=2"
+	lp_bg "topic=$T&since=$c&timeout=2"
 	sleep 0.3
 	pl_publish "topic=$T&user=alice" -H 'Content-Type: text/plain' --data-binary for-alice
 	pl_expect_status 201
@@ -96,8 +104,9 @@ waiting() { pl_stat waiting; }
 	T=$(pl_topic)
 	pids=()
 	outs=()
+	c=$(cur "$T")
 	for i in 1 2 3 4 5; do
-		lp_bg "topic=$T&timeout=20"
+		lp_bg "topic=$T&since=$c&timeout=20"
 		pids+=("$LP_PID")
 		outs+=("$LP_OUT")
 	done
@@ -112,7 +121,7 @@ waiting() { pl_stat waiting; }
 
 @test "a batch wakes it with every matching message; cursor follows" {
 	T=$(pl_topic)
-	lp_bg "topic=$T&timeout=10"
+	lp_bg "topic=$T&since=$(cur "$T")&timeout=10"
 	sleep 0.3
 	printf '%s\n' "{\"topic\":\"$T\",\"data\":1}" "{\"topic\":\"$T/x\",\"data\":2}" >"$BATS_TEST_TMPDIR/b"
 	pl_publish "" -H 'Content-Type: application/x-ndjson' --data-binary "@$BATS_TEST_TMPDIR/b"
