@@ -6,6 +6,7 @@
 #include "pl_first.h"
 
 #include <json-c/json.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,48 @@ static struct json_object *own_obj(struct batch *b, struct json_object *o)
 	return o;
 }
 
+/* json-c's strict mode still takes NaN, Infinity and 1e999 (and writes
+ * them back as NaN/Infinity, which no JSON parser reads) and single-quoted
+ * object keys. Nesting is bounded by the tokener's depth limit. */
+static int json_finite(struct json_object *o)
+{
+	switch (json_object_get_type(o)) {
+	case json_type_double:
+		return isfinite(json_object_get_double(o));
+	case json_type_array:
+		for (size_t i = 0, n = json_object_array_length(o); i < n; i++)
+			if (!json_finite(json_object_array_get_idx(o, i)))
+				return 0;
+		return 1;
+	case json_type_object: {
+		json_object_object_foreach(o, k, v) {
+			(void)k;
+			if (!json_finite(v))
+				return 0;
+		}
+		return 1;
+	}
+	default:
+		return 1;
+	}
+}
+
+/* 1 if s[0..n) has a single quote outside string literals. */
+static int single_quote_outside_strings(const char *s, size_t n)
+{
+	int in_str = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (in_str && s[i] == '\\')
+			i++;
+		else if (s[i] == '"')
+			in_str = !in_str;
+		else if (!in_str && s[i] == '\'')
+			return 1;
+	}
+	return 0;
+}
+
 /* Strict JSON: the whole of s[0..n), surrounding blanks allowed. */
 static struct json_object *parse_json(const char *s, size_t n)
 {
@@ -83,6 +126,10 @@ static struct json_object *parse_json(const char *s, size_t n)
 	json_tokener_free(tok);
 	if (!o)
 		return NULL;
+	if (!json_finite(o) || single_quote_outside_strings(s, n)) {
+		json_object_put(o);
+		return NULL;
+	}
 	for (; off < n; off++)
 		if (!strchr(" \t\r\n", s[off])) {
 			json_object_put(o);
