@@ -1,0 +1,1 @@
+v1.bob@example.com.4102444800.7feCJmxvs5iMZ_JKLWWtCwGfQvENjcG59-3g2cxDC4M
