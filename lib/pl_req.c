@@ -38,6 +38,8 @@ static char *decode(const char *s, size_t n)
 				goto bad;
 			*o++ = (char)(hi * 16 + lo);
 			i += 2;
+		} else if (s[i] == '\0') {
+			goto bad;           /* a raw NUL (form bodies may hold them) */
 		} else {
 			*o++ = s[i];
 		}
