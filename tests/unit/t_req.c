@@ -79,6 +79,8 @@ static void t_kv(void)
 	ok(refused("a=%4g", 5), "%s", "%4g is refused");
 	ok(refused("a=%%41", 6), "%s", "%% is refused");
 	ok(refused("a=%00", 5), "%s", "%00 is refused (NUL)");
+	ok(refused("a=b\0c&d=1", 9), "a raw NUL byte in a value is refused, not cut short");
+	ok(refused("a\0=1", 4), "a raw NUL byte in a key is refused");
 	ok(refused("%00=a", 5), "%s", "%00 in a key is refused");
 	ok(refused("a=b%00c", 7), "%s", "%00 inside a value is refused");
 	ok(refused("a=%C3", 5), "a truncated UTF-8 sequence is refused");
