@@ -1,0 +1,187 @@
+#!/usr/bin/env bats
+# SPEC 7 and 8: every limit answers with its own status and a JSON error,
+# at once, and nothing crashes. The server of this file runs with small
+# limits: max_body 64 KiB, max_waiting 3, stream_max_time 3 s.
+
+load helper
+load reliability
+
+setup_file() {
+	pl_setup_server max_body=65536 max_waiting=3 stream_max_time=3 longpoll_timeout=25
+}
+teardown_file() { pl_teardown_server; }
+
+setup() { pl_need publish poll longpoll stream admin; }
+
+# health_ok: the server and admin still answer.
+health_ok() {
+	pl_get /push/health
+	pl_expect_status 200
+}
+
+secs_since() {  # secs_since START-MS: elapsed seconds with 3 decimals
+	local e=$(( $(pl_now_ms) - $1 ))
+	printf '%d.%03d' $(( e / 1000 )) $(( e % 1000 ))
+}
+
+@test "body over max_body: 413 JSON, nothing stored; exactly max_body: 201" {
+	T=$(pl_topic)
+	head -c 65537 /dev/zero | tr '\0' a >"$BATS_TEST_TMPDIR/big"
+	pl_publish "topic=$T" -H 'Content-Type: text/plain' --data-binary "@$BATS_TEST_TMPDIR/big"
+	pl_expect_error 413
+	# chunked (no Content-Length from the client)
+	pl_publish "topic=$T" -H 'Content-Type: text/plain' -H 'Transfer-Encoding: chunked' \
+		--data-binary "@$BATS_TEST_TMPDIR/big"
+	pl_expect_error 413
+	pl_expect_nothing_stored "$T"
+	head -c 65536 /dev/zero | tr '\0' b >"$BATS_TEST_TMPDIR/fits"
+	pl_publish "topic=$T" -H 'Content-Type: text/plain' --data-binary "@$BATS_TEST_TMPDIR/fits"
+	pl_expect_status 201
+	health_ok
+}
+
+@test "a batch over 10,000 lines: 413, nothing stored" {
+	T=$(pl_topic)
+	for i in $(seq 1 10001); do printf '{"topic":"%s","data":%d}\n' "$T" "$i"; done >"$BATS_TEST_TMPDIR/batch"
+	[ "$(stat -c %s "$BATS_TEST_TMPDIR/batch")" -lt 65536 ] || {
+		# keep the batch under max_body so that the line limit is what refuses it
+		for i in $(seq 1 10001); do printf '{"data":%d}\n' "$i"; done >"$BATS_TEST_TMPDIR/batch"
+	}
+	pl_publish "topic=$T" -H 'Content-Type: application/x-ndjson' --data-binary "@$BATS_TEST_TMPDIR/batch"
+	pl_expect_error 413
+	pl_expect_nothing_stored "$T"
+}
+
+@test "too many topics in one subscription: 400 (17 of max_topics 16), 16 is fine" {
+	T=$(pl_topic)
+	t16=$(for i in $(seq 1 16); do printf '%s/%d,' "$T" "$i"; done)
+	t16=${t16%,}
+	pl_poll "topic=$t16"
+	pl_expect_status 200
+	pl_poll "topic=$t16,$T/17"
+	pl_expect_error 400
+	q=$(for i in $(seq 1 17); do printf 'topic=%s/%d&' "$T" "$i"; done)
+	for ep in poll longpoll stream; do
+		pl_get "/push/$ep?${q}timeout=1"
+		pl_expect_error 400
+	done
+}
+
+@test "query string over 8 KiB through lighttpd: refused by lighttpd with 431, or by pushlite with 400" {
+	T=$(pl_topic)
+	pad=$(head -c 8300 /dev/zero | tr '\0' x)
+	for ep in poll longpoll stream; do
+		pl_get "/push/$ep?topic=$T&pad=$pad&timeout=1"
+		pl_expect_status 400 414 431
+		if [ "$HTTP_STATUS" = 400 ]; then pl_expect_error 400; fi
+		echo "# $ep: $HTTP_STATUS" >&3
+	done
+	pl_publish "topic=$T&pad=$pad" --data-binary x -H 'Content-Type: text/plain'
+	pl_expect_status 400 414 431
+	pl_expect_nothing_stored "$T"
+	health_ok
+}
+
+@test "query string over 8 KiB as plain CGI (no web server limit in front): pushlite's own 400 JSON" {
+	T=$(pl_topic)
+	pad=$(head -c 8300 /dev/zero | tr '\0' x)
+	for p in poll longpoll stream admin; do
+		pl_cgi_req "$p" GET "topic=$T&pad=$pad&timeout=0"
+		pl_expect_error 400
+	done
+	CGI_ENV=(CONTENT_TYPE=text/plain HTTP_AUTHORIZATION="Bearer $PL_PUB_TOKEN")
+	pl_cgi_req publish POST "topic=$T&pad=$pad" x
+	pl_expect_error 400
+	# exactly 8 KiB is accepted
+	q="topic=$T&pad="
+	pad=$(head -c $(( 8192 - ${#q} )) /dev/zero | tr '\0' x)
+	CGI_ENV=()
+	pl_cgi_req poll GET "$q$pad"
+	pl_expect_status 200
+}
+
+@test "very long header values: 400/401 JSON from pushlite (7 KB), 431 from lighttpd (past its 8 KB header limit); never a crash" {
+	T=$(pl_topic)
+	long=$(head -c 7000 /dev/zero | tr '\0' a)
+	pl_publish "" -H "X-Topic: /$long" --data-binary x -H 'Content-Type: text/plain'
+	pl_expect_error 400
+	pl_publish "topic=$T" -H "X-Type: $long" --data-binary x -H 'Content-Type: text/plain'
+	pl_expect_error 400
+	pl_publish "topic=$T" -H "X-User: $long" --data-binary x -H 'Content-Type: text/plain'
+	pl_expect_error 400
+	pl_publish "topic=$T" -H "X-Clients: $long" --data-binary x -H 'Content-Type: text/plain'
+	pl_expect_error 400
+	pl_publish "topic=$T" -H "X-TTL: $long" --data-binary x -H 'Content-Type: text/plain'
+	pl_expect_error 400
+	pl_req POST "/push/publish?topic=$T" -H "Authorization: Bearer $long" --data-binary x
+	pl_expect_error 401
+	pl_poll "topic=$T" -H "Last-Event-ID: $long"
+	pl_expect_error 400
+	pl_poll "topic=$T" -H "Authorization: Bearer v1.$long.1.x"
+	pl_expect_error 401
+	pl_expect_nothing_stored "$T"
+	# Past lighttpd's header limit: lighttpd answers itself.
+	huge=$(head -c 9000 /dev/zero | tr '\0' a)
+	pl_poll "topic=$T" -H "X-Junk: $huge"
+	pl_expect_status 431 400
+	health_ok
+}
+
+@test "max_waiting 3: the fourth waiting long poll gets 429 at once, JSON; the slot frees again" {
+	T=$(pl_topic)
+	pids=()
+	for i in 1 2 3; do
+		curl -sS -o "$BATS_TEST_TMPDIR/held.$i" --max-time 40 "$PL_URL/push/longpoll?topic=$T&timeout=30" 3>&- &
+		pids+=($!)
+	done
+	three() { [ "$(pl_stat waiting)" = 3 ]; }
+	wait_for 10 three || pl_fail "waiting is $(pl_stat waiting), not 3"
+	t0=$(pl_now_ms)
+	pl_get "/push/longpoll?topic=$T&timeout=30"
+	el=$(secs_since "$t0")
+	pl_expect_error 429
+	[ "${el%.*}" -lt 1 ] || pl_fail "429 took $el s"
+	# a publish answers the three held ones; then a long poll is held again
+	pl_pub "$T" wake
+	for p in "${pids[@]}"; do wait "$p"; done
+	for i in 1 2 3; do
+		jq -e '.messages[0].data == "wake"' "$BATS_TEST_TMPDIR/held.$i" >/dev/null ||
+			pl_fail "held $i: $(cat "$BATS_TEST_TMPDIR/held.$i")"
+	done
+	pl_get "/push/longpoll?topic=$T&since=$PUB_ID&timeout=1"
+	pl_expect_status 200
+	rl_note "max_waiting=3: 4th long poll answered 429 in $el s"
+}
+
+@test "stream ends after stream_max_time (3 s), cleanly" {
+	T=$(pl_topic)
+	for fmt in sse ndjson js; do
+		t0=$(pl_now_ms)
+		rc=0
+		curl -sS -N --max-time 20 -o "$BATS_TEST_TMPDIR/s" "$PL_URL/push/stream?topic=$T&format=$fmt" || rc=$?
+		el=$(secs_since "$t0")
+		[ "$rc" = 0 ] || pl_fail "$fmt: curl exit $rc after $el s (the stream did not end cleanly)"
+		ms=$(( $(pl_now_ms) - t0 ))
+		(( ms >= 2900 && ms < 5000 )) || pl_fail "$fmt: stream lasted $el s, expected 3 s"
+		echo "# $fmt lasted $el s" >&3
+	done
+}
+
+@test "longpoll timeout is honoured within a second (timeout=2, timeout=0)" {
+	T=$(pl_topic)
+	t0=$(pl_now_ms)
+	pl_get "/push/longpoll?topic=$T&timeout=2"
+	ms=$(( $(pl_now_ms) - t0 ))
+	pl_expect_status 200
+	pl_jq_true '.messages == []'
+	(( ms >= 1900 && ms < 3000 )) || pl_fail "timeout=2 answered after $ms ms"
+	t0=$(pl_now_ms)
+	pl_get "/push/longpoll?topic=$T&timeout=0"
+	ms=$(( $(pl_now_ms) - t0 ))
+	pl_expect_status 200
+	(( ms < 1000 )) || pl_fail "timeout=0 answered after $ms ms"
+	t0=$(pl_now_ms)
+	pl_get "/push/longpoll?topic=$T&timeout=3s"
+	ms=$(( $(pl_now_ms) - t0 ))
+	(( ms >= 2900 && ms < 4000 )) || pl_fail "timeout=3s answered after $ms ms"
+}
