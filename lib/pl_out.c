@@ -110,6 +110,15 @@ static void add_xml(struct pl_buf *b, const char *s, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		const char *rep;
 
+		/* U+FFFE and U+FFFF are not XML characters: write U+FFFD. */
+		if ((unsigned char)s[i] == 0xef && i + 2 < n && (unsigned char)s[i + 1] == 0xbf &&
+		    ((unsigned char)s[i + 2] & 0xfe) == 0xbe) {
+			pl_buf_add(b, s + start, i - start);
+			pl_buf_adds(b, "\xef\xbf\xbd");
+			i += 2;
+			start = i + 1;
+			continue;
+		}
 		switch (s[i]) {
 		case '&': rep = "&amp;"; break;
 		case '<': rep = "&lt;"; break;
