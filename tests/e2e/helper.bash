@@ -160,6 +160,7 @@ pl_req() {
 	shift 2
 	HEADERS=$BATS_TEST_TMPDIR/headers
 	bodyf=$BATS_TEST_TMPDIR/body
+	rm -f "$bodyf" "$HEADERS"   # curl writes no file for an empty body
 	local m=(-X "$method")
 	[ "$method" = HEAD ] && m=(-I)
 	HTTP_STATUS=$(curl -sS -g --max-time "${PL_MAX_TIME:-30}" "${m[@]}" \

@@ -82,7 +82,7 @@ teardown_file() { pl_teardown_server; }
 
 @test "application/json that is not valid JSON: 400 and nothing stored" {
 	T=$(pl_topic)
-	for body in '{"a":' '{a:1}' 'hello' '' '{"a":1} x' "{\"a\":\"\x01\"}"; do
+	for body in '{"a":' '{a:1}' "{'a':1}" '[1,2,]' '{"a":1,}' 'hello' '' '{"a":1} x' "{\"a\":\"\x01\"}" 'NaN' '01'; do
 		pl_publish "topic=$T" -H 'Content-Type: application/json' --data-binary "$body"
 		pl_expect_error 400 || pl_fail "body: $body"
 	done
