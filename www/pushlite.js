@@ -306,13 +306,22 @@ var Pushlite = (function (win) {
 		return { code: code, message: message, status: 0, network: true };
 	}
 
+	/* Error codes of the server's JSON error bodies and their statuses. */
+	var CODES = {
+		bad_request: 400, unauthorized: 401, forbidden: 403, not_found: 404,
+		method_not_allowed: 405, too_large: 413, too_many_subscribers: 429,
+		internal: 500, storage_unavailable: 503, storage_busy: 503, push_off: 503
+	};
+
 	/* Classify an error object that came inside a 200 answer (JSONP, iframe). */
 	function bodyError(d) {
 		var code = String(d.error), st = +d.status;
+		if (!st && CODES.hasOwnProperty(code))
+			st = CODES[code];
 		if (!st) {
 			if (/auth|token|forbid|denied|bad_?param|bad_?request|invalid/i.test(code))
 				st = /forbid|denied/i.test(code) ? 403 : (/auth|token/i.test(code) ? 401 : 400);
-			else if (/too_?many|limit|busy/i.test(code))
+			else if (/too_?many/i.test(code))
 				st = 429;
 			else
 				st = 503;
@@ -657,7 +666,8 @@ var Pushlite = (function (win) {
 		}
 
 		function report(err) {
-			err.transport = active || best;
+			if (!err.transport)
+				err.transport = mode === 'fallback' ? 'poll' : best;
 			emit(o.onError, err);
 		}
 
@@ -975,7 +985,7 @@ var Pushlite = (function (win) {
 		}
 
 		function iframe() {
-			var my = ++gen, opened = false, seen = now();
+			var my = ++gen, opened = false, called = false, seen = now();
 			var name = 'pushlite_if' + (++seq) + '_' + now();
 			var frame;
 
@@ -987,6 +997,7 @@ var Pushlite = (function (win) {
 				if (my !== gen || closed)
 					return;
 				seen = now();
+				called = true;
 				if (m === null || m === undefined) {
 					if (!opened) {
 						opened = true;
@@ -1030,11 +1041,21 @@ var Pushlite = (function (win) {
 					return;
 				cur.abort();
 				cur = null;
-				if (opened)
+				/* A held stream calls at least once (heartbeat) before it
+				 * ends; a document without any call is a refusal. */
+				if (called)
 					streamEnded();
 				else
 					fail({ code: 'refused', message: 'stream ended before it opened (push off?)', status: 0, refused: true });
 			}
+			/* An iframe the server holds open counts as working, even
+			 * before its first heartbeat: a refusal loads at once. */
+			win.setTimeout(function () {
+				if (my === gen && !closed && !opened) {
+					opened = true;
+					success();
+				}
+			}, cfg.heldOk);
 			if (frame.attachEvent)
 				frame.attachEvent('onload', onload);
 			else

@@ -373,6 +373,11 @@ async function main() {
     };
     await pubSome(5, 'live');
     await checkAll('live messages arrive in order, exactly once, only matching topics');
+    for (const f of pages) {
+      const st = await state(f.page);
+      ok(st.errors === '' && st.transports === f.tr, `${f.tr}: no errors and no transport change while the server runs`,
+        `transports ${st.transports}; errors ${st.errors}`);
+    }
 
     /* ---- B: server stopped and restarted mid-test */
     await pubSome(2, 'before stop');
@@ -429,6 +434,11 @@ async function main() {
     }
     await pubSome(2, 'push on');
     await checkAll('push off and on again: every message exactly once, in order', 20000);
+    for (const f of pages) {
+      const st = await state(f.page);
+      note(`${f.tr}: transports ${st.transports}`);
+      note(`${f.tr}: errors ${st.errors}`);
+    }
     for (const f of pages) {
       const bad = f.consoleLines.filter((l) => /^pageerror/.test(l));
       ok(bad.length === 0, `${f.tr}: no script errors on the page`, bad.join('\n'));
@@ -541,7 +551,7 @@ async function main() {
       }
       await server.stop();
       for (const n of fs.readdirSync(stateDir)) {
-        if (/^pushlite\.db/.test(n)) fs.rmSync(path.join(stateDir, n), { force: true });
+        if (/^pushlite\.db/.test(n)) fs.rmSync(path.join(stateDir, n), { force: true, recursive: true });
       }
       await server.start();
       const fresh = {};
