@@ -362,7 +362,9 @@ var Pushlite = (function (win) {
 				finish(netError('bad_json', 'answer is not JSON'));
 				return;
 			}
-			if (d && d.error)
+			if (!d || typeof d !== 'object')
+				finish(netError('bad_answer', 'answer is not a JSON object'));
+			else if (d.error)
 				finish(bodyError(d));
 			else
 				finish(null, d);
@@ -877,10 +879,12 @@ var Pushlite = (function (win) {
 					fail(err);
 					return;
 				}
-				if (apply(d))
-					catchUp(next);
-				else if (!closed)
+				if (apply(d)) {
+					if (!closed)
+						catchUp(next);
+				} else if (!closed) {
 					next();
+				}
 			});
 		}
 

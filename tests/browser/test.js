@@ -568,6 +568,53 @@ async function main() {
       }
     }
 
+    /* ---- G2: messages purged before delivery: the client reports the gap */
+    {
+      const list = [];
+      for (const tr of ['longpoll', 'sse', 'jsonp']) {
+        const f = await openFixture(browser, origin);
+        f.tr = tr;
+        f.topic = '/bt/gap/' + tr;
+        f.opts = Object.assign({ url: '/push', topics: [f.topic], transport: tr, persist: 'session' }, FAST);
+        await f.page.evaluate((o) => startSub(o), f.opts);
+        await waitFor(async () => (await state(f.page)).transport === tr, 10000);
+        const id = await server.publish(f.topic, 'seen');
+        await waitFor(async () => (await state(f.page)).ids === String(id), 10000);
+        await f.page.goto('about:blank');
+        list.push(f);
+      }
+      let purgeUpTo = 0;
+      for (const f of list) purgeUpTo = Math.max(purgeUpTo, await server.publish(f.topic, 'purged before delivery'));
+      for (const f of list) f.want = [await server.publish(f.topic, 'kept')];
+      // delete every message up to purgeUpTo, so the oldest kept is above each cursor + 1
+      const all = await request(port, 'GET', '/push/admin/messages?topic=/&since=all&limit=1000',
+        { headers: { Authorization: 'Bearer ' + ADMIN } });
+      let deleted = 0;
+      if (all.status === 200) {
+        for (const m of JSON.parse(all.body).messages) {
+          if (m.id > purgeUpTo) continue;
+          const r = await request(port, 'DELETE', '/push/admin/messages/' + m.id, { headers: { Authorization: 'Bearer ' + ADMIN } });
+          if (r.status === 204) deleted++;
+        }
+      }
+      ok(all.status === 200 && deleted > 0, 'admin: messages listed and deleted to make a gap', `list ${all.status} ${all.body.slice(0, 200)}; deleted ${deleted}`);
+      for (const f of list) {
+        await loadFixture(f.page, origin, fixture('/pushlite.js'));
+        await f.page.evaluate((o) => startSub(o), f.opts);
+        const st = await waitFor(async () => {
+          const s = await state(f.page);
+          return s.gaps >= 1 && idList(s.ids).length >= 1 ? s : null;
+        }, 15000) || await state(f.page);
+        await sleep(300);
+        const fin = await state(f.page);
+        ok(fin.gaps === 1 && sameList(idList(fin.ids), f.want) && fin.transport === f.tr,
+          `${f.tr}: messages purged after the saved cursor: reports the gap once and goes on`,
+          describe(fin, f.want) + `\ngaps ${fin.gaps}`);
+        void st;
+        await f.context.close();
+      }
+    }
+
     /* ---- H: the demo page */
     {
       const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
