@@ -413,6 +413,22 @@ async function main() {
       ok(st.transport === 'poll', `${f.tr}: push off: falls back to the simple poll`,
         `transport ${st.transport}; history ${st.transports}; errors ${st.errors}`);
     }
+    {
+      // the demo page while push is off: shows the fallback
+      const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+      const page = await context.newPage();
+      await page.goto(`${origin}/?topics=/bt&transport=auto&autostart=1`);
+      const shown = await waitFor(async () => {
+        const t = (await page.textContent('#active-transport')).trim();
+        const s = (await page.textContent('#state')).trim();
+        return t === 'poll' && s === 'fallback' ? t : null;
+      }, 10000);
+      await server.publish('/bt/demo', 'published while push is off');
+      await waitFor(async () => (await page.textContent('#messages')).includes('while push is off'), 15000);
+      await page.screenshot({ path: path.join(OUT, 'demo-push-off.png') });
+      ok(!!shown, 'demo page: push off: shows the fallback to poll', `transport ${await page.textContent('#active-transport')}`);
+      await context.close();
+    }
     await pubSome(3, 'push off');
     await checkAll('push off: messages keep arriving through the poll', 20000);
     await sleep(4000); // a probe or two of the push transport fails meanwhile
