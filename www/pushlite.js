@@ -986,6 +986,14 @@ var Pushlite = (function (win) {
 					es.close();
 				}
 			};
+			/* A buffering proxy can hold the answer's head back forever. */
+			win.setTimeout(function () {
+				if (my === gen && !closed && !opened) {
+					cur.abort();
+					cur = null;
+					fail(netError('timeout', 'stream did not open'));
+				}
+			}, cfg.stall);
 		}
 
 		function iframe() {

@@ -176,8 +176,8 @@ class Server {
     }, 10000);
   }
 
-  async publish(topic, text) {
-    const r = await request(this.port, 'POST', '/push/publish?topic=' + encodeURIComponent(topic), {
+  async publish(topic, text, extra = '') {
+    const r = await request(this.port, 'POST', '/push/publish?topic=' + encodeURIComponent(topic) + extra, {
       body: text,
       headers: { Authorization: 'Bearer ' + PUB, 'Content-Type': 'text/plain' },
     });
@@ -501,6 +501,58 @@ async function main() {
     };
     await oldBrowser('no EventSource, no JSON, no ES5 built-ins', STRIP_ES + STRIP_ES5, 'longpoll');
     await oldBrowser('no EventSource, no XMLHttpRequest', STRIP_ES + STRIP_XHR + STRIP_ES5, 'jsonp');
+
+    /* ---- D2: subscriber token and client kind; a bad token is fatal */
+    {
+      const conf = path.join(stateDir, 'pushlite.conf');
+      const tok = await new Promise((resolve) => {
+        const p = spawn(path.join(ROOT, 'tools', 'pushlite'), ['--conf', conf, 'token', '--user', 'alice', '--ttl', '1h']);
+        let o = '';
+        p.stdout.on('data', (c) => { o += c; });
+        p.on('close', () => resolve(o.trim()));
+        p.on('error', () => resolve(''));
+      });
+      for (const tr of ['sse', 'jsonp', 'iframe']) {
+        const topic = '/bt/who/' + tr;
+        const f = await openFixture(browser, origin);
+        await f.page.evaluate((o) => startSub(o), Object.assign({ url: '/push', topics: [topic], transport: tr, token: tok, client: 'pc' }, FAST));
+        await waitFor(async () => (await state(f.page)).transport === tr, 10000);
+        const want = [];
+        want.push(await server.publish(topic, 'broadcast'));
+        await server.publish(topic, 'for bob', '&user=bob');
+        want.push(await server.publish(topic, 'for alice', '&user=alice'));
+        await server.publish(topic, 'for phones', '&clients=ios,android');
+        want.push(await server.publish(topic, 'for alice on a pc', '&user=alice&clients=pc'));
+        const st = await waitFor(async () => {
+          const s = await state(f.page);
+          return idList(s.ids).length >= 3 ? s : null;
+        }, 10000) || await state(f.page);
+        await sleep(500);
+        const fin = await state(f.page);
+        ok(/^v1\./.test(tok) && sameList(idList(fin.ids), want),
+          `${tr}: with a subscriber token and client=pc gets broadcasts and alice's messages only`, describe(fin, want) + `\ntoken ${tok}`);
+        void st;
+        await f.context.close();
+      }
+      for (const tr of ['longpoll', 'jsonp']) {
+        const f = await openFixture(browser, origin);
+        await f.page.evaluate((o) => {
+          o.onError = function (e) { T.errors[T.errors.length] = e.code + ':' + (e.status || 0) + ':' + (e.fatal ? 'fatal' : ''); };
+          T.sub = Pushlite.subscribe(o);
+          T.sub2 = o;
+        }, Object.assign({ url: '/push', topics: ['/bt/bad'], transport: tr, token: 'v1.alice.99999999999.forged' }, FAST));
+        const st = await waitFor(async () => {
+          const s = await state(f.page);
+          return /fatal/.test(s.errors) ? s : null;
+        }, 10000) || await state(f.page);
+        await sleep(1500);
+        const fin = await state(f.page);
+        ok(/^unauthorized:(401|0):fatal$/.test(fin.errors), `${tr}: a forged token is fatal: reported once, then the client stops`,
+          `errors ${fin.errors}`);
+        void st;
+        await f.context.close();
+      }
+    }
 
     /* ---- E: cross-origin page without CORS: auto picks JSONP */
     {
