@@ -815,7 +815,7 @@ static void rate_drive(struct rate_ctx *c, struct xfer *xs, long n, double warmu
 
 static void print_rate(const struct opts *o, struct rate_ctx *c, const char *mode)
 {
-	double rps = (double)c->tally.count / o->seconds;
+	double rps = (double)(c->tally.count - c->tally.errors) / o->seconds;  /* answers */
 	double p50 = samples_pct(&c->lat, 50), p99 = samples_pct(&c->lat, 99);
 	double pmax = samples_pct(&c->lat, 100);
 
@@ -826,10 +826,10 @@ static void print_rate(const struct opts *o, struct rate_ctx *c, const char *mod
 	       o->conns, o->seconds, p50, p99, pmax);
 	tally_print_status(&c->tally, stdout, 0);
 	printf("\n");
-	printf("bench=%s label=%s conns=%ld seconds=%.2f requests=%ld rps=%.1f msgs_per_req=%ld "
+	printf("bench=%s label=%s conns=%ld seconds=%.2f answers=%ld rps=%.1f msgs_per_req=%ld "
 	       "msgs_per_s=%.1f p50_ms=%.3f p99_ms=%.3f max_ms=%.3f errors=%ld non2xx=%ld",
-	       mode, *o->label ? o->label : "-", o->conns, o->seconds, c->tally.count, rps,
-	       o->msgs_per_req, rps * (double)o->msgs_per_req, p50, p99, pmax,
+	       mode, *o->label ? o->label : "-", o->conns, o->seconds,
+	       c->tally.count - c->tally.errors, rps, o->msgs_per_req, rps * (double)o->msgs_per_req, p50, p99, pmax,
 	       c->tally.errors, c->tally.non2xx);
 	tally_print_status(&c->tally, stdout, 1);
 	printf("\n");
@@ -1143,9 +1143,11 @@ static int run_fanout(struct opts *o)
 	fan_setup(&c, o, &l, o->subs);
 	for (round = 0; round < o->rounds; round++) {
 		fan_round(&c, round, &all, &r);
-		samples_add(&maxes, r.max);
-		samples_add(&p50s, r.p50);
-		samples_add(&p99s, r.p99);
+		if (r.answered > 0) {  /* a round nobody answered has no delays */
+			samples_add(&maxes, r.max);
+			samples_add(&p50s, r.p50);
+			samples_add(&p99s, r.p99);
+		}
 		answered += r.answered;
 		errors += o->subs - r.answered;
 		unsettled += !r.settled;
@@ -1174,12 +1176,14 @@ static int run_fanout(struct opts *o)
 	       kind, o->label, o->subs, o->rounds, samples_pct(&p50s, 50), samples_pct(&p99s, 50),
 	       samples_pct(&maxes, 50), samples_pct(&all, 50), samples_pct(&all, 99),
 	       samples_pct(&maxes, 100), answered, errors);
-	printf("bench=fanout label=%s kind=%s subs=%ld rounds=%ld p50_ms=%.3f p99_ms=%.3f "
-	       "all_ms=%.3f pooled_p50_ms=%.3f pooled_p99_ms=%.3f all_worst_ms=%.3f answered=%ld "
-	       "errors=%ld unsettled_rounds=%ld\n",
-	       *o->label ? o->label : "-", kind, o->subs, o->rounds, samples_pct(&p50s, 50),
-	       samples_pct(&p99s, 50), samples_pct(&maxes, 50), samples_pct(&all, 50),
-	       samples_pct(&all, 99), samples_pct(&maxes, 100), answered, errors, unsettled);
+	printf("bench=fanout label=%s kind=%s subs=%ld rounds=%ld", *o->label ? o->label : "-",
+	       kind, o->subs, o->rounds);
+	if (answered > 0)
+		printf(" p50_ms=%.3f p99_ms=%.3f all_ms=%.3f pooled_p50_ms=%.3f pooled_p99_ms=%.3f "
+		       "all_worst_ms=%.3f", samples_pct(&p50s, 50), samples_pct(&p99s, 50),
+		       samples_pct(&maxes, 50), samples_pct(&all, 50), samples_pct(&all, 99),
+		       samples_pct(&maxes, 100));
+	printf(" answered=%ld errors=%ld unsettled_rounds=%ld\n", answered, errors, unsettled);
 	fflush(stdout);
 	fan_free(&c);
 	samples_free(&all);
