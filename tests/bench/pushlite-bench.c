@@ -829,8 +829,8 @@ static void print_rate(const struct opts *o, struct rate_ctx *c, const char *mod
 	printf("bench=%s label=%s conns=%ld seconds=%.2f answers=%ld rps=%.1f msgs_per_req=%ld "
 	       "msgs_per_s=%.1f p50_ms=%.3f p99_ms=%.3f max_ms=%.3f errors=%ld non2xx=%ld",
 	       mode, *o->label ? o->label : "-", o->conns, o->seconds,
-	       c->tally.count - c->tally.errors, rps, o->msgs_per_req, rps * (double)o->msgs_per_req, p50, p99, pmax,
-	       c->tally.errors, c->tally.non2xx);
+	       c->tally.count - c->tally.errors, rps, o->msgs_per_req,
+	       rps * (double)o->msgs_per_req, p50, p99, pmax, c->tally.errors, c->tally.non2xx);
 	tally_print_status(&c->tally, stdout, 1);
 	printf("\n");
 	fflush(stdout);
