@@ -106,3 +106,37 @@ rl_note() {
 	[ -n "${RL_FIGURES-}" ] && printf '%s: %s\n' "$(basename "$BATS_TEST_FILENAME" .bats)" "$*" >>"$RL_FIGURES"
 	return 0
 }
+
+# rl_move_db DIR: the server's database moves to DIR/pushlite.db (a fresh
+# one, made by pushlite init): config rewritten, server restarted. For
+# faults that act on the database directory alone (a tmpfs, chattr).
+rl_move_db() {
+	local dir=$1
+	mkdir -p "$dir"
+	pl_server_stop "$PL_STATE"
+	PL_DB=$dir/pushlite.db
+	export PL_DB
+	pl_write_test_conf "$PL_CONF" "$PL_DB" ${RL_CONF_KV[@]+"${RL_CONF_KV[@]}"}
+	"$PL_TOOLS/pushlite" --conf "$PL_CONF" init >"$PL_STATE/init2.out" 2>&1 ||
+		pl_fail "pushlite init in $dir: $(cat "$PL_STATE/init2.out")" || return 1
+	pl_server_start "$PL_SERVER" "$PL_STATE" || return 1
+	pl_server_wait "$PL_SERVER" "$PL_STATE" "$PL_PORT" 20
+}
+
+# rl_pub_probe TOPIC DATA: one publish; sets HTTP_STATUS, BODY, HEADERS.
+# Returns 0 for 201, 1 for 503 with Retry-After and a JSON error, and fails
+# the test for anything else (5xx without Retry-After, 500, no answer).
+rl_pub_probe() {
+	pl_publish "topic=$1" -H 'Content-Type: text/plain' --data-binary "$2"
+	case $HTTP_STATUS in
+	201) return 0 ;;
+	503)
+		pl_expect_error 503 || return 2
+		pl_hdr Retry-After >/dev/null || { pl_show; pl_fail "503 without Retry-After"; return 2; }
+		return 1
+		;;
+	esac
+	pl_show
+	pl_fail "publish during a fault: status $HTTP_STATUS (want 201, or 503 with Retry-After and a JSON error)"
+	return 2
+}

@@ -1,0 +1,226 @@
+#!/usr/bin/env bats
+# SPEC 7: storage faults. While the database directory is read-only, the
+# disk is full, or the database file is deleted or corrupted, publish
+# answers 201 (and then the message is really kept) or 503 with Retry-After
+# and a JSON error; no program crashes; /push/health still answers; the
+# error is logged once per condition, not once per request; and once the
+# fault is removed, publishing works again.
+#
+# As root, permission bits do not stop writes: the read-only fault uses
+# chattr +i (immutable: refuses writes even through descriptors already
+# open), the full disk a small tmpfs. Both need root (CAP_LINUX_IMMUTABLE,
+# CAP_SYS_ADMIN); the tests skip otherwise.
+
+load helper
+load reliability
+
+N=40   # requests sent during each fault
+
+setup() {
+	pl_need publish poll admin
+	RL_MNT=""
+	RL_IMMUTABLE=""
+	pl_setup_server
+}
+
+teardown() {
+	# Undo the fault whatever happened, then stop the server.
+	if [ -n "${RL_IMMUTABLE-}" ]; then
+		# shellcheck disable=SC2086
+		chattr -i $RL_IMMUTABLE 2>/dev/null || true
+	fi
+	pl_teardown_server
+	if [ -n "${RL_MNT-}" ]; then
+		umount "$RL_MNT" 2>/dev/null || umount -l "$RL_MNT" 2>/dev/null || true
+		rmdir "$RL_MNT" 2>/dev/null || true
+	fi
+}
+
+# during_fault TOPIC TAG: N publishes and N health checks; every answer is
+# one that is allowed. Sets N201, N503; the acknowledged ones go to
+# $BATS_TEST_TMPDIR/acked as "ok ID DATA" (the format of rl_check_acked).
+during_fault() {
+	local topic=$1 tag=$2 i rc
+	N201=0 N503=0
+	for i in $(seq 1 "$N"); do
+		rc=0
+		rl_pub_probe "$topic" "$tag-$i" || rc=$?
+		case $rc in
+		0) N201=$(( N201 + 1 )); echo "ok $(pl_json .id) $tag-$i" >>"$BATS_TEST_TMPDIR/acked" ;;
+		1) N503=$(( N503 + 1 )) ;;
+		*) return 1 ;;
+		esac
+		pl_get /push/health
+		case $HTTP_STATUS in
+		200) pl_expect_json ;;
+		503) pl_expect_error 503 && pl_hdr Retry-After >/dev/null ||
+			pl_fail "health 503 without Retry-After" ;;
+		*) pl_show; pl_fail "health during the fault: $HTTP_STATUS" ;;
+		esac
+		pl_poll "topic=$topic&since=all&limit=1"
+		pl_expect_status 200 503
+	done
+}
+
+# programs_alive: every program of the server still runs (nothing crashed:
+# lighttpd would have had to restart it; its error log says so).
+no_crash() {
+	local n
+	n=$(grep -ciE 'child (exited|signaled)|signal [0-9]+|core dumped|segfault|abort' \
+		"$PL_STATE/lighttpd-error.log" 2>/dev/null || true)
+	[ "${n:-0}" = 0 ] || pl_fail "a program died: $(grep -iE 'child (exited|signaled)|signal|core|segfault|abort' "$PL_STATE/lighttpd-error.log" | head -3)"
+}
+
+publish_ok() {
+	pl_publish "topic=$1" -H 'Content-Type: text/plain' --data-binary "$2"
+	[ "$HTTP_STATUS" = 201 ]
+}
+
+# check_logged BEFORE: the error log gained at least one line about the
+# database, and at most one per worker (2 publish processes x 4 threads,
+# plus poll's and admin's) -- not one per request (3 x N were sent).
+check_logged() {
+	local before=$1 after grown
+	after=$(rl_errlog_lines "$PL_DB")
+	grown=$(( after - before ))
+	LOGGED=$grown
+	(( grown >= 1 )) || pl_fail "the fault was not logged (no line naming $PL_DB)"
+	(( grown <= 24 )) || {
+		grep -F "$PL_DB" "$PL_STATE/lighttpd-error.log" | tail -5 >&2
+		pl_fail "logged $grown lines for $(( 3 * N )) requests: not once per condition"
+	}
+}
+
+acked_kept() {
+	[ -s "$BATS_TEST_TMPDIR/acked" ] || { echo 0; return 0; }
+	rl_dump_topic "$1" "$BATS_TEST_TMPDIR/dump"
+	rl_check_acked "$BATS_TEST_TMPDIR/acked" "$BATS_TEST_TMPDIR/dump"
+}
+
+@test "read-only database (chattr +i on directory and files): 503 + Retry-After, logged once, works again after" {
+	command -v chattr >/dev/null || skip "chattr is not installed"
+	rl_move_db "$PL_STATE/db"
+	T=/fault/ro
+	pl_pub "$T" before
+	sqlite3 "$PL_DB" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
+	RL_IMMUTABLE="$PL_STATE/db $(ls -d "$PL_DB"*)"
+	before=$(rl_errlog_lines "$PL_DB")
+	# shellcheck disable=SC2086
+	chattr +i $RL_IMMUTABLE || skip "chattr +i is not permitted here"
+	during_fault "$T" ro
+	(( N503 > 0 )) || pl_fail "no 503 while the database was read-only ($N201 answered 201)"
+	check_logged "$before"
+	no_crash
+	# shellcheck disable=SC2086
+	chattr -i $RL_IMMUTABLE
+	RL_IMMUTABLE=""
+	wait_for 15 publish_ok "$T" after || { pl_show; pl_fail "publishing did not come back"; }
+	kept=$(acked_kept "$T")
+	rl_integrity
+	rl_note "read-only: $N publishes -> $N201 x 201, $N503 x 503; $LOGGED log lines for $(( 3 * N )) requests; $kept acknowledged kept"
+}
+
+@test "disk full (a small tmpfs for the database, filled): 503 + Retry-After, logged once, works again after" {
+	RL_MNT=$(mktemp -d "${TMPDIR:-/tmp}/pushlite-full.XXXXXX")
+	mount -t tmpfs -o size=3m tmpfs "$RL_MNT" 2>/dev/null || { rmdir "$RL_MNT"; RL_MNT=""; skip "cannot mount a tmpfs here"; }
+	rl_move_db "$RL_MNT"
+	T=/fault/full
+	pl_pub "$T" before
+	# Fill the file system; leave nothing.
+	dd if=/dev/zero of="$RL_MNT/fill" bs=64k 2>/dev/null || true
+	before=$(rl_errlog_lines "$PL_DB")
+	# Messages of 60 KB: the WAL must grow.
+	big=$(head -c 60000 /dev/zero | tr '\0' x)
+	N201=0 N503=0
+	for i in $(seq 1 "$N"); do
+		rc=0
+		rl_pub_probe "$T" "full-$i-$big" || rc=$?
+		case $rc in
+		0) N201=$(( N201 + 1 )); echo "ok $(pl_json .id) full-$i" >>"$BATS_TEST_TMPDIR/acked.ids" ;;
+		1) N503=$(( N503 + 1 )) ;;
+		*) false ;;
+		esac
+		pl_get /push/health
+		pl_expect_status 200 503
+	done
+	(( N503 > 0 )) || pl_fail "no 503 with a full disk ($N201 answered 201)"
+	check_logged "$before"
+	no_crash
+	rm -f "$RL_MNT/fill"
+	wait_for 15 publish_ok "$T" after || { pl_show; pl_fail "publishing did not come back"; }
+	# every 201 during the fault is stored, with its data
+	sqlite3 "$PL_DB" 'SELECT id FROM messages' >"$BATS_TEST_TMPDIR/ids"
+	while read -r _ id _; do
+		grep -qx "$id" "$BATS_TEST_TMPDIR/ids" || pl_fail "id $id was answered 201 but is not stored"
+	done < <(cat "$BATS_TEST_TMPDIR/acked.ids" 2>/dev/null)
+	rl_integrity
+	rl_note "disk full: $N publishes of 60 KB -> $N201 x 201, $N503 x 503; $LOGGED log lines for $(( 2 * N )) requests"
+}
+
+@test "database file deleted while running: no 201 for a message that is not in the database file; recovers after pushlite init" {
+	T=/fault/deleted
+	pl_pub "$T" before
+	before=$(rl_errlog_lines "$PL_DB")
+	rm -f "$PL_DB" "$PL_DB-wal" "$PL_DB-shm"
+	during_fault "$T" del
+	no_crash
+	# A 201 means kept: each acknowledged message must be in the file the
+	# configuration names, where every new process and pushlite-purge look.
+	lost=0
+	if [ -s "$BATS_TEST_TMPDIR/acked" ]; then
+		while read -r _ id data; do
+			got=$(sqlite3 "$PL_DB" "SELECT count(*) FROM messages WHERE id = $id" 2>/dev/null || echo 0)
+			[ "$got" = 1 ] || lost=$(( lost + 1 ))
+		done <"$BATS_TEST_TMPDIR/acked"
+	fi
+	rl_note "deleted database: $N publishes -> $N201 x 201, $N503 x 503; $lost of the 201s are in no file at the configured path"
+	(( lost == 0 )) || pl_fail "$lost of $N201 publishes answered 201 after the database file was deleted are not in $PL_DB (written to the unlinked file: lost at the next restart)"
+	# Recovery: the operator recreates the database.
+	"$PL_TOOLS/pushlite" --conf "$PL_CONF" init >/dev/null 2>&1 || true
+	wait_for 15 publish_ok "$T" after || { pl_show; pl_fail "publishing did not come back after pushlite init"; }
+	pl_poll "topic=$T&since=all"
+	pl_jq_true '[.messages[].data] | index("after") != null'
+}
+
+@test "database file corrupted while running: 503 + Retry-After (never 201 into a broken file, never 500), health answers, works again after restore" {
+	T=/fault/corrupt
+	for i in 1 2 3 4 5; do pl_pub "$T" "before-$i"; done
+	sqlite3 "$PL_DB" ".backup '$BATS_TEST_TMPDIR/backup.db'"
+	sqlite3 "$PL_DB" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
+	before=$(rl_errlog_lines "$PL_DB")
+	size=$(stat -c %s "$PL_DB")
+	# Random bytes over the whole file, header included.
+	head -c "$size" /dev/urandom | dd of="$PL_DB" conv=notrunc 2>/dev/null
+	during_fault "$T" corrupt
+	no_crash
+	# The corruption may pass unseen while every page a publish touches is
+	# still cached; once it is seen, publish must answer 503.
+	(( N503 > 0 )) || pl_fail "no 503 with a corrupted database ($N201 answered 201)"
+	check_logged "$before"
+	# Restore: a new file in place (as an operator's cp + mv would).
+	cp "$BATS_TEST_TMPDIR/backup.db" "$PL_DB.new"
+	rm -f "$PL_DB-wal" "$PL_DB-shm"
+	mv "$PL_DB.new" "$PL_DB"
+	wait_for 15 publish_ok "$T" after || { pl_show; pl_fail "publishing did not come back after the restore"; }
+	rl_integrity
+	rl_note "corrupted database: $N publishes -> $N201 x 201, $N503 x 503; $LOGGED log lines for $(( 3 * N )) requests"
+}
+
+@test "database locked by another writer for longer than the busy timeout: 503 storage_busy with Retry-After, then works" {
+	T=/fault/locked
+	pl_pub "$T" before
+	# Hold the write lock for 8 s (the programs wait 5 s, then answer).
+	sqlite3 "$PL_DB" "BEGIN IMMEDIATE; INSERT INTO messages (topic, created, expires, body) SELECT topic, created, expires, body FROM messages LIMIT 0; SELECT 1 FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 40000000) SELECT count(*) FROM c); COMMIT;" >/dev/null 2>&1 &
+	locker=$!
+	t0=$(pl_now_ms)
+	rc=0
+	rl_pub_probe "$T" locked || rc=$?
+	ms=$(( $(pl_now_ms) - t0 ))
+	wait "$locker" || true
+	[ "$rc" != 2 ] || false
+	echo "# publish under a held write lock: $HTTP_STATUS after $ms ms" >&3
+	if [ "$rc" = 1 ]; then
+		pl_jq_true '.error == "storage_busy" or .error == "storage_unavailable"'
+	fi
+	wait_for 15 publish_ok "$T" after
+}
