@@ -6,7 +6,9 @@
 #   pl_write_pushlite_conf FILE DB SECRET PUBLISH-TOKEN ADMIN-TOKEN [EXTRA]
 #   pl_free_port                    prints a TCP port free on 127.0.0.1
 #   pl_gen_lighttpd STATE PORT BIN WWW CONF   writes STATE/lighttpd.conf
-#   pl_gen_apache   STATE PORT BIN WWW CONF   writes STATE/apache.conf
+#   pl_gen_apache   STATE PORT BIN WWW CONF   writes STATE/apache.conf;
+#                                   PL_GEN_BIN: where it runs the programs
+#                                   from (a copy when BIN is out of reach)
 #   pl_server_start KIND STATE      starts lighttpd|apache in its own session,
 #                                   writes STATE/server.pid; PL_SERVER_JOB
 #                                   is the job to `wait` for
@@ -154,9 +156,21 @@ pl_apache_moddir() {
 	echo /usr/lib/apache2/modules
 }
 
+# pl_user_can USER TEST-ARGS...: `test TEST-ARGS` run as USER.
+pl_user_can() {
+	local u=$1
+	shift
+	if command -v runuser >/dev/null 2>&1; then
+		runuser -u "$u" -- test "$@" 2>/dev/null
+	else
+		su -s /bin/sh "$u" -c 'test "$@"' sh "$@" 2>/dev/null
+	fi
+}
+
 pl_gen_apache() {
-	local state=$1 port=$2 bin=$3 www=$4 conf=$5 user=""
+	local state=$1 port=$2 bin=$3 www=$4 conf=$5 user="" p
 	mkdir -p "$state/apache"
+	PL_GEN_BIN=$bin
 	if [ "$(id -u)" = 0 ]; then
 		# Apache refuses to serve as root: it and the programs run as
 		# this user, which must own the state directory (SQLite writes
@@ -164,6 +178,21 @@ pl_gen_apache() {
 		local u=${PL_APACHE_USER:-www-data}
 		user="User $u
 Group $(id -gn "$u")"
+		# A checkout under a private directory (e.g. /root) is out of
+		# that user's reach: serve copies of the programs and of www/.
+		if ! pl_user_can "$u" -x "$bin/." ; then
+			mkdir -p "$state/bin"
+			for p in $PL_PROGRAMS; do
+				[ -x "$bin/$p" ] && cp -f "$bin/$p" "$state/bin/$p"
+			done
+			bin="$state/bin"
+			PL_GEN_BIN=$bin
+		fi
+		if ! pl_user_can "$u" -r "$www/." || ! pl_user_can "$u" -x "$www/."; then
+			rm -rf "$state/www"
+			cp -R "$www" "$state/www" 2>/dev/null || mkdir -p "$state/www"
+			www="$state/www"
+		fi
 	fi
 	pl_subst "$PL_SRC_ROOT/apache-conf/dev.conf.in" "$state/apache.conf" \
 		STATE="$state" PORT="$port" WWW="$www" BIN="$bin" CONF="$conf" \

@@ -85,7 +85,8 @@ pl_setup_server() {
 		PL_PORT=$(pl_free_port) || return 1
 		case $PL_SERVER in
 		lighttpd) pl_gen_lighttpd "$PL_STATE" "$PL_PORT" "$PL_BIN" "$PL_ROOT/www" "$PL_CONF" ;;
-		apache) pl_gen_apache "$PL_STATE" "$PL_PORT" "$PL_BIN" "$PL_ROOT/www" "$PL_CONF" ;;
+		apache) pl_gen_apache "$PL_STATE" "$PL_PORT" "$PL_BIN" "$PL_ROOT/www" "$PL_CONF" &&
+			PL_BIN=$PL_GEN_BIN && export PL_BIN ;;
 		*) echo "PL_SERVER must be lighttpd or apache" >&2; return 1 ;;
 		esac
 		pl_state_owner "$PL_SERVER" "$PL_STATE"
@@ -165,7 +166,7 @@ pl_req() {
 	[ "$method" = HEAD ] && m=(-I)
 	HTTP_STATUS=$(curl -sS -g --max-time "${PL_MAX_TIME:-30}" "${m[@]}" \
 		-D "$HEADERS" -o "$bodyf" -w '%{http_code}' "$@" "$PL_URL$path") || true
-	BODY=$(cat "$bodyf" 2>/dev/null)
+	BODY=$(cat "$bodyf" 2>/dev/null || true)
 	PL_LAST="$method $path"
 }
 
