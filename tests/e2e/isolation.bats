@@ -507,3 +507,56 @@ no_injected() {
 	no_injected
 	pl_expect_nothing_stored "$T"
 }
+
+@test "admin ids: path tricks, signs, exponents, encodings are 404 and delete nothing; admin needs the admin token" {
+	accepted=()
+	# (0$id, a leading zero, names the same message: not a trick)
+	for p in '$id/..' '../messages/$id' '../../admin/messages/$id' '$id%2F..%2F1' '$id;1' '$id%00' '+$id' \
+		'-$id' '${id}e0' '0x$(printf %x "$id")' '$id.0' '%20$id' '$id%20' '99999999999999999999' '0' \
+		'1%20OR%201=1' "\$id'--" '*' '%2e%2e/stats' '.%2e/messages/$id'; do
+		pl_pub /hostile/adm "keep"
+		id=$PUB_ID
+		path=$(eval "echo \"$p\"")
+		pl_admin DELETE "/push/admin/messages/$path" --path-as-is
+		case $HTTP_STATUS in
+		404|400) ;;   # 400: lighttpd refuses some (%00, ..) itself
+		*) accepted+=("DELETE /push/admin/messages/$path -> $HTTP_STATUS") ;;
+		esac
+		pl_admin GET "/push/admin/messages/$id"
+		[ "$HTTP_STATUS" = 200 ] || accepted+=("after DELETE /push/admin/messages/$path: message $id is gone")
+	done
+	# publish and subscriber tokens are no admin
+	pl_req DELETE "/push/admin/messages/$id" -H "Authorization: Bearer $PL_PUB_TOKEN"
+	pl_expect_error 403
+	pl_req DELETE "/push/admin/messages/$id" -H "Authorization: Bearer $ALICE"
+	pl_expect_error 401
+	pl_req DELETE "/push/admin/messages/$id?token=$ALICE"
+	pl_expect_error 401
+	pl_req GET "/push/admin/messages?topic=/"
+	pl_expect_error 401
+	pl_admin GET "/push/admin/messages/$id"
+	pl_expect_status 200
+	[ ${#accepted[@]} = 0 ] || pl_fail "not a plain positive integer, yet not 404 (docs/protocol.md, Admin): $(printf '\n  %s' "${accepted[@]}")"
+}
+
+@test "admin ids: a trailing slash (/push/admin/messages/ID/) is 404, as docs/protocol.md says of anything but a positive integer" {
+	pl_pub /hostile/adm slash
+	pl_admin DELETE "/push/admin/messages/$PUB_ID/"
+	pl_expect_status 404
+}
+
+@test "secrets, tokens and refused credentials never reach the error log" {
+	# a few refused attempts whose credentials a careless program would log
+	pl_req POST "/push/publish?topic=/hostile/log" -H "Authorization: Bearer wrong-$PL_PUB_TOKEN" --data-binary x
+	pl_expect_error 401
+	pl_poll "topic=/iso&token=$(pl_make_token alice 9999999999 "$PL_SECRET-x")"
+	pl_expect_error 401
+	pl_poll "topic=/iso&token=$ALICE"
+	pl_expect_status 200
+	for f in "$PL_STATE/server.out" "$PL_STATE/lighttpd-error.log"; do
+		[ -f "$f" ] || continue
+		for s in "$PL_SECRET" "$PL_PUB_TOKEN" "$PL_ADMIN_TOKEN" "$PL_OPS_TOKEN" "${ALICE##*.}" "${BOB##*.}"; do
+			! grep -qF -- "$s" "$f" || pl_fail "$(basename "$f") contains a secret: $(grep -F -- "$s" "$f" | head -1)"
+		done
+	done
+}
