@@ -1109,11 +1109,7 @@ var Pushlite = (function (win) {
 			if (closed)
 				return;
 			stop();
-			if (mode === 'push' && active === null && best !== 'poll')
-				setActive(best);
 			if (mode === 'fallback' || best === 'poll') {
-				if (best === 'poll')
-					setActive('poll');
 				pollRound();
 				return;
 			}

@@ -459,6 +459,25 @@ async function main() {
       const bad = f.consoleLines.filter((l) => /^pageerror/.test(l));
       ok(bad.length === 0, `${f.tr}: no script errors on the page`, bad.join('\n'));
     }
+    /* ---- close(): nothing more is delivered or requested */
+    for (const f of pages) {
+      f.requests = 0;
+      f.page.on('request', (r) => { if (r.url().includes('/push/')) f.requests++; });
+      await f.page.evaluate(() => T.sub.close());
+    }
+    await sleep(300);
+    for (const f of pages) f.requests = 0;
+    const before = {};
+    for (const f of pages) before[f.tr] = (await state(f.page)).ids;
+    for (const f of pages) await server.publish(f.topic, 'after close');
+    await sleep(2500);
+    for (const f of pages) {
+      const st = await state(f.page);
+      const frames = await f.page.evaluate(() => document.getElementsByTagName('iframe').length);
+      ok(st.ids === before[f.tr] && f.requests === 0 && frames === 0,
+        `${f.tr}: close() stops: no message, no request, no frame afterwards`,
+        `requests ${f.requests}; frames ${frames}; ids before ${before[f.tr]}; after ${st.ids}`);
+    }
     for (const f of pages) await f.context.close();
     pages.length = 0;
 
@@ -466,7 +485,7 @@ async function main() {
     {
       const f = await openFixture(browser, origin, { name: 'auto' });
       await f.page.evaluate((o) => startSub(o), Object.assign({ url: '/push', topics: ['/bt/auto'] }, FAST));
-      await waitFor(async () => (await state(f.page)).cursor !== null, 10000);
+      await waitFor(async () => { const x = await state(f.page); return x.cursor !== null && !!x.transport; }, 10000);
       const id = await server.publish('/bt/auto', 'auto');
       const st = await waitFor(async () => {
         const s = await state(f.page);
@@ -491,7 +510,7 @@ async function main() {
       });
       const st = await waitFor(async () => {
         const s = await dom();
-        return idList(s.ids).length >= 3 ? s : null;
+        return idList(s.ids).length >= 3 && s.transport !== '' ? s : null;
       }, 15000) || await dom();
       const bad = f.consoleLines.filter((l) => /^pageerror/.test(l));
       ok(st.transport === expect && sameList(idList(st.ids), ids) && st.data === 'old 0 "quoted" <b>&amp;</b> \\ \u00e9 \u2028' && !bad.length,
@@ -561,7 +580,7 @@ async function main() {
       await f.page.waitForFunction(() => typeof Pushlite !== 'undefined', null, { timeout: 10000 })
         .catch((e) => note(`cross-origin page: ${e.message.split('\n')[0]}\n${f.consoleLines.join('\n')}`));
       await f.page.evaluate((o) => startSub(o), Object.assign({ url: `${origin}/push`, topics: ['/bt/xo'] }, FAST));
-      await waitFor(async () => (await state(f.page)).cursor !== null, 10000);
+      await waitFor(async () => { const x = await state(f.page); return x.cursor !== null && !!x.transport; }, 10000);
       const ids = [await server.publish('/bt/xo', 'x1'), await server.publish('/bt/xo', 'x2')];
       const st = await waitFor(async () => {
         const s = await state(f.page);
@@ -579,7 +598,7 @@ async function main() {
         const f = await openFixture(browser, origin, { name: `persist-${persist}-${tr}` });
         const opts = Object.assign({ url: '/push', topics: [topic], transport: tr, persist }, FAST);
         await f.page.evaluate((o) => startSub(o), opts);
-        await waitFor(async () => (await state(f.page)).cursor !== null, 10000);
+        await waitFor(async () => { const x = await state(f.page); return x.cursor !== null && !!x.transport; }, 10000);
         const first = [await server.publish(topic, 'p1'), await server.publish(topic, 'p2')];
         await waitFor(async () => (await state(f.page)).ids === first.join(','), 10000);
         await f.page.goto('about:blank');
