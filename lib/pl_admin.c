@@ -102,7 +102,7 @@ static void one_message(const struct pl_conf *c, struct pl_store *st, struct pl_
 
 	memset(&res, 0, sizeof res);
 	/* Anything but a plain positive number is no message of ours. */
-	if (pl_int_parse(idtext, 1, INT64_MAX, &id) != PL_OK) {
+	if (idtext[0] == '0' || pl_int_parse(idtext, 1, INT64_MAX, &id) != PL_OK) {
 		pl_out_error(resp, NULL, PL_ENOTFOUND, NULL, "no such message", 0);
 		return;
 	}
@@ -180,8 +180,6 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 
 	pl_req_path(r, path, sizeof path);
 	n = strlen(path);
-	while (n > 1 && path[n - 1] == '/')
-		path[--n] = '\0';
 	if (n >= 7 && !strcmp(path + n - 7, "/health")) {
 		health(c, st, r, resp);
 		return;

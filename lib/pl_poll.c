@@ -55,8 +55,8 @@ void pl_poll_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req 
 		pl_poll_error(c, resp, &sub, rc, msg);
 		goto out;
 	}
-	if ((rc = pl_store_query(st, &sub.f, res)) != PL_OK) {
-		pl_poll_error(c, resp, &sub, rc, "the message store is unavailable");
+	if (!st || (rc = pl_store_query(st, &sub.f, res)) != PL_OK) {
+		pl_poll_error(c, resp, &sub, st ? rc : PL_EIO, "the message store is unavailable");
 		goto out;
 	}
 	snprintf(tag, sizeof tag, "\"%lld\"", (long long)res->cursor);

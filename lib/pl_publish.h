@@ -9,7 +9,8 @@
 
 #define PL_BATCH_MAX 10000      /* messages in one NDJSON batch */
 
-/* Handle one publish request (any method; answers 405 itself). r->body must
+/* Handle one publish request (any method; answers 405 itself). st NULL
+ * (the store did not open): 503 after every other check. r->body must
  * already be bounded by c->max_body (the caller answers 413 beyond it). */
 void pl_publish_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req *r, struct pl_resp *resp);
 

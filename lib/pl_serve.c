@@ -94,10 +94,10 @@ static void handle(struct app *a, struct pl_store **st, char **env, const char *
 	pl_resp_init(&resp);
 	if (pl_serve_refuse(&a->conf, a->conf_ok, pl_req_env(&r, "CONTENT_LENGTH"), qrc, &resp))
 		goto done;
-	if (!*st && pl_store_open(st, &a->conf) != PL_OK && a->prog != PL_PROG_ADMIN) {
-		pl_out_error(&resp, NULL, PL_EIO, NULL, "the message store is unavailable", a->conf.retry_after);
-		goto done;
-	}
+	/* A store that cannot open is NULL: each handler answers 503 in the
+	 * format its request asked for. */
+	if (!*st)
+		pl_store_open(st, &a->conf);
 	switch (a->prog) {
 	case PL_PROG_PUBLISH:
 		pl_publish_handle(&a->conf, *st, &r, &resp);

@@ -71,11 +71,18 @@ struct pl_store {
 	sqlite3_stmt *paths[2 * PL_MAX_TOPICS];   /* merge streams, prepared on first use */
 };
 
-/* Log a storage failure once per kind, not once per request: a full disk
- * would otherwise flood the error log at the request rate. */
+/* A storage failure is logged once per kind, not once per request: a full
+ * disk would otherwise flood the error log at the request rate. A success
+ * clears it, so the same fault coming back is logged again. */
+static __thread int last_logged, last_open_err;
+
+static void store_ok(void)
+{
+	last_logged = 0;
+}
+
 static int store_rc(struct pl_store *st, const char *op)
 {
-	static __thread int last_logged;
 	int code = sqlite3_extended_errcode(st->db), prim = code & 0xff;
 	int rc = (prim == SQLITE_BUSY || prim == SQLITE_LOCKED) ? PL_EBUSY : PL_EIO;
 
@@ -183,9 +190,13 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 			goto fail;
 	}
 	*out = st;
+	last_open_err = 0;
 	return PL_OK;
 fail:
-	pl_log_err("%s: %s: %s", c->db_path, op, st->db ? sqlite3_errmsg(st->db) : "out of memory");
+	if (!st->db || sqlite3_extended_errcode(st->db) != last_open_err) {
+		pl_log_err("%s: %s: %s", c->db_path, op, st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		last_open_err = st->db ? sqlite3_extended_errcode(st->db) : -1;
+	}
 fail_logged:
 	pl_store_close(st);
 	return PL_EIO;
@@ -782,10 +793,12 @@ int pl_store_publish_v(struct pl_store *st, struct pl_msgv *v, size_t nv)
 			rc = insert_one(st, &v[k].m[i]);
 	if (rc == PL_OK)
 		rc = commit(st);
-	if (rc != PL_OK)
+	if (rc != PL_OK) {
 		txn_end(st, 0);
-	else
+	} else {
+		store_ok();
 		pl_wake_touch(st->path);   /* waiters wake after the commit is visible */
+	}
 	return rc;
 }
 
