@@ -18,7 +18,9 @@
  * the run and round (default body: "{m}"), and a subscriber counts as served
  * when that string arrives, whatever framing (JSON, SSE, raw) the server uses.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdarg.h>

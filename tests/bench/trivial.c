@@ -13,7 +13,9 @@
  * waiting for the peer to close: the benchmark harness gives this program and
  * the pushlite programs the same environment, so both pay the same.
  */
+#ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
+#endif
 #include <errno.h>
 #include <fcgiapp.h>
 #include <pthread.h>
