@@ -336,7 +336,8 @@ async function main() {
       f.tr = tr;
       f.topic = `/bt/${tr}`;
       want[tr] = [];
-      await f.page.evaluate((o) => startSub(o), Object.assign({ url: '/push', topics: [f.topic], transport: tr }, FAST));
+      // limit 25: bursts need several answers ("more": true)
+      await f.page.evaluate((o) => startSub(o), Object.assign({ url: '/push', topics: [f.topic], transport: tr, limit: 25 }, FAST));
     }
     // wait until each knows its cursor (the subscription starts at "now")
     for (const f of pages) {
@@ -378,6 +379,24 @@ async function main() {
       ok(st.errors === '' && st.transports === f.tr, `${f.tr}: no errors and no transport change while the server runs`,
         `transports ${st.transports}; errors ${st.errors}`);
     }
+
+    // a burst: 4 publishers at once, 60 messages per topic
+    {
+      const jobs = [];
+      for (const f of pages) for (let i = 0; i < 60; i++) jobs.push([f, i]);
+      const ids = {};
+      for (const f of pages) ids[f.tr] = [];
+      let next = 0;
+      const worker = async () => {
+        while (next < jobs.length) {
+          const [f, i] = jobs[next++];
+          ids[f.tr].push(await server.publish(`${f.topic}/burst`, `burst ${i}`));
+        }
+      };
+      await Promise.all([worker(), worker(), worker(), worker()]);
+      for (const f of pages) want[f.tr].push(...ids[f.tr].sort((a, b) => a - b));
+    }
+    await checkAll('a burst from 4 publishers at once arrives in id order, exactly once', 30000);
 
     /* ---- B: server stopped and restarted mid-test */
     await pubSome(2, 'before stop');
