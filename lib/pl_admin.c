@@ -152,6 +152,13 @@ static void messages(const struct pl_conf *c, struct pl_store *st, struct pl_req
 		pl_out_error(resp, &sub.out, rc, NULL, msg, 0);
 		goto out;
 	}
+	if (del && !pl_req_arg(r, "topic") && !sub.f.user_filter) {
+		/* Emptying the whole table is not an admin API call. */
+		pl_resp_header(resp, "Allow", "GET, HEAD");
+		pl_out_error(resp, NULL, PL_EMETHOD, NULL,
+			     "DELETE needs a filter: topic= or user= (or DELETE /admin/messages/ID)", 0);
+		goto out;
+	}
 	if (del) {
 		if ((rc = pl_store_delete_matching(st, &sub.f, &n)) != PL_OK) {
 			pl_out_error(resp, NULL, rc, NULL, "the message store is unavailable", c->retry_after);

@@ -75,6 +75,17 @@ struct pl_store {
  * disk would otherwise flood the error log at the request rate. A success
  * clears it, so the same fault coming back is logged again. */
 static __thread int last_logged, last_open_err;
+static __thread char open_error[256];
+
+const char *pl_store_open_error(void)
+{
+	return open_error;
+}
+
+const char *pl_store_errmsg(struct pl_store *st)
+{
+	return st ? sqlite3_errmsg(st->db) : "no database";
+}
 
 static void store_ok(void)
 {
@@ -191,8 +202,10 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 	}
 	*out = st;
 	last_open_err = 0;
+	open_error[0] = '\0';
 	return PL_OK;
 fail:
+	snprintf(open_error, sizeof open_error, "%s: %s", op, st->db ? sqlite3_errmsg(st->db) : "out of memory");
 	if (!st->db || sqlite3_extended_errcode(st->db) != last_open_err) {
 		pl_log_err("%s: %s: %s", c->db_path, op, st->db ? sqlite3_errmsg(st->db) : "out of memory");
 		last_open_err = st->db ? sqlite3_extended_errcode(st->db) : -1;

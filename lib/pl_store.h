@@ -89,6 +89,10 @@ struct pl_store;
  * Returns PL_OK, or PL_EIO with a reason logged. */
 int pl_store_open(struct pl_store **out, const struct pl_conf *c);
 void pl_store_close(struct pl_store *st);          /* NULL-safe */
+/* Why the last pl_store_open() of this thread failed ("" if it did not). */
+const char *pl_store_open_error(void);
+/* The backend's text for the last failure on st. */
+const char *pl_store_errmsg(struct pl_store *st);
 
 /* Commit m[0..n) in one transaction: all or nothing. Fills m[i].id.
  * Returns PL_OK only after the commit; PL_EBUSY/PL_EIO otherwise. */

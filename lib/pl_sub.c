@@ -109,7 +109,7 @@ static int parse_since(struct pl_sub *sub, const struct pl_req *r, enum pl_sub_k
 }
 
 static int parse_topics(struct pl_sub *sub, const struct pl_req *r, const struct pl_conf *c,
-			size_t *used, char *msg, size_t msglen)
+			enum pl_sub_kind kind, size_t *used, char *msg, size_t msglen)
 {
 	for (size_t i = 0; i < r->nargs; i++) {
 		const char *p = r->args[i].v;
@@ -139,7 +139,9 @@ static int parse_topics(struct pl_sub *sub, const struct pl_req *r, const struct
 			p += n + 1;
 		}
 	}
-	if (sub->f.ntopics == 0) {
+	if (sub->f.ntopics == 0 && kind == PL_SUB_ADMIN) {
+		sub->f.topics[sub->f.ntopics++] = "/";     /* the admin sees the whole table */
+	} else if (sub->f.ntopics == 0) {
 		snprintf(msg, msglen, "topic is required, e.g. topic=/news");
 		return PL_EINVAL;
 	}
@@ -176,7 +178,7 @@ int pl_sub_parse(struct pl_sub *sub, const struct pl_req *r, const struct pl_con
 	for (size_t i = 0; i < r->nargs; i++)
 		total += strlen(r->args[i].v) + 1;
 	sub->strs = pl_xmalloc(total + 1);
-	if ((rc = parse_topics(sub, r, c, &used, msg, msglen)) != PL_OK ||
+	if ((rc = parse_topics(sub, r, c, kind, &used, msg, msglen)) != PL_OK ||
 	    (rc = parse_since(sub, r, kind, msg, msglen)) != PL_OK)
 		return rc;
 	sub->f.limit = PL_LIMIT_DEFAULT;

@@ -78,22 +78,23 @@ int main(int argc, char **argv)
 		free(c.db_path);
 		c.db_path = pl_xstrdup(db);
 	}
-	/* Quiet: only a failure speaks, through our own one-line reason. */
-	if (quiet)
-		pl_log_set_level(PL_LOG_ERR);
+	/* Cron mails what we print: one line of our own per failure, so the
+	 * library's log lines are off. */
+	pl_log_set_level((enum pl_log_level)-1);
 	if (pl_store_open(&st, &c) != PL_OK) {
-		fprintf(stderr, "pushlite-purge: cannot open the database %s\n", c.db_path);
+		fprintf(stderr, "pushlite-purge: cannot open the database %s: %s\n", c.db_path, pl_store_open_error());
 		pl_conf_free(&c);
 		return 1;
 	}
 	p.now_ms = pl_now_ms();
 	rc = pl_store_purge(st, &p, &r);
-	pl_store_close(st);
 	if (rc != PL_OK) {
-		fprintf(stderr, "pushlite-purge: purging %s failed (database busy or unavailable)\n", c.db_path);
+		fprintf(stderr, "pushlite-purge: purging %s failed: %s\n", c.db_path, pl_store_errmsg(st));
+		pl_store_close(st);
 		pl_conf_free(&c);
 		return 1;
 	}
+	pl_store_close(st);
 	if (!quiet)
 		printf("%s %lld expired, %lld over max-age, %lld over max-rows\n", p.dry_run ? "would delete" : "deleted",
 		       (long long)r.expired, (long long)r.over_age, (long long)r.over_rows);
