@@ -374,6 +374,14 @@ async function main() {
     };
     await pubSome(5, 'live');
     await checkAll('live messages arrive in order, exactly once, only matching topics');
+    // text that must not break out of a script element (JSONP, iframe) nor a line (SSE)
+    const NASTY = 'a</script><script>window.owned=1</script><!-- \u2028\u2029 "q" \\ \n\r\t é 中 😀';
+    for (const f of pages) want[f.tr].push(await server.publish(f.topic, NASTY));
+    await checkAll('text with </script>, <!--, U+2028, newlines and emoji arrives as the very same string');
+    for (const f of pages) {
+      const got = await f.page.evaluate(() => [T.msgs[T.msgs.length - 1].data, window.owned === 1]);
+      ok(got[0] === NASTY && !got[1], `${f.tr}: message data intact and nothing injected`, JSON.stringify(got));
+    }
     for (const f of pages) {
       const st = await state(f.page);
       ok(st.errors === '' && st.transports === f.tr, `${f.tr}: no errors and no transport change while the server runs`,
