@@ -208,6 +208,15 @@ void pl_out_headers(struct pl_resp *resp, const struct pl_outopt *o)
 	set_type(resp, o);
 }
 
+#define XML_DECL "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+
+void pl_out_preamble(struct pl_buf *b, struct pl_outopt *o)
+{
+	/* Whitespace before a JSON text or a script is insignificant. */
+	pl_buf_adds(b, o->fmt == PL_FMT_XML ? XML_DECL : "\n");
+	o->preamble_sent = 1;
+}
+
 /* Wrap JSON text for JSONP; "/ * * /" in front defuses content sniffing of a
  * callback name used as a file signature. */
 static void jsonp_wrap(struct pl_buf *b, const char *cb, const char *json, size_t n)
@@ -241,8 +250,9 @@ void pl_out_result(struct pl_resp *resp, const struct pl_outopt *o, const struct
 	set_type(resp, o);
 	if (o->fmt == PL_FMT_XML) {
 		struct pl_buf *b = &resp->body;
-		pl_buf_addf(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<messages cursor=\"%lld\" more=\"%s\"",
-			    (long long)res->cursor, res->more ? "true" : "false");
+		if (!o->preamble_sent)
+			pl_buf_adds(b, XML_DECL);
+		pl_buf_addf(b, "<messages cursor=\"%lld\" more=\"%s\"", (long long)res->cursor, res->more ? "true" : "false");
 		if (res->reset)
 			pl_buf_adds(b, " reset=\"true\"");
 		if (res->gap)

@@ -18,6 +18,7 @@ struct pl_outopt {
 	enum pl_fmt fmt;
 	char callback[PL_CALLBACK_MAX + 1];   /* JSONP and iframe callback, validated */
 	int with_last_get;                    /* admin view */
+	int preamble_sent;                    /* pl_out_preamble() already written */
 };
 
 /* Parse format=; stream formats only when stream_ok. PL_EINVAL otherwise. */
@@ -42,6 +43,12 @@ void pl_out_object(struct pl_resp *resp, const struct pl_outopt *o, int status, 
 /* Content-Type (and nosniff) of o's format, for an answer whose body
  * comes later. */
 void pl_out_headers(struct pl_resp *resp, const struct pl_outopt *o);
+/* The first bytes of an answer whose rest comes later (a held long poll):
+ * a newline for JSON and JSONP, the declaration for XML. A web server that
+ * has seen body bytes passes the answer on and from then on notices a
+ * client that hangs up. Sets o->preamble_sent; pl_out_result then leaves
+ * out what was sent. */
+void pl_out_preamble(struct pl_buf *b, struct pl_outopt *o);
 
 /* Streams: the headers to set, the preamble, one message, a heartbeat. */
 void pl_out_stream_headers(struct pl_resp *resp, const struct pl_outopt *o);

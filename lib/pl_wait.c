@@ -29,13 +29,19 @@
 #define TAIL_BATCH 1000
 #define SSE_RETRY_MS 3000
 #define FALLBACK_MS 5000
+/* A held long poll writes one blank every so often. lighttpd (1.4.69) does
+ * not read a client socket while it waits for the backend, so it learns of
+ * a client that left only when it writes to it; this blank is that write,
+ * and a dead client's slot is freed within seconds instead of at its
+ * timeout. Blanks are insignificant in JSON, JSONP and XML. */
+#define KEEPALIVE_MS 5000
 
 struct waiter {
 	struct pl_lreq *lr;
 	struct pl_sub sub;
 	int64_t cursor;         /* rows above this are still to be examined */
 	int64_t end_ms;         /* monotonic: longpoll timeout, stream maximum */
-	int64_t hb_ms;          /* monotonic: next stream heartbeat */
+	int64_t hb_ms;          /* monotonic: next stream heartbeat or long-poll blank */
 	int head_sent;          /* longpoll: status and headers already out */
 	struct waiter *prev, *next;
 };
@@ -237,19 +243,21 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 		}
 		w->cursor = res.cursor;
 		w->end_ms = now + (int64_t)w->sub.timeout * 1000;
-		/* Held requests always end 200. Sending the head now matters:
-		 * lighttpd watches the client for a hang-up only once the
-		 * response has begun, so a client that leaves is noticed at once
-		 * instead of at the timeout. */
+		/* Held requests always end 200. Sending the head and a first
+		 * byte now matters: lighttpd passes a response on, and watches
+		 * its client for a hang-up, only once body bytes came; so a client
+		 * that leaves is noticed at once instead of at the timeout. */
 		pl_out_headers(&resp, &w->sub.out);
 		pl_resp_header(&resp, "Cache-Control", "no-store");
 		pl_buf_reset(&a->out);
 		pl_resp_serialize_head(&resp, &a->out);
+		pl_out_preamble(&a->out, &w->sub.out);
 		if (pl_loop_write(lr, a->out.p, a->out.len) != 0) {
 			pl_loop_end(lr);
 			goto out;
 		}
 		w->head_sent = 1;
+		w->hb_ms = now + KEEPALIVE_MS;
 	} else {
 		if (stream_begin(a, w, &res) != 0) {
 			pl_loop_end(lr);
@@ -358,7 +366,7 @@ static void on_timer(void *ud, struct pl_lreq *lr)
 
 	if (!w)
 		return;
-	if (a->mode == PL_WAIT_LONGPOLL) {
+	if (now >= w->end_ms && a->mode == PL_WAIT_LONGPOLL) {
 		memset(&empty, 0, sizeof empty);
 		empty.cursor = w->cursor;
 		longpoll_answer(a, w, &empty);
@@ -370,12 +378,15 @@ static void on_timer(void *ud, struct pl_lreq *lr)
 		return;
 	}
 	pl_buf_reset(&a->out);
-	pl_out_stream_heartbeat(&a->out, &w->sub.out);
+	if (a->mode == PL_WAIT_LONGPOLL)
+		pl_buf_addc(&a->out, ' ');
+	else
+		pl_out_stream_heartbeat(&a->out, &w->sub.out);
 	if (pl_loop_write(lr, a->out.p, a->out.len) != 0) {
 		waiter_end(a, w);
 		return;
 	}
-	w->hb_ms = now + (int64_t)a->conf.heartbeat * 1000;
+	w->hb_ms = now + (a->mode == PL_WAIT_LONGPOLL ? KEEPALIVE_MS : (int64_t)a->conf.heartbeat * 1000);
 	arm_timer(w);
 }
 
