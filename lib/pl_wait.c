@@ -33,8 +33,10 @@
  * not read a client socket while it waits for the backend, so it learns of
  * a client that left only when it writes to it; this blank is that write,
  * and a dead client's slot is freed within seconds instead of at its
- * timeout. Blanks are insignificant in JSON, JSONP and XML. */
-#define KEEPALIVE_MS 5000
+ * timeout (lighttpd may need a second write to see the reset: a dead
+ * client goes within two intervals). Blanks are insignificant in JSON,
+ * JSONP and XML. */
+#define KEEPALIVE_MS 3000
 
 struct waiter {
 	struct pl_lreq *lr;

@@ -32,6 +32,8 @@ cur() {
 
 # waiting subscribers as stats report them
 waiting() { pl_stat waiting; }
+waiting_ge() { [ "$(waiting)" -ge "$1" ]; }
+waiting_le() { [ "$(waiting)" -le "$1" ]; }
 # The count is published at most every 100 ms: read it once it holds still.
 waiting_settled() {
 	local a b i
@@ -71,7 +73,7 @@ waiting_settled() {
 @test "wakes within a second of a matching publish (inotify, not a slow timer)" {
 	T=$(pl_topic)
 	lp_bg "topic=$T&since=$(cur "$T")&timeout=20"
-	wait_for 10 test "$(waiting)" -ge 1 || true
+	wait_for 10 waiting_ge 1 || true
 	sleep 0.3
 	t0=$(pl_now_ms)
 	pl_pub "$T/sub" wake
@@ -176,10 +178,11 @@ waiting_settled() {
 	w0=$(waiting_settled)
 	[ -n "$w0" ] || pl_fail "no waiting count in stats"
 	lp_bg "topic=$T&timeout=20"
-	wait_for 5 test "$(waiting)" -ge $((w0 + 1)) || pl_fail "waiting stayed $(waiting)"
+	# (a function, so that each try reads the count afresh)
+	wait_for 5 waiting_ge $((w0 + 1)) || pl_fail "waiting stayed $(waiting)"
 	kill "$LP_PID" 2>/dev/null || true
 	wait "$LP_PID" 2>/dev/null || true
-	wait_for 10 test "$(waiting)" -le "$w0" || pl_fail "waiting stays $(waiting) after the client left"
+	wait_for 10 waiting_le "$w0" || pl_fail "waiting stays $(waiting) after the client left"
 }
 
 @test "wrong method: 405" {
