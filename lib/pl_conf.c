@@ -19,7 +19,7 @@
 
 struct parse_state {
 	struct pl_conf *c;
-	char reason[160];
+	char reason[256];
 	int failed;
 };
 
@@ -221,8 +221,16 @@ static int on_ini(void *user, const char *section, const char *k, const char *v)
 		rc = PL_ENOTFOUND;
 	if (rc != PL_OK && !ps->failed) {
 		/* inih reports the line of the first refused key as its result. */
-		snprintf(ps->reason, sizeof ps->reason, "%s key '%.64s' in [%.64s]",
-			 rc == PL_ENOTFOUND ? "unknown" : "bad value for", k, section);
+		const char *why = "";
+
+		if (rc != PL_ENOTFOUND && !strcmp(k, "secret"))
+			why = ": at least 16 bytes";
+		else if (rc != PL_ENOTFOUND && !strcmp(k, "token"))
+			why = ": 8-256 of A-Z a-z 0-9 - . _ ~ + / =";
+		else if (rc != PL_ENOTFOUND && !strcmp(k, "topics"))
+			why = ": valid topic prefixes such as /ops /oa";
+		snprintf(ps->reason, sizeof ps->reason, "%s key '%.64s' in [%.64s]%s",
+			 rc == PL_ENOTFOUND ? "unknown" : "bad value for", k, section, why);
 		ps->failed = 1;
 	}
 	return rc == PL_OK;

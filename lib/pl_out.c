@@ -307,6 +307,14 @@ void pl_out_error(struct pl_resp *resp, const struct pl_outopt *o, int rc, const
 		/* A script tag cannot read a status: the error travels inside. */
 		resp->status = 200;
 	}
+	if (fmt == PL_FMT_JS) {
+		/* An iframe page cannot read a status either: the error is a call. */
+		set_type(resp, o);
+		pl_buf_adds(&resp->body, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>pushlite</title></head><body>\n");
+		pl_out_stream_error(&resp->body, o, rc, msg);
+		pl_buf_adds(&resp->body, "</body></html>\n");
+		return;
+	}
 	{
 		struct pl_outopt plain = { .fmt = PL_FMT_JSON };
 		int status = resp->status;
@@ -350,6 +358,8 @@ void pl_out_stream_start(struct pl_buf *b, const struct pl_outopt *o, int retry_
 		for (int i = 0; i < IFRAME_PADDING / 64; i++)
 			pl_buf_adds(b, "                                                                ");
 		pl_buf_adds(b, "-->\n");
+		/* A first heartbeat at once: the page knows the stream is open. */
+		pl_out_stream_heartbeat(b, o);
 		break;
 	default:
 		break;
