@@ -96,6 +96,10 @@ static void handle(struct app *a, struct pl_store **st, char **env, const char *
 		goto done;
 	/* A store that cannot open is NULL: each handler answers 503 in the
 	 * format its request asked for. */
+	if (*st && pl_store_moved(*st)) {
+		pl_store_close(*st);     /* the operator recreated the database */
+		*st = NULL;
+	}
 	if (!*st)
 		pl_store_open(st, &a->conf);
 	switch (a->prog) {

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "pl_log.h"
 #include "pl_store.h"
@@ -67,6 +68,9 @@ static const char path_sql[] =
 struct pl_store {
 	sqlite3 *db;
 	char *path;
+	dev_t dev;              /* the file opened, to notice it was replaced */
+	ino_t ino;
+	int64_t moved_checked;  /* monotonic ms of the last look */
 	sqlite3_stmt *st[S_NSTMT];
 	sqlite3_stmt *paths[2 * PL_MAX_TOPICS];   /* merge streams, prepared on first use */
 };
@@ -80,6 +84,20 @@ static __thread char open_error[256];
 const char *pl_store_open_error(void)
 {
 	return open_error;
+}
+
+int pl_store_moved(struct pl_store *st)
+{
+	struct timespec ts;
+	struct stat sb;
+	int64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (now - st->moved_checked < 1000)
+		return 0;
+	st->moved_checked = now;
+	return stat(st->path, &sb) != 0 || sb.st_ino != st->ino || sb.st_dev != st->dev;
 }
 
 const char *pl_store_errmsg(struct pl_store *st)
@@ -199,6 +217,13 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 		op = sql_text[i];
 		if (sqlite3_prepare_v3(st->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &st->st[i], NULL) != SQLITE_OK)
 			goto fail;
+	}
+	{
+		struct stat sb;
+		if (stat(c->db_path, &sb) == 0) {
+			st->dev = sb.st_dev;
+			st->ino = sb.st_ino;
+		}
 	}
 	*out = st;
 	last_open_err = 0;

@@ -91,6 +91,10 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c);
 void pl_store_close(struct pl_store *st);          /* NULL-safe */
 /* Why the last pl_store_open() of this thread failed ("" if it did not). */
 const char *pl_store_open_error(void);
+/* 1 when the database file at the configured path is no longer the one st
+ * opened (deleted, replaced: an operator recreated it). Looks at most once a
+ * second; 0 in between. The caller then closes st and opens afresh. */
+int pl_store_moved(struct pl_store *st);
 /* The backend's text for the last failure on st. */
 const char *pl_store_errmsg(struct pl_store *st);
 

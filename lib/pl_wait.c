@@ -61,16 +61,28 @@ struct app {
 	size_t ngot, capgot;
 };
 
+static void end_all(struct app *a);
+
 static int store_ready(struct app *a)
 {
 	int64_t head;
 
+	if (a->st && pl_store_moved(a->st)) {
+		/* The database was recreated: ids start again, so every cursor
+		 * held here is meaningless. Answer everyone (their next request
+		 * gets "reset") and start from the new head. */
+		pl_store_close(a->st);
+		a->st = NULL;
+		end_all(a);
+		a->seen = 0;
+	}
 	if (a->st)
 		return PL_OK;
 	if (pl_store_open(&a->st, &a->conf) != PL_OK)
 		return PL_EIO;
-	/* Nothing before the head can concern a waiter that joins from now on. */
-	if (pl_store_head(a->st, &head) == PL_OK && head > a->seen)
+	/* Nothing before the head can concern a waiter that joins from now on;
+	 * after a mere failure seen stays, so held waiters miss nothing. */
+	if (pl_store_head(a->st, &head) == PL_OK && (head > a->seen || !a->waiters))
 		a->seen = head;
 	return PL_OK;
 }
@@ -406,6 +418,12 @@ static void on_shutdown(void *ud)
 
 	/* Deliver what committed up to now, then answer everyone. */
 	on_wake(a);
+	end_all(a);
+}
+
+/* Answer every held long poll with its cursor; end every stream. */
+static void end_all(struct app *a)
+{
 	while (a->waiters) {
 		struct waiter *w = a->waiters;
 		if (a->mode == PL_WAIT_LONGPOLL) {
