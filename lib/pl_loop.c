@@ -489,7 +489,7 @@ static void dispatch(struct conn *c, char **env, char *body, size_t len, int too
 	if (L.shutting)
 		answer(r, "503 Service Unavailable", "unavailable", "shutting down, retry");
 	else if (L.conf->max_requests > 0 && L.held > L.conf->max_requests)
-		answer(r, "429 Too Many Requests", "too_many_waiting", "too many waiting subscribers");
+		answer(r, "429 Too Many Requests", "too_many_subscribers", "too many waiting subscribers");
 	else
 		L.ops->on_request(L.ud, r, env, body, len, too_big);
 }

@@ -498,7 +498,7 @@ static void test_shutdown_and_cap(void)
 	}
 	for (int i = 4; i < 6; i++) {
 		if (cli_read(fds[i], out, sizeof out, 500, &end) == 0 && strstr(out, "Status: 429") &&
-		    strstr(out, "\"error\":\"too_many_waiting\"")) {
+		    strstr(out, "\"error\":\"too_many_subscribers\"")) {
 			n_429++;
 			close(fds[i]);
 		} else {
