@@ -5,13 +5,16 @@
 #   setup_file()    { pl_setup_server; }          # optional: extra config lines
 #   teardown_file() { pl_teardown_server; }
 #
-# The server is lighttpd, or Apache httpd when PL_SERVER=apache, on a free
-# port of 127.0.0.1 picked now, with its state (database, config, logs) in a
+# The server is lighttpd, or Apache httpd with mod_fcgid when
+# PL_SERVER=apache, or Apache httpd with mod_proxy_fcgi in front of programs
+# started by spawn-fcgi when PL_SERVER=apache-proxy, on a free port of
+# 127.0.0.1 picked now, with its state (database, config, logs) in a
 # fresh temporary directory (kept when PL_KEEP=1). It is configured exactly
 # as scripts/serve configures it (scripts/server.sh), with known tokens.
 #
 # Environment: PL_BIN (programs, default cgi-bin/), PL_TOOLS (default
-# tools/), PL_SERVER (lighttpd|apache), PL_VALGRIND=1 (wrap plain-CGI runs).
+# tools/), PL_SERVER (lighttpd|apache|apache-proxy), PL_VALGRIND=1 (wrap
+# plain-CGI runs).
 
 PL_ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 : "${PL_BIN:=$PL_ROOT/cgi-bin}"
@@ -87,7 +90,9 @@ pl_setup_server() {
 		lighttpd) pl_gen_lighttpd "$PL_STATE" "$PL_PORT" "$PL_BIN" "$PL_ROOT/www" "$PL_CONF" ;;
 		apache) pl_gen_apache "$PL_STATE" "$PL_PORT" "$PL_BIN" "$PL_ROOT/www" "$PL_CONF" &&
 			PL_BIN=$PL_GEN_BIN && export PL_BIN ;;
-		*) echo "PL_SERVER must be lighttpd or apache" >&2; return 1 ;;
+		apache-proxy) pl_gen_apache_proxy "$PL_STATE" "$PL_PORT" "$PL_BIN" "$PL_ROOT/www" "$PL_CONF" &&
+			PL_BIN=$PL_GEN_BIN && export PL_BIN ;;
+		*) echo "PL_SERVER must be lighttpd, apache or apache-proxy" >&2; return 1 ;;
 		esac
 		pl_state_owner "$PL_SERVER" "$PL_STATE"
 		pl_server_start "$PL_SERVER" "$PL_STATE" || return 1
