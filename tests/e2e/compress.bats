@@ -1,0 +1,264 @@
+#!/usr/bin/env bats
+# Compression by the web server (docs/deploy.md): poll and longpoll answers
+# are gzip-encoded when the client accepts gzip and plain otherwise; streams
+# are never compressed (each event arrives at once); a held long poll that
+# accepts gzip is still released soon after its client leaves. Runs on the
+# server PL_SERVER selects (lighttpd, apache, apache-proxy).
+#
+# lighttpd 1.4.69 compresses only an answer that is complete when its head
+# goes out: a held long poll sends its head when it starts waiting, so its
+# answer stays plain there (Apache compresses it, flushing each write).
+
+load helper
+
+setup_file() { pl_setup_server; }
+teardown_file() { pl_teardown_server; }
+
+setup() { pl_need publish poll; }
+
+# A message large enough for any server's minimum (lighttpd: 256 bytes).
+cz_text() {
+	local i s=""
+	for i in $(seq 1 40); do s="${s}pushlite message $i compresses well; "; done
+	printf '%s' "$s"
+}
+
+# cz_raw PATH [CURL-ARGS...]: GET without decoding; HTTP_STATUS, HEADERS,
+# RAW (file of the body as sent).
+cz_raw() {
+	local p=$1
+	shift
+	HEADERS=$BATS_TEST_TMPDIR/headers
+	RAW=$BATS_TEST_TMPDIR/raw
+	rm -f "$HEADERS" "$RAW"
+	HTTP_STATUS=$(curl -sS -g --max-time 30 -D "$HEADERS" -o "$RAW" -w '%{http_code}' \
+		"$@" "$PL_URL$p") || true
+	PL_LAST="GET $p (raw)"
+}
+
+# cz_gzipped: the last answer says Content-Encoding: gzip, Vary names
+# Accept-Encoding, and its body is gzip data.
+cz_gzipped() {
+	local ce vary
+	ce=$(pl_hdr Content-Encoding) || { pl_show; pl_fail "no Content-Encoding: the answer is not compressed"; return 1; }
+	[ "$ce" = gzip ] || { pl_show; pl_fail "Content-Encoding is '$ce', expected gzip"; return 1; }
+	vary=$(pl_hdr Vary) || { pl_show; pl_fail "compressed answer without Vary"; return 1; }
+	case $vary in
+	*[Aa]ccept-[Ee]ncoding*) ;;
+	*) pl_show; pl_fail "Vary is '$vary', expected Accept-Encoding"; return 1 ;;
+	esac
+}
+
+cz_plain() {
+	local ce
+	ce=$(pl_hdr Content-Encoding) || return 0
+	pl_show
+	pl_fail "Content-Encoding: $ce on an answer that must stay plain"
+}
+
+# Does this server compress a held long poll's answer?
+cz_held_compressed() {
+	[ "$PL_SERVER" != lighttpd ]
+}
+
+waiting() { pl_stat waiting; }
+waiting_ge() { [ "$(waiting)" -ge "$1" ]; }
+waiting_le() { [ "$(waiting)" -le "$1" ]; }
+# The count is published at most every 100 ms: read it once it holds still.
+waiting_settled() {
+	local a b i
+	a=$(waiting)
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		sleep 0.25
+		b=$(waiting)
+		[ "$a" = "$b" ] && break
+		a=$b
+	done
+	echo "$a"
+}
+
+# cz_check_doc FORMAT ID TEXT: BODY is a poll/longpoll document of FORMAT
+# holding message ID with data TEXT.
+cz_check_doc() {
+	local fmt=$1 id=$2 text=$3
+	case $fmt in
+	json)
+		pl_jq_true --argjson id "$id" --arg t "$text" \
+			'[.messages[] | select(.id == $id) | .data] == [$t]'
+		;;
+	xml)
+		printf '%s' "$BODY" | xmllint --noout - 2>/dev/null || { pl_show; pl_fail "not XML"; return 1; }
+		[[ "$BODY" == *"id=\"$id\""* && "$BODY" == *"compresses well"* ]] ||
+			{ pl_show; pl_fail "message $id missing from the XML"; }
+		;;
+	jsonp)
+		[[ "$BODY" == *"cz("*'"id":'"$id"*"compresses well"* ]] ||
+			{ pl_show; pl_fail "message $id missing from the JSONP"; }
+		;;
+	esac
+}
+
+cz_fmt_query() {
+	case $1 in
+	jsonp) echo "format=jsonp&callback=cz" ;;
+	*) echo "format=$1" ;;
+	esac
+}
+
+@test "poll: gzip-encoded when the client accepts gzip, plain otherwise (JSON, XML, JSONP)" {
+	T=$(pl_topic)
+	text=$(cz_text)
+	pl_pub "$T" "$text"
+	id=$PUB_ID
+	for fmt in json xml jsonp; do
+		q="topic=$T&since=all&$(cz_fmt_query "$fmt")"
+		# curl --compressed: accepts gzip (and others), decodes
+		pl_poll "$q" --compressed
+		pl_expect_status 200
+		cz_gzipped || pl_fail "format $fmt"
+		cz_check_doc "$fmt" "$id" "$text"
+		decoded=$BODY
+		# the bytes on the wire are gzip, and decode to the same document
+		cz_raw "/push/poll?$q" -H 'Accept-Encoding: gzip'
+		cz_gzipped || pl_fail "format $fmt (Accept-Encoding: gzip)"
+		[ "$(gzip -dc <"$RAW")" = "$decoded" ] || pl_fail "gzip body of format $fmt does not decode to the answer"
+		[ "$(wc -c <"$RAW")" -lt "${#decoded}" ] || pl_fail "gzip body of format $fmt is not smaller"
+		# a client that does not accept it gets it plain
+		pl_poll "$q"
+		pl_expect_status 200
+		cz_plain || pl_fail "format $fmt without Accept-Encoding"
+		[ "$BODY" = "$decoded" ] || pl_fail "plain and decoded answers differ (format $fmt)"
+		cz_raw "/push/poll?$q" -H 'Accept-Encoding: identity'
+		cz_plain || pl_fail "format $fmt with Accept-Encoding: identity"
+	done
+}
+
+@test "poll: the ETag of a compressed answer, sent back, still gets 304" {
+	T=$(pl_topic)
+	pl_pub "$T" "$(cz_text)"
+	pl_poll "topic=$T&since=all" --compressed
+	cz_gzipped
+	etag=$(pl_hdr ETag) || { pl_show; pl_fail "no ETag"; }
+	pl_poll "topic=$T&since=all" --compressed -H "If-None-Match: $etag"
+	pl_expect_status 304
+	[ -z "$BODY" ] || pl_fail "304 with a body"
+	# and a new message makes it 200 again
+	pl_pub "$T" more
+	pl_poll "topic=$T&since=all" --compressed -H "If-None-Match: $etag"
+	pl_expect_status 200
+}
+
+@test "longpoll: an answer ready at once arrives intact through --compressed (gzip on Apache), plain without Accept-Encoding" {
+	pl_need longpoll
+	T=$(pl_topic)
+	text=$(cz_text)
+	pl_pub "$T" "$text"
+	id=$PUB_ID
+	for fmt in json xml jsonp; do
+		q="topic=$T&since=$((id - 1))&timeout=5&$(cz_fmt_query "$fmt")"
+		pl_req GET "/push/longpoll?$q" --compressed
+		pl_expect_status 200
+		if [ "$PL_SERVER" = lighttpd ]; then
+			# compressed only when the program's whole answer reached
+			# lighttpd before it sent the head (see the top)
+			ce=$(pl_hdr Content-Encoding) || ce=""
+			case $ce in
+			''|gzip) ;;
+			*) pl_show; pl_fail "Content-Encoding '$ce'" ;;
+			esac
+		else
+			cz_gzipped || pl_fail "format $fmt"
+		fi
+		cz_check_doc "$fmt" "$id" "$text"
+		pl_req GET "/push/longpoll?$q"
+		pl_expect_status 200
+		cz_plain || pl_fail "format $fmt without Accept-Encoding"
+		cz_check_doc "$fmt" "$id" "$text"
+	done
+}
+
+@test "longpoll: a held answer woken by a publish arrives intact through --compressed; plain without Accept-Encoding" {
+	pl_need longpoll
+	T=$(pl_topic)
+	text=$(cz_text)
+	pl_poll "topic=$T&since=now"
+	c=$(pl_json .cursor)
+	for enc in gzip none; do
+		out=$BATS_TEST_TMPDIR/lp.$enc
+		args=(--compressed)
+		[ "$enc" = none ] && args=()
+		curl -sS -g --max-time 30 "${args[@]}" -D "$out.h" -o "$out" -w '%{http_code}' \
+			"$PL_URL/push/longpoll?topic=$T&since=$c&timeout=20" >"$out.status" 2>"$out.err" 3>&- &
+		lp=$!
+		# its head is out once it waits
+		wait_for 10 test -s "$out.h" || true
+		sleep 0.5
+		pl_pub "$T" "$text"
+		c=$PUB_ID
+		wait "$lp" || true
+		HTTP_STATUS=$(cat "$out.status")
+		HEADERS=$out.h
+		BODY=$(cat "$out")
+		PL_LAST="held longpoll ($enc)"
+		pl_expect_status 200
+		cz_check_doc json "$PUB_ID" "$text"
+		if [ "$enc" = gzip ] && cz_held_compressed; then
+			cz_gzipped
+		else
+			cz_plain
+		fi
+	done
+}
+
+@test "streams are never compressed: SSE, NDJSON and iframe events each arrive within a second with Accept-Encoding: gzip" {
+	pl_need stream
+	T=$(pl_topic)
+	for fmt in sse ndjson js; do
+		out=$BATS_TEST_TMPDIR/st.$fmt
+		curl -sS -N -g --max-time 15 -H 'Accept-Encoding: gzip, deflate' -D "$out.h" -o "$out" \
+			"$PL_URL/push/stream?topic=$T&format=$fmt&callback=cz" 2>"$out.err" 3>&- &
+		st=$!
+		wait_for 5 test -s "$out.h" || { kill "$st"; pl_fail "$fmt: no head"; }
+		HEADERS=$out.h
+		PL_LAST="stream $fmt"
+		cz_plain || { kill "$st"; pl_fail "$fmt is compressed"; }
+		# heartbeat = 1 and stream_max_time = 4 in the test config: two
+		# events, each must show within a second of its publish
+		for n in 1 2; do
+			pl_pub "$T" "event $n of $fmt"
+			t0=$(pl_now_ms)
+			case $fmt in
+			sse) pat="^id: *$PUB_ID" ;;
+			*) pat="\"id\":$PUB_ID," ;;
+			esac
+			wait_for 1 grep -q -- "$pat" "$out" || {
+				kill "$st" 2>/dev/null
+				cat "$out.h" "$out" >&2
+				pl_fail "$fmt: event $PUB_ID not there $(( $(pl_now_ms) - t0 )) ms after its publish"
+			}
+		done
+		kill "$st" 2>/dev/null || true
+		wait "$st" 2>/dev/null || true
+	done
+}
+
+@test "a held long poll that accepts gzip is released within 10 s of its client leaving" {
+	pl_need longpoll admin
+	T=$(pl_topic)
+	# Streams of the tests before end within stream_max_time (4 s); until
+	# then one of them leaving could pass for this one.
+	wait_for 10 waiting_le 0 || true
+	w0=$(waiting_settled)
+	[ -n "$w0" ] || pl_fail "no waiting count in stats"
+	curl -sS -g --compressed --max-time 100 -o /dev/null \
+		"$PL_URL/push/longpoll?topic=$T&timeout=90" 2>/dev/null 3>&- &
+	lp=$!
+	# (functions, so that each try reads the count afresh)
+	wait_for 10 waiting_ge $((w0 + 1)) || { kill "$lp"; pl_fail "waiting stayed $(waiting)"; }
+	sleep 1
+	kill "$lp" 2>/dev/null || true
+	wait "$lp" 2>/dev/null || true
+	t0=$(pl_now_ms)
+	wait_for 10 waiting_le "$w0" || pl_fail "waiting stays $(waiting) 10 s after the client left"
+	echo "# released after $(( $(pl_now_ms) - t0 )) ms" >&3
+}
