@@ -472,6 +472,10 @@ struct xfer {
 	size_t body_len;
 	size_t bytes;
 	char *post;                   /* X_PUB: owned body */
+	int track_id;                 /* remember the last SSE "id:" line */
+	char line[80];                /* the start of the SSE line being read */
+	size_t line_len;
+	char last_id[64];             /* value of the last "id:" line, "" if none */
 };
 
 struct loop {
@@ -517,12 +521,48 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp)
 	return 0;
 }
 
+/* Follow SSE lines and keep the value of the last "id:" one, as EventSource
+ * does, so that a stream that ends can be resumed with Last-Event-ID. Lines
+ * longer than the buffer are only looked at for their start. */
+static void track_sse_id(struct xfer *x, const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] != '\n') {
+			if (x->line_len < sizeof x->line - 1)
+				x->line[x->line_len] = p[i];
+			x->line_len++;
+			continue;
+		}
+		if (x->line_len > 3 && x->line_len < sizeof x->line - 1 &&
+		    !strncmp(x->line, "id:", 3)) {
+			const char *v = x->line + 3;
+			size_t len = x->line_len - 3;
+
+			if (*v == ' ') {
+				v++;
+				len--;
+			}
+			if (len > 0 && v[len - 1] == '\r')
+				len--;
+			if (len < sizeof x->last_id) {
+				memcpy(x->last_id, v, len);
+				x->last_id[len] = '\0';
+			}
+		}
+		x->line_len = 0;
+	}
+}
+
 static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userp)
 {
 	struct xfer *x = userp;
 	size_t n = size * nmemb;
 
 	x->bytes += n;
+	if (x->track_id)
+		track_sse_id(x, ptr, n);
 	if (x->pat) {
 		long hits = pattern_feed(x->pat, &x->pat_state, ptr, n);
 
@@ -911,7 +951,39 @@ struct fan_ctx {
 	long stream_hits;                /* stream-rate: markers seen */
 	double stream_last_hit;
 	struct rate_ctx *rate;           /* stream-rate: publishers */
+	int resume;                      /* stream-rate: reconnect an ended stream */
+	long reconnects, empty_reconnects;
+	struct curl_slist *resume_headers;
 };
+
+/* The stream ended (a server may end a stream whose reader fell behind, or at
+ * its maximum time): reconnect as EventSource would, with Last-Event-ID. */
+static void stream_resume(struct fan_ctx *c, struct xfer *x)
+{
+	struct curl_slist *h = NULL, *i;
+	char hdr[96];
+
+	xfer_remove(c->loop, x);
+	if (x->res != CURLE_OK && x->res != CURLE_PARTIAL_FILE && x->res != CURLE_RECV_ERROR)
+		return;                  /* refused or unreachable: leave it ended */
+	if (x->status != 200)
+		return;                  /* as EventSource: only a 200 stream reconnects */
+	c->empty_reconnects = x->hits ? 0 : c->empty_reconnects + 1;
+	if (c->empty_reconnects > 10)
+		return;                  /* ends at once, again and again: give up */
+	for (i = c->o->sub_headers; i; i = i->next)
+		h = slist_add(h, i->data);
+	if (x->last_id[0]) {
+		snprintf(hdr, sizeof hdr, "Last-Event-ID: %s", x->last_id);
+		h = slist_add(h, hdr);
+	}
+	curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, h);
+	curl_slist_free_all(c->resume_headers);  /* the handle is idle: safe */
+	c->resume_headers = h;
+	x->line_len = 0;
+	xfer_add(c->loop, x);
+	c->reconnects++;
+}
 
 static void fan_done(void *vctx, struct xfer *x, double now)
 {
@@ -922,6 +994,8 @@ static void fan_done(void *vctx, struct xfer *x, double now)
 		xfer_remove(c->loop, x);
 		c->settle_value = (x->res == CURLE_OK && x->status == 200)
 			? find_count(x->body, c->o->settle_key) : -1;
+	} else if (x->kind == X_SUB && c->resume) {
+		stream_resume(c, x);
 	} else if (x->kind == X_SUB && !c->published) {
 		c->early++;
 	} else if (x->kind == X_REQ && c->rate) {
@@ -1221,11 +1295,13 @@ static int run_stream_rate(struct opts *o)
 	c.subs[0].pat = &pat;
 	c.subs[0].hit_sink = &c.stream_hits;
 	c.subs[0].last_hit = &c.stream_last_hit;
+	c.subs[0].track_id = 1;
 	settled = settle(&c, o->settle_count ? o->settle_count : 1);
 	if (c.subs[0].finished)
 		die("stream-rate: the stream ended before publishing started (status %ld, %s)",
 		    c.subs[0].status, curl_easy_strerror(c.subs[0].res));
 	c.stream_hits = 0;
+	c.resume = 1;
 
 	memset(&rc, 0, sizeof rc);
 	rc.loop = &l;
@@ -1259,30 +1335,32 @@ static int run_stream_rate(struct opts *o)
 	for (;;) {
 		long before = c.stream_hits;
 
-		if (c.stream_hits >= expected || c.subs[0].finished || now_s() >= drain_end)
+		if (c.stream_hits >= expected || !c.subs[0].active || now_s() >= drain_end)
 			break;
 		loop_step(&l, 0.05, fan_done, &c);
 		if (c.stream_hits > before)
 			drain_end = now_s() + o->drain;
 	}
 	carried_s = (c.stream_last_hit > t0 ? c.stream_last_hit : t_pub_end) - t0;
+	c.resume = 0;
 
 	printf("stream-rate %s: published %.0f msg/s (%ld conns, %ld per request, %.1f s); "
 	       "the stream carried %.0f msg/s during publishing, %.0f msg/s overall; "
-	       "received %ld of %ld%s\n",
+	       "received %ld of %ld, %ld reconnections with Last-Event-ID%s\n",
 	       o->label, (double)rc.pub_in_window * (double)o->msgs_per_req / o->seconds,
 	       o->conns, o->msgs_per_req, o->seconds, (double)in_window_hits / o->seconds,
 	       carried_s > 0 ? (double)c.stream_hits / carried_s : 0, c.stream_hits, expected,
-	       !c.subs[0].finished ? "" : " (stream ended)");
+	       c.reconnects, c.subs[0].active ? "" : " (stream ended)");
 	printf("bench=stream-rate label=%s conns=%ld msgs_per_req=%ld seconds=%.2f "
 	       "pub_msgs_per_s=%.1f msgs_per_s=%.1f overall_msgs_per_s=%.1f received=%ld "
-	       "published=%ld missing=%ld stream_open=%d settled=%d pub_errors=%ld pub_non2xx=%ld\n",
+	       "published=%ld missing=%ld reconnects=%ld stream_open=%d settled=%d pub_errors=%ld "
+	       "pub_non2xx=%ld\n",
 	       *o->label ? o->label : "-", o->conns, o->msgs_per_req, o->seconds,
 	       (double)rc.pub_in_window * (double)o->msgs_per_req / o->seconds,
 	       (double)in_window_hits / o->seconds,
 	       carried_s > 0 ? (double)c.stream_hits / carried_s : 0, c.stream_hits, expected,
-	       expected > c.stream_hits ? expected - c.stream_hits : 0, !c.subs[0].finished, settled,
-	       rc.tally.errors, rc.tally.non2xx);
+	       expected > c.stream_hits ? expected - c.stream_hits : 0, c.reconnects,
+	       c.subs[0].active, settled, rc.tally.errors, rc.tally.non2xx);
 	fflush(stdout);
 	for (i = 0; i < o->conns; i++) {
 		xfer_remove(&l, &pubs[i]);
@@ -1291,6 +1369,7 @@ static int run_stream_rate(struct opts *o)
 	free(pubs);
 	samples_free(&rc.lat);
 	fan_free(&c);
+	curl_slist_free_all(c.resume_headers);
 	loop_free(&l);
 	return 0;
 }
