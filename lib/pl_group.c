@@ -1,11 +1,16 @@
-/* pl_group.c: group commit.
+/* pl_group.c: group commit, on one writer connection per process.
  *
  * A commit costs the same whether it carries one message or fifty, and with
  * synchronous=FULL it costs an fsync. So concurrent publishes in a process
  * queue here; the first thread to find no commit in progress becomes the
- * leader, takes the whole queue and commits it in one transaction on its own
- * connection, while the others wait on a condition variable for their batch
- * to be done. No thread sleeps on a timer, and a lone publish commits at once. */
+ * leader, takes the whole queue and commits it in one transaction, while the
+ * others wait on a condition variable for their batch to be done. No thread
+ * sleeps on a timer, and a lone publish commits at once.
+ *
+ * Every group goes through the same connection, so its page cache stays warm
+ * (a connection re-reads pages another connection changed), and checkpoints
+ * are moved off the publish path: the writer's commits only signal a
+ * checkpoint thread, which copies the WAL back on its own connection. */
 #include "pl_first.h"
 
 #include <pthread.h>
@@ -15,6 +20,7 @@
 #include "pl_util.h"
 
 #define GROUP_MAX 256           /* batches in one transaction */
+#define CHECKPOINT_PAGES 1000   /* SQLite's own automatic threshold */
 
 struct item {
 	struct pl_msg *m;
@@ -27,32 +33,107 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static struct item *queue, **queue_tail = &queue;
 static int leading;
+static struct pl_store *writer;         /* used only by the leader */
+
+static pthread_mutex_t ck_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ck_cv = PTHREAD_COND_INITIALIZER;
+static int ck_wanted, ck_started;
+static const struct pl_conf *ck_conf;
+
+static void *checkpointer(void *arg)
+{
+	struct pl_store *st = NULL;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&ck_mu);
+		while (!ck_wanted)
+			pthread_cond_wait(&ck_cv, &ck_mu);
+		ck_wanted = 0;
+		pthread_mutex_unlock(&ck_mu);
+		if (!st && pl_store_open(&st, ck_conf) != PL_OK)
+			continue;
+		if (pl_store_checkpoint(st) != PL_OK) {
+			pl_store_close(st);
+			st = NULL;
+		}
+	}
+	return NULL;
+}
+
+/* Called by the writer's commit (WAL hook), under the leader role. */
+static void want_checkpoint(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&ck_mu);
+	ck_wanted = 1;
+	pthread_cond_signal(&ck_cv);
+	pthread_mutex_unlock(&ck_mu);
+}
+
+static int writer_ready(const struct pl_conf *c)
+{
+	pthread_t t;
+
+	if (writer)
+		return PL_OK;
+	if (pl_store_open(&writer, c) != PL_OK)
+		return PL_EIO;
+	if (!ck_started) {
+		pthread_attr_t attr;
+
+		ck_conf = c;
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, 256 * 1024);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		ck_started = pthread_create(&t, &attr, checkpointer, NULL) == 0;
+		pthread_attr_destroy(&attr);
+	}
+	/* Without the thread, SQLite keeps checkpointing inside commits. */
+	if (ck_started)
+		pl_store_writer(writer, CHECKPOINT_PAGES, want_checkpoint, NULL);
+	return PL_OK;
+}
 
 /* Commit the taken items; if the group fails, commit them one by one, so one
  * request's failure never fails another's publish. */
-static void commit_group(struct pl_store *st, struct item *items, size_t count)
+static void commit_group(const struct pl_conf *c, struct item *items, size_t count)
 {
 	struct pl_msgv v[GROUP_MAX];
 	size_t i = 0;
 	int rc;
 
+	if (writer && pl_store_moved(writer)) {
+		pl_store_close(writer);     /* the operator recreated the database */
+		writer = NULL;
+	}
+	if ((rc = writer_ready(c)) != PL_OK) {
+		for (struct item *it = items; it; it = it->next)
+			it->rc = rc;
+		return;
+	}
 	for (struct item *it = items; it; it = it->next) {
 		v[i].m = it->m;
 		v[i].n = it->n;
 		i++;
 	}
-	rc = pl_store_publish_v(st, v, count);
+	rc = pl_store_publish_v(writer, v, count);
 	if (rc == PL_OK || count == 1) {
 		for (struct item *it = items; it; it = it->next)
 			it->rc = rc;
-		return;
+	} else {
+		i = 0;
+		for (struct item *it = items; it; it = it->next, i++)
+			it->rc = pl_store_publish_v(writer, &v[i], 1);
 	}
-	i = 0;
-	for (struct item *it = items; it; it = it->next, i++)
-		it->rc = pl_store_publish_v(st, &v[i], 1);
+	if (rc == PL_EIO) {
+		/* Start afresh next time: the file may be replaced or repaired. */
+		pl_store_close(writer);
+		writer = NULL;
+	}
 }
 
-int pl_group_publish(struct pl_store *st, struct pl_msg *m, size_t n)
+int pl_group_publish(const struct pl_conf *c, struct pl_msg *m, size_t n)
 {
 	struct item me = { .m = m, .n = n };
 
@@ -79,7 +160,7 @@ int pl_group_publish(struct pl_store *st, struct pl_msg *m, size_t n)
 		leading = 1;
 		pthread_mutex_unlock(&mu);
 
-		commit_group(st, take, count);
+		commit_group(c, take, count);
 
 		pthread_mutex_lock(&mu);
 		for (struct item *it = take, *next; it; it = next) {

@@ -2,12 +2,13 @@
 #ifndef PL_GROUP_H
 #define PL_GROUP_H
 
+#include "pl_conf.h"
 #include "pl_store.h"
 
 /* Commit m[0..n) like pl_store_publish(), sharing one transaction with the
- * publishes other threads of this process have waiting at the same moment.
- * st is the calling thread's own connection (used when it leads a group).
+ * publishes other threads of this process have waiting at the same moment,
+ * on the process's one writer connection (opened on first use from c).
  * Blocks until this batch is committed or failed; returns its result. */
-int pl_group_publish(struct pl_store *st, struct pl_msg *m, size_t n);
+int pl_group_publish(const struct pl_conf *c, struct pl_msg *m, size_t n);
 
 #endif

@@ -551,7 +551,7 @@ static void publish(const struct pl_conf *c, struct pl_store *st, struct pl_req 
 			rc = PL_EFORBID;
 			goto fail;
 		}
-	if (!st || (rc = pl_group_publish(st, b.m, b.n)) != PL_OK) {
+	if (!st || (rc = pl_group_publish(c, b.m, b.n)) != PL_OK) {
 		rc = st ? rc : PL_EIO;
 		snprintf(err, ERRLEN, "the message store is unavailable; nothing was stored");
 		goto fail;

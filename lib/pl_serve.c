@@ -25,7 +25,7 @@
 #include "pl_publish.h"
 #include "pl_serve.h"
 
-#define DEFAULT_THREADS 4
+#define DEFAULT_THREADS 8
 #define MAX_THREADS 256
 
 extern char **environ;

@@ -11,7 +11,7 @@
 enum pl_prog { PL_PROG_PUBLISH, PL_PROG_POLL, PL_PROG_ADMIN };
 
 /* The main of cgi-bin/publish, poll and admin. Threads in FastCGI mode:
- * PUSHLITE_THREADS (default 4). Returns the exit status. */
+ * PUSHLITE_THREADS (default 8). Returns the exit status. */
 int pl_serve_main(enum pl_prog prog, const char *name, int argc, char **argv);
 
 /* Headers every answer carries, and HEAD handling; then the CGI bytes. */

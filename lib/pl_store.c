@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pl_log.h"
 #include "pl_store.h"
@@ -67,6 +68,9 @@ static const char path_sql[] =
 
 struct pl_store {
 	sqlite3 *db;
+	int wal_pages;          /* writer: checkpoint wanted past this */
+	void (*wal_cb)(void *);
+	void *wal_arg;
 	char *path;
 	dev_t dev;              /* the file opened, to notice it was replaced */
 	ino_t ino;
@@ -84,6 +88,44 @@ static __thread char open_error[256];
 const char *pl_store_open_error(void)
 {
 	return open_error;
+}
+
+static int store_rc(struct pl_store *st, const char *op);
+
+static int busy_wait(void *arg, int tries)
+{
+	(void)arg;
+	if (tries >= 20000)             /* about 5 s */
+		return 0;
+	usleep(tries < 20 ? 50 : 250);
+	return 1;
+}
+
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct pl_store *st = arg;
+
+	(void)db;
+	(void)name;
+	if (pages > st->wal_pages && st->wal_cb)
+		st->wal_cb(st->wal_arg);
+	return SQLITE_OK;
+}
+
+void pl_store_writer(struct pl_store *st, int pages, void (*cb)(void *), void *arg)
+{
+	st->wal_pages = pages;
+	st->wal_cb = cb;
+	st->wal_arg = arg;
+	/* Replaces the automatic checkpoint (which is itself a WAL hook). */
+	sqlite3_wal_hook(st->db, wal_hook, st);
+}
+
+int pl_store_checkpoint(struct pl_store *st)
+{
+	int r = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+
+	return r == SQLITE_OK || r == SQLITE_BUSY || r == SQLITE_LOCKED ? PL_OK : store_rc(st, "checkpoint");
 }
 
 int pl_store_moved(struct pl_store *st)
@@ -201,8 +243,10 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 	if (sqlite3_open_v2(c->db_path, &st->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		goto fail;
-	/* Writers wait for each other this long before a request gets 503. */
-	sqlite3_busy_timeout(st->db, 5000);
+	/* Writers wait for each other up to 5 s before a request gets 503, in
+	 * short steps: SQLite's own timeout handler sleeps up to 100 ms at a
+	 * time, far longer than any of our write transactions holds the lock. */
+	sqlite3_busy_handler(st->db, busy_wait, NULL);
 	op = "journal_mode=WAL";
 	if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;

@@ -110,6 +110,14 @@ struct pl_msgv {
 };
 int pl_store_publish_v(struct pl_store *st, struct pl_msgv *v, size_t nv);
 
+/* Make st a dedicated writer: commits no longer checkpoint the WAL
+ * themselves (that fsync would land inside a publish); instead, after a
+ * commit that leaves more than pages frames in the WAL, cb(arg) is called,
+ * and the caller runs pl_store_checkpoint() on another connection. */
+void pl_store_writer(struct pl_store *st, int pages, void (*cb)(void *), void *arg);
+/* Copy the WAL back into the database without waiting for readers. */
+int pl_store_checkpoint(struct pl_store *st);
+
 /* Answer a subscription from one read snapshot. res must be zeroed or reset.
  * Free with pl_result_free(). */
 int pl_store_query(struct pl_store *st, const struct pl_filter *f, struct pl_result *res);
