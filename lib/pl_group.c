@@ -14,6 +14,7 @@
 #include "pl_first.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include "pl_group.h"
 #include "pl_log.h"
@@ -21,6 +22,7 @@
 
 #define GROUP_MAX 256           /* batches in one transaction */
 #define CHECKPOINT_PAGES 1000   /* SQLite's own automatic threshold */
+#define CHECKPOINT_GAP_US 200000
 
 struct item {
 	struct pl_msg *m;
@@ -57,6 +59,10 @@ static void *checkpointer(void *arg)
 			pl_store_close(st);
 			st = NULL;
 		}
+		/* A checkpoint that a reader's snapshot kept from finishing leaves
+		 * the WAL long, and every commit asks again: at most a few
+		 * checkpoints (each with its fsyncs) a second, whatever the rate. */
+		usleep(CHECKPOINT_GAP_US);
 	}
 	return NULL;
 }
