@@ -59,6 +59,17 @@ struct app {
 	struct pl_buf out;      /* reused output buffer */
 	int64_t *got;           /* first deliveries to record after a wake */
 	size_t ngot, capgot;
+	/* The last answer built during this wake: a fan-out to thousands of
+	 * waiters on one topic builds it once and writes it thousands of times. */
+	struct {
+		int valid;
+		const struct pl_row *rows;
+		size_t n;
+		int64_t cursor;
+		int more;
+		struct pl_outopt out;
+		struct pl_buf body;
+	} cache;
 };
 
 static void end_all(struct app *a);
@@ -306,18 +317,70 @@ done:
 }
 
 /* Hand the new rows to one waiter. */
+/* The answer body for rows[0..n) with cursor/more in w's format, from the
+ * cache when the previous waiter got the same. */
+static const struct pl_buf *cached_body(struct app *a, struct waiter *w, const struct pl_row *rows, size_t n,
+					int64_t cursor, int more, int64_t head)
+{
+	struct pl_resp resp;
+	struct pl_result view;
+
+	if (a->cache.valid && a->cache.rows == rows && a->cache.n == n && a->cache.cursor == cursor &&
+	    a->cache.more == more && !memcmp(&a->cache.out, &w->sub.out, sizeof w->sub.out))
+		return &a->cache.body;
+	memset(&view, 0, sizeof view);
+	view.rows = (struct pl_row *)rows;     /* a view: never freed through it */
+	view.n = n;
+	view.cursor = cursor;
+	view.more = more;
+	view.head = head;
+	pl_resp_init(&resp);
+	pl_out_result(&resp, &w->sub.out, &view);
+	pl_buf_reset(&a->cache.body);
+	pl_buf_add(&a->cache.body, resp.body.p, resp.body.len);
+	pl_resp_free(&resp);
+	a->cache.valid = 1;
+	a->cache.rows = rows;
+	a->cache.n = n;
+	a->cache.cursor = cursor;
+	a->cache.more = more;
+	a->cache.out = w->sub.out;
+	return &a->cache.body;
+}
+
+/* Hand the new rows to one waiter. */
 static void offer(struct app *a, struct waiter *w, const struct pl_result *tail, int64_t now_wall)
 {
 	struct pl_result mine;
-	size_t first = 0;
+	size_t first = 0, start = 0, last = 0, n = 0;
+	int contiguous = 1, more = 0;
+	int64_t cursor;
 
-	memset(&mine, 0, sizeof mine);
 	while (first < tail->n && tail->rows[first].id <= w->cursor)
 		first++;
 	if (a->mode == PL_WAIT_STREAM) {
 		for (size_t i = first; i < tail->n; i++) {
 			const struct pl_row *r = &tail->rows[i];
-			if (pl_filter_match(&w->sub.f, r, now_wall) && stream_rows(a, w, r, 1) != 0) {
+			const struct pl_buf *text;
+
+			if (!pl_filter_match(&w->sub.f, r, now_wall))
+				continue;
+			/* The same event text for every stream of the same format:
+			 * the cache keyed by cursor -1 holds one row's event. */
+			if (!(a->cache.valid && a->cache.rows == r && a->cache.n == 1 && a->cache.cursor == -1 &&
+			      !memcmp(&a->cache.out, &w->sub.out, sizeof w->sub.out))) {
+				pl_buf_reset(&a->cache.body);
+				pl_out_stream_msg(&a->cache.body, &w->sub.out, r);
+				a->cache.valid = 1;
+				a->cache.rows = r;
+				a->cache.n = 1;
+				a->cache.cursor = -1;
+				a->cache.more = 0;
+				a->cache.out = w->sub.out;
+			}
+			text = &a->cache.body;
+			note_got(a, w, r);
+			if (pl_loop_write(w->lr, text->p, text->len) != 0) {
 				waiter_end(a, w);
 				return;
 			}
@@ -327,24 +390,41 @@ static void offer(struct app *a, struct waiter *w, const struct pl_result *tail,
 		return;
 	}
 	for (size_t i = first; i < tail->n; i++) {
-		const struct pl_row *r = &tail->rows[i];
-		if (!pl_filter_match(&w->sub.f, r, now_wall))
+		if (!pl_filter_match(&w->sub.f, &tail->rows[i], now_wall))
 			continue;
-		if (mine.n == (size_t)w->sub.f.limit) {
-			mine.more = 1;
+		if (n == (size_t)w->sub.f.limit) {
+			more = 1;
 			break;
 		}
-		pl_result_add_copy(&mine, r);
-		note_got(a, w, r);
+		if (n == 0)
+			start = i;
+		else if (i != last + 1)
+			contiguous = 0;
+		last = i;
+		n++;
+		note_got(a, w, &tail->rows[i]);
 	}
-	if (mine.n) {
-		mine.head = tail->head;
-		mine.cursor = mine.more || tail->more ? mine.rows[mine.n - 1].id : tail->cursor;
-		mine.more = mine.more || tail->more;
-		longpoll_answer(a, w, &mine);
-	} else if (tail->cursor > w->cursor) {
-		w->cursor = tail->cursor;
+	if (n == 0) {
+		if (tail->cursor > w->cursor)
+			w->cursor = tail->cursor;
+		return;
 	}
+	more = more || tail->more;
+	cursor = more ? tail->rows[last].id : tail->cursor;
+	if (contiguous && w->head_sent) {
+		const struct pl_buf *body = cached_body(a, w, &tail->rows[start], n, cursor, more, tail->head);
+		pl_loop_write(w->lr, body->p, body->len);
+		waiter_end(a, w);
+		return;
+	}
+	memset(&mine, 0, sizeof mine);
+	for (size_t i = start; i <= last; i++)
+		if (pl_filter_match(&w->sub.f, &tail->rows[i], now_wall))
+			pl_result_add_copy(&mine, &tail->rows[i]);
+	mine.head = tail->head;
+	mine.cursor = cursor;
+	mine.more = more;
+	longpoll_answer(a, w, &mine);
 	pl_result_free(&mine);
 }
 
@@ -362,10 +442,12 @@ static void on_wake(void *ud)
 		}
 		if (a->tail.n == 0 && a->tail.cursor <= a->seen)
 			break;
+		a->cache.valid = 0;     /* the rows it points into are replaced */
 		for (struct waiter *w = a->waiters, *next; w; w = next) {
 			next = w->next;
 			offer(a, w, &a->tail, now_wall);
 		}
+		a->cache.valid = 0;
 		a->seen = a->tail.cursor;
 	} while (a->tail.more && a->waiters);
 	flush_got(a);
@@ -460,6 +542,7 @@ int pl_wait_main(enum pl_wait_mode mode, const char *name, int argc, char **argv
 	pl_store_close(a.st);
 	pl_result_free(&a.tail);
 	pl_buf_free(&a.out);
+	pl_buf_free(&a.cache.body);
 	free(a.got);
 	pl_conf_free(&a.conf);
 	return rc == 0 ? 0 : 1;
