@@ -127,11 +127,13 @@ pl_gen_lighttpd() {
 				[ -x "$bin/$prog" ] || continue
 				bp="$bin/$prog"
 			fi
-			# publish and poll answer at once: two processes use both
-			# cores. longpoll and stream hold requests; they multiplex
-			# them inside one process.
+			# poll answers at once: two processes use both cores.
+			# publish: one process whose threads share commits (group
+			# commit on one writer connection; two processes would fight
+			# over SQLite's write lock instead). longpoll and stream hold
+			# requests; they multiplex them inside one process.
 			case $prog in
-			publish|poll) procs=2 ;;
+			poll) procs=2 ;;
 			*) procs=1 ;;
 			esac
 			eval "procs=\${PL_MAX_PROCS_$prog:-$procs}"
