@@ -27,7 +27,7 @@ struct pl_conf {
 	size_t max_body;          /* bytes */
 	int longpoll_timeout, longpoll_max_timeout;   /* seconds */
 	int stream_max_time, heartbeat;               /* seconds */
-	int max_waiting;          /* waiting subscribers per process */
+	int max_waiting;          /* waiting subscribers on this host (all processes) */
 	int max_topics;           /* topics in one subscribe request */
 	int push_enabled;         /* 0: longpoll and stream answer 503 */
 	int publish_get;          /* GET /publish allowed */

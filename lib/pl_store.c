@@ -82,7 +82,8 @@ struct pl_store {
 /* A storage failure is logged once per kind, not once per request: a full
  * disk would otherwise flood the error log at the request rate. A success
  * clears it, so the same fault coming back is logged again. */
-static __thread int last_logged, last_open_err;
+/* Process-wide, so that eight threads meeting one fault log it once. */
+static _Atomic int last_logged, last_open_err;
 static __thread char open_error[256];
 
 const char *pl_store_open_error(void)

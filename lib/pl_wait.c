@@ -25,6 +25,7 @@
 #include "pl_store.h"
 #include "pl_sub.h"
 #include "pl_wait.h"
+#include "pl_waiting.h"
 
 #define TAIL_BATCH 1000
 #define SSE_RETRY_MS 3000
@@ -251,6 +252,14 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 	}
 	if (!a->conf.push_enabled) {
 		refuse(a, lr, &req, &resp, &w->sub, PL_EOFF, "push is switched off for now: poll instead");
+		goto out;
+	}
+	/* The cap is per host: under Apache's mod_fcgid every held request is a
+	 * process of its own, so the counts of all processes are summed (the
+	 * loop's own per-process limit backs this up within a process). */
+	if (a->conf.max_waiting > 0 && pl_waiting_total(a->conf.db_path) >= a->conf.max_waiting) {
+		pl_resp_header(&resp, "Retry-After", "5");
+		refuse(a, lr, &req, &resp, &w->sub, PL_EFULL, "too many waiting subscribers on this host; try again shortly");
 		goto out;
 	}
 	if (store_ready(a) != PL_OK || (rc = pl_store_query(a->st, &w->sub.f, &res)) != PL_OK) {
