@@ -66,9 +66,9 @@ during_fault() {
 # lighttpd would have had to restart it; its error log says so).
 no_crash() {
 	local n
-	n=$(grep -ciE 'child (exited|signaled)|signal [0-9]+|core dumped|segfault|abort' \
-		"$PL_STATE/lighttpd-error.log" 2>/dev/null || true)
-	[ "${n:-0}" = 0 ] || pl_fail "a program died: $(grep -iE 'child (exited|signaled)|signal|core|segfault|abort' "$PL_STATE/lighttpd-error.log" | head -3)"
+	n=$(cat "$PL_STATE/lighttpd-error.log" "$PL_STATE/apache-error.log" 2>/dev/null |
+		grep -ciE 'child (exited|signaled)|signal [0-9]+|core dumped|segfault|abort' || true)
+	[ "${n:-0}" = 0 ] || pl_fail "a program died: $(cat "$PL_STATE/lighttpd-error.log" "$PL_STATE/apache-error.log" 2>/dev/null | grep -iE 'child (exited|signaled)|signal|core|segfault|abort' | head -3)"
 }
 
 publish_ok() {
@@ -86,7 +86,7 @@ check_logged() {
 	LOGGED=$grown
 	(( grown >= 1 )) || pl_fail "the fault was not logged (no line naming $PL_DB)"
 	(( grown <= 24 )) || {
-		grep -F "$PL_DB" "$PL_STATE/lighttpd-error.log" | tail -5 >&2
+		cat "$PL_STATE/lighttpd-error.log" "$PL_STATE/apache-error.log" 2>/dev/null | grep -F "$PL_DB" | tail -5 >&2
 		pl_fail "logged $grown lines for $(( 3 * N )) requests: not once per condition"
 	}
 }

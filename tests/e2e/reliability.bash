@@ -95,7 +95,8 @@ rl_integrity() {
 # (fixed string).
 rl_errlog_lines() {
 	local n
-	n=$(cat "$PL_STATE/lighttpd-error.log" "$PL_STATE/server.out" 2>/dev/null | grep -cF -- "$1")
+	n=$(cat "$PL_STATE/lighttpd-error.log" "$PL_STATE/apache-error.log" "$PL_STATE/server.out" 2>/dev/null |
+		grep -cF -- "$1")
 	echo "${n:-0}"
 }
 
@@ -119,6 +120,8 @@ rl_move_db() {
 	pl_write_test_conf "$PL_CONF" "$PL_DB" ${RL_CONF_KV[@]+"${RL_CONF_KV[@]}"}
 	"$PL_TOOLS/pushlite" --conf "$PL_CONF" init >"$PL_STATE/init2.out" 2>&1 ||
 		pl_fail "pushlite init in $dir: $(cat "$PL_STATE/init2.out")" || return 1
+	# Apache runs the programs as www-data: the new database is theirs too.
+	pl_state_owner "$PL_SERVER" "$dir"
 	pl_server_start "$PL_SERVER" "$PL_STATE" || return 1
 	pl_server_wait "$PL_SERVER" "$PL_STATE" "$PL_PORT" 20
 }
