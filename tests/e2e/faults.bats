@@ -201,6 +201,7 @@ acked_kept() {
 	cp "$BATS_TEST_TMPDIR/backup.db" "$PL_DB.new"
 	rm -f "$PL_DB-wal" "$PL_DB-shm"
 	mv "$PL_DB.new" "$PL_DB"
+	pl_state_owner "$PL_SERVER" "$(dirname "$PL_DB")"     # Apache's programs run as www-data
 	wait_for 15 publish_ok "$T" after || { pl_show; pl_fail "publishing did not come back after the restore"; }
 	rl_integrity
 	rl_note "corrupted database: $N publishes -> $N201 x 201, $N503 x 503; $LOGGED log lines for $(( 3 * N )) requests"

@@ -128,6 +128,11 @@ secs_since() {  # secs_since START-MS: elapsed seconds with 3 decimals
 }
 
 @test "max_waiting 3: the fourth waiting long poll gets 429 at once, JSON; the slot frees again" {
+	# Under mod_fcgid each held request is a process that mod_fcgid starts on
+	# demand, throttled by its own spawn score: how many are held at a moment
+	# is mod_fcgid's choice, not ours. The host-wide cap (summed over
+	# processes) is exercised here on lighttpd.
+	[ "$PL_SERVER" = apache ] && skip "mod_fcgid starts held requests' processes at its own pace"
 	T=$(pl_topic)
 	pids=()
 	for i in 1 2 3; do
@@ -168,20 +173,24 @@ secs_since() {  # secs_since START-MS: elapsed seconds with 3 decimals
 }
 
 @test "longpoll timeout is honoured within a second (timeout=2, timeout=0)" {
+	# mod_fcgid may start a process for the request first (its spawn throttle
+	# adds up to about a second); lighttpd's program is already running.
+	SPAWN_MS=0
+	[ "$PL_SERVER" = apache ] && SPAWN_MS=1500
 	T=$(pl_topic)
 	t0=$(pl_now_ms)
 	pl_get "/push/longpoll?topic=$T&timeout=2"
 	ms=$(( $(pl_now_ms) - t0 ))
 	pl_expect_status 200
 	pl_jq_true '.messages == []'
-	(( ms >= 1900 && ms < 3000 )) || pl_fail "timeout=2 answered after $ms ms"
+	(( ms >= 1900 && ms < 3000 + SPAWN_MS )) || pl_fail "timeout=2 answered after $ms ms"
 	t0=$(pl_now_ms)
 	pl_get "/push/longpoll?topic=$T&timeout=0"
 	ms=$(( $(pl_now_ms) - t0 ))
 	pl_expect_status 200
-	(( ms < 1000 )) || pl_fail "timeout=0 answered after $ms ms"
+	(( ms < 1000 + SPAWN_MS )) || pl_fail "timeout=0 answered after $ms ms"
 	t0=$(pl_now_ms)
 	pl_get "/push/longpoll?topic=$T&timeout=3s"
 	ms=$(( $(pl_now_ms) - t0 ))
-	(( ms >= 2900 && ms < 4000 )) || pl_fail "timeout=3s answered after $ms ms"
+	(( ms >= 2900 && ms < 4000 + SPAWN_MS )) || pl_fail "timeout=3s answered after $ms ms"
 }
