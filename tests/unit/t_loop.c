@@ -450,18 +450,23 @@ static void test_basic(void)
 			for (int i = 0; i < 20; i++)
 				pf[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
 			nready = poll(pf, 20, 3000);
+			/* Several may be ready at once on a busy machine: take the
+			 * earliest deadline among them, as the server fired them. */
+			int pick = -1;
 			for (int i = 0; nready > 0 && i < 20; i++)
-				if (fds[i] >= 0 && pf[i].revents) {
-					int d = 50 + ((i * 7) % 20) * 10;
+				if (fds[i] >= 0 && pf[i].revents &&
+				    (pick < 0 || (i * 7) % 20 < (pick * 7) % 20))
+					pick = i;
+			if (pick >= 0) {
+				int d = 50 + ((pick * 7) % 20) * 10;
 
-					if (d < prev)
-						order_ok = 0;
-					prev = d;
-					cli_read(fds[i], out, sizeof out, 1000, &end);
-					close(fds[i]);
-					fds[i] = -1;
-					break;
-				}
+				if (d < prev)
+					order_ok = 0;
+				prev = d;
+				cli_read(fds[pick], out, sizeof out, 1000, &end);
+				close(fds[pick]);
+				fds[pick] = -1;
+			}
 		}
 		ok(order_ok && prev == 240, "20 timers fire in deadline order");
 	}
