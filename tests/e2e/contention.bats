@@ -52,6 +52,11 @@ delete_loop() {
 }
 
 @test "64 publishers, 200 cursor-following long polls, 2 purge loops, admin deletes for ${SECS} s: exactly once, in order, no 5xx but 503+Retry-After" {
+	# Under mod_fcgid every held long poll is a process of its own (see
+	# docs/deploy.md, 4b): 200 held plus 64 publishers exceed its process
+	# limit, and requests queue in Apache until curl gives up. The many-
+	# waiters setup for Apache is mod_proxy_fcgi; this load runs on lighttpd.
+	[ "$PL_SERVER" = apache ] && skip "mod_fcgid holds one process per waiting long poll"
 	F=/cont/follow
 	d=$BATS_TEST_TMPDIR
 	pl_poll "topic=$F&since=now"
