@@ -73,11 +73,30 @@ static int parse_format(struct pl_sub *sub, const struct pl_req *r, enum pl_sub_
 	return PL_OK;
 }
 
+int pl_sub_since(const char *s, struct pl_filter *f)
+{
+	int64_t v;
+
+	if (!strcmp(s, "now")) {
+		f->since = PL_SINCE_NOW;
+	} else if (!strcmp(s, "all")) {
+		f->since = PL_SINCE_ALL;
+	} else if (pl_int_parse(s, 0, INT64_MAX, &v) == PL_OK) {
+		f->since = PL_SINCE_ID;
+		f->since_id = v;
+	} else if (pl_duration_parse(s, 0, &v) == PL_OK) {
+		f->since = PL_SINCE_AGE;
+		f->since_age = v;
+	} else {
+		return PL_EINVAL;
+	}
+	return PL_OK;
+}
+
 static int parse_since(struct pl_sub *sub, const struct pl_req *r, enum pl_sub_kind kind, char *msg, size_t msglen)
 {
 	const char *s = pl_req_env(r, "HTTP_LAST_EVENT_ID");
 	const char *name = "Last-Event-ID";
-	int64_t v;
 
 	if (!s || !*s) {
 		s = pl_req_arg(r, "last_event_id");
@@ -91,17 +110,7 @@ static int parse_since(struct pl_sub *sub, const struct pl_req *r, enum pl_sub_k
 		sub->f.since = kind == PL_SUB_POLL || kind == PL_SUB_ADMIN ? PL_SINCE_ALL : PL_SINCE_NOW;
 		return PL_OK;
 	}
-	if (!strcmp(s, "now")) {
-		sub->f.since = PL_SINCE_NOW;
-	} else if (!strcmp(s, "all")) {
-		sub->f.since = PL_SINCE_ALL;
-	} else if (pl_int_parse(s, 0, INT64_MAX, &v) == PL_OK) {
-		sub->f.since = PL_SINCE_ID;
-		sub->f.since_id = v;
-	} else if (pl_duration_parse(s, 0, &v) == PL_OK) {
-		sub->f.since = PL_SINCE_AGE;
-		sub->f.since_age = v;
-	} else {
+	if (pl_sub_since(s, &sub->f) != PL_OK) {
 		snprintf(msg, msglen, "%s must be a message id, now, all, or a duration such as 10m", name);
 		return PL_EINVAL;
 	}

@@ -29,6 +29,10 @@ int pl_sub_parse(struct pl_sub *sub, const struct pl_req *r, const struct pl_con
 		 enum pl_sub_kind kind, char *msg, size_t msglen);
 void pl_sub_free(struct pl_sub *sub);   /* NULL-safe */
 
+/* Parse a since value (an id, "now", "all" or a duration such as "10m")
+ * into f->since and its argument. PL_EINVAL when it is none of them. */
+int pl_sub_since(const char *s, struct pl_filter *f);
+
 /* 1 if s is a client kind: [a-z0-9_-]{1,16}. */
 int pl_sub_kind_valid(const char *s, size_t n);
 /* 1 if s is a label (type, src, target): 1-64 bytes of UTF-8 without

@@ -60,6 +60,8 @@ struct app {
 	struct pl_buf out;      /* reused output buffer */
 	int64_t *got;           /* first deliveries to record after a wake */
 	size_t ngot, capgot;
+	long host_waiting;      /* pl_waiting_total(), read at most every 100 ms */
+	int64_t host_waiting_at;
 	/* The last answer built during this wake: a fan-out to thousands of
 	 * waiters on one topic builds it once and writes it thousands of times. */
 	struct {
@@ -170,6 +172,16 @@ static void longpoll_answer(struct app *a, struct waiter *w, struct pl_result *r
 	waiter_end(a, w);
 }
 
+/* The answer of a long poll that ends with nothing new: its cursor. */
+static void longpoll_empty(struct app *a, struct waiter *w)
+{
+	struct pl_result empty;
+
+	memset(&empty, 0, sizeof empty);
+	empty.cursor = w->cursor;
+	longpoll_answer(a, w, &empty);
+}
+
 /* Write rows to a stream; -1 when the client cannot keep up or is gone. */
 static int stream_rows(struct app *a, struct waiter *w, const struct pl_row *rows, size_t n)
 {
@@ -191,6 +203,21 @@ static void refuse(struct app *a, struct pl_lreq *lr, struct pl_req *req, struct
 {
 	pl_poll_error(&a->conf, resp, sub, rc, msg);
 	answer(a, lr, req, resp);
+}
+
+/* Waiting requests on this host. The counts it sums are written at most
+ * every PL_WAITING_INTERVAL_MS, so reading the directory more often than
+ * that (once per request) would learn nothing new. */
+static long host_waiting(struct app *a)
+{
+	int64_t now = pl_loop_now_ms();
+
+	if (!a->host_waiting_at || now - a->host_waiting_at >= PL_WAITING_INTERVAL_MS) {
+		a->host_waiting = pl_waiting_total(a->conf.db_path);
+		a->host_waiting_at = now;
+	}
+	/* Requests held since the last read are ours: count them too. */
+	return a->host_waiting > pl_loop_waiting() - 1 ? a->host_waiting : pl_loop_waiting() - 1;
 }
 
 /* Begin a stream: headers, preamble, then the backlog since the cursor. */
@@ -257,7 +284,7 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 	/* The cap is per host: under Apache's mod_fcgid every held request is a
 	 * process of its own, so the counts of all processes are summed (the
 	 * loop's own per-process limit backs this up within a process). */
-	if (a->conf.max_waiting > 0 && pl_waiting_total(a->conf.db_path) >= a->conf.max_waiting) {
+	if (a->conf.max_waiting > 0 && host_waiting(a) >= a->conf.max_waiting) {
 		pl_resp_header(&resp, "Retry-After", "5");
 		refuse(a, lr, &req, &resp, &w->sub, PL_EFULL, "too many waiting subscribers on this host; try again shortly");
 		goto out;
@@ -466,15 +493,12 @@ static void on_timer(void *ud, struct pl_lreq *lr)
 {
 	struct app *a = ud;
 	struct waiter *w = pl_lreq_data(lr);
-	struct pl_result empty;
 	int64_t now = pl_loop_now_ms();
 
 	if (!w)
 		return;
 	if (now >= w->end_ms && a->mode == PL_WAIT_LONGPOLL) {
-		memset(&empty, 0, sizeof empty);
-		empty.cursor = w->cursor;
-		longpoll_answer(a, w, &empty);
+		longpoll_empty(a, w);
 		return;
 	}
 	if (now >= w->end_ms) {
@@ -517,14 +541,10 @@ static void end_all(struct app *a)
 {
 	while (a->waiters) {
 		struct waiter *w = a->waiters;
-		if (a->mode == PL_WAIT_LONGPOLL) {
-			struct pl_result empty;
-			memset(&empty, 0, sizeof empty);
-			empty.cursor = w->cursor;
-			longpoll_answer(a, w, &empty);
-		} else {
+		if (a->mode == PL_WAIT_LONGPOLL)
+			longpoll_empty(a, w);
+		else
 			waiter_end(a, w);
-		}
 	}
 }
 

@@ -18,6 +18,7 @@
 #include "pl_out.h"
 #include "pl_publish.h"
 #include "pl_store.h"
+#include "pl_sub.h"
 #include "pl_topic.h"
 #include "pl_waiting.h"
 #include "pl_wake.h"
@@ -159,7 +160,6 @@ static int cmd_tail(struct pl_conf *c, int argc, char **argv)
 	struct pl_wake *w = NULL;
 	struct pl_buf line = { 0 };
 	int o, rc = 1;
-	int64_t v;
 
 	memset(&f, 0, sizeof f);
 	memset(&res, 0, sizeof res);
@@ -169,17 +169,7 @@ static int cmd_tail(struct pl_conf *c, int argc, char **argv)
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
 		case 's':
-			if (!strcmp(optarg, "now")) {
-				f.since = PL_SINCE_NOW;
-			} else if (!strcmp(optarg, "all")) {
-				f.since = PL_SINCE_ALL;
-			} else if (pl_int_parse(optarg, 0, INT64_MAX, &v) == PL_OK) {
-				f.since = PL_SINCE_ID;
-				f.since_id = v;
-			} else if (pl_duration_parse(optarg, 0, &v) == PL_OK) {
-				f.since = PL_SINCE_AGE;
-				f.since_age = v;
-			} else {
+			if (pl_sub_since(optarg, &f) != PL_OK) {
 				fprintf(stderr, "pushlite: --since takes an id, now, all or a duration\n");
 				return 2;
 			}
