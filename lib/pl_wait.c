@@ -10,7 +10,11 @@
  * Why a waiter never misses a row: the watcher's last seen id is never above
  * a waiter's cursor when the waiter joins (both come from snapshots taken in
  * this one thread, in order), and every row above it is examined exactly once
- * by the next wake. */
+ * by the next wake.
+ *
+ * Every call into the store is counted (pl_waiting_queries(), shown in the
+ * process's DB.waiting/PID file), so that "one query per process per wake"
+ * can be checked from outside. */
 #include "pl_first.h"
 
 #include <stdio.h>
@@ -77,6 +81,13 @@ struct app {
 
 static void end_all(struct app *a);
 
+/* A store call, counted: q(pl_store_tail(...)). */
+static int q(int rc)
+{
+	pl_waiting_queries(1);
+	return rc;
+}
+
 static int store_ready(struct app *a)
 {
 	int64_t head;
@@ -96,7 +107,7 @@ static int store_ready(struct app *a)
 		return PL_EIO;
 	/* Nothing before the head can concern a waiter that joins from now on;
 	 * after a mere failure seen stays, so held waiters miss nothing. */
-	if (pl_store_head(a->st, &head) == PL_OK && (head > a->seen || !a->waiters))
+	if (q(pl_store_head(a->st, &head)) == PL_OK && (head > a->seen || !a->waiters))
 		a->seen = head;
 	return PL_OK;
 }
@@ -122,7 +133,7 @@ static void note_got(struct app *a, const struct waiter *w, const struct pl_row 
 static void flush_got(struct app *a)
 {
 	if (a->ngot && a->st)
-		pl_store_mark_got(a->st, a->got, a->ngot, pl_now_ms());
+		q(pl_store_mark_got(a->st, a->got, a->ngot, pl_now_ms()));
 	a->ngot = 0;
 }
 
@@ -244,7 +255,7 @@ static int stream_begin(struct app *a, struct waiter *w, struct pl_result *res)
 			return 0;
 		w->sub.f.since = PL_SINCE_ID;
 		w->sub.f.since_id = w->cursor;
-		if ((rc = pl_store_query(a->st, &w->sub.f, res)) != PL_OK) {
+		if ((rc = q(pl_store_query(a->st, &w->sub.f, res))) != PL_OK) {
 			store_failed(a);
 			return -1;
 		}
@@ -289,7 +300,7 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 		refuse(a, lr, &req, &resp, &w->sub, PL_EFULL, "too many waiting subscribers on this host; try again shortly");
 		goto out;
 	}
-	if (store_ready(a) != PL_OK || (rc = pl_store_query(a->st, &w->sub.f, &res)) != PL_OK) {
+	if (store_ready(a) != PL_OK || (rc = q(pl_store_query(a->st, &w->sub.f, &res))) != PL_OK) {
 		store_failed(a);
 		refuse(a, lr, &req, &resp, &w->sub, PL_EIO, "the message store is unavailable");
 		goto out;
@@ -472,7 +483,7 @@ static void on_wake(void *ud)
 	if (!a->waiters || store_ready(a) != PL_OK)
 		return;
 	do {
-		if (pl_store_tail(a->st, a->seen, TAIL_BATCH, &a->tail) != PL_OK) {
+		if (q(pl_store_tail(a->st, a->seen, TAIL_BATCH, &a->tail)) != PL_OK) {
 			store_failed(a);
 			return;
 		}

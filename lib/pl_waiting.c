@@ -5,7 +5,9 @@
  * needs no permission to signal the writers. A writer creates its file under a
  * temporary name, locks it, and only then renames it to its pid, so a reader
  * never finds an unlocked file that is still being born. The count is written
- * with pwrite() at offset 0 in a fixed width, so no truncate is needed. */
+ * with pwrite() at offset 0 in a fixed width, so no truncate is needed; the
+ * store query count follows on a second line of fixed width, so a reader of
+ * the first WIDTH bytes sees the same as before it existed. */
 #include "pl_first.h"
 
 #include <dirent.h>
@@ -24,6 +26,7 @@
 #include "pl_waiting.h"
 
 #define WIDTH 12   /* "%11d\n": any int fits */
+#define QWIDTH 21  /* "%20lld\n": the store query count */
 
 /* This process's counter: one per process by design (see the header). */
 static struct {
@@ -31,6 +34,7 @@ static struct {
 	pid_t pid;              /* owner: a forked child must not write the parent's file */
 	char path[PATH_MAX];
 	int written, pending;   /* last value written, last value recorded */
+	long long queries, queries_written;   /* store queries: counted, last written */
 	long long last_ms;      /* time of the last write */
 } wt = { .fd = -1 };
 
@@ -51,13 +55,20 @@ static int dir_of(char *dst, size_t cap, const char *db_path)
 
 static void write_count(int count)
 {
-	char b[WIDTH + 1];
+	char b[WIDTH + QWIDTH + 1];
 
-	snprintf(b, sizeof b, "%11d\n", count);
-	if (pwrite(wt.fd, b, WIDTH, 0) != WIDTH)
+	snprintf(b, sizeof b, "%11d\n%20lld\n", count, wt.queries);
+	if (pwrite(wt.fd, b, WIDTH + QWIDTH, 0) != WIDTH + QWIDTH)
 		pl_log_warn("waiting: write %s: %s", wt.path, strerror(errno));
 	wt.written = count;
+	wt.queries_written = wt.queries;
 	wt.last_ms = mono_ms();
+}
+
+/* Anything recorded that the file does not show yet? */
+static int stale(void)
+{
+	return wt.pending != wt.written || wt.queries != wt.queries_written;
 }
 
 int pl_waiting_open(const char *db_path)
@@ -113,15 +124,20 @@ void pl_waiting_set(int count)
 	if (wt.fd < 0 || wt.pid != getpid())
 		return;
 	wt.pending = count;
-	if (count != wt.written && mono_ms() - wt.last_ms >= PL_WAITING_INTERVAL_MS)
+	if (stale() && mono_ms() - wt.last_ms >= PL_WAITING_INTERVAL_MS)
 		write_count(count);
+}
+
+void pl_waiting_queries(long n)
+{
+	wt.queries += n;
 }
 
 int pl_waiting_due_ms(void)
 {
 	long long left;
 
-	if (wt.fd < 0 || wt.pending == wt.written)
+	if (wt.fd < 0 || !stale())
 		return -1;
 	left = wt.last_ms + PL_WAITING_INTERVAL_MS - mono_ms();
 	return left < 0 ? 0 : (int)left;

@@ -5,7 +5,13 @@
  * lifetime. A reader sums the files it cannot lock; a file it can lock belongs
  * to a dead process (even if its pid was reused) and is removed. Writes are
  * rate-limited so the count costs no syscall on the request path. One
- * counter per process: the state is private to pl_waiting.c. */
+ * counter per process: the state is private to pl_waiting.c.
+ *
+ * The file also carries, on its second line, how many times this process
+ * has queried the message store (pl_waiting_queries()), so that the cost of
+ * a wake can be watched from outside: one query per process per wake, not
+ * one per waiter. Format: "%11d\n%20lld\n"; readers of the count read the
+ * first line only. */
 #ifndef PL_WAITING_H
 #define PL_WAITING_H
 
@@ -25,6 +31,12 @@ void pl_waiting_set(int count);
 /* ms until a recorded count is due to be written (call pl_waiting_set() again
  * then), or -1 when the file is up to date. For the caller's poll timeout. */
 int pl_waiting_due_ms(void);
+
+/* Count n more queries of the message store by this process. Written with
+ * the count, under the same rate limit (pl_waiting_set() and
+ * pl_waiting_due_ms() see it as a change to write); works before
+ * pl_waiting_open() too. */
+void pl_waiting_queries(long n);
 
 /* Sum of the counts of live processes for the database at db_path; dead
  * processes' files are removed. Returns 0 when there is no directory, -1 when
