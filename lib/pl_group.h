@@ -11,4 +11,13 @@
  * Blocks until this batch is committed or failed; returns its result. */
 int pl_group_publish(const struct pl_conf *c, struct pl_msg *m, size_t n);
 
+/* For a process that serves one request and exits (plain CGI), before the
+ * first publish: no checkpoint thread, which would die with the process
+ * before it copied anything; SQLite checkpoints inside the commit instead. */
+void pl_group_inline(void);
+
+/* Close the writer connection (the last connection to close copies the WAL
+ * back and removes it). Only when no publish is under way. */
+void pl_group_close(void);
+
 #endif

@@ -40,9 +40,10 @@
 #include "pl_wake.h"
 #include "pl_waiting.h"
 
-/* A commit is published in the WAL index a moment after the WAL write that
- * inotify reports; look again this much later so a waiter woken too early
- * does not sleep until the fallback timer. */
+/* Some wakes come before the change they announce is visible (the WAL being
+ * created by a commit still under way, the database replaced); look again this
+ * much later so a waiter woken too early does not sleep until the fallback
+ * timer. */
 #define SETTLE_MS 20
 /* How long a closing connection may take to read the rest of our output. */
 #define LINGER_MS 2000

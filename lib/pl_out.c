@@ -62,16 +62,21 @@ int pl_out_callback_valid(const char *s)
 void pl_out_message_json(struct pl_buf *b, const struct pl_row *r, int with_last_get)
 {
 	/* The stored body is "{...}" with at least "topic" inside. */
-	pl_buf_addf(b, "{\"id\":%lld,", (long long)r->id);
+	pl_buf_adds(b, "{\"id\":");
+	pl_buf_addi64(b, r->id);
+	pl_buf_addc(b, ',');
 	if (!with_last_get) {
 		pl_buf_add(b, r->body + 1, r->body_len - 1);
 		return;
 	}
 	pl_buf_add(b, r->body + 1, r->body_len - 2);
-	if (r->last_get)
-		pl_buf_addf(b, ",\"last_get\":%lld}", (long long)r->last_get);
-	else
+	if (r->last_get) {
+		pl_buf_adds(b, ",\"last_get\":");
+		pl_buf_addi64(b, r->last_get);
+		pl_buf_addc(b, '}');
+	} else {
 		pl_buf_adds(b, ",\"last_get\":null}");
+	}
 }
 
 /* JSON text inside JavaScript: U+2028 and U+2029 end a line in pre-2019
@@ -382,7 +387,9 @@ void pl_out_stream_msg(struct pl_buf *b, const struct pl_outopt *o, const struct
 	switch (o->fmt) {
 	case PL_FMT_SSE:
 		/* json-c escapes control characters, so the JSON is one line. */
-		pl_buf_addf(b, "id: %lld\nevent: message\ndata: ", (long long)r->id);
+		pl_buf_adds(b, "id: ");
+		pl_buf_addi64(b, r->id);
+		pl_buf_adds(b, "\nevent: message\ndata: ");
 		pl_out_message_json(b, r, 0);
 		pl_buf_adds(b, "\n\n");
 		break;

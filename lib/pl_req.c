@@ -138,8 +138,10 @@ const char *pl_req_env(const struct pl_req *r, const char *name)
 
 	if (!r->env)
 		return NULL;
+	/* Some 30 variables per request and a dozen lookups: the first byte
+	 * turns most strncmp() calls away. */
 	for (char **e = r->env; *e; e++)
-		if (!strncmp(*e, name, n) && (*e)[n] == '=')
+		if ((*e)[0] == name[0] && !strncmp(*e, name, n) && (*e)[n] == '=')
 			return *e + n + 1;
 	return NULL;
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "pl_admin.h"
+#include "pl_group.h"
 #include "pl_log.h"
 #include "pl_out.h"
 #include "pl_poll.h"
@@ -203,6 +204,7 @@ static int serve_cgi(struct app *a)
 		return 2;
 	}
 	memset(&got, 0, sizeof got);
+	pl_group_inline();
 	body = read_body(NULL, stdin, getenv("CONTENT_LENGTH"), a->conf.max_body, &len);
 	handle(a, &st, environ, body, len, &out, &got);
 	fwrite(out.p, 1, out.len, stdout);
@@ -213,6 +215,7 @@ static int serve_cgi(struct app *a)
 	pl_buf_free(&out);
 	pl_result_free(&got);
 	pl_store_close(st);
+	pl_group_close();
 	return 0;
 }
 

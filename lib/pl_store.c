@@ -9,6 +9,7 @@
 #include "pl_first.h"
 
 #include <json-c/json.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,13 +64,19 @@ static const char *const sql_text[S_NSTMT] = {
 	[S_COUNT_OLD_LIVE] = "SELECT count(*) FROM messages WHERE id < ? AND expires > ?",
 };
 
+/* One range of the path index, with each row read in the same step: CROSS
+ * JOIN keeps message_paths outside, so the rows come in index (id) order. */
 static const char path_sql[] =
-	"SELECT id FROM message_paths WHERE path = ? AND user = ? AND id > ? ORDER BY id";
+	"SELECT m.id, m.topic, m.user, m.clients, m.type, m.src, m.target, m.created, m.expires,"
+	" m.last_get, m.body FROM message_paths AS p CROSS JOIN messages AS m ON m.id = p.id"
+	" WHERE p.path = ? AND p.user = ? AND p.id > ? ORDER BY p.id";
+
+#define WAL_KEEP_BYTES (64 * 1024 * 1024)
 
 struct pl_store {
 	sqlite3 *db;
 	int wal_pages;          /* writer: checkpoint wanted past this */
-	void (*wal_cb)(void *);
+	void (*wal_cb)(void *, int);
 	void *wal_arg;
 	char *path;
 	dev_t dev;              /* the file opened, to notice it was replaced */
@@ -109,11 +116,11 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 	(void)db;
 	(void)name;
 	if (pages > st->wal_pages && st->wal_cb)
-		st->wal_cb(st->wal_arg);
+		st->wal_cb(st->wal_arg, pages);
 	return SQLITE_OK;
 }
 
-void pl_store_writer(struct pl_store *st, int pages, void (*cb)(void *), void *arg)
+void pl_store_writer(struct pl_store *st, int pages, void (*cb)(void *, int), void *arg)
 {
 	st->wal_pages = pages;
 	st->wal_cb = cb;
@@ -122,9 +129,10 @@ void pl_store_writer(struct pl_store *st, int pages, void (*cb)(void *), void *a
 	sqlite3_wal_hook(st->db, wal_hook, st);
 }
 
-int pl_store_checkpoint(struct pl_store *st)
+int pl_store_checkpoint(struct pl_store *st, int restart)
 {
-	int r = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	int r = sqlite3_wal_checkpoint_v2(st->db, NULL, restart ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE,
+					  NULL, NULL);
 
 	return r == SQLITE_OK || r == SQLITE_BUSY || r == SQLITE_LOCKED ? PL_OK : store_rc(st, "checkpoint");
 }
@@ -233,13 +241,24 @@ static int schema_version(struct pl_store *st)
 	return v;
 }
 
+/* Before SQLite's first use in the process. Its memory statistics (on by
+ * default) take one process-wide mutex on every allocation, and reading a row
+ * allocates: threads serving answers queued on it. Nothing here reads them. */
+static void sqlite_setup(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	sqlite3_initialize();
+}
+
 int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct pl_store *st = pl_xcalloc(1, sizeof *st);
 	const char *op = "open";
-	char pragma[64];
+	char pragma[128];
 
 	*out = NULL;
+	pthread_once(&once, sqlite_setup);
 	st->path = pl_xstrdup(c->db_path);
 	if (sqlite3_open_v2(c->db_path, &st->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
@@ -251,7 +270,10 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 	op = "journal_mode=WAL";
 	if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
-	snprintf(pragma, sizeof pragma, "PRAGMA synchronous=%s", c->synchronous_full ? "FULL" : "NORMAL");
+	/* journal_size_limit: a WAL file that grew during a burst is cut back
+	 * to this when it starts over, instead of keeping its largest size. */
+	snprintf(pragma, sizeof pragma, "PRAGMA synchronous=%s; PRAGMA journal_size_limit=%d",
+		 c->synchronous_full ? "FULL" : "NORMAL", WAL_KEEP_BYTES);
 	op = "synchronous";
 	if (sqlite3_exec(st->db, pragma, NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
@@ -307,37 +329,73 @@ static char *col_text(sqlite3_stmt *s, int i)
 	return t ? pl_xstrndup((const char *)t, (size_t)sqlite3_column_bytes(s, i)) : NULL;
 }
 
+/* The strings of a row, in struct order; NULL for an absent one. */
+enum { F_TOPIC, F_USER, F_CLIENTS, F_TYPE, F_SRC, F_TARGET, F_BODY, F_N };
+
+static char **row_field(struct pl_row *r, int i)
+{
+	char **f[F_N] = { &r->topic, &r->user, &r->clients, &r->type, &r->src, &r->target, &r->body };
+
+	return f[i];
+}
+
+/* Copy the strings into one block (r->mem), so that a row costs one malloc and
+ * one free: an answer carries up to a few hundred rows. A missing topic or
+ * body reads as "/" and "{}". */
+static void row_pack(struct pl_row *r, const char *const v[F_N], const size_t len[F_N])
+{
+	size_t total = 0;
+	char *p;
+
+	for (int i = 0; i < F_N; i++)
+		if (v[i])
+			total += len[i] + 1;
+	p = r->mem = pl_xmalloc(total ? total : 1);
+	for (int i = 0; i < F_N; i++) {
+		char **f = row_field(r, i);
+
+		if (!v[i]) {
+			*f = NULL;
+			continue;
+		}
+		memcpy(p, v[i], len[i]);
+		p[len[i]] = '\0';
+		*f = p;
+		p += len[i] + 1;
+	}
+	r->body_len = len[F_BODY];
+}
+
 static void row_read(struct pl_row *r, sqlite3_stmt *s)
 {
+	static const int col[F_N] = { 1, 2, 3, 4, 5, 6, 10 };
+	const char *v[F_N];
+	size_t len[F_N];
+
 	r->id = sqlite3_column_int64(s, 0);
-	r->topic = col_text(s, 1);
-	r->user = col_text(s, 2);
-	r->clients = col_text(s, 3);
-	r->type = col_text(s, 4);
-	r->src = col_text(s, 5);
-	r->target = col_text(s, 6);
 	r->created = sqlite3_column_int64(s, 7);
 	r->expires = sqlite3_column_int64(s, 8);
 	r->last_get = sqlite3_column_int64(s, 9);
-	r->body = col_text(s, 10);
-	r->body_len = r->body ? strlen(r->body) : 0;
-	if (!r->topic)
-		r->topic = pl_xstrdup("/");
-	if (!r->body)
-		r->body = pl_xstrdup("{}");
+	for (int i = 0; i < F_N; i++) {
+		v[i] = (const char *)sqlite3_column_text(s, col[i]);
+		len[i] = v[i] ? (size_t)sqlite3_column_bytes(s, col[i]) : 0;
+	}
+	if (!v[F_TOPIC]) {
+		v[F_TOPIC] = "/";
+		len[F_TOPIC] = 1;
+	}
+	if (!v[F_BODY]) {
+		v[F_BODY] = "{}";
+		len[F_BODY] = 2;
+	}
+	row_pack(r, v, len);
 }
 
 void pl_row_free(struct pl_row *r)
 {
 	if (!r)
 		return;
-	free(r->topic);
-	free(r->user);
-	free(r->clients);
-	free(r->type);
-	free(r->src);
-	free(r->target);
-	free(r->body);
+	free(r->mem);
 	memset(r, 0, sizeof *r);
 }
 
@@ -351,23 +409,18 @@ static struct pl_row *result_push(struct pl_result *res)
 	return &res->rows[res->n++];
 }
 
-static char *dup_or_null(const char *s)
-{
-	return s ? pl_xstrdup(s) : NULL;
-}
-
 void pl_result_add_copy(struct pl_result *dst, const struct pl_row *r)
 {
 	struct pl_row *d = result_push(dst);
 
+	const char *v[F_N] = { r->topic, r->user, r->clients, r->type, r->src, r->target, r->body };
+	size_t len[F_N];
+
 	*d = *r;
-	d->topic = pl_xstrdup(r->topic);
-	d->user = dup_or_null(r->user);
-	d->clients = dup_or_null(r->clients);
-	d->type = dup_or_null(r->type);
-	d->src = dup_or_null(r->src);
-	d->target = dup_or_null(r->target);
-	d->body = pl_xstrndup(r->body, r->body_len);
+	for (int i = 0; i < F_N; i++)
+		len[i] = v[i] ? strlen(v[i]) : 0;
+	len[F_BODY] = r->body_len;
+	row_pack(d, v, len);
 }
 
 void pl_result_reset(struct pl_result *res)
@@ -616,6 +669,7 @@ static int query_merge(struct pl_store *st, const struct pl_filter *f, int64_t c
 	while (ns > 0) {
 		int64_t min = cur[0];
 		struct pl_row row;
+		int have = 0;
 
 		for (size_t i = 1; i < ns; i++)
 			if (cur[i] < min)
@@ -624,6 +678,11 @@ static int query_merge(struct pl_store *st, const struct pl_filter *f, int64_t c
 			if (cur[i] != min) {
 				i++;
 				continue;
+			}
+			if (!have) {
+				memset(&row, 0, sizeof row);
+				row_read(&row, ss[i]);
+				have = 1;
 			}
 			int r = sqlite3_step(ss[i]);
 			if (r == SQLITE_ROW) {
@@ -634,19 +693,14 @@ static int query_merge(struct pl_store *st, const struct pl_filter *f, int64_t c
 			sqlite3_reset(ss[i]);
 			if (r != SQLITE_DONE) {
 				rc = store_rc(st, "path range");
+				pl_row_free(&row);
 				goto out;
 			}
 			ss[i] = ss[ns - 1];
 			cur[i] = cur[ns - 1];
 			ns--;
 		}
-		memset(&row, 0, sizeof row);
-		rc = fetch_row(st, min, &row);
-		if (rc == PL_ENOTFOUND) {
-			rc = PL_OK;
-			continue;
-		}
-		if (rc != PL_OK || consider(f, res, &row, now))
+		if (consider(f, res, &row, now))
 			break;
 	}
 out:

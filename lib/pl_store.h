@@ -36,6 +36,8 @@ struct pl_row {
 	char *topic, *user, *clients, *type, *src, *target;   /* NULL when absent */
 	char *body;             /* JSON object text without "id" and "last_get" */
 	size_t body_len;
+	void *mem;              /* the block holding the strings above (rows read
+	                         * by the store); pl_row_free() frees it */
 };
 
 enum pl_since { PL_SINCE_ALL, PL_SINCE_NOW, PL_SINCE_ID, PL_SINCE_AGE };
@@ -112,11 +114,14 @@ int pl_store_publish_v(struct pl_store *st, struct pl_msgv *v, size_t nv);
 
 /* Make st a dedicated writer: commits no longer checkpoint the WAL
  * themselves (that fsync would land inside a publish); instead, after a
- * commit that leaves more than pages frames in the WAL, cb(arg) is called,
- * and the caller runs pl_store_checkpoint() on another connection. */
-void pl_store_writer(struct pl_store *st, int pages, void (*cb)(void *), void *arg);
-/* Copy the WAL back into the database without waiting for readers. */
-int pl_store_checkpoint(struct pl_store *st);
+ * commit that leaves more than pages frames in the WAL, cb(arg, frames) is
+ * called, and the caller runs pl_store_checkpoint() on another connection. */
+void pl_store_writer(struct pl_store *st, int pages, void (*cb)(void *, int), void *arg);
+/* Copy the WAL back into the database. restart 0: without waiting for
+ * anyone (PASSIVE). restart 1: also wait (busy handler) for writers and for
+ * readers of the old WAL, so that the next commit starts the WAL file over
+ * (RESTART); the only way to bound the WAL while commits never pause. */
+int pl_store_checkpoint(struct pl_store *st, int restart);
 
 /* Answer a subscription from one read snapshot. res must be zeroed or reset.
  * Free with pl_result_free(). */

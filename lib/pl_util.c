@@ -43,6 +43,19 @@ void pl_buf_addc(struct pl_buf *b, char c)
 	pl_buf_add(b, &c, 1);
 }
 
+void pl_buf_addi64(struct pl_buf *b, int64_t v)
+{
+	char tmp[24], *p = tmp + sizeof tmp;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--p = '-';
+	pl_buf_add(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
 void pl_buf_addf(struct pl_buf *b, const char *fmt, ...)
 {
 	va_list ap;

@@ -32,6 +32,9 @@ struct pl_buf {
 void pl_buf_add(struct pl_buf *b, const void *p, size_t n);
 void pl_buf_adds(struct pl_buf *b, const char *s);
 void pl_buf_addc(struct pl_buf *b, char c);
+/* Decimal, as printf's %lld would write it, without printf's cost (answers
+ * carry a few numbers per message). */
+void pl_buf_addi64(struct pl_buf *b, int64_t v);
 void pl_buf_addf(struct pl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pl_buf_reset(struct pl_buf *b);     /* len = 0, memory kept */
 void pl_buf_free(struct pl_buf *b);      /* NULL-safe; leaves b empty */

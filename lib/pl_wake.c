@@ -3,9 +3,17 @@
  * One inotify watch on the directory holding the database, not on the files:
  * the WAL is unlinked when the last connection closes and created again by the
  * next writer, and a watch on the file would die with it. Events are filtered
- * on the two names that matter (DB, DB-wal); the -shm index changes through
- * mmap, which inotify never reports. IN_CLOSE_WRITE is left out on purpose:
- * every reader closing its read-write connection would wake all waiters. */
+ * on the two names that matter (DB, DB-wal).
+ *
+ * The signal of a commit is the writer's pl_wake_touch() on the database file
+ * (IN_ATTRIB), made once the commit is visible. IN_MODIFY is left out of the
+ * mask on purpose: SQLite writes each WAL frame with two write()s, a dozen per
+ * one-message commit, and each of them would queue an event and wake every
+ * watching process before the commit can even be read (measured: a fifth of a
+ * publish's CPU time, with two idle watchers). IN_CLOSE_WRITE is left out too:
+ * every reader closing its read-write connection would wake all waiters. A row
+ * written by a program other than pushlite's is found by the caller's
+ * fallback timer. */
 #include "pl_first.h"
 
 #include <errno.h>
@@ -32,7 +40,7 @@ struct pl_wake {
 	char *wal;              /* base name of the WAL */
 };
 
-#define WAKE_MASK (IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_ATTRIB | \
+#define WAKE_MASK (IN_ATTRIB | IN_CREATE | IN_MOVED_TO | IN_DELETE | \
 		   IN_DELETE_SELF | IN_MOVE_SELF)
 
 /* Split db_path into directory and base name. */
@@ -103,7 +111,11 @@ static int relevant(const struct pl_wake *w, const struct inotify_event *ev)
 		return 1;   /* events lost, or the watch is gone: assume a change */
 	if (ev->len == 0)
 		return 0;
-	return strcmp(ev->name, w->wal) == 0 || strcmp(ev->name, w->db) == 0;
+	if (strcmp(ev->name, w->db) == 0)
+		return 1;
+	/* The WAL matters when it comes or goes. Its IN_ATTRIB is no commit:
+	 * SQLite running as root fchown()s the WAL on every open. */
+	return strcmp(ev->name, w->wal) == 0 && !(ev->mask & IN_ATTRIB);
 }
 
 int pl_wake_read(struct pl_wake *w)

@@ -1,10 +1,12 @@
 /* pl_wake.h: learn within milliseconds that the database may have changed
  *
  * inotify on the database's directory, filtered on the database file and its
- * WAL: a commit in WAL mode write()s DB-wal (IN_MODIFY), a checkpoint writes
- * DB, and the WAL is deleted and re-created when the last connection closes.
- * A wake is a hint, never a promise: the reader re-reads its cursor. Where
- * inotify is unavailable the caller's fallback timer is all there is. */
+ * WAL: every pushlite commit ends with pl_wake_touch() on the database file
+ * (IN_ATTRIB), and the WAL is deleted and re-created when the last connection
+ * closes. Plain writes (IN_MODIFY) are not watched: they come a dozen per
+ * commit, before the commit is visible. A wake is a hint, never a promise: the
+ * reader re-reads its cursor. Where inotify is unavailable, or a program other
+ * than pushlite's wrote, the caller's fallback timer is all there is. */
 #ifndef PL_WAKE_H
 #define PL_WAKE_H
 
@@ -31,11 +33,9 @@ int pl_wake_wait(struct pl_wake *w, int timeout_ms);
 /* Stop watching and free w; NULL-safe. */
 void pl_wake_close(struct pl_wake *w);
 
-/* Writer side, optional: after a COMMIT, mark the database file so that every
- * waiter wakes after the commit is visible. (The WAL write that inotify sees
- * comes a few microseconds before SQLite publishes the commit in the shared
- * index; a reader woken in between sees the old snapshot. pl_loop re-checks a
- * little later for that reason; this call closes the window exactly.)
+/* Writer side: after a COMMIT, mark the database file so that every waiter
+ * wakes, after the commit is visible. This is the wake signal: a writer that
+ * does not call it is only noticed by the waiters' fallback timer.
  * One utimensat() on db_path. Returns 0, or -1 with errno. */
 int pl_wake_touch(const char *db_path);
 

@@ -2,6 +2,7 @@
 #include "pl_first.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "pl_util.h"
@@ -31,6 +32,23 @@ static void t_buf(void)
 	pl_buf_add(&b, "", 0);
 	ok(b.p && b.len == 0 && b.p[0] == '\0', "buf: an empty add still yields a NUL-terminated string");
 	pl_buf_free(&b);
+	{
+		static const int64_t v[] = { 0, 7, -7, 10, 1795325133342, INT64_MAX, INT64_MIN, -1 };
+		char want[32];
+		int same = 1;
+
+		for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+			pl_buf_reset(&b);
+			pl_buf_addi64(&b, v[i]);
+			snprintf(want, sizeof want, "%lld", (long long)v[i]);
+			if (strcmp(b.p, want) || b.len != strlen(want)) {
+				diag("addi64(%s) wrote %s", want, b.p);
+				same = 0;
+			}
+		}
+		ok(same, "buf: addi64 writes what %%lld writes, INT64_MIN and INT64_MAX included");
+		pl_buf_free(&b);
+	}
 }
 
 static void t_int(void)
