@@ -679,7 +679,8 @@ static void run_wakes(int64_t now)
 
 	if (L.woke) {
 		fire = 1;
-		L.settle_at = now + SETTLE_MS;
+		if (L.woke & PL_WAKE_SOON)
+			L.settle_at = now + SETTLE_MS;
 	} else if (L.settle_at && now >= L.settle_at) {
 		fire = 1;
 		L.settle_at = 0;
@@ -887,8 +888,7 @@ int pl_loop_run(const struct pl_loop_conf *conf, const struct pl_loop_ops *ops, 
 			} else if (p == &tok_signal) {
 				read_signals();
 			} else if (p == &tok_wake) {
-				if (pl_wake_read(L.wake))
-					L.woke = 1;
+				L.woke |= pl_wake_read(L.wake);
 			} else if (!c->dead) {
 				if (c->cgi && evs[i].events & (EPOLLERR | EPOLLHUP)) {
 					conn_kill(c);   /* the web server closed our stdout */

@@ -104,18 +104,20 @@ int pl_wake_fd(const struct pl_wake *w)
 	return w ? w->fd : -1;
 }
 
-/* Does one event concern the database? */
+/* What one event says of the database: 0 nothing, PL_WAKE_COMMIT a
+ * pushlite commit (the touch, made once the commit is visible), PL_WAKE_SOON
+ * anything else that may change what a reader sees. */
 static int relevant(const struct pl_wake *w, const struct inotify_event *ev)
 {
 	if (ev->mask & (IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))
-		return 1;   /* events lost, or the watch is gone: assume a change */
+		return PL_WAKE_SOON;   /* events lost, or the watch is gone */
 	if (ev->len == 0)
 		return 0;
 	if (strcmp(ev->name, w->db) == 0)
-		return 1;
+		return ev->mask == IN_ATTRIB ? PL_WAKE_COMMIT : PL_WAKE_SOON;
 	/* The WAL matters when it comes or goes. Its IN_ATTRIB is no commit:
 	 * SQLite running as root fchown()s the WAL on every open. */
-	return strcmp(ev->name, w->wal) == 0 && !(ev->mask & IN_ATTRIB);
+	return strcmp(ev->name, w->wal) == 0 && !(ev->mask & IN_ATTRIB) ? PL_WAKE_SOON : 0;
 }
 
 int pl_wake_read(struct pl_wake *w)
@@ -144,8 +146,7 @@ int pl_wake_read(struct pl_wake *w)
 
 			if (ev->len > (size_t)n - off - sizeof *ev)
 				break;   /* cannot happen per inotify(7); never read past the buffer */
-			if (relevant(w, ev))
-				changed = 1;
+			changed |= relevant(w, ev);
 			if (ev->mask & IN_IGNORED) {
 				/* The directory went away or was replaced: watch again, if it is back. */
 				w->wd = inotify_add_watch(w->fd, w->dir, WAKE_MASK);

@@ -21,8 +21,15 @@ int pl_wake_open(struct pl_wake **w, const char *db_path);
 /* Descriptor to poll for input, or -1 when timer-only. */
 int pl_wake_fd(const struct pl_wake *w);
 
-/* Drain pending events without blocking. Returns 1 if the database may have
- * changed (also on queue overflow or a lost watch), 0 if not. */
+/* What pl_wake_read() saw, or'ed: a commit that readers already see
+ * (PL_WAKE_COMMIT), or a change that may become visible only a moment later,
+ * such as the WAL being created by a commit under way, the database being
+ * replaced, or lost events (PL_WAKE_SOON: look now and again shortly). */
+#define PL_WAKE_COMMIT 1
+#define PL_WAKE_SOON 2
+
+/* Drain pending events without blocking. Returns 0 when nothing concerns the
+ * database, else PL_WAKE_COMMIT and/or PL_WAKE_SOON. */
 int pl_wake_read(struct pl_wake *w);
 
 /* Block until the database may have changed or timeout_ms (>= 0) passed.
