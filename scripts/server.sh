@@ -101,12 +101,13 @@ pl_subst() {  # pl_subst TEMPLATE OUT KEY=VALUE...
 	sed -e "$script" "$in" >"$out"
 }
 
-# Descriptor limits: as many as the hard limit allows, at most 16384.
+# Descriptor limits: as many as the hard limit allows, at most 20480 (as
+# lighttpd-conf/pushlite.conf: about 9,000 held requests).
 pl_max_fds() {
 	local hard
 	hard=$(ulimit -Hn)
-	[ "$hard" = unlimited ] && hard=16384
-	[ "$hard" -gt 16384 ] && hard=16384
+	[ "$hard" = unlimited ] && hard=20480
+	[ "$hard" -gt 20480 ] && hard=20480
 	echo "$hard"
 }
 
