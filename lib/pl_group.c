@@ -4,8 +4,10 @@
  * synchronous=FULL it costs an fsync. So concurrent publishes in a process
  * queue here; the first thread to find no commit in progress becomes the
  * leader, takes the whole queue and commits it in one transaction, while the
- * others wait on a condition variable for their batch to be done. No thread
- * sleeps on a timer, and a lone publish commits at once.
+ * others wait, each on a condition variable of its own, for their batch to be
+ * done or for the lead to be handed to them (the head of what queued during
+ * the commit). No thread sleeps on a timer, none wakes for nothing, and a
+ * lone publish commits at once.
  *
  * Every group goes through the same connection, so its page cache stays warm
  * (a connection re-reads pages another connection changed), and checkpoints
@@ -35,12 +37,12 @@
 struct item {
 	struct pl_msg *m;
 	size_t n;
-	int rc, done;
+	int rc, done, lead;
+	pthread_cond_t cv;      /* its thread waits here, for done or lead */
 	struct item *next;
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static struct item *queue, **queue_tail = &queue;
 static int leading;
 static struct pl_store *writer;         /* used only by the leader */
@@ -155,41 +157,51 @@ static void commit_group(const struct pl_conf *c, struct item *items, size_t cou
 int pl_group_publish(const struct pl_conf *c, struct pl_msg *m, size_t n)
 {
 	struct item me = { .m = m, .n = n };
+	struct item *take, *last;
+	size_t count = 1;
 
+	pthread_cond_init(&me.cv, NULL);
 	pthread_mutex_lock(&mu);
 	*queue_tail = &me;
 	queue_tail = &me.next;
-	while (!me.done) {
-		if (leading) {
-			pthread_cond_wait(&cv, &mu);
-			continue;
-		}
-		/* Lead: take up to GROUP_MAX batches from the head of the queue. */
-		struct item *take = queue, *last = queue;
-		size_t count = 1;
-
-		while (last->next && count < GROUP_MAX) {
-			last = last->next;
-			count++;
-		}
-		queue = last->next;
-		if (!queue)
-			queue_tail = &queue;
-		last->next = NULL;
-		leading = 1;
-		pthread_mutex_unlock(&mu);
-
-		commit_group(c, take, count);
-
-		pthread_mutex_lock(&mu);
-		for (struct item *it = take, *next; it; it = next) {
-			next = it->next;
-			it->done = 1;
-		}
-		leading = 0;
-		pthread_cond_broadcast(&cv);
+	if (!leading)
+		leading = me.lead = 1;
+	while (!me.done && !me.lead)
+		pthread_cond_wait(&me.cv, &mu);
+	if (me.done)
+		goto out;
+	/* Lead: this item heads the queue; take up to GROUP_MAX batches. */
+	take = last = queue;
+	while (last->next && count < GROUP_MAX) {
+		last = last->next;
+		count++;
 	}
+	queue = last->next;
+	if (!queue)
+		queue_tail = &queue;
+	last->next = NULL;
 	pthread_mutex_unlock(&mu);
+
+	commit_group(c, take, count);
+
+	pthread_mutex_lock(&mu);
+	/* Wake exactly the threads whose batches are done, and hand the lead to
+	 * the head of what queued meanwhile: nobody wakes only to sleep again. */
+	for (struct item *it = take, *next; it; it = next) {
+		next = it->next;
+		it->done = 1;
+		if (it != &me)
+			pthread_cond_signal(&it->cv);
+	}
+	if (queue) {
+		queue->lead = 1;
+		pthread_cond_signal(&queue->cv);
+	} else {
+		leading = 0;
+	}
+out:
+	pthread_mutex_unlock(&mu);
+	pthread_cond_destroy(&me.cv);
 	return me.rc;
 }
 
