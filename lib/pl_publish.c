@@ -526,6 +526,7 @@ static void publish(const struct pl_conf *c, struct pl_store *st, struct pl_req 
 		    int trusted)
 {
 	struct batch b;
+	struct pl_buf bodies = { 0 };
 	const struct pl_token *tok;
 	char err[ERRLEN], mt[128];
 	int rc;
@@ -551,6 +552,21 @@ static void publish(const struct pl_conf *c, struct pl_store *st, struct pl_req 
 			rc = PL_EFORBID;
 			goto fail;
 		}
+	/* The stored text is written here, by this request's thread, so that
+	 * the shared write transaction holds only the inserts. */
+	if (st) {
+		size_t *off = pl_xmalloc(b.n * sizeof *off);
+
+		for (size_t i = 0; i < b.n; i++) {
+			off[i] = bodies.len;
+			pl_msg_body(&b.m[i], &bodies);
+		}
+		for (size_t i = 0; i < b.n; i++) {
+			b.m[i].body = bodies.p + off[i];
+			b.m[i].body_len = (i + 1 < b.n ? off[i + 1] : bodies.len) - off[i];
+		}
+		free(off);
+	}
 	if (!st || (rc = pl_group_publish(c, b.m, b.n)) != PL_OK) {
 		rc = st ? rc : PL_EIO;
 		snprintf(err, ERRLEN, "the message store is unavailable; nothing was stored");
@@ -564,6 +580,7 @@ fail:
 		pl_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"pushlite\"");
 	pl_out_error(resp, NULL, rc, NULL, err, c->retry_after);
 out:
+	pl_buf_free(&bodies);
 	batch_free(&b);
 }
 

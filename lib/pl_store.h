@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "pl_conf.h"
+#include "pl_util.h"
 
 #define PL_MAX_TOPICS 64        /* hard ceiling; the config sets the working cap */
 #define PL_LIMIT_DEFAULT 100
@@ -27,8 +28,15 @@ struct pl_msg {
 	const char *type, *src, *target;   /* NULL: absent */
 	struct json_object *data;          /* the body; borrowed reference */
 	int64_t created, expires;          /* ms; set by the caller */
+	const char *body;       /* the stored text, from pl_msg_body(), or NULL:
+	                         * then it is written at insert time */
+	size_t body_len;
 	int64_t id;                        /* out: assigned id */
 };
+
+/* Append the JSON object stored for m (every field but the id) to b. A caller
+ * may write it before publishing, outside the write transaction. */
+void pl_msg_body(const struct pl_msg *m, struct pl_buf *b);
 
 /* One stored message as read back. All strings owned by the row. */
 struct pl_row {

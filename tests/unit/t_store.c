@@ -605,6 +605,46 @@ static void t_open(void)
 	}
 }
 
+/* The stored body is written field by field: it must be the JSON object
+ * json-c would write, whatever the strings hold. */
+static void t_body(void)
+{
+	static const char *const odd[] = { NULL, "plain", "q\"uote", "back\\slash", "tab\there",
+					   "\xc3\xa9t\xc3\xa9 \xe2\x80\xa8", "</script>" };
+	struct json_object *data = json_object_new_string("d\"\n\x01");
+	int good = 1;
+
+	for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+		struct pl_msg m = { .topic = "/a/b", .user = i % 2 ? "u@x.y" : NULL,
+				    .clients = i % 3 ? "pc,ios" : NULL, .type = odd[i],
+				    .src = odd[(i + 1) % 7], .target = odd[(i + 2) % 7], .data = data,
+				    .created = 1795325133342, .expires = -5 };
+		struct pl_buf b = { 0 };
+		struct json_object *o, *v;
+
+		pl_msg_body(&m, &b);
+		o = json_tokener_parse(b.p);
+		if (!o || !json_object_is_type(o, json_type_object) ||
+		    !json_object_object_get_ex(o, "topic", &v) || strcmp(json_object_get_string(v), "/a/b") ||
+		    (m.type && (!json_object_object_get_ex(o, "type", &v) || strcmp(json_object_get_string(v), m.type))) ||
+		    (!m.type && json_object_object_get_ex(o, "type", NULL)) ||
+		    (m.target && (!json_object_object_get_ex(o, "target", &v) ||
+				  strcmp(json_object_get_string(v), m.target))) ||
+		    (m.user && (!json_object_object_get_ex(o, "user", &v) || strcmp(json_object_get_string(v), m.user))) ||
+		    (m.clients && (!json_object_object_get_ex(o, "clients", &v) || json_object_array_length(v) != 2)) ||
+		    !json_object_object_get_ex(o, "data", &v) || strcmp(json_object_get_string(v), "d\"\n\x01") ||
+		    !json_object_object_get_ex(o, "created", &v) || json_object_get_int64(v) != 1795325133342 ||
+		    !json_object_object_get_ex(o, "expires", &v) || json_object_get_int64(v) != -5) {
+			diag("body %zu: %s", i, b.p);
+			good = 0;
+		}
+		json_object_put(o);
+		pl_buf_free(&b);
+	}
+	ok(good, "stored bodies parse back with every field as given (quotes, controls, UTF-8, absent fields)");
+	json_object_put(data);
+}
+
 int main(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -625,6 +665,7 @@ int main(void)
 	t_purge();
 	t_admin_ops();
 	t_plans();
+	t_body();
 	pl_conf_free(&conf);
 	{
 		char cmd[300];
