@@ -61,21 +61,6 @@ cz_held_compressed() {
 	[ "$PL_SERVER" != lighttpd ]
 }
 
-waiting() { pl_stat waiting; }
-waiting_ge() { [ "$(waiting)" -ge "$1" ]; }
-waiting_le() { [ "$(waiting)" -le "$1" ]; }
-# The count is published at most every 100 ms: read it once it holds still.
-waiting_settled() {
-	local a b i
-	a=$(waiting)
-	for i in 1 2 3 4 5 6 7 8 9 10; do
-		sleep 0.25
-		b=$(waiting)
-		[ "$a" = "$b" ] && break
-		a=$b
-	done
-	echo "$a"
-}
 
 # cz_check_doc FORMAT ID TEXT: BODY is a poll/longpoll document of FORMAT
 # holding message ID with data TEXT.

@@ -312,6 +312,23 @@ pl_stat() {
 	echo "$v"
 }
 
+# Waiting subscribers as stats report them.
+waiting() { pl_stat waiting; }
+waiting_ge() { [ "$(waiting)" -ge "$1" ]; }
+waiting_le() { [ "$(waiting)" -le "$1" ]; }
+# The count is published at most every 100 ms: read it once it holds still.
+waiting_settled() {
+	local a b i
+	a=$(waiting)
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		sleep 0.25
+		b=$(waiting)
+		[ "$a" = "$b" ] && break
+		a=$b
+	done
+	echo "$a"
+}
+
 # pl_count_topic TOPIC: how many messages an admin sees under TOPIC.
 pl_count_topic() {
 	local save_b=$BODY save_s=$HTTP_STATUS v

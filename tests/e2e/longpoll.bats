@@ -30,22 +30,6 @@ cur() {
 	pl_json .cursor
 }
 
-# waiting subscribers as stats report them
-waiting() { pl_stat waiting; }
-waiting_ge() { [ "$(waiting)" -ge "$1" ]; }
-waiting_le() { [ "$(waiting)" -le "$1" ]; }
-# The count is published at most every 100 ms: read it once it holds still.
-waiting_settled() {
-	local a b i
-	a=$(waiting)
-	for i in 1 2 3 4 5 6 7 8 9 10; do
-		sleep 0.25
-		b=$(waiting)
-		[ "$a" = "$b" ] && break
-		a=$b
-	done
-	echo "$a"
-}
 
 @test "answers at once when something is already new since the cursor" {
 	T=$(pl_topic)
