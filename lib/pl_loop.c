@@ -98,6 +98,7 @@ static struct loop {
 	struct conn *dead;      /* closed this turn */
 	int held;
 	int woke;               /* the database may have changed this turn */
+	int wake_armed;         /* the inotify descriptor is in the epoll set */
 	int64_t settle_at, fallback_at, accept_at, shutdown_at;
 	int shutting;
 	int cgi_done;
@@ -673,6 +674,23 @@ static void run_timers(int64_t now)
 	}
 }
 
+/* Listen to the database only while a request is held: a process with
+ * nothing waiting is not woken by every commit on the host. The watch itself
+ * stays, so what happens meanwhile queues in the inotify descriptor and the
+ * first turn after re-arming reads it (level-triggered epoll). */
+static void wake_arm(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &tok_wake };
+	int want = L.held > 0, fd = pl_wake_fd(L.wake);
+
+	if (fd < 0 || want == L.wake_armed)
+		return;
+	if (epoll_ctl(L.ep, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &ev) == 0)
+		L.wake_armed = want;
+	else
+		pl_log_warn("loop: epoll_ctl inotify: %s", strerror(errno));
+}
+
 static void run_wakes(int64_t now)
 {
 	int fire = 0;
@@ -857,6 +875,7 @@ int pl_loop_run(const struct pl_loop_conf *conf, const struct pl_loop_ops *ops, 
 			op = "epoll_ctl inotify";
 			if (epoll_ctl(L.ep, EPOLL_CTL_ADD, pl_wake_fd(L.wake), &ev) < 0)
 				goto fail;
+			L.wake_armed = 1;
 		}
 	}
 	L.fallback_at = pl_loop_now_ms() + conf->fallback_ms;
@@ -911,6 +930,7 @@ int pl_loop_run(const struct pl_loop_conf *conf, const struct pl_loop_ops *ops, 
 			kill_all();
 		reap();
 		pl_waiting_set(L.held);
+		wake_arm();
 		if (L.shutting && !L.all)
 			break;
 	}
