@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,8 +197,14 @@ long pl_waiting_total(const char *db_path)
 		const char *s = e->d_name;
 		long v;
 
-		if (strncmp(s, ".tmp.", 5) == 0)
-			s += 5;   /* a writer that died before its rename: checked and removed alike */
+		if (strncmp(s, ".tmp.", 5) == 0) {
+			s += 5;
+			/* Between its open and its flock a live writer's file is
+			 * unlocked: remove it only when that process is gone. */
+			if (!*s || strspn(s, "0123456789") != strlen(s) ||
+			    !(kill((pid_t)atol(s), 0) < 0 && errno == ESRCH))
+				continue;
+		}
 		if (!*s || strspn(s, "0123456789") != strlen(s))
 			continue;
 		v = read_one(dirfd(d), e->d_name);

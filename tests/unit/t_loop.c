@@ -686,6 +686,32 @@ static void test_cgi(void)
 	   "CGI: stdout closed by the web server -> on_gone, exit");
 }
 
+/* A writer's ".tmp.PID" file is unlocked between its open and its flock: a
+ * reader must leave it alone while PID lives, and remove it once PID is gone. */
+static void test_waiting_tmp(void)
+{
+	char dir[200], live[260], dead[260];
+	pid_t child = fork();
+	int fd;
+
+	if (child == 0)
+		_exit(0);
+	waitpid(child, NULL, 0);
+	snprintf(dir, sizeof dir, "%s.waiting", db_path);
+	mkdir(dir, 0750);
+	snprintf(live, sizeof live, "%s/.tmp.%ld", dir, (long)getpid());
+	snprintf(dead, sizeof dead, "%s/.tmp.%ld", dir, (long)child);
+	fd = open(live, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+	(void)!write(fd, "7\n", 2);
+	close(fd);
+	fd = open(dead, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+	(void)!write(fd, "7\n", 2);
+	close(fd);
+	ok(pl_waiting_total(db_path) == 0 && access(live, F_OK) == 0 && access(dead, F_OK) < 0,
+	   "waiting: a live writer's unlocked .tmp file is kept, a dead one's removed, neither counted");
+	unlink(live);
+}
+
 int main(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -708,6 +734,7 @@ int main(void)
 	test_shutdown_and_cap();
 	test_wake();
 	test_cgi();
+	test_waiting_tmp();
 	{
 		int n = rl.rlim_cur > 12000 ? 5000 : (int)rl.rlim_cur / 2 - 100;
 
