@@ -334,18 +334,12 @@ static char *col_text(sqlite3_stmt *s, int i)
 /* The strings of a row, in struct order; NULL for an absent one. */
 enum { F_TOPIC, F_USER, F_CLIENTS, F_TYPE, F_SRC, F_TARGET, F_BODY, F_N };
 
-static char **row_field(struct pl_row *r, int i)
-{
-	char **f[F_N] = { &r->topic, &r->user, &r->clients, &r->type, &r->src, &r->target, &r->body };
-
-	return f[i];
-}
-
 /* Copy the strings into one block (r->mem), so that a row costs one malloc and
  * one free: an answer carries up to a few hundred rows. A missing topic or
  * body reads as "/" and "{}". */
 static void row_pack(struct pl_row *r, const char *const v[F_N], const size_t len[F_N])
 {
+	char **f[F_N] = { &r->topic, &r->user, &r->clients, &r->type, &r->src, &r->target, &r->body };
 	size_t total = 0;
 	char *p;
 
@@ -354,15 +348,13 @@ static void row_pack(struct pl_row *r, const char *const v[F_N], const size_t le
 			total += len[i] + 1;
 	p = r->mem = pl_xmalloc(total ? total : 1);
 	for (int i = 0; i < F_N; i++) {
-		char **f = row_field(r, i);
-
 		if (!v[i]) {
-			*f = NULL;
+			*f[i] = NULL;
 			continue;
 		}
 		memcpy(p, v[i], len[i]);
 		p[len[i]] = '\0';
-		*f = p;
+		*f[i] = p;
 		p += len[i] + 1;
 	}
 	r->body_len = len[F_BODY];
