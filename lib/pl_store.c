@@ -130,12 +130,17 @@ void pl_store_writer(struct pl_store *st, int pages, void (*cb)(void *, int), vo
 	sqlite3_wal_hook(st->db, wal_hook, st);
 }
 
-int pl_store_checkpoint(struct pl_store *st, int restart)
+int pl_store_checkpoint(struct pl_store *st, enum pl_ckpt mode)
 {
-	int r = sqlite3_wal_checkpoint_v2(st->db, NULL, restart ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE,
+	int r = sqlite3_wal_checkpoint_v2(st->db, NULL,
+					  mode == PL_CKPT_RESTART ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE,
 					  NULL, NULL);
 
-	return r == SQLITE_OK || r == SQLITE_BUSY || r == SQLITE_LOCKED ? PL_OK : store_rc(st, "checkpoint");
+	if (r == SQLITE_OK)
+		return PL_OK;
+	if (r == SQLITE_BUSY || r == SQLITE_LOCKED)
+		return PL_EBUSY;
+	return store_rc(st, "checkpoint");
 }
 
 int pl_store_moved(struct pl_store *st)

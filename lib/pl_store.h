@@ -125,11 +125,14 @@ int pl_store_publish_v(struct pl_store *st, struct pl_msgv *v, size_t nv);
  * commit that leaves more than pages frames in the WAL, cb(arg, frames) is
  * called, and the caller runs pl_store_checkpoint() on another connection. */
 void pl_store_writer(struct pl_store *st, int pages, void (*cb)(void *, int), void *arg);
-/* Copy the WAL back into the database. restart 0: without waiting for
- * anyone (PASSIVE). restart 1: also wait (busy handler) for writers and for
- * readers of the old WAL, so that the next commit starts the WAL file over
- * (RESTART); the only way to bound the WAL while commits never pause. */
-int pl_store_checkpoint(struct pl_store *st, int restart);
+/* Copy the WAL back into the database. PASSIVE: without waiting for
+ * anyone. RESTART: also wait (busy handler) for writers and for readers of
+ * the old WAL, so that the next commit starts the WAL file over; the only way
+ * to bound the WAL while commits never pause. PL_EBUSY: not all of it was
+ * done (another checkpoint holds the lock, or a reader or writer outlasted
+ * the busy timeout); PL_EIO and the like: the connection is unusable. */
+enum pl_ckpt { PL_CKPT_PASSIVE, PL_CKPT_RESTART };
+int pl_store_checkpoint(struct pl_store *st, enum pl_ckpt mode);
 
 /* Answer a subscription from one read snapshot. res must be zeroed or reset.
  * Free with pl_result_free(). */
