@@ -357,13 +357,13 @@ static void out_add(struct conn *c, const void *p, size_t k)
 
 /* Nothing queued and one record: try header and data in one writev without
  * copying; queue what the socket did not take. Returns 0, or -1 when gone. */
-static int write_direct(struct conn *c, const unsigned char *hdr, size_t hlen, const void *p, size_t n)
+/* Write the pieces with one writev; queue what the socket did not take. */
+static int write_direct(struct conn *c, struct iovec *iov, int cnt)
 {
-	struct iovec iov[2] = { { (void *)hdr, hlen }, { (void *)p, n } };
 	ssize_t w;
 
 	do
-		w = writev(c->fd, iov + (hlen ? 0 : 1), hlen ? 2 : 1);
+		w = writev(c->fd, iov, cnt);
 	while (w < 0 && errno == EINTR);
 	if (w < 0) {
 		if (errno != EAGAIN) {
@@ -372,14 +372,14 @@ static int write_direct(struct conn *c, const unsigned char *hdr, size_t hlen, c
 		}
 		w = 0;
 	}
-	if ((size_t)w < hlen) {
-		out_add(c, hdr + w, hlen - (size_t)w);
+	for (int i = 0; i < cnt; i++) {
+		if ((size_t)w >= iov[i].iov_len) {
+			w -= (ssize_t)iov[i].iov_len;
+			continue;
+		}
+		out_add(c, (const char *)iov[i].iov_base + w, iov[i].iov_len - (size_t)w);
 		w = 0;
-	} else {
-		w -= (ssize_t)hlen;
 	}
-	if ((size_t)w < n)
-		out_add(c, (const char *)p + w, n - (size_t)w);
 	if (c->out_len > c->out_off)
 		set_events(c, 1);
 	return 0;
@@ -402,9 +402,12 @@ int pl_loop_write(struct pl_lreq *r, const void *p, size_t n)
 		return c->dead ? -1 : 0;
 	}
 	if (c->out_len == c->out_off && (c->cgi || n <= PL_FCGI_MAX_CONTENT)) {
-		if (!c->cgi)
-			pl_fcgi_header(hdr, PL_FCGI_STDOUT, c->rid, (uint16_t)n);
-		return write_direct(c, hdr, c->cgi ? 0 : sizeof hdr, p, n);
+		struct iovec iov[2] = { { hdr, sizeof hdr }, { (void *)p, n } };
+
+		if (c->cgi)
+			return write_direct(c, iov + 1, 1);
+		pl_fcgi_header(hdr, PL_FCGI_STDOUT, c->rid, (uint16_t)n);
+		return write_direct(c, iov, 2);
 	}
 	if (c->cgi) {
 		out_add(c, p, n);
@@ -417,13 +420,19 @@ int pl_loop_write(struct pl_lreq *r, const void *p, size_t n)
 	return c->dead ? -1 : 0;
 }
 
-void pl_loop_end(struct pl_lreq *r)
+void pl_loop_end_with(struct pl_lreq *r, const void *p, size_t n)
 {
 	struct conn *c = r->c;
-	unsigned char end[PL_FCGI_END_LEN];
+	unsigned char hdr[PL_FCGI_HEADER_LEN], end[PL_FCGI_END_LEN];
+	struct iovec iov[3] = { { hdr, sizeof hdr }, { (void *)p, n }, { end, 0 } };
+	int first = n ? 0 : 2;
 
 	if (!c)
 		return;   /* inside on_gone: reap frees r */
+	if (n && (c->cgi || c->no_epoll || c->dead || c->out_len != c->out_off || n > PL_FCGI_MAX_CONTENT)) {
+		pl_loop_write(r, p, n);
+		first = 2;
+	}
 	c->r = NULL;
 	r->c = NULL;
 	release_req(r, c->cgi);
@@ -433,19 +442,25 @@ void pl_loop_end(struct pl_lreq *r)
 	if (c->cgi) {
 		c->close_after = 1;
 	} else {
-		size_t k = pl_fcgi_end_request(end, c->rid, 0, PL_FCGI_REQUEST_COMPLETE);
-
+		if (first == 0)
+			pl_fcgi_header(hdr, PL_FCGI_STDOUT, c->rid, (uint16_t)n);
+		iov[2].iov_len = pl_fcgi_end_request(end, c->rid, 0, PL_FCGI_REQUEST_COMPLETE);
 		pl_fcgi_done(&c->p);
 		if (c->out_len == c->out_off) {
-			if (write_direct(c, NULL, 0, end, k) < 0)
+			if (write_direct(c, iov + first, 3 - first) < 0)
 				return;
 		} else {
-			out_add(c, end, k);
+			out_add(c, end, iov[2].iov_len);
 		}
 	}
 	flush(c);   /* sends the rest, or just starts closing */
 	if (!c->dead && !c->closing && c->out_len > c->out_off)
 		timer_set(c, pl_loop_now_ms() + PL_LOOP_DRAIN_MS);
+}
+
+void pl_loop_end(struct pl_lreq *r)
+{
+	pl_loop_end_with(r, NULL, 0);
 }
 
 void pl_loop_set_timer(struct pl_lreq *r, int64_t deadline_ms)

@@ -142,8 +142,7 @@ static void answer(struct app *a, struct pl_lreq *lr, const struct pl_req *req, 
 {
 	pl_buf_reset(&a->out);
 	pl_serve_finish(req, resp, &a->out);
-	pl_loop_write(lr, a->out.p, a->out.len);
-	pl_loop_end(lr);
+	pl_loop_end_with(lr, a->out.p, a->out.len);
 }
 
 static void waiter_unlink(struct app *a, struct waiter *w)
@@ -173,14 +172,14 @@ static void longpoll_answer(struct app *a, struct waiter *w, struct pl_result *r
 	pl_out_result(&resp, &w->sub.out, res);
 	pl_resp_header(&resp, "Cache-Control", "no-store");
 	if (w->head_sent) {
-		pl_loop_write(w->lr, resp.body.p, resp.body.len);
+		pl_loop_end_with(w->lr, resp.body.p, resp.body.len);
 	} else {
 		pl_buf_reset(&a->out);
 		pl_resp_serialize(&resp, &a->out);
-		pl_loop_write(w->lr, a->out.p, a->out.len);
+		pl_loop_end_with(w->lr, a->out.p, a->out.len);
 	}
 	pl_resp_free(&resp);
-	waiter_end(a, w);
+	waiter_unlink(a, w);
 }
 
 /* The answer of a long poll that ends with nothing new: its cursor. */
@@ -460,8 +459,8 @@ static void offer(struct app *a, struct waiter *w, const struct pl_result *tail,
 	cursor = more ? tail->rows[last].id : tail->cursor;
 	if (contiguous && w->head_sent) {
 		const struct pl_buf *body = cached_body(a, w, &tail->rows[start], n, cursor, more, tail->head);
-		pl_loop_write(w->lr, body->p, body->len);
-		waiter_end(a, w);
+		pl_loop_end_with(w->lr, body->p, body->len);
+		waiter_unlink(a, w);
 		return;
 	}
 	memset(&mine, 0, sizeof mine);

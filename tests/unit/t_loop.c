@@ -57,8 +57,7 @@ static void answer_all(const char *kind, const char *text)
 		if (r && (!kind || strcmp(pl_lreq_data(r) ? kind : "", kind) == 0)) {
 			held[i] = NULL;
 			put(r, "Status: 200 OK\r\nContent-Type: text/plain\r\n\r\n");
-			put(r, text);
-			pl_loop_end(r);
+			pl_loop_end_with(r, text, strlen(text));
 		}
 	}
 }
@@ -95,6 +94,16 @@ static void h_request(void *ud, struct pl_lreq *r, char **env, const char *body,
 		put(r, "Status: 200 OK\r\n\r\n");
 		pl_loop_write(r, chunk, sizeof chunk);
 		pl_loop_end(r);
+	} else if (strncmp(q, "bigend=", 7) == 0) {
+		/* The last piece and END_REQUEST together: one record, or (past
+		 * a record's 65535 bytes) the queued path. */
+		static char chunk[200000];
+		size_t n = (size_t)atoi(q + 7);
+
+		for (size_t i = 0; i < sizeof chunk; i++)
+			chunk[i] = (char)('a' + i % 26);
+		put(r, "Status: 200 OK\r\n\r\n");
+		pl_loop_end_with(r, chunk, n < sizeof chunk ? n : sizeof chunk);
 	} else if (strcmp(q, "flood") == 0) {
 		static char chunk[65536];
 		int i;
@@ -366,6 +375,18 @@ static void test_basic(void)
 			if (p[4 + i] != (char)('a' + i % 26))
 				ok_big = 0;
 		ok(p && ok_big && strlen(p + 4) == 200000, "big answer intact across STDOUT records");
+	}
+	for (int k = 0; k < 2; k++) {
+		static const char *const q[] = { "bigend=60000", "bigend=150000" };
+		size_t want = k ? 150000 : 60000;
+		const char *p;
+
+		ok_big = roundtrip(q[k], NULL, out, sizeof out) == 0;
+		p = strstr(out, "\r\n\r\n");
+		for (size_t i = 0; ok_big && p && i < want; i++)
+			if (p[4 + i] != (char)('a' + i % 26))
+				ok_big = 0;
+		ok(p && ok_big && strlen(p + 4) == want, "last %zu bytes written with END_REQUEST: intact, ended", want);
 	}
 
 	/* No KEEP_CONN: after END_REQUEST the loop closes; EOF follows. */
