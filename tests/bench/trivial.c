@@ -12,6 +12,11 @@
  * libfcgi's close lingers for LIBFCGI_OS_CLOSE_POLL_TIMEOUT ms (default 2000)
  * waiting for the peer to close: the benchmark harness gives this program and
  * the pushlite programs the same environment, so both pay the same.
+ *
+ * With "bytes=N" in the query string it answers 200 with N bytes (at most
+ * 1 MiB) of JSON-safe filler instead: what the web server and the client
+ * pay for an answer of that size alone, beside pushlite's answer of the
+ * same size.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -22,11 +27,28 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define DEFAULT_THREADS 4
 #define MAX_THREADS 64
 
 static const char reply[] = "Status: 204 No Content\r\nCache-Control: no-store\r\n\r\n";
+static const char reply_200[] =
+	"Status: 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nCache-Control: no-store\r\n\r\n";
+#define FILL_MAX (1024 * 1024)
+static char fill[FILL_MAX];
+
+/* N from "bytes=N" in the query string, else -1. */
+static long want_bytes(FCGX_ParamArray env)
+{
+	const char *q = FCGX_GetParam("QUERY_STRING", env), *p;
+	long n;
+
+	if (!q || !(p = strstr(q, "bytes=")))
+		return -1;
+	n = strtol(p + 6, NULL, 10);
+	return n < 0 ? 0 : n > FILL_MAX ? FILL_MAX : n;
+}
 
 static void *worker(void *arg)
 {
@@ -37,9 +59,16 @@ static void *worker(void *arg)
 	if (FCGX_InitRequest(&req, 0, 0) != 0)
 		return NULL;
 	while (FCGX_Accept_r(&req) >= 0) {
+		long n = want_bytes(req.envp);
+
 		while (FCGX_GetStr(buf, (int)sizeof buf, req.in) > 0)
 			;
-		FCGX_PutStr(reply, (int)sizeof reply - 1, req.out);
+		if (n < 0) {
+			FCGX_PutStr(reply, (int)sizeof reply - 1, req.out);
+		} else {
+			FCGX_PutStr(reply_200, (int)sizeof reply_200 - 1, req.out);
+			FCGX_PutStr(fill, (int)n, req.out);
+		}
 		FCGX_Finish_r(&req);
 	}
 	return NULL;
@@ -73,6 +102,7 @@ int main(void)
 
 	if (nthreads < 0)
 		return 1;
+	memset(fill, 'x', sizeof fill);
 	if (FCGX_Init() != 0) {
 		fputs("pl-trivial: FCGX_Init failed\n", stderr);
 		return 1;
