@@ -77,6 +77,15 @@ struct app {
 		struct pl_outopt out;
 		struct pl_buf body;
 	} cache;
+	/* Streams: each row's event text of this wake, built once for the
+	 * first format that asks and reused by every stream of that format. */
+	struct {
+		int valid;
+		struct pl_outopt out;
+		struct { size_t start, len; } *at;      /* len 0: not built yet */
+		size_t cap;
+		struct pl_buf text;
+	} ev;
 };
 
 static void end_all(struct app *a);
@@ -362,7 +371,6 @@ done:
 	flush_got(a);
 }
 
-/* Hand the new rows to one waiter. */
 /* The answer body for rows[0..n) with cursor/more in w's format, from the
  * cache when the previous waiter got the same. */
 static const struct pl_buf *cached_body(struct app *a, struct waiter *w, const struct pl_row *rows, size_t n,
@@ -394,6 +402,23 @@ static const struct pl_buf *cached_body(struct app *a, struct waiter *w, const s
 	return &a->cache.body;
 }
 
+/* May w's events come from (and go into) the per-row cache of this wake?
+ * The first stream to ask sets its format; others build their own. */
+static int event_cache_for(struct app *a, const struct waiter *w, size_t n)
+{
+	if (a->ev.valid)
+		return !memcmp(&a->ev.out, &w->sub.out, sizeof w->sub.out);
+	if (n > a->ev.cap) {
+		a->ev.cap = n;
+		a->ev.at = pl_xrealloc(a->ev.at, n * sizeof *a->ev.at);
+	}
+	memset(a->ev.at, 0, n * sizeof *a->ev.at);
+	pl_buf_reset(&a->ev.text);
+	a->ev.out = w->sub.out;
+	a->ev.valid = 1;
+	return 1;
+}
+
 /* Hand the new rows to one waiter. */
 static void offer(struct app *a, struct waiter *w, const struct pl_result *tail, int64_t now_wall)
 {
@@ -405,31 +430,32 @@ static void offer(struct app *a, struct waiter *w, const struct pl_result *tail,
 	while (first < tail->n && tail->rows[first].id <= w->cursor)
 		first++;
 	if (a->mode == PL_WAIT_STREAM) {
+		/* Every new event of this stream in one write: at tens of
+		 * thousands of messages a second, one record and one system
+		 * call per wake instead of one per message. */
+		int shared = event_cache_for(a, w, tail->n);
+
+		pl_buf_reset(&a->out);
 		for (size_t i = first; i < tail->n; i++) {
 			const struct pl_row *r = &tail->rows[i];
-			const struct pl_buf *text;
 
 			if (!pl_filter_match(&w->sub.f, r, now_wall))
 				continue;
-			/* The same event text for every stream of the same format:
-			 * the cache keyed by cursor -1 holds one row's event. */
-			if (!(a->cache.valid && a->cache.rows == r && a->cache.n == 1 && a->cache.cursor == -1 &&
-			      !memcmp(&a->cache.out, &w->sub.out, sizeof w->sub.out))) {
-				pl_buf_reset(&a->cache.body);
-				pl_out_stream_msg(&a->cache.body, &w->sub.out, r);
-				a->cache.valid = 1;
-				a->cache.rows = r;
-				a->cache.n = 1;
-				a->cache.cursor = -1;
-				a->cache.more = 0;
-				a->cache.out = w->sub.out;
+			if (!shared) {
+				pl_out_stream_msg(&a->out, &w->sub.out, r);
+			} else {
+				if (!a->ev.at[i].len) {
+					a->ev.at[i].start = a->ev.text.len;
+					pl_out_stream_msg(&a->ev.text, &w->sub.out, r);
+					a->ev.at[i].len = a->ev.text.len - a->ev.at[i].start;
+				}
+				pl_buf_add(&a->out, a->ev.text.p + a->ev.at[i].start, a->ev.at[i].len);
 			}
-			text = &a->cache.body;
 			note_got(a, w, r);
-			if (pl_loop_write(w->lr, text->p, text->len) != 0) {
-				waiter_end(a, w);
-				return;
-			}
+		}
+		if (a->out.len && pl_loop_write(w->lr, a->out.p, a->out.len) != 0) {
+			waiter_end(a, w);
+			return;
 		}
 		if (tail->cursor > w->cursor)
 			w->cursor = tail->cursor;
@@ -489,6 +515,7 @@ static void on_wake(void *ud)
 		if (a->tail.n == 0 && a->tail.cursor <= a->seen)
 			break;
 		a->cache.valid = 0;     /* the rows it points into are replaced */
+		a->ev.valid = 0;
 		for (struct waiter *w = a->waiters, *next; w; w = next) {
 			next = w->next;
 			offer(a, w, &a->tail, now_wall);
@@ -582,6 +609,8 @@ int pl_wait_main(enum pl_wait_mode mode, const char *name, int argc, char **argv
 	pl_result_free(&a.tail);
 	pl_buf_free(&a.out);
 	pl_buf_free(&a.cache.body);
+	pl_buf_free(&a.ev.text);
+	free(a.ev.at);
 	free(a.got);
 	pl_conf_free(&a.conf);
 	return rc == 0 ? 0 : 1;
