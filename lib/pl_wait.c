@@ -239,19 +239,17 @@ static long host_waiting(struct app *a)
 	return a->host_waiting > pl_loop_waiting() - 1 ? a->host_waiting : pl_loop_waiting() - 1;
 }
 
-/* Begin a stream: headers, preamble, then the backlog since the cursor. */
-static int stream_begin(struct app *a, struct waiter *w, struct pl_result *res)
+/* Begin a stream: headers (added to resp, which carries the CORS headers
+ * already), preamble, then the backlog since the cursor. */
+static int stream_begin(struct app *a, struct waiter *w, struct pl_resp *resp, struct pl_result *res)
 {
-	struct pl_resp resp;
 	int rc;
 
-	pl_resp_init(&resp);
-	pl_out_stream_headers(&resp, &w->sub.out);
-	pl_resp_header(&resp, "Cache-Control", "no-store");
+	pl_out_stream_headers(resp, &w->sub.out);
+	pl_resp_header(resp, "Cache-Control", "no-store");
 	pl_buf_reset(&a->out);
-	pl_resp_serialize_head(&resp, &a->out);
+	pl_resp_serialize_head(resp, &a->out);
 	pl_out_stream_start(&a->out, &w->sub.out, SSE_RETRY_MS);
-	pl_resp_free(&resp);
 	if (pl_loop_write(w->lr, a->out.p, a->out.len) != 0)
 		return -1;
 	/* The whole backlog now: a wake only brings rows newer than it. */
@@ -268,6 +266,11 @@ static int stream_begin(struct app *a, struct waiter *w, struct pl_result *res)
 			return -1;
 		}
 	}
+}
+
+static int longpoll_answers_now(const struct waiter *w, const struct pl_result *res)
+{
+	return res->n || res->reset || res->gap || w->sub.timeout == 0;
 }
 
 static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *body, size_t len, int too_big)
@@ -300,22 +303,25 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 		refuse(a, lr, &req, &resp, &w->sub, PL_EOFF, "push is switched off for now: poll instead");
 		goto out;
 	}
-	/* The cap is per host: under Apache's mod_fcgid every held request is a
-	 * process of its own, so the counts of all processes are summed (the
-	 * loop's own per-process limit backs this up within a process). */
-	if (a->conf.max_waiting > 0 && host_waiting(a) >= a->conf.max_waiting) {
-		pl_resp_header(&resp, "Retry-After", "5");
-		refuse(a, lr, &req, &resp, &w->sub, PL_EFULL, "too many waiting subscribers on this host; try again shortly");
-		goto out;
-	}
 	if (store_ready(a) != PL_OK || (rc = q(pl_store_query(a->st, &w->sub.f, &res))) != PL_OK) {
 		store_failed(a);
 		refuse(a, lr, &req, &resp, &w->sub, PL_EIO, "the message store is unavailable");
 		goto out;
 	}
+	/* The cap is per host: under Apache's mod_fcgid every held request is a
+	 * process of its own, so the counts of all processes are summed (the
+	 * loop's own per-process limit backs this up within a process). It
+	 * refuses only a request that would wait: a long poll with an answer
+	 * ready gets it. */
+	if (a->conf.max_waiting > 0 && !(a->mode == PL_WAIT_LONGPOLL && longpoll_answers_now(w, &res)) &&
+	    host_waiting(a) >= a->conf.max_waiting) {
+		pl_resp_header(&resp, "Retry-After", "5");
+		refuse(a, lr, &req, &resp, &w->sub, PL_EFULL, "too many waiting subscribers on this host; try again shortly");
+		goto out;
+	}
 	now = pl_loop_now_ms();
 	if (a->mode == PL_WAIT_LONGPOLL) {
-		if (res.n || res.reset || res.gap || w->sub.timeout == 0) {
+		if (longpoll_answers_now(w, &res)) {
 			pl_out_result(&resp, &w->sub.out, &res);
 			for (size_t i = 0; i < res.n; i++)
 				note_got(a, w, &res.rows[i]);
@@ -339,7 +345,7 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 		w->head_sent = 1;
 		w->hb_ms = now + KEEPALIVE_MS;
 	} else {
-		if (stream_begin(a, w, &res) != 0) {
+		if (stream_begin(a, w, &resp, &res) != 0) {
 			pl_loop_end(lr);
 			goto out;
 		}
@@ -602,7 +608,11 @@ int pl_wait_main(enum pl_wait_mode mode, const char *name, int argc, char **argv
 	memset(&lc, 0, sizeof lc);
 	lc.db_path = a.conf_ok ? a.conf.db_path : NULL;
 	lc.max_body = 64 * 1024;
-	lc.max_requests = a.conf.max_waiting;
+	/* The loop's own refusal is plain JSON and comes before the request is
+	 * parsed; on_request refuses in the asked format, with CORS, and lets a
+	 * long poll with an answer ready through. The loop's limit only bounds
+	 * what a burst can hold meanwhile. */
+	lc.max_requests = a.conf.max_waiting > 0 ? a.conf.max_waiting + a.conf.max_waiting / 8 + 64 : 0;
 	lc.fallback_ms = FALLBACK_MS;
 	rc = pl_loop_run(&lc, &ops, &a);
 	pl_store_close(a.st);

@@ -73,3 +73,19 @@ teardown_file() { pl_teardown_server; }
 	pl_cgi_req poll GET "topic=/x"
 	! pl_hdr Access-Control-Allow-Origin >/dev/null || { pl_show; pl_fail "ACAO for an unlisted origin"; }
 }
+
+@test "a listed origin gets Access-Control-Allow-Origin on streams (sse, ndjson, js) and on held long polls" {
+	T=$(pl_topic)
+	for fmt in sse ndjson js; do
+		h=$BATS_TEST_TMPDIR/h.$fmt
+		curl -sS -N --max-time 2 -D "$h" -o /dev/null -H "Origin: $PL_ORIGIN" \
+			"$PL_URL/push/stream?topic=$T&format=$fmt" 3>&- || true
+		HEADERS=$h
+		grep -q '^HTTP/1.1 200' "$h" || { cat "$h" >&2; pl_fail "$fmt: not 200"; }
+		[ "$(pl_hdr Access-Control-Allow-Origin)" = "$PL_ORIGIN" ] || { cat "$h" >&2; pl_fail "$fmt stream: no ACAO"; }
+	done
+	h=$BATS_TEST_TMPDIR/h.lp
+	curl -sS --max-time 5 -D "$h" -o /dev/null -H "Origin: $PL_ORIGIN" "$PL_URL/push/longpoll?topic=$T&timeout=1" 3>&-
+	HEADERS=$h
+	[ "$(pl_hdr Access-Control-Allow-Origin)" = "$PL_ORIGIN" ] || { cat "$h" >&2; pl_fail "held long poll: no ACAO"; }
+}

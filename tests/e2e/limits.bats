@@ -136,7 +136,7 @@ secs_since() {  # secs_since START-MS: elapsed seconds with 3 decimals
 	T=$(pl_topic)
 	pids=()
 	for i in 1 2 3; do
-		curl -sS -o "$BATS_TEST_TMPDIR/held.$i" --max-time 40 "$PL_URL/push/longpoll?topic=$T&timeout=30" 3>&- &
+		curl -sS -o "$BATS_TEST_TMPDIR/held.$i" --max-time 40 "$PL_URL/push/longpoll?topic=$T/held&timeout=30" 3>&- &
 		pids+=($!)
 	done
 	three() { [ "$(pl_stat waiting)" = 3 ]; }
@@ -146,8 +146,25 @@ secs_since() {  # secs_since START-MS: elapsed seconds with 3 decimals
 	el=$(secs_since "$t0")
 	pl_expect_error 429
 	[ "${el%.*}" -lt 1 ] || pl_fail "429 took $el s"
+	# the refusal speaks the asked format, with CORS for a listed origin
+	pl_get "/push/longpoll?topic=$T&timeout=30&format=jsonp&callback=cb"
+	pl_expect_status 200
+	[[ $BODY == *'cb({'*'"error":"too_many_subscribers"'* ]] || { pl_show; pl_fail "429 as JSONP: not 200 with the error inside"; }
+	pl_get "/push/longpoll?topic=$T&timeout=30&format=xml"
+	pl_expect_status 429
+	printf '%s' "$BODY" | xmllint --xpath 'string(/error/@code)' - 2>/dev/null | grep -qx too_many_subscribers ||
+		{ pl_show; pl_fail "429 as XML: no <error code=\"too_many_subscribers\">"; }
+	pl_get "/push/longpoll?topic=$T&timeout=30" -H "Origin: $PL_ORIGIN"
+	pl_expect_error 429
+	[ "$(pl_hdr Access-Control-Allow-Origin)" = "$PL_ORIGIN" ] || { pl_show; pl_fail "no ACAO on the 429"; }
+	# a long poll that need not wait is answered, full or not
+	U=$(pl_topic /ready)
+	pl_pub "$U" ready
+	pl_get "/push/longpoll?topic=$U&since=all&timeout=30"
+	pl_expect_status 200
+	[ "$(pl_json '.messages[0].data')" = ready ] || { pl_show; pl_fail "an answer-ready long poll was refused while full"; }
 	# a publish answers the three held ones; then a long poll is held again
-	pl_pub "$T" wake
+	pl_pub "$T/held" wake
 	for p in "${pids[@]}"; do wait "$p"; done
 	for i in 1 2 3; do
 		jq -e '.messages[0].data == "wake"' "$BATS_TEST_TMPDIR/held.$i" >/dev/null ||
