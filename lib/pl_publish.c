@@ -106,26 +106,38 @@ static int single_quote_outside_strings(const char *s, size_t n)
 }
 
 /* Strict JSON: the whole of s[0..n), surrounding blanks allowed. */
-static struct json_object *parse_json(const char *s, size_t n)
+static struct json_object *parse_json(const char *s, size_t n, int *valid)
 {
 	struct json_tokener *tok;
 	struct json_object *o;
 	size_t off;
+	enum json_tokener_error e;
 
+	*valid = 0;
 	if (n == 0 || n > INT32_MAX || memchr(s, '\0', n) || !pl_utf8_valid(s, n))
 		return NULL;
 	tok = json_tokener_new();
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	o = json_tokener_parse_ex(tok, s, (int)n);
-	off = o ? (size_t)json_tokener_get_parse_end(tok) : n;
-	if (!o && json_tokener_get_error(tok) == json_tokener_continue) {
-		/* All of s was taken; a bare number ("42") ends only where
-		 * something follows it. */
+	/* json-c's JSON null is a NULL object: success tells it from an error. */
+	e = json_tokener_get_error(tok);
+	off = o || e == json_tokener_success ? (size_t)json_tokener_get_parse_end(tok) : n;
+	if (!o && e == json_tokener_continue) {
+		/* All of s was taken; a bare number ("42") or null ends only
+		 * where something follows it. */
 		o = json_tokener_parse_ex(tok, " ", 1);
+		e = json_tokener_get_error(tok);
 	}
 	json_tokener_free(tok);
-	if (!o)
+	if (!o && e != json_tokener_success)
 		return NULL;
+	if (!o) {
+		for (; off < n; off++)
+			if (!strchr(" \t\r\n", s[off]))
+				return NULL;
+		*valid = 1;
+		return NULL;
+	}
 	if (!json_finite(o) || single_quote_outside_strings(s, n)) {
 		json_object_put(o);
 		return NULL;
@@ -135,6 +147,7 @@ static struct json_object *parse_json(const char *s, size_t n)
 			json_object_put(o);
 			return NULL;
 		}
+	*valid = 1;
 	return o;
 }
 
@@ -287,7 +300,8 @@ static const char *line_str(struct json_object *v, const char *name, char *err)
 static int batch_line(struct batch *b, const struct pl_conf *c, const struct fields *dflt,
 		      const char *s, size_t n, int64_t now, char *err)
 {
-	struct json_object *o = parse_json(s, n), *data = NULL;
+	int valid, have_data = 0;
+	struct json_object *o = parse_json(s, n, &valid), *data = NULL;
 	struct fields f = *dflt;
 	char num[24];
 
@@ -301,7 +315,8 @@ static int batch_line(struct batch *b, const struct pl_conf *c, const struct fie
 		const char **dst = NULL;
 
 		if (!strcmp(k, "data")) {
-			data = v;
+			data = v;       /* NULL for a JSON null */
+			have_data = 1;
 			continue;
 		}
 		if (!strcmp(k, "topic"))
@@ -352,7 +367,7 @@ static int batch_line(struct batch *b, const struct pl_conf *c, const struct fie
 			return PL_EINVAL;
 		}
 	}
-	if (!data) {
+	if (!have_data) {
 		snprintf(err, ERRLEN, "data is required");
 		return PL_EINVAL;
 	}
@@ -448,11 +463,15 @@ static int parse_body(struct batch *b, const struct pl_conf *c, struct pl_req *r
 	if (!strcmp(mt, "application/x-ndjson"))
 		return parse_batch(b, c, r, now, err);
 	if (!strcmp(mt, "application/json")) {
-		if (!(data = parse_json(r->body, r->body_len))) {
+		int valid;
+
+		data = parse_json(r->body, r->body_len, &valid);
+		if (!valid) {
 			snprintf(err, ERRLEN, "the body is not valid JSON");
 			return PL_EINVAL;
 		}
-		own_obj(b, data);
+		if (data)
+			own_obj(b, data);
 		request_fields(r, NULL, 0, &f);
 		return add_msg(b, c, &f, data, now, err);
 	}
@@ -474,6 +493,14 @@ static int parse_body(struct batch *b, const struct pl_conf *c, struct pl_req *r
 		return PL_ETYPE;
 	}
 	if (r->body_len == 0) {
+		/* Fields may come in the query: data= too, when the body is empty. */
+		const char *d = pl_req_arg(r, "data");
+
+		if (d && *d) {
+			request_fields(r, NULL, 0, &f);
+			data = own_obj(b, json_object_new_string(d));
+			return add_msg(b, c, &f, data, now, err);
+		}
 		snprintf(err, ERRLEN, "the message is empty");
 		return PL_EINVAL;
 	}

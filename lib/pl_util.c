@@ -132,13 +132,23 @@ int pl_duration_parse(const char *s, int bare_ok, int64_t *secs)
 		if (!bare_ok)
 			return PL_EINVAL;
 	}
-	if (n == 0 || n >= sizeof num)
+	if (n == 0)
 		return PL_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return PL_EINVAL;
+	/* Digits only: anything past the maximum is the maximum (every use
+	 * caps it further: ttl, timeout, a since reaching back before any
+	 * message). */
+	if (n >= sizeof num) {
+		*secs = max;
+		return PL_OK;
+	}
 	memcpy(num, s, n);
 	num[n] = '\0';
-	if (pl_int_parse(num, 0, max, &v) != PL_OK || v > max / mul)
-		return PL_EINVAL;
-	*secs = v * mul;
+	if (pl_int_parse(num, 0, INT64_MAX, &v) != PL_OK || v > max / mul)
+		v = max / mul;
+	*secs = v * mul > max ? max : v * mul;
 	return PL_OK;
 }
 

@@ -48,7 +48,8 @@ int pl_int_parse(const char *s, int64_t lo, int64_t hi, int64_t *out);
 /* Parse a duration "90", "90s", "30m", "12h", "3d" into seconds.
  * A bare integer counts as seconds only if bare_ok; with !bare_ok a bare
  * integer is PL_EINVAL (so since= can tell ids from durations).
- * Result in [0, 100 years]; PL_EINVAL otherwise. */
+ * Result in [0, 100 years]: a larger one counts as 100 years; PL_EINVAL
+ * for anything else. */
 int pl_duration_parse(const char *s, int bare_ok, int64_t *secs);
 
 /* 1 if s[0..n) is valid UTF-8 (no overlongs, no surrogates), else 0. */

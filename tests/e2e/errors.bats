@@ -89,7 +89,11 @@ TABLE
 }
 
 @test "garbage headers and bodies never give 5xx" {
+	# a TTL of 5,000 digits is a very long one: capped at max_ttl
 	pl_publish "topic=/g" -H 'Content-Type: text/plain' -H "X-TTL: $(head -c 5000 /dev/zero | tr '\0' 9)" --data-binary x
+	pl_expect_status 201
+	[ "$(pl_json '.expires - .created')" = 2592000000 ] || { pl_show; pl_fail "a huge TTL was not capped at 30 d"; }
+	pl_publish "topic=/g" -H 'Content-Type: text/plain' -H "X-TTL: $(head -c 5000 /dev/zero | tr '\0' 9)x" --data-binary x
 	pl_expect_error 400
 	pl_publish "topic=/g" -H 'Content-Type: application/x-ndjson' --data-binary $'\n\n\n'
 	case $HTTP_STATUS in 201|400) ;; *) pl_show; pl_fail "empty batch: $HTTP_STATUS" ;; esac

@@ -66,7 +66,7 @@ teardown_file() { pl_teardown_server; }
 	pl_jq_true '.messages[0].data == "héllo ✓ 😀 \"quoted\" \\ back"'
 }
 
-@test "application/json: stored as JSON (object, array, number, string)" {
+@test "application/json: stored as JSON (object, array, number, string, true, false, null)" {
 	T=$(pl_topic)
 	pl_publish "topic=$T" -H 'Content-Type: application/json' --data-binary '{"level":"warn","n":[1,true,null]}'
 	pl_expect_status 201
@@ -76,8 +76,16 @@ teardown_file() { pl_teardown_server; }
 	pl_expect_status 201
 	pl_publish "topic=$T" -H 'Content-Type: application/json' --data-binary '"str"'
 	pl_expect_status 201
+	for v in true false null ' null '; do
+		pl_publish "topic=$T" -H 'Content-Type: application/json' --data-binary "$v"
+		pl_expect_status 201
+	done
+	printf '{"data":null}\n{"data":false}\n' |
+		pl_publish "topic=$T" -H 'Content-Type: application/x-ndjson' --data-binary @-
+	pl_expect_status 201
 	pl_poll "topic=$T&since=all"
-	pl_jq_true '[.messages[].data] == [{"level":"warn","n":[1,true,null]}, [1,2], 42, "str"]'
+	pl_jq_true '[.messages[].data] == [{"level":"warn","n":[1,true,null]}, [1,2], 42, "str", true, false, null, null, null, false]'
+	pl_jq_true '[.messages[] | has("data")] | all'
 }
 
 @test "application/json that is not valid JSON: 400 and nothing stored" {
@@ -117,6 +125,18 @@ teardown_file() { pl_teardown_server; }
 	pl_stored "$T"
 	pl_msg_true '.data == "q" and .type == "alert" and .src == "OA" and .target == "HR"
 		and .clients == ["android"] and .user == "carol" and .expires - .created == 90000'
+}
+
+@test "data= in the query of a POST with an empty body is the message; a body beats it" {
+	T=$(pl_topic)
+	pl_publish "topic=$T&data=from%20query" --data-binary ''
+	pl_expect_status 201
+	pl_publish "topic=$T&data=from%20query" -H 'Content-Type: text/plain' --data-binary 'from body'
+	pl_expect_status 201
+	pl_poll "topic=$T&since=all"
+	pl_jq_true '[.messages[].data] == ["from query", "from body"]'
+	pl_publish "topic=$T" --data-binary ''
+	pl_expect_error 400
 }
 
 @test "X- headers carry the fields" {
@@ -184,7 +204,7 @@ teardown_file() { pl_teardown_server; }
 
 @test "TTL: seconds or duration; default 3d; capped at max_ttl (30d)" {
 	T=$(pl_topic)
-	for pair in 90:90000 45s:45000 30m:1800000 12h:43200000 3d:259200000 60d:2592000000 999999999:2592000000; do
+	for pair in 90:90000 45s:45000 30m:1800000 12h:43200000 3d:259200000 60d:2592000000 999999999:2592000000 4294967296:2592000000 100000d:2592000000 1000000h:2592000000 99999999999999999999999:2592000000; do
 		pl_publish "topic=$T&ttl=${pair%%:*}" -H 'Content-Type: text/plain' --data-binary x
 		pl_expect_status 201
 		d=$(pl_json '.expires - .created')
