@@ -366,9 +366,20 @@ void pl_out_stream_start(struct pl_buf *b, const struct pl_outopt *o, int retry_
 		/* A first heartbeat at once: the page knows the stream is open. */
 		pl_out_stream_heartbeat(b, o);
 		break;
+	case PL_FMT_XML:
+		/* One document: <message> elements as they come, </messages>
+		 * when the stream ends. */
+		pl_buf_adds(b, XML_DECL "<messages>\n");
+		break;
 	default:
 		break;
 	}
+}
+
+void pl_out_stream_end(struct pl_buf *b, const struct pl_outopt *o)
+{
+	if (o->fmt == PL_FMT_XML)
+		pl_buf_adds(b, "</messages>\n");
 }
 
 static void js_call(struct pl_buf *b, const char *cb, const char *json, size_t n)
@@ -396,6 +407,14 @@ void pl_out_stream_msg(struct pl_buf *b, const struct pl_outopt *o, const struct
 	case PL_FMT_JS:
 		pl_out_message_json(&tmp, r, 0);
 		js_call(b, o->callback, tmp.p, tmp.len);
+		break;
+	case PL_FMT_JSONP:
+		pl_out_message_json(&tmp, r, 0);
+		jsonp_wrap(b, o->callback, tmp.p, tmp.len);
+		break;
+	case PL_FMT_XML:
+		xml_message(b, r, 0);
+		pl_buf_addc(b, '\n');
 		break;
 	default:
 		pl_out_message_json(b, r, 0);
@@ -429,6 +448,16 @@ void pl_out_stream_error(struct pl_buf *b, const struct pl_outopt *o, int rc, co
 		break;
 	case PL_FMT_JS:
 		js_call(b, o->callback, s, strlen(s));
+		break;
+	case PL_FMT_JSONP:
+		jsonp_wrap(b, o->callback, s, strlen(s));
+		break;
+	case PL_FMT_XML:
+		pl_buf_adds(b, "<error code=\"");
+		add_xml(b, pl_http_code(rc), strlen(pl_http_code(rc)));
+		pl_buf_adds(b, "\">");
+		add_xml(b, msg, strlen(msg));
+		pl_buf_adds(b, "</error>\n");
 		break;
 	default:
 		pl_buf_adds(b, s);

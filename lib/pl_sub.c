@@ -57,6 +57,9 @@ static int parse_format(struct pl_sub *sub, const struct pl_req *r, enum pl_sub_
 	}
 	if (!fmt && kind == PL_SUB_STREAM && accept && strstr(accept, "application/x-ndjson"))
 		sub->out.fmt = PL_FMT_NDJSON;
+	/* A JSON stream is a stream of JSON objects, one per line. */
+	if (kind == PL_SUB_STREAM && sub->out.fmt == PL_FMT_JSON)
+		sub->out.fmt = PL_FMT_NDJSON;
 	if (sub->out.fmt == PL_FMT_JSONP || sub->out.fmt == PL_FMT_JS) {
 		if (!cb && sub->out.fmt == PL_FMT_JS)
 			cb = "pushlite_cb";

@@ -172,6 +172,16 @@ static void waiter_end(struct app *a, struct waiter *w)
 	waiter_unlink(a, w);
 }
 
+/* A stream's time is up, or the program stops: close what its format
+ * opened, then end it. */
+static void stream_close(struct app *a, struct waiter *w)
+{
+	pl_buf_reset(&a->out);
+	pl_out_stream_end(&a->out, &w->sub.out);
+	pl_loop_end_with(w->lr, a->out.p, a->out.len);
+	waiter_unlink(a, w);
+}
+
 /* A longpoll answer built from rows already chosen. */
 static void longpoll_answer(struct app *a, struct waiter *w, struct pl_result *res)
 {
@@ -546,7 +556,7 @@ static void on_timer(void *ud, struct pl_lreq *lr)
 	}
 	if (now >= w->end_ms) {
 		/* The maximum time is up: the client reconnects with its last id. */
-		waiter_end(a, w);
+		stream_close(a, w);
 		return;
 	}
 	pl_buf_reset(&a->out);
@@ -587,7 +597,7 @@ static void end_all(struct app *a)
 		if (a->mode == PL_WAIT_LONGPOLL)
 			longpoll_empty(a, w);
 		else
-			waiter_end(a, w);
+			stream_close(a, w);
 	}
 }
 

@@ -211,3 +211,31 @@ secs_since() {  # secs_since START-MS: elapsed seconds with 3 decimals
 	ms=$(( $(pl_now_ms) - t0 ))
 	(( ms >= 2900 && ms < 4000 + SPAWN_MS )) || pl_fail "timeout=3s answered after $ms ms"
 }
+
+@test "stream as xml is one well-formed document, closed when the stream ends; jsonp calls back per message; json is ndjson" {
+	T=$(pl_topic)
+	pl_pub "$T" '</script><!-- ]]> & "x"'
+	pl_publish "topic=$T" -H 'Content-Type: application/json' --data-binary '{"n":2}'
+	pl_expect_status 201
+	d=$BATS_TEST_TMPDIR
+	curl -sS -N --max-time 20 -D "$d/h.xml" -o "$d/s.xml" "$PL_URL/push/stream?topic=$T&since=all&format=xml" 3>&-
+	HEADERS=$d/h.xml
+	pl_hdr Content-Type | grep -q '^application/xml' || { cat "$d/h.xml" >&2; pl_fail "xml stream: wrong type"; }
+	xmllint --noout "$d/s.xml" || { cat "$d/s.xml" >&2; pl_fail "xml stream: not well-formed"; }
+	[ "$(xmllint --xpath 'count(/messages/message)' "$d/s.xml")" = 2 ] || { cat "$d/s.xml" >&2; pl_fail "xml stream: not 2 messages"; }
+	[ "$(xmllint --xpath 'string(/messages/message[1]/data)' "$d/s.xml" | jq -r .)" = '</script><!-- ]]> & "x"' ] ||
+		{ cat "$d/s.xml" >&2; pl_fail "xml stream: data not intact"; }
+	curl -sS -N --max-time 20 -D "$d/h.js" -o "$d/s.js" "$PL_URL/push/stream?topic=$T&since=all&format=jsonp&callback=cb" 3>&-
+	HEADERS=$d/h.js
+	pl_hdr Content-Type | grep -Eq '^(application|text)/javascript' || { cat "$d/h.js" >&2; pl_fail "jsonp stream: wrong type"; }
+	! grep -qi '</script' "$d/s.js" || { cat "$d/s.js" >&2; pl_fail "jsonp stream: </script> unescaped"; }
+	# each message one call: /**/cb(JSON); the JSON stays JSON
+	[ "$(grep -c . "$d/s.js")" = 2 ] || { cat "$d/s.js" >&2; pl_fail "jsonp stream: not one line per message"; }
+	sed -n 's|^/\*\*/cb(\(.*\));$|\1|p' "$d/s.js" >"$d/s.js.json"
+	[ "$(grep -c . "$d/s.js.json")" = 2 ] &&
+		jq -s -e '.[0].data == "</script><!-- ]]> & \"x\"" and .[1].data.n == 2' "$d/s.js.json" >/dev/null ||
+		{ cat "$d/s.js" >&2; pl_fail "jsonp stream: callbacks wrong"; }
+	curl -sS -N --max-time 20 -D "$d/h.nd" -o "$d/s.nd" "$PL_URL/push/stream?topic=$T&since=all&format=json" 3>&-
+	[ "$(grep -c . "$d/s.nd")" = 2 ] && jq -s -e '.[0].data == "</script><!-- ]]> & \"x\"" and .[1].data.n == 2' "$d/s.nd" >/dev/null ||
+		{ cat "$d/s.nd" >&2; pl_fail "json stream: not two JSON lines"; }
+}
