@@ -93,7 +93,7 @@ static void stats(const struct pl_conf *c, struct pl_store *st, struct pl_resp *
 }
 
 static void one_message(const struct pl_conf *c, struct pl_store *st, struct pl_req *r,
-			struct pl_resp *resp, const char *idtext)
+			struct pl_resp *resp, const char *idtext, const struct pl_outopt *eo)
 {
 	struct pl_result res;
 	struct pl_buf b = { 0 };
@@ -103,7 +103,7 @@ static void one_message(const struct pl_conf *c, struct pl_store *st, struct pl_
 	memset(&res, 0, sizeof res);
 	/* Anything but a plain positive number is no message of ours. */
 	if (idtext[0] == '0' || pl_int_parse(idtext, 1, INT64_MAX, &id) != PL_OK) {
-		pl_out_error(resp, NULL, PL_ENOTFOUND, NULL, "no such message", 0);
+		pl_out_error(resp, eo, PL_ENOTFOUND, NULL, "no such message", 0);
 		return;
 	}
 	if (wants_delete(r)) {
@@ -111,18 +111,18 @@ static void one_message(const struct pl_conf *c, struct pl_store *st, struct pl_
 		if (rc == PL_OK)
 			resp->status = 204;
 		else
-			pl_out_error(resp, NULL, rc, NULL, rc == PL_ENOTFOUND ? "no such message" :
+			pl_out_error(resp, eo, rc, NULL, rc == PL_ENOTFOUND ? "no such message" :
 				     "the message store is unavailable", c->retry_after);
 		return;
 	}
 	if (!pl_req_method_is(r, "GET") && !pl_req_method_is(r, "HEAD")) {
 		pl_resp_header(resp, "Allow", "GET, DELETE");
-		pl_out_error(resp, NULL, PL_EMETHOD, NULL, "use GET or DELETE", 0);
+		pl_out_error(resp, eo, PL_EMETHOD, NULL, "use GET or DELETE", 0);
 		return;
 	}
 	rc = pl_store_get(st, id, &res);
 	if (rc != PL_OK) {
-		pl_out_error(resp, NULL, rc, NULL, rc == PL_ENOTFOUND ? "no such message" :
+		pl_out_error(resp, eo, rc, NULL, rc == PL_ENOTFOUND ? "no such message" :
 			     "the message store is unavailable", c->retry_after);
 	} else {
 		pl_out_message_json(&b, &res.rows[0], 1);
@@ -182,6 +182,7 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 {
 	char path[PATH_MAX_LEN], err[256];
 	const char *rest;
+	struct pl_outopt eo;
 	size_t n;
 	int rc;
 
@@ -193,14 +194,15 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 	}
 	if (pl_http_cors(c, r, resp, "GET, DELETE, POST, OPTIONS"))
 		return;
+	pl_sub_error_format(r, &eo);
 	if ((rc = authorize(c, r, err, sizeof err)) != PL_OK) {
 		if (rc == PL_EAUTH)
 			pl_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"pushlite admin\"");
-		pl_out_error(resp, NULL, rc, NULL, err, 0);
+		pl_out_error(resp, &eo, rc, NULL, err, 0);
 		return;
 	}
 	if (!st) {
-		pl_out_error(resp, NULL, PL_EIO, NULL, "the message store is unavailable", c->retry_after);
+		pl_out_error(resp, &eo, PL_EIO, NULL, "the message store is unavailable", c->retry_after);
 		return;
 	}
 	rest = strstr(path, "/admin");
@@ -208,14 +210,14 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 	if (!strcmp(rest, "/messages"))
 		messages(c, st, r, resp);
 	else if (!strncmp(rest, "/messages/", 10))
-		one_message(c, st, r, resp, rest + 10);
+		one_message(c, st, r, resp, rest + 10, &eo);
 	else if (!strcmp(rest, "/stats") && (pl_req_method_is(r, "GET") || pl_req_method_is(r, "HEAD")))
 		stats(c, st, resp);
 	else if (!strcmp(rest, "/stats")) {
 		pl_resp_header(resp, "Allow", "GET, HEAD");
-		pl_out_error(resp, NULL, PL_EMETHOD, NULL, "stats is GET only", 0);
+		pl_out_error(resp, &eo, PL_EMETHOD, NULL, "stats is GET only", 0);
 	}
 	else
-		pl_out_error(resp, NULL, PL_ENOTFOUND, NULL,
+		pl_out_error(resp, &eo, PL_ENOTFOUND, NULL,
 			     "no such admin resource: use /admin/messages, /admin/messages/ID or /admin/stats", 0);
 }

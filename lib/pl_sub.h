@@ -25,6 +25,11 @@ struct pl_sub {
 /* Parse r for kind. The output format is parsed first, so that sub->out is
  * usable for the error answer even when parsing fails. On failure returns
  * PL_EINVAL/PL_EAUTH with a one-line reason in msg. Free with pl_sub_free. */
+/* The format an error answer should take when the request is refused before
+ * it is parsed (auth, unknown resource, method): xml, or jsonp with a valid
+ * callback, as asked; else JSON. */
+void pl_sub_error_format(const struct pl_req *r, struct pl_outopt *o);
+
 int pl_sub_parse(struct pl_sub *sub, const struct pl_req *r, const struct pl_conf *c,
 		 enum pl_sub_kind kind, char *msg, size_t msglen);
 void pl_sub_free(struct pl_sub *sub);   /* NULL-safe */

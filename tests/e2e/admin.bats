@@ -147,3 +147,23 @@ teardown_file() { pl_teardown_server; }
 	pl_admin GET /push/admin/stats
 	pl_jq_true --argjson r "$rows" '.rows == $r + 1'
 }
+
+@test "admin errors in the asked format: XML, or JSONP (status 200, the error inside)" {
+	pl_get "/push/admin/messages?format=xml"
+	pl_expect_status 401
+	printf '%s' "$BODY" | xmllint --xpath 'string(/error/@code)' - 2>/dev/null | grep -qx unauthorized ||
+		{ pl_show; pl_fail "401 as XML: no <error code=\"unauthorized\">"; }
+	pl_get "/push/admin/messages?format=jsonp&callback=cb"
+	pl_expect_status 200
+	[[ $BODY == '/**/cb({'*'"error":"unauthorized"'* ]] || { pl_show; pl_fail "401 as JSONP: not 200 with the error inside"; }
+	pl_admin GET "/push/admin/messages/999999999?format=xml"
+	pl_expect_status 404
+	printf '%s' "$BODY" | xmllint --xpath 'string(/error/@code)' - 2>/dev/null | grep -qx not_found ||
+		{ pl_show; pl_fail "404 as XML: no <error code=\"not_found\">"; }
+	pl_admin GET "/push/admin/nothing?format=jsonp&callback=cb"
+	pl_expect_status 200
+	[[ $BODY == '/**/cb({'*'"error":"not_found"'* ]] || { pl_show; pl_fail "404 as JSONP: not 200 with the error inside"; }
+	# without a format: JSON, as before
+	pl_get "/push/admin/messages"
+	pl_expect_error 401
+}
