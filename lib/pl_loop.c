@@ -355,9 +355,9 @@ static void out_add(struct conn *c, const void *p, size_t k)
 	c->out_len += k;
 }
 
-/* Nothing queued and one record: try header and data in one writev without
- * copying; queue what the socket did not take. Returns 0, or -1 when gone. */
-/* Write the pieces with one writev; queue what the socket did not take. */
+/* Nothing queued: write the pieces (records and their headers) in one
+ * writev without copying; queue what the socket did not take. Returns 0, or
+ * -1 when gone. */
 static int write_direct(struct conn *c, struct iovec *iov, int cnt)
 {
 	ssize_t w;

@@ -184,6 +184,16 @@ static void xml_message(struct pl_buf *b, const struct pl_row *r, int with_last_
 	json_object_put(o);
 }
 
+/* <error code="CODE">text</error>, the element of every XML error. */
+static void xml_error(struct pl_buf *b, const char *code, const char *msg)
+{
+	pl_buf_adds(b, "<error code=\"");
+	add_xml(b, code, strlen(code));
+	pl_buf_adds(b, "\">");
+	add_xml(b, msg, strlen(msg));
+	pl_buf_adds(b, "</error>\n");
+}
+
 static void set_type(struct pl_resp *resp, const struct pl_outopt *o)
 {
 	switch (o ? o->fmt : PL_FMT_JSON) {
@@ -300,12 +310,8 @@ void pl_out_error(struct pl_resp *resp, const struct pl_outopt *o, int rc, const
 	}
 	if (fmt == PL_FMT_XML) {
 		set_type(resp, o);
-		pl_buf_adds(&resp->body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<error code=\"");
-		code = code ? code : pl_http_code(rc);
-		add_xml(&resp->body, code, strlen(code));
-		pl_buf_adds(&resp->body, "\">");
-		add_xml(&resp->body, msg, strlen(msg));
-		pl_buf_adds(&resp->body, "</error>\n");
+		pl_buf_adds(&resp->body, XML_DECL);
+		xml_error(&resp->body, code ? code : pl_http_code(rc), msg);
 		return;
 	}
 	if (fmt == PL_FMT_JSONP) {
@@ -453,11 +459,7 @@ void pl_out_stream_error(struct pl_buf *b, const struct pl_outopt *o, int rc, co
 		jsonp_wrap(b, o->callback, s, strlen(s));
 		break;
 	case PL_FMT_XML:
-		pl_buf_adds(b, "<error code=\"");
-		add_xml(b, pl_http_code(rc), strlen(pl_http_code(rc)));
-		pl_buf_adds(b, "\">");
-		add_xml(b, msg, strlen(msg));
-		pl_buf_adds(b, "</error>\n");
+		xml_error(b, pl_http_code(rc), msg);
 		break;
 	default:
 		pl_buf_adds(b, s);

@@ -13,8 +13,11 @@ int pl_poll_preamble(const struct pl_conf *c, const struct pl_req *r, struct pl_
 	if (pl_http_cors(c, r, resp, "GET, OPTIONS"))
 		return 1;
 	if (!pl_req_method_is(r, "GET") && !pl_req_method_is(r, "HEAD")) {
+		struct pl_outopt eo;
+
+		pl_sub_error_format(r, &eo);
 		pl_resp_header(resp, "Allow", "GET, HEAD, OPTIONS");
-		pl_out_error(resp, NULL, PL_EMETHOD, NULL, "subscribe with GET", 0);
+		pl_out_error(resp, &eo, PL_EMETHOD, NULL, "subscribe with GET", 0);
 		return 1;
 	}
 	return 0;

@@ -129,26 +129,16 @@ static struct json_object *parse_json(const char *s, size_t n, int *valid)
 		e = json_tokener_get_error(tok);
 	}
 	json_tokener_free(tok);
-	if (!o && e != json_tokener_success)
-		return NULL;
-	if (!o) {
-		for (; off < n; off++)
-			if (!strchr(" \t\r\n", s[off]))
-				return NULL;
-		*valid = 1;
-		return NULL;
-	}
-	if (!json_finite(o) || single_quote_outside_strings(s, n)) {
+	if (e != json_tokener_success)
+		return NULL;    /* o is NULL: nothing parsed */
+	while (off < n && strchr(" \t\r\n", s[off]))
+		off++;
+	if (off < n || (o && (!json_finite(o) || single_quote_outside_strings(s, n)))) {
 		json_object_put(o);
 		return NULL;
 	}
-	for (; off < n; off++)
-		if (!strchr(" \t\r\n", s[off])) {
-			json_object_put(o);
-			return NULL;
-		}
 	*valid = 1;
-	return o;
+	return o;       /* NULL for a valid JSON null */
 }
 
 /* Normalize "pc, ios,pc" to "pc,ios". NULL and a message when bad. */

@@ -140,15 +140,16 @@ int pl_duration_parse(const char *s, int bare_ok, int64_t *secs)
 	/* Digits only: anything past the maximum is the maximum (every use
 	 * caps it further: ttl, timeout, a since reaching back before any
 	 * message). */
-	if (n >= sizeof num) {
-		*secs = max;
-		return PL_OK;
+	v = max / mul;
+	if (n < sizeof num) {
+		int64_t d;
+
+		memcpy(num, s, n);
+		num[n] = '\0';
+		if (pl_int_parse(num, 0, INT64_MAX, &d) == PL_OK && d < v)
+			v = d;
 	}
-	memcpy(num, s, n);
-	num[n] = '\0';
-	if (pl_int_parse(num, 0, INT64_MAX, &v) != PL_OK || v > max / mul)
-		v = max / mul;
-	*secs = v * mul > max ? max : v * mul;
+	*secs = v * mul;
 	return PL_OK;
 }
 

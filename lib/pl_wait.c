@@ -291,7 +291,7 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 	struct pl_result res;
 	struct waiter *w = pl_xcalloc(1, sizeof *w);
 	char msg[256];
-	int qrc = pl_req_init(&req, env, body, len), rc;
+	int qrc = pl_req_init(&req, env, body, len), rc, full;
 	int64_t now;
 
 	pl_resp_init(&resp);
@@ -313,18 +313,19 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 		refuse(a, lr, &req, &resp, &w->sub, PL_EOFF, "push is switched off for now: poll instead");
 		goto out;
 	}
-	if (store_ready(a) != PL_OK || (rc = q(pl_store_query(a->st, &w->sub.f, &res))) != PL_OK) {
+	/* The cap is per host: under Apache's mod_fcgid every held request is a
+	 * process of its own, so the counts of all processes are summed (the
+	 * loop's own per-process limit backs this up within a process). It
+	 * refuses only a request that would wait: a stream always would; a long
+	 * poll whose answer is ready gets it, so that one takes its query first. */
+	full = a->conf.max_waiting > 0 && host_waiting(a) >= a->conf.max_waiting;
+	if (!(full && a->mode == PL_WAIT_STREAM) &&
+	    (store_ready(a) != PL_OK || (rc = q(pl_store_query(a->st, &w->sub.f, &res))) != PL_OK)) {
 		store_failed(a);
 		refuse(a, lr, &req, &resp, &w->sub, PL_EIO, "the message store is unavailable");
 		goto out;
 	}
-	/* The cap is per host: under Apache's mod_fcgid every held request is a
-	 * process of its own, so the counts of all processes are summed (the
-	 * loop's own per-process limit backs this up within a process). It
-	 * refuses only a request that would wait: a long poll with an answer
-	 * ready gets it. */
-	if (a->conf.max_waiting > 0 && !(a->mode == PL_WAIT_LONGPOLL && longpoll_answers_now(w, &res)) &&
-	    host_waiting(a) >= a->conf.max_waiting) {
+	if (full && !(a->mode == PL_WAIT_LONGPOLL && longpoll_answers_now(w, &res))) {
 		pl_resp_header(&resp, "Retry-After", "5");
 		refuse(a, lr, &req, &resp, &w->sub, PL_EFULL, "too many waiting subscribers on this host; try again shortly");
 		goto out;

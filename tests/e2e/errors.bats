@@ -60,6 +60,20 @@ TABLE
 TABLE
 }
 
+@test "a wrong method on poll, longpoll and stream is refused in the asked format" {
+	for p in poll longpoll stream; do
+		pl_req POST "/push/$p?topic=/e&format=xml" --data-binary x
+		pl_expect_status 405
+		printf '%s' "$BODY" | xmllint --xpath 'string(/error/@code)' - 2>/dev/null | grep -qx method_not_allowed ||
+			{ pl_show; pl_fail "$p: 405 as XML: no <error code=\"method_not_allowed\">"; }
+		pl_req POST "/push/$p?topic=/e&format=jsonp&callback=cb" --data-binary x
+		pl_expect_status 200
+		[[ $BODY == '/**/cb({'*'"error":"method_not_allowed"'* ]] || { pl_show; pl_fail "$p: 405 as JSONP: not 200 with the error inside"; }
+		pl_req POST "/push/$p?topic=/e" --data-binary x
+		pl_expect_error 405
+	done
+}
+
 @test "errors carry Cache-Control: no-store" {
 	pl_poll "topic=bad"
 	pl_expect_no_store

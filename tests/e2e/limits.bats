@@ -157,6 +157,9 @@ secs_since() {  # secs_since START-MS: elapsed seconds with 3 decimals
 	pl_get "/push/longpoll?topic=$T&timeout=30" -H "Origin: $PL_ORIGIN"
 	pl_expect_error 429
 	[ "$(pl_hdr Access-Control-Allow-Origin)" = "$PL_ORIGIN" ] || { pl_show; pl_fail "no ACAO on the 429"; }
+	# a stream would always wait: refused too
+	pl_get "/push/stream?topic=$T&format=ndjson"
+	pl_expect_error 429
 	# a long poll that need not wait is answered, full or not
 	U=$(pl_topic /ready)
 	pl_pub "$U" ready
