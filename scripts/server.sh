@@ -138,6 +138,10 @@ pl_gen_lighttpd() {
 			*) procs=1 ;;
 			esac
 			eval "procs=\${PL_MAX_PROCS_$prog:-$procs}"
+			fin=
+			case $prog in
+			longpoll|stream) fin='		"tcp-fin-propagate" => "enable",' ;;
+			esac
 			cat <<ENTRY
 	"$key" => ((
 		"socket" => "$sock/$prog.sock",
@@ -145,6 +149,7 @@ pl_gen_lighttpd() {
 		"bin-environment" => ( "PUSHLITE_CONF" => "$conf" ),
 		"max-procs" => $procs,
 		"check-local" => "disable",
+$fin
 	)),
 ENTRY
 		done
