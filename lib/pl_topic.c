@@ -1,8 +1,12 @@
-/* pl_topic.c: validate topic paths and match subscriptions to topics */
+/* pl_topic.c: validate topic paths, match subscriptions to topics, and
+ * index subscriptions by topic */
 #include "pl_first.h"
 
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "pl_log.h"
 #include "pl_topic.h"
 #include "pl_util.h"
 
@@ -60,4 +64,125 @@ size_t pl_topic_ancestors(const char *topic, size_t *lens)
 		if (topic[i + 1] == '/' || topic[i + 1] == '\0')
 			lens[k++] = i + 1;
 	return k;
+}
+
+/* ---- the index ---- */
+
+struct pl_tpath {
+	struct pl_tpath *hnext;
+	struct pl_tsub *subs;
+	uint32_t hash;
+	size_t len;
+	char key[];
+};
+
+static uint32_t hash_key(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;      /* FNV-1a */
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	return h;
+}
+
+static struct pl_tpath *find(const struct pl_tindex *ix, const char *s, size_t n, uint32_t h)
+{
+	if (!ix->size)
+		return NULL;
+	for (struct pl_tpath *p = ix->tab[h & (ix->size - 1)]; p; p = p->hnext)
+		if (p->hash == h && p->len == n && memcmp(p->key, s, n) == 0)
+			return p;
+	return NULL;
+}
+
+static void grow(struct pl_tindex *ix)
+{
+	size_t size = ix->size ? ix->size * 2 : 64;
+	struct pl_tpath **tab = pl_xcalloc(size, sizeof *tab);
+
+	for (size_t i = 0; i < ix->size; i++) {
+		for (struct pl_tpath *p = ix->tab[i], *next; p; p = next) {
+			next = p->hnext;
+			p->hnext = tab[p->hash & (size - 1)];
+			tab[p->hash & (size - 1)] = p;
+		}
+	}
+	free(ix->tab);
+	ix->tab = tab;
+	ix->size = size;
+}
+
+void pl_tindex_add(struct pl_tindex *ix, struct pl_tsub *s, const char *topic, void *owner)
+{
+	size_t n = strlen(topic);
+	uint32_t h = hash_key(topic, n);
+	struct pl_tpath *p = find(ix, topic, n, h);
+
+	if (!p) {
+		if (ix->npaths >= ix->size / 2)
+			grow(ix);
+		p = pl_xmalloc(sizeof *p + n + 1);
+		p->subs = NULL;
+		p->hash = h;
+		p->len = n;
+		memcpy(p->key, topic, n + 1);
+		p->hnext = ix->tab[h & (ix->size - 1)];
+		ix->tab[h & (ix->size - 1)] = p;
+		ix->npaths++;
+	}
+	s->owner = owner;
+	s->path = p;
+	s->prev = NULL;
+	s->next = p->subs;
+	if (p->subs)
+		p->subs->prev = s;
+	p->subs = s;
+}
+
+void pl_tindex_del(struct pl_tindex *ix, struct pl_tsub *s)
+{
+	struct pl_tpath *p = s->path;
+
+	if (!p)
+		return;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		p->subs = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->path = NULL;
+	s->prev = s->next = NULL;
+	if (!p->subs) {
+		struct pl_tpath **at = &ix->tab[p->hash & (ix->size - 1)];
+
+		while (*at != p)
+			at = &(*at)->hnext;
+		*at = p->hnext;
+		free(p);
+		ix->npaths--;
+	}
+}
+
+void pl_tindex_each(const struct pl_tindex *ix, const char *topic, void (*fn)(void *owner, void *ud), void *ud)
+{
+	size_t lens[PL_TOPIC_SEGMENTS + 1];
+	size_t k;
+
+	if (!ix->npaths || topic[0] != '/')
+		return;
+	k = pl_topic_ancestors(topic, lens);
+	for (size_t i = 0; i < k; i++) {
+		const struct pl_tpath *p = find(ix, topic, lens[i], hash_key(topic, lens[i]));
+
+		for (const struct pl_tsub *s = p ? p->subs : NULL; s; s = s->next)
+			fn(s->owner, ud);
+	}
+}
+
+void pl_tindex_free(struct pl_tindex *ix)
+{
+	free(ix->tab);
+	ix->tab = NULL;
+	ix->size = ix->npaths = 0;
 }

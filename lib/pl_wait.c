@@ -4,19 +4,25 @@
  * matches (longpoll) or once the backlog is written (stream), it waits with
  * its cursor. When the database changes, the process reads what is new ONCE
  * (pl_store_tail, one indexed query from the last id it saw) and matches the
- * new rows against every waiting request in memory: a publish to a topic
+ * new rows against the waiting requests in memory: a publish to a topic
  * nobody here waits for costs one query per process, not one per waiter.
+ * Waiters are filed by topic (pl_tindex): a wake looks at the waiters of
+ * each new row's topic and its ancestors only, so thousands of held
+ * requests on other topics cost it nothing.
  *
  * Why a waiter never misses a row: the watcher's last seen id is never above
  * a waiter's cursor when the waiter joins (both come from snapshots taken in
  * this one thread, in order), and every row above it is examined exactly once
- * by the next wake.
+ * by the next wake. A waiter whose topics a wake's rows do not touch keeps
+ * its cursor; everything up to the process's seen id was examined for it,
+ * so its true cursor is the larger of the two (cursor_of()).
  *
  * Every call into the store is counted (pl_waiting_queries(), shown in the
  * process's DB.waiting/PID file), so that "one query per process per wake"
  * can be checked from outside. */
 #include "pl_first.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +34,7 @@
 #include "pl_serve.h"
 #include "pl_store.h"
 #include "pl_sub.h"
+#include "pl_topic.h"
 #include "pl_wait.h"
 #include "pl_waiting.h"
 
@@ -50,6 +57,9 @@ struct waiter {
 	int64_t end_ms;         /* monotonic: longpoll timeout, stream maximum */
 	int64_t hb_ms;          /* monotonic: next stream heartbeat or long-poll blank */
 	int head_sent;          /* longpoll: status and headers already out */
+	struct pl_tsub *tsubs;  /* one filing per subscribed topic */
+	size_t ntsubs;
+	uint64_t gen;           /* the wake batch that last picked it */
 	struct waiter *prev, *next;
 };
 
@@ -60,6 +70,10 @@ struct app {
 	struct pl_store *st;
 	int64_t seen;           /* every row up to here was handed to the waiters */
 	struct waiter *waiters;
+	struct pl_tindex index; /* the waiters by subscribed topic */
+	uint64_t gen;           /* one per wake batch */
+	struct waiter **picked; /* the waiters a wake batch's rows concern */
+	size_t npicked, cappicked;
 	struct pl_result tail;  /* reused for every wake */
 	struct pl_buf out;      /* reused output buffer */
 	int64_t *got;           /* first deliveries to record after a wake */
@@ -116,7 +130,7 @@ static int store_ready(struct app *a)
 		return PL_EIO;
 	/* Nothing before the head can concern a waiter that joins from now on;
 	 * after a mere failure seen stays, so held waiters miss nothing. */
-	if (q(pl_store_head(a->st, &head)) == PL_OK && (head > a->seen || !a->waiters))
+	if (q(pl_store_head(a->st, &head)) == PL_OK && !a->waiters)
 		a->seen = head;
 	return PL_OK;
 }
@@ -154,8 +168,24 @@ static void answer(struct app *a, struct pl_lreq *lr, const struct pl_req *req, 
 	pl_loop_end_with(lr, a->out.p, a->out.len);
 }
 
+/* Held from now on: in the list and filed under each topic. */
+static void waiter_link(struct app *a, struct waiter *w)
+{
+	w->next = a->waiters;
+	if (a->waiters)
+		a->waiters->prev = w;
+	a->waiters = w;
+	w->ntsubs = w->sub.f.ntopics;
+	w->tsubs = pl_xcalloc(w->ntsubs, sizeof *w->tsubs);
+	for (size_t i = 0; i < w->ntsubs; i++)
+		pl_tindex_add(&a->index, &w->tsubs[i], w->sub.f.topics[i], w);
+}
+
 static void waiter_unlink(struct app *a, struct waiter *w)
 {
+	for (size_t i = 0; i < w->ntsubs; i++)
+		pl_tindex_del(&a->index, &w->tsubs[i]);
+	free(w->tsubs);
 	if (w->prev)
 		w->prev->next = w->next;
 	else
@@ -207,7 +237,7 @@ static void longpoll_empty(struct app *a, struct waiter *w)
 	struct pl_result empty;
 
 	memset(&empty, 0, sizeof empty);
-	empty.cursor = w->cursor;
+	empty.cursor = w->cursor > a->seen ? w->cursor : a->seen;
 	longpoll_answer(a, w, &empty);
 }
 
@@ -366,10 +396,7 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 	/* Held: keep only what matching needs, not the request's raw input. */
 	pl_req_free(&req);
 	pl_loop_drop_input(lr);
-	w->next = a->waiters;
-	if (a->waiters)
-		a->waiters->prev = w;
-	a->waiters = w;
+	waiter_link(a, w);
 	pl_lreq_set_data(lr, w);
 	arm_timer(w);
 	w = NULL;
@@ -517,6 +544,21 @@ static void offer(struct app *a, struct waiter *w, const struct pl_result *tail,
 	pl_result_free(&mine);
 }
 
+static void pick(void *owner, void *ud)
+{
+	struct waiter *w = owner;
+	struct app *a = ud;
+
+	if (w->gen == a->gen)
+		return;     /* several of its topics, or several rows */
+	w->gen = a->gen;
+	if (a->npicked == a->cappicked) {
+		a->cappicked = a->cappicked ? a->cappicked * 2 : 256;
+		a->picked = pl_xrealloc(a->picked, a->cappicked * sizeof *a->picked);
+	}
+	a->picked[a->npicked++] = w;
+}
+
 static void on_wake(void *ud)
 {
 	struct app *a = ud;
@@ -533,10 +575,14 @@ static void on_wake(void *ud)
 			break;
 		a->cache.valid = 0;     /* the rows it points into are replaced */
 		a->ev.valid = 0;
-		for (struct waiter *w = a->waiters, *next; w; w = next) {
-			next = w->next;
-			offer(a, w, &a->tail, now_wall);
-		}
+		a->gen++;
+		a->npicked = 0;
+		for (size_t i = 0; i < a->tail.n; i++)
+			pl_tindex_each(&a->index, a->tail.rows[i].topic, pick, a);
+		/* offer() may end the waiter it is given, never another: the
+		 * loop's on_gone comes at the end of the turn. */
+		for (size_t i = 0; i < a->npicked; i++)
+			offer(a, a->picked[i], &a->tail, now_wall);
 		a->cache.valid = 0;
 		a->seen = a->tail.cursor;
 	} while (a->tail.more && a->waiters);
@@ -633,6 +679,8 @@ int pl_wait_main(enum pl_wait_mode mode, const char *name, int argc, char **argv
 	pl_buf_free(&a.ev.text);
 	free(a.ev.at);
 	free(a.got);
+	free(a.picked);
+	pl_tindex_free(&a.index);
 	pl_conf_free(&a.conf);
 	return rc == 0 ? 0 : 1;
 }

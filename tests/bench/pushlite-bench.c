@@ -296,6 +296,8 @@ struct opts {
 	char *pub_data;
 	size_t pub_data_len;
 	long subs, rounds, settle_count, connect_batch;
+	long idle;                       /* stream-rate: streams held on other topics */
+	const char *idle_url;
 	double settle, settle_timeout, round_timeout, drain;
 	int sse, quiet;
 };
@@ -313,7 +315,9 @@ static void usage(FILE *f)
 "       pushlite-bench stream-rate --sub-url URL --pub-url URL [--sub-header H]... [--pub-header H]...\n"
 "                      [--pub-data S | --pub-data-file F] [--msgs-per-req K] [--conns N] [--seconds S]\n"
 "                      [--settle-url URL ...] [--settle S] [--drain S] [--label L]\n"
-"       (--drain: after publishing, wait until no message arrived for S seconds, default 5)\n"
+"                      [--idle N --idle-url PREFIX]\n"
+"       (--drain: after publishing, wait until no message arrived for S seconds, default 5;\n"
+"        --idle: hold N more streams, PREFIX0 .. PREFIX(N-1), while measuring)\n"
 "\n"
 "In publish bodies every {m} is replaced by a marker unique to the run (and round, and\n"
 "message for stream-rate); subscribers are served when the marker arrives.\n"
@@ -425,6 +429,10 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 			o->drain = parse_secs(a, v, 0, 3600);
 		} else if (!strcmp(a, "--connect-batch")) {
 			o->connect_batch = parse_long(a, v, 1, 1000000);
+		} else if (!strcmp(a, "--idle")) {
+			o->idle = parse_long(a, v, 0, 100000);
+		} else if (!strcmp(a, "--idle-url")) {
+			o->idle_url = v;
 		} else if (!strcmp(a, "--on-settled")) {
 			o->on_settled = v;
 		} else {
@@ -451,7 +459,7 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 
 /* ---- transfers and the event loop ---------------------------------------- */
 
-enum xkind { X_REQ, X_SUB, X_PUB, X_SETTLE };
+enum xkind { X_REQ, X_SUB, X_PUB, X_SETTLE, X_IDLE };
 
 struct xfer {
 	CURL *h;
@@ -1281,15 +1289,47 @@ static int run_stream_rate(struct opts *o)
 	struct xfer *pubs;
 	char prefix[PAT_MAX + 1];
 	double t0, t_pub_end, drain_end, carried_s;
-	long i, expected, in_window_hits = 0;
+	long i, expected, in_window_hits = 0, idle_open = 0;
 	int settled;
+	struct xfer *idle = NULL;
 
 	if (!o->sub_url || !o->pub_url)
 		die("stream-rate: --sub-url and --pub-url are required");
+	if (o->idle && !o->idle_url)
+		die("stream-rate: --idle needs --idle-url");
 	raise_nofile();
-	loop_init(&l, o->conns + 16);
+	loop_init(&l, o->conns + 16 + o->idle);
 	o->subs = 1;
 	fan_setup(&c, o, &l, 1);
+	if (o->idle) {
+		/* Streams on topics nobody publishes to: what each publish costs
+		 * the server besides the one stream that matters. */
+		double deadline = now_s() + 60;
+		long added = 0;
+
+		idle = xcalloc((size_t)o->idle, sizeof *idle);
+		for (i = 0; i < o->idle; i++) {
+			char url[2048];
+
+			snprintf(url, sizeof url, "%s%ld", o->idle_url, i);
+			easy_setup(&idle[i], X_IDLE, url, o->sub_headers, 0);
+		}
+		while (now_s() < deadline) {
+			long connecting = 0;
+
+			idle_open = 0;
+			for (i = 0; i < added; i++) {
+				idle_open += idle[i].bytes > 0 && !idle[i].finished;
+				connecting += idle[i].active && !idle[i].finished && idle[i].bytes == 0;
+			}
+			if (idle_open == o->idle)
+				break;
+			for (; added < o->idle && connecting < o->connect_batch; added++, connecting++)
+				xfer_add(&l, &idle[added]);
+			loop_step(&l, 0.05, fan_done, &c);
+		}
+		printf("stream-rate %s: %ld of %ld idle streams open\n", o->label, idle_open, o->idle);
+	}
 	snprintf(prefix, sizeof prefix, "plbs%ldn", (long)getpid());
 	pattern_set(&pat, prefix);
 	c.subs[0].pat = &pat;
@@ -1361,6 +1401,18 @@ static int run_stream_rate(struct opts *o)
 	       carried_s > 0 ? (double)c.stream_hits / carried_s : 0, c.stream_hits, expected,
 	       expected > c.stream_hits ? expected - c.stream_hits : 0, c.reconnects,
 	       c.subs[0].active, settled, rc.tally.errors, rc.tally.non2xx);
+	if (o->idle) {
+		long still = 0;
+
+		for (i = 0; i < o->idle; i++) {
+			still += idle[i].active && !idle[i].finished;
+			xfer_remove(&l, &idle[i]);
+			curl_easy_cleanup(idle[i].h);
+		}
+		free(idle);
+		printf("bench=stream-idle label=%s idle=%ld idle_open=%ld idle_still_open=%ld\n",
+		       *o->label ? o->label : "-", o->idle, idle_open, still);
+	}
 	fflush(stdout);
 	for (i = 0; i < o->conns; i++) {
 		xfer_remove(&l, &pubs[i]);

@@ -1,7 +1,9 @@
-/* t_topic.c: topic validation (SPEC 2 and 10), subtree matching, ancestors */
+/* t_topic.c: topic validation (SPEC 2 and 10), subtree matching, ancestors,
+ * the index of subscriptions by topic */
 #include "pl_first.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pl_topic.h"
@@ -160,11 +162,103 @@ static void t_ancestors(void)
 	}
 }
 
+/* How often each owner (an element of owners[]) was found. */
+struct seen { int count[64]; };
+
+static int owners[64];
+
+static void note_idx(void *owner, void *ud)
+{
+	struct seen *sn = ud;
+
+	sn->count[(int *)owner - owners]++;
+}
+
+static int found(const struct pl_tindex *ix, const char *topic, const char *want)
+{
+	struct seen sn;
+	char got[65];
+
+	memset(&sn, 0, sizeof sn);
+	pl_tindex_each(ix, topic, note_idx, &sn);
+	for (int i = 0; i < 64; i++)
+		got[i] = (char)('0' + (sn.count[i] > 9 ? 9 : sn.count[i]));
+	got[64] = '\0';
+	/* want lists the counts of the first strlen(want) owners; the rest 0 */
+	for (size_t i = 0; i < 64; i++)
+		if (got[i] != (i < strlen(want) ? want[i] : '0'))
+			return 0;
+	return 1;
+}
+
+static void t_index(void)
+{
+	struct pl_tindex ix;
+	struct pl_tsub subs[8];
+	static const char *topics[] = { "/", "/news", "/news/sports", "/newsletter", "/news", "/a/b/c/d" };
+
+	memset(&ix, 0, sizeof ix);
+	memset(subs, 0, sizeof subs);
+	ok(found(&ix, "/news", ""), "an empty index finds nobody");
+	for (int i = 0; i < 6; i++)
+		pl_tindex_add(&ix, &subs[i], topics[i], &owners[i]);
+	ok(ix.npaths == 5, "one record per distinct topic: %zu", ix.npaths);
+	ok(found(&ix, "/news/sports/tennis", "111010"), "a message finds the subscribers of its topic and ancestors");
+	ok(found(&ix, "/news", "110010"), "its own topic counts, deeper ones do not");
+	ok(found(&ix, "/newsletter", "100100"), "no match across a segment boundary");
+	ok(found(&ix, "/a/b/c/d", "100001"), "a deep subscription is found");
+	ok(found(&ix, "/a/b", "1"), "a topic above a subscription does not reach it");
+	ok(found(&ix, "nope", ""), "a topic without its slash finds nobody");
+	pl_tindex_del(&ix, &subs[1]);
+	ok(found(&ix, "/news/x", "100010") && ix.npaths == 5, "deleting one of two filings keeps the topic");
+	pl_tindex_del(&ix, &subs[4]);
+	ok(found(&ix, "/news/x", "1") && ix.npaths == 4, "deleting the last filing frees the topic");
+	pl_tindex_del(&ix, &subs[4]);
+	ok(ix.npaths == 4, "deleting twice is harmless");
+	pl_tindex_add(&ix, &subs[4], "/news", &owners[4]);
+	ok(found(&ix, "/news/x", "10001"), "a topic can be filed again");
+	for (int i = 0; i < 6; i++)
+		pl_tindex_del(&ix, &subs[i]);
+	ok(ix.npaths == 0 && found(&ix, "/news", ""), "all gone");
+
+	/* Growth: thousands of topics, each found after many rehashes. */
+	enum { N = 5000 };
+	struct pl_tsub *many = calloc(N, sizeof *many);
+	char (*names)[32] = calloc(N, sizeof *names);
+	int all = 1;
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], sizeof names[i], "/u/%d", i);
+		pl_tindex_add(&ix, &many[i], names[i], &owners[i % 64]);
+	}
+	for (int i = 0; i < N; i++) {
+		struct seen sn;
+		char t[48];
+		memset(&sn, 0, sizeof sn);
+		snprintf(t, sizeof t, "%s/inbox", names[i]);
+		pl_tindex_each(&ix, t, note_idx, &sn);
+		for (int j = 0; j < 64; j++)
+			if (sn.count[j] != (j == i % 64))
+				all = 0;
+	}
+	ok(all && ix.npaths == N, "%d topics: each message finds exactly its one subscriber", N);
+	for (int i = 0; i < N; i += 2)
+		pl_tindex_del(&ix, &many[i]);
+	ok(ix.npaths == N / 2 && found(&ix, "/u/2", "") && found(&ix, "/u/3", "0001"),
+	   "half removed: the others stay");
+	for (int i = 1; i < N; i += 2)
+		pl_tindex_del(&ix, &many[i]);
+	ok(ix.npaths == 0, "all removed");
+	pl_tindex_free(&ix);
+	free(many);
+	free(names);
+}
+
 int main(void)
 {
 	t_valid();
 	t_limits();
 	t_under();
 	t_ancestors();
+	t_index();
 	return tap_done();
 }
