@@ -4,6 +4,7 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "pl_admin.h"
 #include "pl_auth.h"
@@ -66,7 +67,9 @@ static int wants_delete(struct pl_req *r)
 	m = pl_req_arg(r, "_method");
 	if (!m && r->body_len && pl_kv_parse(r->body, r->body_len, &r->form, &r->nform) == PL_OK)
 		m = pl_kv_get(r->form, r->nform, "_method");
-	return m && !strcmp(m, "DELETE");
+	/* Method names are case-sensitive in HTTP, but this one is a form
+	 * field that forms and libraries spell either way. */
+	return m && !strcasecmp(m, "DELETE");
 }
 
 static void stats(const struct pl_conf *c, struct pl_store *st, struct pl_resp *resp)

@@ -107,6 +107,23 @@ teardown_file() { pl_teardown_server; }
 	[ "$(pl_ids)" = "$kept" ]
 }
 
+@test "POST with _method=DELETE deletes, for clients that cannot send DELETE (query or form, any case)" {
+	T=$(pl_topic)
+	pl_pub "$T" by-query; a=$PUB_ID
+	pl_pub "$T" by-form; b=$PUB_ID
+	pl_pub "$T" kept; kept=$PUB_ID
+	pl_admin POST "/push/admin/messages/$a?_method=DELETE" -d ""
+	pl_expect_status 204
+	pl_admin POST "/push/admin/messages/$b" -d '_method=delete'
+	pl_expect_status 204
+	pl_admin POST "/push/admin/messages/$b" -d '_method=DELETE'
+	pl_expect_error 404
+	pl_admin POST "/push/admin/messages/$kept" -d '_method=PATCH'
+	pl_expect_error 405
+	pl_poll "topic=$T&since=all"
+	[ "$(pl_ids)" = "$kept" ]
+}
+
 @test "admin wrong methods: 405" {
 	pl_admin POST /push/admin/messages -d x
 	pl_expect_error 405
