@@ -422,6 +422,7 @@ static int end_record(struct pl_fcgi *p, unsigned char *reply, size_t *reply_len
 		p->id = p->rec_id;
 		p->flags = p->small[2];
 		p->state = ST_PARAMS;
+		p->input_done = 0;
 		return PL_FCGI_EV_NONE;
 	case PL_FCGI_ABORT_REQUEST:
 		return p->rec_id == p->id && p->state != ST_IDLE ? PL_FCGI_EV_ABORT : PL_FCGI_EV_NONE;
@@ -445,6 +446,8 @@ static int end_record(struct pl_fcgi *p, unsigned char *reply, size_t *reply_len
 		p->state = ST_STDIN;
 		return PL_FCGI_EV_NONE;
 	case PL_FCGI_STDIN:
+		if (p->rec_id == p->id && p->clen == 0 && (p->state == ST_STDIN || p->state == ST_TAKEN))
+			p->input_done = 1;
 		if (p->rec_id != p->id || p->state != ST_STDIN || (p->clen != 0 && !p->too_big))
 			return PL_FCGI_EV_NONE;
 		p->state = ST_READY;

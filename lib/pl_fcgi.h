@@ -79,6 +79,8 @@ struct pl_fcgi {
 	uint8_t state;              /* request state, private */
 	uint8_t flags;              /* BEGIN_REQUEST flags of the active request */
 	uint8_t too_big;            /* stdin exceeded lim->max_body */
+	uint8_t input_done;         /* the last request's STDIN stream has ended:
+	                             * nothing more is due from the peer */
 	unsigned char hdr[PL_FCGI_HEADER_LEN];
 	unsigned char small[8];     /* BEGIN_REQUEST / ABORT content */
 };

@@ -290,8 +290,16 @@ static void start_linger(struct conn *c)
 		conn_kill(c);
 		return;
 	}
-	/* Our answer is complete: EOF to the peer, and wait for its EOF so that
-	 * nothing it still sends turns our close into a reset that loses data. */
+	/* Our answer is complete. When the request's input has ended, the peer
+	 * sends nothing more: a plain close loses nothing, and saves a
+	 * shutdown, a wake and a read per request (thousands at once when a
+	 * publish answers every held long poll). Otherwise EOF to the peer,
+	 * and wait for its EOF so that what it still sends (the rest of a body
+	 * refused early) does not turn our close into a reset that loses data. */
+	if (c->p.input_done) {
+		conn_kill(c);
+		return;
+	}
 	if (shutdown(c->fd, SHUT_WR) < 0) {
 		conn_kill(c);
 		return;

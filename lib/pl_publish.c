@@ -364,6 +364,16 @@ static int batch_line(struct batch *b, const struct pl_conf *c, const struct fie
 	return add_msg(b, c, &f, data, now, err);
 }
 
+/* 1 if s[0..n) holds only spaces and tabs. Bounded by n: the last line of
+ * a body has no terminator of its own. */
+static int blank(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t')
+			return 0;
+	return 1;
+}
+
 static int parse_batch(struct batch *b, const struct pl_conf *c, const struct pl_req *r,
 		       int64_t now, char *err)
 {
@@ -381,7 +391,7 @@ static int parse_batch(struct batch *b, const struct pl_conf *c, const struct pl
 		line++;
 		if (n && p[n - 1] == '\r')
 			n--;
-		if (strspn(p, " \t") < n) {
+		if (!blank(p, n)) {
 			if (b->n >= PL_BATCH_MAX) {
 				snprintf(err, ERRLEN, "a batch holds at most %d messages", PL_BATCH_MAX);
 				return PL_ETOOBIG;

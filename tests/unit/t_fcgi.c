@@ -105,6 +105,7 @@ static void test_typical(size_t step)
 	   "step %zu: values intact (4-byte length too)", step);
 	ok(r.len == 11 && memcmp(r.body, "hello world", 12) == 0 && !r.too_big, "step %zu: body", step);
 	ok(r.id == 1 && r.keep_conn, "step %zu: id and KEEP_CONN", step);
+	ok(p.input_done, "step %zu: input done: nothing more is due from the peer", step);
 	free(r.env);
 	free(r.body);
 	pl_fcgi_done(&p);
@@ -271,6 +272,7 @@ static void test_body_limits(void)
 	pl_fcgi_take(&p, &r);
 	ok(ev == PL_FCGI_EV_REQUEST && r.too_big && r.body == NULL && r.len == 0 && pos < s.n,
 	   "CONTENT_LENGTH over max: too big, before stdin");
+	ok(!p.input_done, "answered before its stdin: input not done (close must wait for the peer)");
 	free(r.env);
 	pl_fcgi_done(&p);
 	ev = feed(&p, s.b, s.n, 7, &pos, reply, &rlen);
@@ -290,6 +292,7 @@ static void test_body_limits(void)
 	pl_fcgi_take(&p, &r);
 	ok(ev == PL_FCGI_EV_REQUEST && r.too_big && !r.body && r.env && !r.env[0] && !r.keep_conn,
 	   "stdin over max without CONTENT_LENGTH: too big; no params: empty env");
+	ok(!p.input_done, "too big without CONTENT_LENGTH: reported at the record that passed the limit, input not done");
 	free(r.env);
 	pl_fcgi_free(&p);
 

@@ -26,6 +26,10 @@ static struct pl_conf conf;
 static struct pl_store *st;
 static struct pl_resp resp;
 
+/* Set: req() hands the body over in a buffer of exactly its length, with no
+ * NUL after it, so that a read past its end is caught by ASan and valgrind. */
+static int exact_body;
+
 /* One request: method, query string, content type (NULL: none), body, then
  * extra "NAME=VALUE" parameters ending with NULL. Fills resp. */
 static int req(const char *method, const char *query, const char *ctype, const char *body, ...)
@@ -52,9 +56,17 @@ static int req(const char *method, const char *query, const char *ctype, const c
 	env[n] = NULL;
 	pl_resp_free(&resp);
 	pl_resp_init(&resp);
-	pl_req_init(&r, env, body, body ? strlen(body) : 0);
+	char *copy = NULL;
+	size_t len = body ? strlen(body) : 0;
+	if (exact_body && body) {
+		copy = malloc(len ? len : 1);
+		memcpy(copy, body, len);
+		body = copy;
+	}
+	pl_req_init(&r, env, body, len);
 	pl_publish_handle(&conf, st, &r, &resp);
 	pl_req_free(&r);
+	free(copy);
 	return resp.status;
 }
 
@@ -212,6 +224,15 @@ static void t_forms(void)
 		   "ndjson: the query fills what a line leaves out; a line's own field wins");
 		ok(req("POST", "topic=/oa/d", "application/x-ndjson", "{\"data\":1}", "HTTP_AUTHORIZATION=" PUB, NULL) == 201 &&
 		   strstr(stored(head()), "\"topic\":\"/oa/d\""), "ndjson: topic from the query, no final newline");
+		/* Found by fuzzing: a last line of only blanks, at the very end
+		 * of the buffer, was scanned past its end. */
+		exact_body = 1;
+		before = head();
+		ok(req("POST", "topic=/oa/d", "application/x-ndjson", "{\"data\":2}\n \t", "HTTP_AUTHORIZATION=" PUB, NULL) == 201 &&
+		   head() == before + 1, "ndjson: a last line of blanks without a newline is skipped");
+		ok(req("POST", "topic=/oa/d", "application/x-ndjson", " ", "HTTP_AUTHORIZATION=" PUB, NULL) == 400 &&
+		   head() == before + 1, "ndjson: a body of one blank holds no message: 400");
+		exact_body = 0;
 	}
 }
 
