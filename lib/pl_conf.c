@@ -34,6 +34,7 @@ void pl_conf_defaults(struct pl_conf *c)
 	c->longpoll_max_timeout = 120;
 	c->stream_max_time = 300;
 	c->heartbeat = 15;
+	c->longpoll_keepalive = 3;
 	c->max_waiting = 8000;
 	c->max_topics = 16;
 	c->push_enabled = 1;
@@ -179,6 +180,8 @@ static int set_key(struct pl_conf *c, const char *k, const char *v)
 		return parse_int(v, 1, 86400, &c->stream_max_time);
 	} else if (!strcmp(k, "heartbeat")) {
 		return parse_int(v, 1, 3600, &c->heartbeat);
+	} else if (!strcmp(k, "longpoll_keepalive")) {
+		return parse_int(v, 0, 3600, &c->longpoll_keepalive);
 	} else if (!strcmp(k, "max_waiting")) {
 		return parse_int(v, 1, 1000000, &c->max_waiting);
 	} else if (!strcmp(k, "max_topics")) {

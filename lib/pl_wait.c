@@ -41,14 +41,15 @@
 #define TAIL_BATCH 1000
 #define SSE_RETRY_MS 3000
 #define FALLBACK_MS 5000
-/* A held long poll writes one blank every so often. lighttpd (1.4.69) does
- * not read a client socket while it waits for the backend, so it learns of
- * a client that left only when it writes to it; this blank is that write,
- * and a dead client's slot is freed within seconds instead of at its
- * timeout (lighttpd may need a second write to see the reset: a dead
- * client goes within two intervals). Blanks are insignificant in JSON,
- * JSONP and XML. */
-#define KEEPALIVE_MS 3000
+/* A held long poll writes one blank every longpoll_keepalive seconds (3 by
+ * default; 0: none). Apache does not read a client socket while it waits
+ * for the program, so it learns of a client that left only when it writes
+ * to it; this blank is that write, and a dead client's slot is freed within
+ * seconds instead of at its timeout (a second write may be needed to see
+ * the reset: a dead client goes within two intervals). lighttpd with
+ * "tcp-fin-propagate" passes the client's FIN on at once, once the answer
+ * has begun, so behind it the head alone is enough and the blanks only cost
+ * wake-ups. Blanks are insignificant in JSON, JSONP and XML. */
 
 struct waiter {
 	struct pl_lreq *lr;
@@ -384,7 +385,8 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 			goto out;
 		}
 		w->head_sent = 1;
-		w->hb_ms = now + KEEPALIVE_MS;
+		if (a->conf.longpoll_keepalive > 0)
+			w->hb_ms = now + (int64_t)a->conf.longpoll_keepalive * 1000;
 	} else {
 		if (stream_begin(a, w, &resp, &res) != 0) {
 			pl_loop_end(lr);
@@ -615,7 +617,12 @@ static void on_timer(void *ud, struct pl_lreq *lr)
 		waiter_end(a, w);
 		return;
 	}
-	w->hb_ms = now + (a->mode == PL_WAIT_LONGPOLL ? KEEPALIVE_MS : (int64_t)a->conf.heartbeat * 1000);
+	if (a->mode == PL_WAIT_STREAM)
+		w->hb_ms = now + (int64_t)a->conf.heartbeat * 1000;
+	else if (a->conf.longpoll_keepalive > 0)
+		w->hb_ms = now + (int64_t)a->conf.longpoll_keepalive * 1000;
+	else
+		w->hb_ms = 0;
 	arm_timer(w);
 }
 

@@ -4,6 +4,8 @@
 # development server and the tested server are the same thing. Defines:
 #   pl_random_hex N                 N random bytes as hex
 #   pl_write_pushlite_conf FILE DB SECRET PUBLISH-TOKEN ADMIN-TOKEN [EXTRA]
+#   pl_server_settings KIND         prints the pushlite.conf lines that
+#                                   depend on the web server
 #   pl_free_port                    prints a TCP port free on 127.0.0.1
 #   pl_gen_lighttpd STATE PORT BIN WWW CONF   writes STATE/lighttpd.conf
 #   pl_gen_apache   STATE PORT BIN WWW CONF   writes STATE/apache.conf
@@ -57,6 +59,17 @@ token = $admin
 role = admin
 CONF
 	chmod 600 "$file"
+}
+
+# Behind lighttpd, which passes a client's FIN on to longpoll and stream
+# ("tcp-fin-propagate" in the generated config), a held long poll needs no
+# keep-alive blanks: it writes nothing until its answer, which the server can
+# then compress. Apache learns of a departed client only from a failed
+# write, so there the blanks stay (the default, every 3 s).
+pl_server_settings() {
+	case $1 in
+	lighttpd) echo "longpoll_keepalive = 0" ;;
+	esac
 }
 
 pl_port_busy() {

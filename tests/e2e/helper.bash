@@ -46,6 +46,7 @@ trust_remote_user = off
 synchronous = normal
 cors_origins = $PL_ORIGIN
 cors_credentials = off
+$(pl_server_settings "$PL_SERVER")
 CONF
 }
 

@@ -172,6 +172,26 @@ cur() {
 	wait_for 10 waiting_le "$w0" || pl_fail "waiting stays $(waiting) after the client left"
 }
 
+@test "a held long poll writes keep-alive blanks only when longpoll_keepalive is set" {
+	T=$(pl_topic)
+	b=$BATS_TEST_TMPDIR/held.b
+	# timeout 4: with blanks every 3 s, one blank comes before the answer
+	HTTP_STATUS=$(curl -sS -g --max-time 20 -D "$BATS_TEST_TMPDIR/held.h" -o "$b" -w '%{http_code}' \
+		"$PL_URL/push/longpoll?topic=$T&timeout=4" 2>/dev/null) || true
+	HEADERS=$BATS_TEST_TMPDIR/held.h
+	BODY=$(cat "$b")
+	PL_LAST="held long poll"
+	pl_expect_status 200
+	pl_jq_true '.messages == [] and (.cursor | type == "number")'
+	# what came before the JSON: the newline sent with the head, then blanks
+	lead=$(LC_ALL=C awk '{ printf "%s", $0; exit }' RS='[{]' "$b" | LC_ALL=C tr -cd ' \n' | wc -c)
+	if grep -q '^longpoll_keepalive = 0' "$PL_CONF"; then
+		[ "$lead" -eq 1 ] || pl_fail "$lead characters before the answer; expected the one newline"
+	else
+		[ "$lead" -ge 2 ] || pl_fail "$lead characters before the answer; expected a newline and a blank"
+	fi
+}
+
 @test "wrong method: 405" {
 	pl_req POST "/push/longpoll?topic=/x" -d x
 	pl_expect_error 405
