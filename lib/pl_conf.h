@@ -28,7 +28,7 @@ struct pl_conf {
 	int longpoll_timeout, longpoll_max_timeout;   /* seconds */
 	int stream_max_time, heartbeat;               /* seconds */
 	int longpoll_keepalive;   /* seconds between the blanks a held long poll
-	                           * writes; 0: its head goes out with its answer */
+	                           * writes; 0: none */
 	int max_waiting;          /* waiting subscribers on this host (all processes) */
 	int max_topics;           /* topics in one subscribe request */
 	int push_enabled;         /* 0: longpoll and stream answer 503 */

@@ -15,7 +15,7 @@
  * this one thread, in order), and every row above it is examined exactly once
  * by the next wake. A waiter whose topics a wake's rows do not touch keeps
  * its cursor; everything up to the process's seen id was examined for it,
- * so its true cursor is the larger of the two (cursor_of()).
+ * so its true cursor is the larger of the two (longpoll_empty()).
  *
  * Every call into the store is counted (pl_waiting_queries(), shown in the
  * process's DB.waiting/PID file), so that "one query per process per wake"
@@ -253,6 +253,15 @@ static int stream_rows(struct app *a, struct waiter *w, const struct pl_row *row
 	return a->out.len ? pl_loop_write(w->lr, a->out.p, a->out.len) : 0;
 }
 
+/* When a held request next writes to keep its connection alive: a stream
+ * its heartbeat, a long poll its blank (never, with longpoll_keepalive 0). */
+static int64_t next_beat(const struct app *a, int64_t now)
+{
+	if (a->mode == PL_WAIT_STREAM)
+		return now + (int64_t)a->conf.heartbeat * 1000;
+	return a->conf.longpoll_keepalive > 0 ? now + (int64_t)a->conf.longpoll_keepalive * 1000 : 0;
+}
+
 static void arm_timer(struct waiter *w)
 {
 	pl_loop_set_timer(w->lr, w->hb_ms && w->hb_ms < w->end_ms ? w->hb_ms : w->end_ms);
@@ -385,16 +394,14 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 			goto out;
 		}
 		w->head_sent = 1;
-		if (a->conf.longpoll_keepalive > 0)
-			w->hb_ms = now + (int64_t)a->conf.longpoll_keepalive * 1000;
 	} else {
 		if (stream_begin(a, w, &resp, &res) != 0) {
 			pl_loop_end(lr);
 			goto out;
 		}
 		w->end_ms = now + (int64_t)a->conf.stream_max_time * 1000;
-		w->hb_ms = now + (int64_t)a->conf.heartbeat * 1000;
 	}
+	w->hb_ms = next_beat(a, now);
 	/* Held: keep only what matching needs, not the request's raw input. */
 	pl_req_free(&req);
 	pl_loop_drop_input(lr);
@@ -617,12 +624,7 @@ static void on_timer(void *ud, struct pl_lreq *lr)
 		waiter_end(a, w);
 		return;
 	}
-	if (a->mode == PL_WAIT_STREAM)
-		w->hb_ms = now + (int64_t)a->conf.heartbeat * 1000;
-	else if (a->conf.longpoll_keepalive > 0)
-		w->hb_ms = now + (int64_t)a->conf.longpoll_keepalive * 1000;
-	else
-		w->hb_ms = 0;
+	w->hb_ms = next_beat(a, now);
 	arm_timer(w);
 }
 
