@@ -57,7 +57,6 @@ struct waiter {
 	int64_t cursor;         /* rows above this are still to be examined */
 	int64_t end_ms;         /* monotonic: longpoll timeout, stream maximum */
 	int64_t hb_ms;          /* monotonic: next stream heartbeat or long-poll blank */
-	int head_sent;          /* longpoll: status and headers already out */
 	struct pl_tsub *tsubs;  /* one filing per subscribed topic */
 	size_t ntsubs;
 	uint64_t gen;           /* the wake batch that last picked it */
@@ -213,21 +212,15 @@ static void stream_close(struct app *a, struct waiter *w)
 	waiter_unlink(a, w);
 }
 
-/* A longpoll answer built from rows already chosen. */
+/* A held long poll's answer built from rows already chosen. Its status and
+ * headers went out when it began to wait: only the body is left. */
 static void longpoll_answer(struct app *a, struct waiter *w, struct pl_result *res)
 {
 	struct pl_resp resp;
 
 	pl_resp_init(&resp);
 	pl_out_result(&resp, &w->sub.out, res);
-	pl_resp_header(&resp, "Cache-Control", "no-store");
-	if (w->head_sent) {
-		pl_loop_end_with(w->lr, resp.body.p, resp.body.len);
-	} else {
-		pl_buf_reset(&a->out);
-		pl_resp_serialize(&resp, &a->out);
-		pl_loop_end_with(w->lr, a->out.p, a->out.len);
-	}
+	pl_loop_end_with(w->lr, resp.body.p, resp.body.len);
 	pl_resp_free(&resp);
 	waiter_unlink(a, w);
 }
@@ -393,7 +386,6 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 			pl_loop_end(lr);
 			goto out;
 		}
-		w->head_sent = 1;
 	} else {
 		if (stream_begin(a, w, &resp, &res) != 0) {
 			pl_loop_end(lr);
@@ -536,7 +528,7 @@ static void offer(struct app *a, struct waiter *w, const struct pl_result *tail,
 	}
 	more = more || tail->more;
 	cursor = more ? tail->rows[last].id : tail->cursor;
-	if (contiguous && w->head_sent) {
+	if (contiguous) {
 		const struct pl_buf *body = cached_body(a, w, &tail->rows[start], n, cursor, more, tail->head);
 		pl_loop_end_with(w->lr, body->p, body->len);
 		waiter_unlink(a, w);
