@@ -35,6 +35,7 @@ void pl_conf_defaults(struct pl_conf *c)
 	c->stream_max_time = 300;
 	c->heartbeat = 15;
 	c->longpoll_keepalive = 3;
+	c->longpoll_gzip = 1;
 	c->max_waiting = 8000;
 	c->max_topics = 16;
 	c->push_enabled = 1;
@@ -182,6 +183,8 @@ static int set_key(struct pl_conf *c, const char *k, const char *v)
 		return parse_int(v, 1, 3600, &c->heartbeat);
 	} else if (!strcmp(k, "longpoll_keepalive")) {
 		return parse_int(v, 0, 3600, &c->longpoll_keepalive);
+	} else if (!strcmp(k, "longpoll_gzip")) {
+		return parse_bool(v, &c->longpoll_gzip);
 	} else if (!strcmp(k, "max_waiting")) {
 		return parse_int(v, 1, 1000000, &c->max_waiting);
 	} else if (!strcmp(k, "max_topics")) {

@@ -29,6 +29,8 @@ struct pl_conf {
 	int stream_max_time, heartbeat;               /* seconds */
 	int longpoll_keepalive;   /* seconds between the blanks a held long poll
 	                           * writes; 0: none */
+	int longpoll_gzip;        /* a held long poll gzips its answer itself
+	                           * when the client accepts gzip */
 	int max_waiting;          /* waiting subscribers on this host (all processes) */
 	int max_topics;           /* topics in one subscribe request */
 	int push_enabled;         /* 0: longpoll and stream answer 503 */

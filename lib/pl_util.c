@@ -24,6 +24,12 @@ static void buf_grow(struct pl_buf *b, size_t extra)
 	b->cap = cap;
 }
 
+char *pl_buf_room(struct pl_buf *b, size_t n)
+{
+	buf_grow(b, n);
+	return b->p + b->len;
+}
+
 void pl_buf_add(struct pl_buf *b, const void *p, size_t n)
 {
 	buf_grow(b, n);

@@ -31,6 +31,9 @@ struct pl_buf {
 
 void pl_buf_add(struct pl_buf *b, const void *p, size_t n);
 void pl_buf_adds(struct pl_buf *b, const char *s);
+/* Room for n more bytes (and the NUL) at the end; the caller writes there,
+ * adds what it wrote to len and writes the NUL. */
+char *pl_buf_room(struct pl_buf *b, size_t n);
 void pl_buf_addc(struct pl_buf *b, char c);
 /* Decimal, as printf's %lld would write it, without printf's cost (answers
  * carry a few numbers per message). */

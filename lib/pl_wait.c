@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pl_gzip.h"
 #include "pl_log.h"
 #include "pl_loop.h"
 #include "pl_out.h"
@@ -60,6 +61,8 @@ struct waiter {
 	struct pl_tsub *tsubs;  /* one filing per subscribed topic */
 	size_t ntsubs;
 	uint64_t gen;           /* the wake batch that last picked it */
+	int gz;                 /* a long poll whose body is gzip (pl_gzip.h) */
+	struct pl_gzip gzs;
 	struct waiter *prev, *next;
 };
 
@@ -90,7 +93,12 @@ struct app {
 		int more;
 		struct pl_outopt out;
 		struct pl_buf body;
+		int gz_valid;           /* body compressed, for waiters that take gzip */
+		struct pl_gzip_piece gz;
 	} cache;
+	struct pl_gzip_piece gz;        /* scratch: a waiter's own compressed piece */
+	struct pl_gzip_piece blank;     /* a long poll's keep-alive blank, compressed */
+	struct pl_buf plain;            /* scratch: plain bytes before compression */
 	/* Streams: each row's event text of this wake, built once for the
 	 * first format that asks and reused by every stream of that format. */
 	struct {
@@ -212,6 +220,27 @@ static void stream_close(struct app *a, struct waiter *w)
 	waiter_unlink(a, w);
 }
 
+/* End a held long poll with the rest of its body: compressed, as the last
+ * piece of its gzip member, when its head said gzip. z: that body compressed
+ * already (shared by a fan-out), or NULL. */
+static void longpoll_end(struct app *a, struct waiter *w, const char *body, size_t len,
+			 const struct pl_gzip_piece *z)
+{
+	if (!w->gz) {
+		pl_loop_end_with(w->lr, body, len);
+	} else {
+		if (!z) {
+			pl_gzip_piece(&a->gz, body, len, 1);
+			z = &a->gz;
+		}
+		pl_buf_reset(&a->out);
+		pl_gzip_add(&w->gzs, &a->out, z);
+		pl_gzip_end(&w->gzs, &a->out);
+		pl_loop_end_with(w->lr, a->out.p, a->out.len);
+	}
+	waiter_unlink(a, w);
+}
+
 /* A held long poll's answer built from rows already chosen. Its status and
  * headers went out when it began to wait: only the body is left. */
 static void longpoll_answer(struct app *a, struct waiter *w, struct pl_result *res)
@@ -220,9 +249,8 @@ static void longpoll_answer(struct app *a, struct waiter *w, struct pl_result *r
 
 	pl_resp_init(&resp);
 	pl_out_result(&resp, &w->sub.out, res);
-	pl_loop_end_with(w->lr, resp.body.p, resp.body.len);
+	longpoll_end(a, w, resp.body.p, resp.body.len, NULL);
 	pl_resp_free(&resp);
-	waiter_unlink(a, w);
 }
 
 /* The answer of a long poll that ends with nothing new: its cursor. */
@@ -379,9 +407,27 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 		 * that leaves is noticed at once instead of at the timeout. */
 		pl_out_headers(&resp, &w->sub.out);
 		pl_resp_header(&resp, "Cache-Control", "no-store");
+		/* Its answer is not complete when the head goes out, so a web
+		 * server that compresses only complete answers (lighttpd) would
+		 * leave it plain: it is compressed here (pl_gzip.h), and the web
+		 * server leaves an answer that has a Content-Encoding alone. */
+		if (a->conf.longpoll_gzip) {
+			w->gz = pl_gzip_accepted(pl_req_env(&req, "HTTP_ACCEPT_ENCODING"));
+			pl_resp_header(&resp, "Vary", "Accept-Encoding");
+			if (w->gz)
+				pl_resp_header(&resp, "Content-Encoding", "gzip");
+		}
 		pl_buf_reset(&a->out);
 		pl_resp_serialize_head(&resp, &a->out);
-		pl_out_preamble(&a->out, &w->sub.out);
+		if (!w->gz) {
+			pl_out_preamble(&a->out, &w->sub.out);
+		} else {
+			pl_buf_reset(&a->plain);
+			pl_out_preamble(&a->plain, &w->sub.out);
+			pl_gzip_piece(&a->gz, a->plain.p, a->plain.len, 0);
+			pl_gzip_begin(&w->gzs, &a->out);
+			pl_gzip_add(&w->gzs, &a->out, &a->gz);
+		}
 		if (pl_loop_write(lr, a->out.p, a->out.len) != 0) {
 			pl_loop_end(lr);
 			goto out;
@@ -439,6 +485,7 @@ static const struct pl_buf *cached_body(struct app *a, struct waiter *w, const s
 	pl_buf_add(&a->cache.body, resp.body.p, resp.body.len);
 	pl_resp_free(&resp);
 	a->cache.valid = 1;
+	a->cache.gz_valid = 0;
 	a->cache.rows = rows;
 	a->cache.n = n;
 	a->cache.cursor = cursor;
@@ -530,8 +577,12 @@ static void offer(struct app *a, struct waiter *w, const struct pl_result *tail,
 	cursor = more ? tail->rows[last].id : tail->cursor;
 	if (contiguous) {
 		const struct pl_buf *body = cached_body(a, w, &tail->rows[start], n, cursor, more, tail->head);
-		pl_loop_end_with(w->lr, body->p, body->len);
-		waiter_unlink(a, w);
+
+		if (w->gz && !a->cache.gz_valid) {
+			pl_gzip_piece(&a->cache.gz, body->p, body->len, 1);
+			a->cache.gz_valid = 1;
+		}
+		longpoll_end(a, w, body->p, body->len, w->gz ? &a->cache.gz : NULL);
 		return;
 	}
 	memset(&mine, 0, sizeof mine);
@@ -608,10 +659,15 @@ static void on_timer(void *ud, struct pl_lreq *lr)
 		return;
 	}
 	pl_buf_reset(&a->out);
-	if (a->mode == PL_WAIT_LONGPOLL)
-		pl_buf_addc(&a->out, ' ');
-	else
+	if (a->mode == PL_WAIT_STREAM) {
 		pl_out_stream_heartbeat(&a->out, &w->sub.out);
+	} else if (!w->gz) {
+		pl_buf_addc(&a->out, ' ');
+	} else {
+		if (!a->blank.size)
+			pl_gzip_piece(&a->blank, " ", 1, 0);
+		pl_gzip_add(&w->gzs, &a->out, &a->blank);
+	}
 	if (pl_loop_write(lr, a->out.p, a->out.len) != 0) {
 		waiter_end(a, w);
 		return;

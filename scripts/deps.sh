@@ -15,7 +15,7 @@
 
 PL_BUILD_PACKAGES="build-essential autoconf automake libtool pkg-config
 	libfcgi-dev libfcgi-bin libsqlite3-dev sqlite3 libjson-c-dev libinih-dev
-	libssl-dev libcurl4-openssl-dev"
+	libssl-dev zlib1g-dev libcurl4-openssl-dev"
 PL_RUN_PACKAGES="lighttpd lighttpd-mod-deflate apache2 libapache2-mod-fcgid spawn-fcgi openssl
 	curl procps"
 PL_TEST_PACKAGES="bats jq libxml2-utils sqlite3"

@@ -5,13 +5,14 @@
 # accepts gzip is still released soon after its client leaves. Runs on the
 # server PL_SERVER selects (lighttpd, apache, apache-proxy).
 #
-# lighttpd 1.4.69 compresses only an answer that is complete when its head
-# goes out: a held long poll sends its head when it starts waiting, so its
-# answer stays plain there (Apache compresses it, flushing each write).
+# A held long poll sends its head when it starts waiting, and lighttpd 1.4
+# compresses only an answer complete when its head goes out: so the program
+# gzips a held answer itself (lib/pl_gzip.h), on every server.
 
 load helper
 
-setup_file() { pl_setup_server; }
+# Blanks every second, so that held answers carry some before their answer.
+setup_file() { pl_setup_server longpoll_keepalive=1; }
 teardown_file() { pl_teardown_server; }
 
 setup() { pl_need publish poll; }
@@ -54,11 +55,6 @@ cz_plain() {
 	ce=$(pl_hdr Content-Encoding) || return 0
 	pl_show
 	pl_fail "Content-Encoding: $ce on an answer that must stay plain"
-}
-
-# Does this server compress a held long poll's answer?
-cz_held_compressed() {
-	[ "$PL_SERVER" != lighttpd ]
 }
 
 
@@ -162,37 +158,98 @@ cz_fmt_query() {
 	done
 }
 
-@test "longpoll: a held answer woken by a publish arrives intact through --compressed; plain without Accept-Encoding" {
+# cz_held_start NAME QUERY [CURL-ARGS...]: a held long poll in the
+# background, its raw body in $BATS_TEST_TMPDIR/NAME (headers NAME.h).
+cz_held_start() {
+	local name=$1 q=$2 out
+	shift 2
+	out=$BATS_TEST_TMPDIR/$name
+	curl -sS -g --max-time 30 "$@" -D "$out.h" -o "$out" -w '%{http_code}' \
+		"$PL_URL/push/longpoll?$q" >"$out.status" 2>"$out.err" 3>&- &
+	CZ_PIDS+=("$!")
+	# its head is out once it waits
+	wait_for 10 test -s "$out.h" || pl_fail "$name: no head"
+}
+
+# cz_held_read NAME GZIP: HTTP_STATUS, HEADERS and BODY of a finished held
+# long poll; GZIP=1: it must be gzip, and gzip -d (which checks the CRC-32
+# and length in the trailer) gives BODY; 0: it must be plain.
+cz_held_read() {
+	local name=$1 gz=$2 out=$BATS_TEST_TMPDIR/$1
+	HTTP_STATUS=$(cat "$out.status")
+	HEADERS=$out.h
+	PL_LAST="held longpoll $name"
+	pl_expect_status 200
+	if [ "$gz" = 1 ]; then
+		cz_gzipped || return 1
+		gzip -t <"$out" 2>"$out.gzerr" || { pl_show; pl_fail "$name: not one whole gzip member: $(cat "$out.gzerr")"; }
+		BODY=$(gzip -dc <"$out")
+	else
+		cz_plain || return 1
+		BODY=$(cat "$out")
+	fi
+}
+
+@test "longpoll: a held answer is gzip when the client accepts gzip (whole, with its blanks), plain otherwise" {
 	pl_need longpoll
 	T=$(pl_topic)
 	text=$(cz_text)
 	pl_poll "topic=$T&since=now"
 	c=$(pl_json .cursor)
-	for enc in gzip none; do
-		out=$BATS_TEST_TMPDIR/lp.$enc
-		args=(--compressed)
-		[ "$enc" = none ] && args=()
-		curl -sS -g --max-time 30 "${args[@]}" -D "$out.h" -o "$out" -w '%{http_code}' \
-			"$PL_URL/push/longpoll?topic=$T&since=$c&timeout=20" >"$out.status" 2>"$out.err" 3>&- &
-		lp=$!
-		# its head is out once it waits
-		wait_for 10 test -s "$out.h" || true
-		sleep 0.5
-		pl_pub "$T" "$text"
-		c=$PUB_ID
-		wait "$lp" || true
-		HTTP_STATUS=$(cat "$out.status")
-		HEADERS=$out.h
-		BODY=$(cat "$out")
-		PL_LAST="held longpoll ($enc)"
-		pl_expect_status 200
-		cz_check_doc json "$PUB_ID" "$text"
-		if [ "$enc" = gzip ] && cz_held_compressed; then
-			cz_gzipped
-		else
-			cz_plain
-		fi
+	# name, Accept-Encoding ('-': none sent), gzip expected
+	cases=("gz:gzip:1" "list:deflate, gzip;q=0.8, br:1" "star:*:1" "refused:gzip;q=0, deflate:0"
+		"identity:identity:0" "none:-:0")
+	CZ_PIDS=()
+	for cs in "${cases[@]}"; do
+		IFS=: read -r name ae gz <<<"$cs"
+		args=()
+		[ "$ae" = - ] || args=(-H "Accept-Encoding: $ae")
+		cz_held_start "$name" "topic=$T&since=$c&timeout=20" "${args[@]}"
+		# keep-alive blanks (longpoll_keepalive = 1 here) go out before
+		# the answer, a different number for each
+		sleep 0.4
 	done
+	sleep 1.5
+	pl_pub "$T" "$text"
+	wait "${CZ_PIDS[@]}" || true
+	for cs in "${cases[@]}"; do
+		IFS=: read -r name ae gz <<<"$cs"
+		cz_held_read "$name" "$gz" || pl_fail "case $name ($ae)"
+		cz_check_doc json "$PUB_ID" "$text"
+		[[ "$BODY" == $'\n '* ]] || pl_fail "$name: no blank before the answer: '${BODY:0:20}'"
+	done
+}
+
+@test "longpoll: every format of a held answer gzip-encoded, and the empty answer at its timeout too" {
+	pl_need longpoll
+	T=$(pl_topic)
+	text=$(cz_text)
+	pl_poll "topic=$T&since=now"
+	c=$(pl_json .cursor)
+	CZ_PIDS=()
+	for fmt in json xml jsonp; do
+		cz_held_start "$fmt" "topic=$T&since=$c&timeout=20&$(cz_fmt_query "$fmt")" -H 'Accept-Encoding: gzip'
+	done
+	cz_held_start empty "topic=$T&since=$c&timeout=1" -H 'Accept-Encoding: gzip'
+	wait "${CZ_PIDS[3]}" || true
+	cz_held_read empty 1
+	pl_jq_true --argjson c "$c" '.cursor >= $c and .messages == []'
+	pl_pub "$T" "$text"
+	wait "${CZ_PIDS[@]}" || true
+	for fmt in json xml jsonp; do
+		cz_held_read "$fmt" 1 || pl_fail "format $fmt"
+		cz_check_doc "$fmt" "$PUB_ID" "$text"
+	done
+	# and curl --compressed reads it as any client would
+	cz_held_start curl "topic=$T&since=$PUB_ID&timeout=20" --compressed
+	pl_pub "$T" "$text"
+	wait "${CZ_PIDS[@]}" || true
+	HTTP_STATUS=$(cat "$BATS_TEST_TMPDIR/curl.status")
+	HEADERS=$BATS_TEST_TMPDIR/curl.h
+	BODY=$(cat "$BATS_TEST_TMPDIR/curl")
+	pl_expect_status 200
+	cz_gzipped
+	cz_check_doc json "$PUB_ID" "$text"
 }
 
 @test "streams are never compressed: SSE, NDJSON and iframe events each arrive within a second with Accept-Encoding: gzip" {

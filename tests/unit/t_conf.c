@@ -52,6 +52,7 @@ static void t_defaults(void)
 	ok(c.longpoll_timeout == 25 && c.longpoll_max_timeout == 120, "defaults: longpoll 25 s, max 120 s");
 	ok(c.stream_max_time == 300 && c.heartbeat == 15, "defaults: stream 300 s, heartbeat 15 s");
 	ok(c.longpoll_keepalive == 3, "default: a held long poll writes a blank every 3 s");
+	ok(c.longpoll_gzip == 1, "default: a held long poll gzips its answer for a client that accepts it");
 	ok(c.max_waiting == 8000, "defaults: 8000 waiting subscribers");
 	ok(c.push_enabled == 1 && c.publish_get == 0 && c.trust_remote_user == 0, "defaults: push on, GET publish off, REMOTE_USER not trusted");
 	ok(c.synchronous_full == 0, "defaults: synchronous normal");
@@ -83,6 +84,7 @@ static void t_every_key(void)
 		  "stream_max_time = 600\n"
 		  "heartbeat = 20\n"
 		  "longpoll_keepalive = 0\n"
+		  "longpoll_gzip = off\n"
 		  "max_waiting = 100\n"
 		  "max_topics = 4\n"
 		  "retry_after = 9\n"
@@ -114,6 +116,7 @@ static void t_every_key(void)
 	ok(c.longpoll_timeout == 30 && c.longpoll_max_timeout == 60, "longpoll_timeout, longpoll_max_timeout");
 	ok(c.stream_max_time == 600 && c.heartbeat == 20, "stream_max_time, heartbeat");
 	ok(c.longpoll_keepalive == 0, "longpoll_keepalive = 0: no blanks");
+	ok(c.longpoll_gzip == 0, "longpoll_gzip = off");
 	ok(c.max_waiting == 100 && c.max_topics == 4 && c.retry_after == 9, "max_waiting, max_topics, retry_after");
 	ok(c.push_enabled == 0 && c.publish_get == 1 && c.trust_remote_user == 1 && c.cors_credentials == 1,
 	   "booleans off/yes/true/1");
@@ -170,6 +173,7 @@ static void t_bad(void)
 		{ "longpoll_max_timeout = abc", "non-numeric longpoll_max_timeout" },
 		{ "stream_max_time = 86401", "stream_max_time over a day" },
 		{ "longpoll_keepalive = -1", "negative longpoll_keepalive" },
+		{ "longpoll_gzip = sometimes", "non-boolean longpoll_gzip" },
 		{ "heartbeat = 0", "zero heartbeat" },
 		{ "heartbeat = 15s", "heartbeat with a unit" },
 		{ "max_waiting = 0", "zero max_waiting" },

@@ -1,0 +1,152 @@
+/* pl_gzip.c: gzip for the answer of a held long poll (see pl_gzip.h). */
+#include "pl_first.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <zlib.h>
+
+#include "pl_gzip.h"
+#include "pl_log.h"
+
+/* q-value of one Accept-Encoding element ("gzip;q=0.5"): 0..1000. */
+static int qvalue(const char *s, const char *end)
+{
+	int q = 1000;
+
+	while (s < end) {
+		const char *semi = memchr(s, ';', (size_t)(end - s));
+
+		if (!semi)
+			break;
+		s = semi + 1;
+		while (s < end && (*s == ' ' || *s == '\t'))
+			s++;
+		if (end - s >= 2 && (s[0] == 'q' || s[0] == 'Q') && s[1] == '=') {
+			int scale = 1000;
+
+			s += 2;
+			q = 0;
+			if (s < end && *s == '1')
+				return 1000;
+			if (s < end && *s == '0')
+				s++;
+			if (s < end && *s == '.')
+				for (s++; s < end && *s >= '0' && *s <= '9' && scale > 1; s++) {
+					scale /= 10;
+					q += (*s - '0') * scale;
+				}
+			return q;
+		}
+	}
+	return q;
+}
+
+/* zlib fails only for want of memory (its state is ours and valid): the
+ * same end as any allocation that fails (pl_xmalloc). */
+static _Noreturn void failed(const char *what)
+{
+	pl_log_err("%s failed: out of memory", what);
+	abort();
+}
+
+int pl_gzip_accepted(const char *ae)
+{
+	int gzip = -1, star = -1;
+
+	if (!ae)
+		return 0;
+	while (*ae) {
+		const char *end = strchr(ae, ','), *name, *name_end;
+
+		if (!end)
+			end = ae + strlen(ae);
+		name = ae;
+		while (name < end && (*name == ' ' || *name == '\t'))
+			name++;
+		name_end = name;
+		while (name_end < end && *name_end != ';' && *name_end != ' ' && *name_end != '\t')
+			name_end++;
+		size_t len = (size_t)(name_end - name);
+		if ((len == 4 && !strncasecmp(name, "gzip", 4)) || (len == 6 && !strncasecmp(name, "x-gzip", 6)))
+			gzip = qvalue(name_end, end);
+		else if (len == 1 && *name == '*')
+			star = qvalue(name_end, end);
+		ae = *end ? end + 1 : end;
+	}
+	return gzip >= 0 ? gzip > 0 : star > 0;
+}
+
+void pl_gzip_piece(struct pl_gzip_piece *p, const void *plain, size_t n, int final)
+{
+	/* One stream per thread, reset for each piece: a deflate state is
+	 * about 256 KB, too much to allocate per answer. */
+	static _Thread_local z_stream zs;
+	static _Thread_local int ready;
+	int rc;
+
+	if (!ready) {
+		memset(&zs, 0, sizeof zs);
+		/* -15: raw deflate; the gzip framing is ours, so that pieces
+		 * can be shared between responses. */
+		if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+			failed("deflateInit2");
+		ready = 1;
+	} else if (deflateReset(&zs) != Z_OK) {
+		failed("deflateReset");
+	}
+	pl_buf_reset(&p->z);
+	p->crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), plain, (uInt)n);
+	p->size = n;
+	zs.next_in = (Bytef *)(uintptr_t)plain;
+	zs.avail_in = (uInt)n;
+	do {
+		/* deflateBound() of the rest, plus the flush marker's bytes */
+		size_t room = deflateBound(&zs, zs.avail_in) + 16;
+
+		zs.next_out = (Bytef *)pl_buf_room(&p->z, room);
+		zs.avail_out = (uInt)room;
+		rc = deflate(&zs, final ? Z_FINISH : Z_SYNC_FLUSH);
+		p->z.len += room - zs.avail_out;
+		if (rc == Z_STREAM_ERROR)
+			failed("deflate");
+	} while (final ? rc != Z_STREAM_END : zs.avail_out == 0);
+	p->z.p[p->z.len] = '\0';
+}
+
+void pl_gzip_piece_free(struct pl_gzip_piece *p)
+{
+	pl_buf_free(&p->z);
+	p->crc = 0;
+	p->size = 0;
+}
+
+void pl_gzip_begin(struct pl_gzip *g, struct pl_buf *out)
+{
+	/* RFC 1952 2.3: magic, CM = 8 (deflate), no flags, no time, XFL 0,
+	 * OS 3 (Unix). */
+	static const unsigned char header[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 };
+
+	pl_buf_add(out, header, sizeof header);
+	g->crc = (uint32_t)crc32(0L, Z_NULL, 0);
+	g->size = 0;
+}
+
+void pl_gzip_add(struct pl_gzip *g, struct pl_buf *out, const struct pl_gzip_piece *p)
+{
+	pl_buf_add(out, p->z.p, p->z.len);
+	g->crc = (uint32_t)crc32_combine(g->crc, p->crc, (z_off_t)p->size);
+	g->size += (uint32_t)p->size;
+}
+
+void pl_gzip_end(const struct pl_gzip *g, struct pl_buf *out)
+{
+	/* RFC 1952 2.3.1: CRC32, ISIZE, both little-endian. */
+	unsigned char t[8];
+
+	for (int i = 0; i < 4; i++) {
+		t[i] = (unsigned char)(g->crc >> (8 * i));
+		t[4 + i] = (unsigned char)(g->size >> (8 * i));
+	}
+	pl_buf_add(out, t, sizeof t);
+}
