@@ -198,6 +198,16 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 	if (pl_http_cors(c, r, resp, "GET, DELETE, POST, OPTIONS"))
 		return;
 	pl_sub_error_format(r, &eo);
+	/* The web server configs send every other path under /push/ here, so
+	 * that a wrong URL gets a JSON error like any other, not the server's
+	 * HTML page. It names no resource: no token is needed to learn that. */
+	rest = strstr(path, "/admin");
+	if (!rest || (rest[6] != '\0' && rest[6] != '/')) {
+		pl_out_error(resp, &eo, PL_ENOTFOUND, NULL,
+			     "no such endpoint: use /push/publish, /push/poll, /push/longpoll, /push/stream, "
+			     "/push/admin or /push/health", 0);
+		return;
+	}
 	if ((rc = authorize(c, r, err, sizeof err)) != PL_OK) {
 		if (rc == PL_EAUTH)
 			pl_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"pushlite admin\"");
@@ -208,8 +218,7 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 		pl_out_error(resp, &eo, PL_EIO, NULL, "the message store is unavailable", c->retry_after);
 		return;
 	}
-	rest = strstr(path, "/admin");
-	rest = rest ? rest + 6 : "";
+	rest += 6;
 	if (!strcmp(rest, "/messages"))
 		messages(c, st, r, resp);
 	else if (!strncmp(rest, "/messages/", 10))

@@ -166,6 +166,19 @@ $fin
 	)),
 ENTRY
 		done
+		# Any other path under /push/: a JSON 404 from the admin
+		# program. lighttpd takes the first matching prefix: keep last.
+		if [ -x "$bin/admin" ]; then
+			cat <<ENTRY
+	"/push/" => ((
+		"socket" => "$sock/other.sock",
+		"bin-path" => "$bin/admin",
+		"bin-environment" => ( "PUSHLITE_CONF" => "$conf" ),
+		"max-procs" => 1,
+		"check-local" => "disable",
+	)),
+ENTRY
+		fi
 		echo ")"
 	} >"$out"
 	fds=$(pl_max_fds)

@@ -142,6 +142,20 @@ teardown_file() { pl_teardown_server; }
 	pl_expect_error 404
 }
 
+@test "any other path under /push/: 404 with a JSON error (no token needed), XML when asked" {
+	for p in /push/ /push/nope /push/subscribe/x /push/administrator "/push/a%20b?x=1"; do
+		pl_get "$p"
+		pl_expect_error 404 || pl_fail "GET $p"
+		pl_jq_true '.error == "not_found" and (.message | test("/push/poll"))' || pl_fail "GET $p"
+	done
+	pl_req POST /push/nope -H 'Content-Type: text/plain' --data-binary hi
+	pl_expect_error 404
+	pl_get "/push/nope?format=xml"
+	pl_expect_status 404
+	printf '%s' "$BODY" | xmllint --xpath 'string(/error/@code)' - 2>/dev/null | grep -qx not_found ||
+		{ pl_show; pl_fail "404 as XML: no <error code=\"not_found\">"; }
+}
+
 @test "stats: every named field, numbers that follow publishes and deletes" {
 	pl_admin GET /push/admin/stats
 	pl_expect_status 200
