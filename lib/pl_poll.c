@@ -62,6 +62,9 @@ void pl_poll_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req 
 		pl_poll_error(c, resp, &sub, st ? rc : PL_EIO, "the message store is unavailable");
 		goto out;
 	}
+	/* HEAD delivers nothing: no first delivery to record. */
+	if (pl_req_method_is(r, "HEAD"))
+		res->ngot = 0;
 	snprintf(tag, sizeof tag, "\"%lld\"", (long long)res->cursor);
 	pl_resp_header(resp, "ETag", tag);
 	/* Same URL, same cursor: the same answer the client already holds. */

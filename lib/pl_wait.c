@@ -352,7 +352,7 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 	struct pl_result res;
 	struct waiter *w = pl_xcalloc(1, sizeof *w);
 	char msg[256];
-	int qrc = pl_req_init(&req, env, body, len), rc, full;
+	int qrc = pl_req_init(&req, env, body, len), rc, full, head;
 	int64_t now;
 
 	pl_resp_init(&resp);
@@ -374,6 +374,15 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 		refuse(a, lr, &req, &resp, &w->sub, PL_EOFF, "push is switched off for now: poll instead");
 		goto out;
 	}
+	/* HEAD: the head a GET would get, at once, and nothing held or
+	 * recorded as delivered (answer() leaves the body out). */
+	head = pl_req_method_is(&req, "HEAD");
+	if (head && a->mode == PL_WAIT_STREAM) {
+		pl_out_stream_headers(&resp, &w->sub.out);
+		goto answer_now;
+	}
+	if (head)
+		w->sub.timeout = 0;
 	/* The cap is per host: under Apache's mod_fcgid every held request is a
 	 * process of its own, so the counts of all processes are summed (the
 	 * loop's own per-process limit backs this up within a process). It
@@ -395,7 +404,7 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 	if (a->mode == PL_WAIT_LONGPOLL) {
 		if (longpoll_answers_now(w, &res)) {
 			pl_out_result(&resp, &w->sub.out, &res);
-			for (size_t i = 0; i < res.n; i++)
+			for (size_t i = 0; i < res.n && !head; i++)
 				note_got(a, w, &res.rows[i]);
 			goto answer_now;
 		}

@@ -299,7 +299,7 @@ struct opts {
 	long idle;                       /* stream-rate: streams held on other topics */
 	const char *idle_url;
 	double settle, settle_timeout, round_timeout, drain;
-	int sse, quiet;
+	int sse, quiet, sub_gzip;
 };
 
 static void usage(FILE *f)
@@ -307,7 +307,7 @@ static void usage(FILE *f)
 	fputs(
 "usage: pushlite-bench rate --url URL [--method M] [--header H]... [--data S | --data-file F]\n"
 "                      [--conns N] [--seconds S] [--warmup S] [--msgs-per-req K] [--label L]\n"
-"       pushlite-bench fanout --sub-url URL --pub-url URL [--sse] [--subs N] [--rounds R]\n"
+"       pushlite-bench fanout --sub-url URL --pub-url URL [--sse] [--sub-gzip] [--subs N] [--rounds R]\n"
 "                      [--sub-header H]... [--pub-header H]... [--pub-data S | --pub-data-file F]\n"
 "                      [--settle-url URL [--settle-header H]... [--settle-key K] [--settle-count N]]\n"
 "                      [--settle S] [--settle-timeout S] [--round-timeout S] [--connect-batch N]\n"
@@ -360,6 +360,9 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 
 		if (!strcmp(a, "--sse")) {
 			o->sse = 1;
+			takes = 0;
+		} else if (!strcmp(a, "--sub-gzip")) {
+			o->sub_gzip = 1;
 			takes = 0;
 		} else if (!strcmp(a, "--quiet")) {
 			o->quiet = 1;
@@ -1088,8 +1091,12 @@ static void fan_setup(struct fan_ctx *c, struct opts *o, struct loop *l, long ns
 	c->loop = l;
 	c->nsubs = nsubs;
 	c->subs = xcalloc((size_t)nsubs, sizeof *c->subs);
-	for (i = 0; i < nsubs; i++)
+	for (i = 0; i < nsubs; i++) {
 		easy_setup(&c->subs[i], X_SUB, o->sub_url, o->sub_headers, 0);
+		/* libcurl asks for gzip and decodes before the marker search */
+		if (o->sub_gzip)
+			curl_easy_setopt(c->subs[i].h, CURLOPT_ACCEPT_ENCODING, "gzip");
+	}
 	easy_setup(&c->pub, X_PUB, o->pub_url, o->pub_headers, o->timeout);
 	if (o->settle_url)
 		easy_setup(&c->settle, X_SETTLE, o->settle_url, o->settle_headers, 5);

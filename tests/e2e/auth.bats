@@ -146,3 +146,36 @@ pub_with() {  # pub_with AUTH-HEADER-VALUE TOPIC
 	pl_admin GET "/push/admin/messages/$id"
 	pl_jq_true --argjson f "$first" '.last_get == $f'
 }
+
+@test "HEAD on poll, longpoll and stream: the GET's head at once, no body, nothing held, no first delivery recorded" {
+	pl_need longpoll stream
+	T=$(pl_topic)
+	pl_publish "topic=$T&user=hana" -H 'Content-Type: text/plain' --data-binary h
+	pl_expect_status 201
+	id=$(pl_json .id)
+	tok=$(pl_user_token hana)
+	for ep in poll longpoll; do
+		t0=$(pl_now_ms)
+		pl_req HEAD "/push/$ep?topic=$T&since=all&timeout=20&token=$tok"
+		pl_expect_status 200
+		pl_expect_ctype application/json
+		# (curl -I prints the head where the body would go)
+		[[ "$BODY" != *'"messages"'* ]] || { pl_show; pl_fail "HEAD $ep with a body"; }
+		# and one with nothing to answer is not held either
+		pl_req HEAD "/push/$ep?topic=$T/none&timeout=20&token=$tok"
+		pl_expect_status 200
+		(( $(pl_now_ms) - t0 < 5000 )) || pl_fail "HEAD $ep held: $(( $(pl_now_ms) - t0 )) ms"
+	done
+	t0=$(pl_now_ms)
+	pl_req HEAD "/push/stream?topic=$T&token=$tok"
+	pl_expect_status 200
+	pl_expect_ctype text/event-stream
+	[[ "$BODY" != *'retry:'* ]] || { pl_show; pl_fail "HEAD stream with a body"; }
+	(( $(pl_now_ms) - t0 < 3000 )) || pl_fail "HEAD stream held: $(( $(pl_now_ms) - t0 )) ms"
+	pl_admin GET "/push/admin/messages/$id"
+	pl_jq_true '(.last_get == null) or (.last_get == 0)' || pl_fail "a HEAD recorded a first delivery"
+	pl_poll "topic=$T&since=all&token=$tok"
+	pl_jq_true '[.messages[].data] == ["h"]'
+	pl_admin GET "/push/admin/messages/$id"
+	pl_jq_true '(.last_get|type) == "number"'
+}
