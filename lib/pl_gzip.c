@@ -9,6 +9,12 @@
 #include "pl_gzip.h"
 #include "pl_log.h"
 
+/* zlib counts in 32 bits: longer input goes in slices of this much (a
+ * test includes this file with a small one). */
+#ifndef SLICE_MAX
+#define SLICE_MAX ((size_t)1 << 30)
+#endif
+
 /* q-value of one Accept-Encoding element ("gzip;q=0.5"): 0..1000. */
 static int qvalue(const char *s, const char *end)
 {
@@ -96,21 +102,28 @@ void pl_gzip_piece(struct pl_gzip_piece *p, const void *plain, size_t n, int fin
 		failed("deflateReset");
 	}
 	pl_buf_reset(&p->z);
-	p->crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), plain, (uInt)n);
+	p->crc = (uint32_t)crc32_z(crc32(0L, Z_NULL, 0), plain, n);
 	p->size = n;
 	zs.next_in = (Bytef *)(uintptr_t)plain;
-	zs.avail_in = (uInt)n;
 	do {
-		/* deflateBound() of the rest, plus the flush marker's bytes */
-		size_t room = deflateBound(&zs, zs.avail_in) + 16;
+		size_t slice = n > SLICE_MAX ? SLICE_MAX : n;
+		int flush;
 
-		zs.next_out = (Bytef *)pl_buf_room(&p->z, room);
-		zs.avail_out = (uInt)room;
-		rc = deflate(&zs, final ? Z_FINISH : Z_SYNC_FLUSH);
-		p->z.len += room - zs.avail_out;
-		if (rc == Z_STREAM_ERROR)
-			failed("deflate");
-	} while (final ? rc != Z_STREAM_END : zs.avail_out == 0);
+		n -= slice;
+		zs.avail_in = (uInt)slice;
+		flush = n ? Z_NO_FLUSH : final ? Z_FINISH : Z_SYNC_FLUSH;
+		do {
+			/* deflateBound() of the rest, plus the flush marker's bytes */
+			size_t room = deflateBound(&zs, zs.avail_in) + 16;
+
+			zs.next_out = (Bytef *)pl_buf_room(&p->z, room);
+			zs.avail_out = (uInt)room;
+			rc = deflate(&zs, flush);
+			p->z.len += room - zs.avail_out;
+			if (rc == Z_STREAM_ERROR)
+				failed("deflate");
+		} while (flush == Z_FINISH ? rc != Z_STREAM_END : zs.avail_in > 0 || zs.avail_out == 0);
+	} while (n);
 	p->z.p[p->z.len] = '\0';
 }
 
