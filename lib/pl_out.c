@@ -378,6 +378,11 @@ void pl_out_stream_start(struct pl_buf *b, const struct pl_outopt *o, int retry_
 		pl_buf_adds(b, XML_DECL "<messages>\n");
 		break;
 	default:
+		/* NDJSON, JSONP: an empty line (an NDJSON heartbeat, white space
+		 * to a script), so that the head leaves at once through a web
+		 * server that passes it on only with the first body bytes
+		 * (Apache), not at the first message or heartbeat. */
+		pl_buf_addc(b, '\n');
 		break;
 	}
 }

@@ -1,0 +1,33 @@
+#!/usr/bin/env bats
+# A stream's head reaches the client at once in every format, on every
+# server, long before its first heartbeat (heartbeat = 30 here): a client
+# learns at once that its stream is open. Some web servers (Apache) pass the
+# head on only with the first body bytes, so every format begins with some.
+
+load helper
+
+setup_file() { pl_setup_server heartbeat=30 stream_max_time=40; }
+teardown_file() { pl_teardown_server; }
+
+setup() { pl_need stream publish; }
+
+@test "every stream format: head and first bytes within 3 s with heartbeat = 30, then the message" {
+	T=$(pl_topic)
+	for fmt in sse ndjson json jsonp js xml; do
+		out=$BATS_TEST_TMPDIR/head.$fmt
+		t0=$(pl_now_ms)
+		curl -sS -N -g --max-time 40 -D "$out.h" -o "$out" \
+			"$PL_URL/push/stream?topic=$T&format=$fmt&callback=cb" 2>"$out.err" 3>&- &
+		pid=$!
+		wait_for 3 test -s "$out.h" || { kill "$pid"; pl_fail "$fmt: no head $(( $(pl_now_ms) - t0 )) ms after the request"; }
+		HEADERS=$out.h
+		PL_LAST="stream $fmt"
+		pl_expect_status_hdr() { grep -q '^HTTP/[0-9.]* 200' "$HEADERS"; }
+		pl_expect_status_hdr || { cat "$HEADERS" >&2; kill "$pid"; pl_fail "$fmt: not 200"; }
+		pl_pub "$T" "head test $fmt"
+		wait_for 3 grep -q "head test $fmt" "$out" || { kill "$pid"; cat "$out" >&2; pl_fail "$fmt: message not streamed"; }
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		echo "# $fmt: head after $(( $(pl_now_ms) - t0 )) ms or less" >&3
+	done
+}
