@@ -97,7 +97,10 @@ struct app {
 		struct pl_gzip_piece gz;
 	} cache;
 	struct pl_gzip_piece gz;        /* scratch: a waiter's own compressed piece */
-	struct pl_gzip_piece blank;     /* a long poll's keep-alive blank, compressed */
+	/* Compressed once per process: the same bytes for every long poll
+	 * (zlib's reset alone clears some 64 KB of tables). */
+	struct pl_gzip_piece blank;     /* the keep-alive blank */
+	struct pl_gzip_piece pre[2];    /* the preamble: JSON and JSONP, XML */
 	struct pl_buf plain;            /* scratch: plain bytes before compression */
 	/* Streams: each row's event text of this wake, built once for the
 	 * first format that asks and reused by every stream of that format. */
@@ -431,11 +434,15 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 		if (!w->gz) {
 			pl_out_preamble(&a->out, &w->sub.out);
 		} else {
+			struct pl_gzip_piece *pre = &a->pre[w->sub.out.fmt == PL_FMT_XML];
+
+			/* (pl_out_preamble() also marks it sent in w's options) */
 			pl_buf_reset(&a->plain);
 			pl_out_preamble(&a->plain, &w->sub.out);
-			pl_gzip_piece(&a->gz, a->plain.p, a->plain.len, 0);
+			if (!pre->size)
+				pl_gzip_piece(pre, a->plain.p, a->plain.len, 0);
 			pl_gzip_begin(&w->gzs, &a->out);
-			pl_gzip_add(&w->gzs, &a->out, &a->gz);
+			pl_gzip_add(&w->gzs, &a->out, pre);
 		}
 		if (pl_loop_write(lr, a->out.p, a->out.len) != 0) {
 			pl_loop_end(lr);

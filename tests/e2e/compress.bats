@@ -190,12 +190,18 @@ cz_held_read() {
 	fi
 }
 
-@test "longpoll: a held answer is gzip when the client accepts gzip (whole, with its blanks), plain otherwise" {
+# cz_held_begin: a fresh topic T, a message text that compresses, and the
+# cursor c of its head, for long polls that will wait.
+cz_held_begin() {
 	pl_need longpoll
 	T=$(pl_topic)
 	text=$(cz_text)
 	pl_poll "topic=$T&since=now"
 	c=$(pl_json .cursor)
+}
+
+@test "longpoll: a held answer is gzip when the client accepts gzip (whole, with its blanks), plain otherwise" {
+	cz_held_begin
 	# name, Accept-Encoding ('-': none sent), gzip expected
 	cases=("gz:gzip:1" "list:deflate, gzip;q=0.8, br:1" "star:*:1" "refused:gzip;q=0, deflate:0"
 		"identity:identity:0" "none:-:0")
@@ -221,11 +227,7 @@ cz_held_read() {
 }
 
 @test "longpoll: every format of a held answer gzip-encoded, and the empty answer at its timeout too" {
-	pl_need longpoll
-	T=$(pl_topic)
-	text=$(cz_text)
-	pl_poll "topic=$T&since=now"
-	c=$(pl_json .cursor)
+	cz_held_begin
 	CZ_PIDS=()
 	for fmt in json xml jsonp; do
 		cz_held_start "$fmt" "topic=$T&since=$c&timeout=20&$(cz_fmt_query "$fmt")" -H 'Accept-Encoding: gzip'
