@@ -16,8 +16,17 @@ setup_file() {
 teardown_file() { pl_teardown_server; }
 
 setup() {
+	# Under mod_proxy_fcgi the programs run under spawn-fcgi beside Apache,
+	# and a program that dies is restarted by the host's supervisor
+	# (docs/deploy.md), which the test setup does not have. scripts/test
+	# runs this file on lighttpd and on Apache with mod_fcgid.
+	[ "$PL_SERVER" != apache-proxy ] || skip "apache-proxy: a killed program is restarted by the host's supervisor, not by Apache"
 	pl_need publish admin
 	rl_build_load
+}
+# A failed test leaves its driver running: it would publish for minutes.
+teardown() {
+	[ -z "${driver:-}" ] || kill -TERM "$driver" 2>/dev/null || true
 }
 
 # kill_publishers: SIGKILL every publish process now; prints how many.
@@ -53,10 +62,10 @@ server_pages() {
 @test "SIGKILL of the publish processes at random moments: every 201 is stored with its data" {
 	T=/crash/fcgi
 	out=$BATS_TEST_TMPDIR/pub.out
-	"$RL_LOAD" publish "$PL_URL" "$PL_PUB_TOKEN" "$T" 8 14 "$out" >"$BATS_TEST_TMPDIR/pub.sum" 3>&- &
+	"$RL_LOAD" publish "$PL_URL" "$PL_PUB_TOKEN" "$T" 8 300 "$out" >"$BATS_TEST_TMPDIR/pub.sum" 3>&- &
 	driver=$!
 	wait_for 10 answers_over "$out" 20 || pl_fail "publishing did not start: $(head -3 "$out")"
-	kills=0 rounds=0
+	kills=0 rounds=0 waits=
 	for round in 1 2 3 4 5 6; do
 		# A random moment: 0.3-1.2 s after the previous kill.
 		sleep "0.$(( 3 + RANDOM % 10 ))"
@@ -65,10 +74,16 @@ server_pages() {
 		(( n > 0 )) && rounds=$(( rounds + 1 ))
 		# lighttpd starts them again for the next request: wait until
 		# acknowledgements flow again before the next kill.
-		before=$(acked "$out")
+		# The driver publishes until it is stopped, however long the
+		# respawns take: a run with a fixed length ran out during slow
+		# ones.
+		before=$(acked "$out") t0=$(date +%s%N)
 		wait_for 15 answers_over "$out" "$(( before + 5 ))" ||
 			pl_fail "no 201 for 15 s after kill round $round (publish not respawned?)"
+		waits="$waits $(( ($(date +%s%N) - t0) / 1000000 ))"
 	done
+	sleep 1
+	kill -TERM "$driver"
 	wait "$driver"
 	sum=$(cat "$BATS_TEST_TMPDIR/pub.sum")
 	(( rounds >= 5 )) || pl_fail "only $rounds kill rounds hit a publish process"
@@ -80,13 +95,13 @@ server_pages() {
 	[ -z "$bad" ] || pl_fail "unexpected answers: $bad"
 	lost=$(server_pages "$out")
 	rl_integrity
-	rl_note "publish SIGKILL: $kills processes killed in $rounds rounds; $checked acknowledged messages checked; $lost in-flight requests answered by lighttpd itself; driver: $sum"
+	rl_note "publish SIGKILL: $kills processes killed in $rounds rounds (ms until 201s flowed again:$waits); $checked acknowledged messages checked; $lost in-flight requests answered by lighttpd itself; driver: $sum"
 }
 
 @test "SIGKILL of the web server and all its programs, restart: every 201 is stored with its data" {
 	T=/crash/server
 	out=$BATS_TEST_TMPDIR/pub.out
-	"$RL_LOAD" publish "$PL_URL" "$PL_PUB_TOKEN" "$T" 8 16 "$out" >"$BATS_TEST_TMPDIR/pub.sum" 3>&- &
+	"$RL_LOAD" publish "$PL_URL" "$PL_PUB_TOKEN" "$T" 8 300 "$out" >"$BATS_TEST_TMPDIR/pub.sum" 3>&- &
 	driver=$!
 	crashes=0
 	for round in 1 2 3; do
@@ -99,6 +114,8 @@ server_pages() {
 	done
 	before=$(acked "$out")
 	wait_for 15 answers_over "$out" "$(( before + 20 ))" || pl_fail "no 201 after the last restart"
+	sleep 1
+	kill -TERM "$driver"
 	wait "$driver"
 	sum=$(cat "$BATS_TEST_TMPDIR/pub.sum")
 	rl_dump_topic "$T" "$BATS_TEST_TMPDIR/dump"

@@ -7,6 +7,10 @@
  *       any other status (RA: 1 when Retry-After was sent, 0 if not), and
  *       "net CURLCODE" when no answer came (connection reset, timeout).
  *       QUERY is appended to the publish URL (e.g. "ttl=30d").
+ *       SIGTERM ends the run early the same way: no new requests, the ones
+ *       in flight are answered and written, then the summary. A test whose
+ *       steps take as long as the server needs (a respawn) runs the driver
+ *       with a generous SECONDS and stops it when its steps are done.
  *
  *   pl-load follow URL TOPIC SUBS SINCE SECONDS OUTPREFIX STOPFILE
  *       SUBS long-poll subscribers, each following its own cursor from
@@ -23,6 +27,7 @@
 #define _GNU_SOURCE
 #include <curl/curl.h>
 #include <json-c/json.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +52,14 @@ struct conn {
 	FILE *ids;
 	int done, bad;
 };
+
+static volatile sig_atomic_t stop_asked;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stop_asked = 1;
+}
 
 static double now_s(void)
 {
@@ -149,6 +162,7 @@ static int do_publish(int argc, char **argv)
 	m = curl_multi_init();
 	cs = calloc((size_t)conc, sizeof *cs);
 	end = now_s() + secs;
+	signal(SIGTERM, on_term);
 	for (int i = 0; i < conc; i++) {
 		struct conn *c = &cs[i];
 
@@ -217,7 +231,7 @@ static int do_publish(int argc, char **argv)
 						e503_noretry++;
 				}
 			}
-			if (now_s() < end) {
+			if (now_s() < end && !stop_asked) {
 				snprintf(c->body, sizeof c->body, "%s-c%d-%ld", tag, c->n, c->seq++);
 				curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, c->body);
 				conn_reset(c);
