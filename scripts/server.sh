@@ -184,6 +184,7 @@ ENTRY
 	fds=$(pl_max_fds)
 	pl_subst "$PL_SRC_ROOT/lighttpd-conf/dev.conf.in" "$state/lighttpd.conf" \
 		STATE="$state" PORT="$port" WWW="$www" FASTCGI="$out" CONF="$conf" \
+		ERRORS="$PL_SRC_ROOT/errors" \
 		MAXFDS="$fds" MAXCONN="$(( fds * 45 / 100 ))"
 }
 
@@ -210,6 +211,7 @@ pl_user_can() {
 # PROXY_FCGI (see apache-conf/dev.conf.in).
 pl_gen_apache_any() {
 	local backend=$1 state=$2 port=$3 bin=$4 www=$5 conf=$6 user="" p
+	local errors="$PL_SRC_ROOT/errors"
 	mkdir -p "$state/apache"
 	PL_GEN_BIN=$bin
 	if [ "$(id -u)" = 0 ]; then
@@ -234,9 +236,15 @@ Group $(id -gn "$u")"
 			cp -R "$www" "$state/www" 2>/dev/null || mkdir -p "$state/www"
 			www="$state/www"
 		fi
+		if ! pl_user_can "$u" -r "$errors/status-503.html"; then
+			rm -rf "$state/errors"
+			cp -R "$errors" "$state/errors"
+			errors="$state/errors"
+		fi
 	fi
 	pl_subst "$PL_SRC_ROOT/apache-conf/dev.conf.in" "$state/apache.conf" \
 		STATE="$state" PORT="$port" WWW="$www" BIN="$bin" CONF="$conf" \
+		ERRORS="$errors" \
 		MODDIR="$(pl_apache_moddir)" BACKEND="$backend" \
 		SOCK="$(pl_sock_dir "$state")"
 	# USERLINES spans lines: replace it separately.
