@@ -70,7 +70,9 @@ size_t pl_topic_ancestors(const char *topic, size_t *lens)
 
 struct pl_tpath {
 	struct pl_tpath *hnext;
-	struct pl_tsub *subs;
+	/* In filing order: a wake answers the longest-waiting request of a
+	 * topic first (first come, first served, as a queue at a counter). */
+	struct pl_tsub *subs, *last;
 	uint32_t hash;
 	size_t len;
 	char key[];
@@ -122,7 +124,7 @@ void pl_tindex_add(struct pl_tindex *ix, struct pl_tsub *s, const char *topic, v
 		if (ix->npaths >= ix->size / 2)
 			grow(ix);
 		p = pl_xmalloc(sizeof *p + n + 1);
-		p->subs = NULL;
+		p->subs = p->last = NULL;
 		p->hash = h;
 		p->len = n;
 		memcpy(p->key, topic, n + 1);
@@ -132,11 +134,13 @@ void pl_tindex_add(struct pl_tindex *ix, struct pl_tsub *s, const char *topic, v
 	}
 	s->owner = owner;
 	s->path = p;
-	s->prev = NULL;
-	s->next = p->subs;
-	if (p->subs)
-		p->subs->prev = s;
-	p->subs = s;
+	s->next = NULL;
+	s->prev = p->last;
+	if (p->last)
+		p->last->next = s;
+	else
+		p->subs = s;
+	p->last = s;
 }
 
 void pl_tindex_del(struct pl_tindex *ix, struct pl_tsub *s)
@@ -151,6 +155,8 @@ void pl_tindex_del(struct pl_tindex *ix, struct pl_tsub *s)
 		p->subs = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
+	else
+		p->last = s->prev;
 	s->path = NULL;
 	s->prev = s->next = NULL;
 	if (!p->subs) {

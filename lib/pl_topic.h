@@ -52,7 +52,8 @@ void pl_tindex_add(struct pl_tindex *ix, struct pl_tsub *s, const char *topic, v
 void pl_tindex_del(struct pl_tindex *ix, struct pl_tsub *s);
 /* Call fn(owner, ud) for each subscription to topic or to one of its
  * ancestors (an owner filed under several such topics comes once per
- * filing). fn must not change the index. */
+ * filing), ancestors first, and under each topic in the order filed.
+ * fn must not change the index. */
 void pl_tindex_each(const struct pl_tindex *ix, const char *topic, void (*fn)(void *owner, void *ud), void *ud);
 /* Free the table; every subscription must have left. */
 void pl_tindex_free(struct pl_tindex *ix);

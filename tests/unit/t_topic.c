@@ -174,6 +174,17 @@ static void note_idx(void *owner, void *ud)
 	sn->count[(int *)owner - owners]++;
 }
 
+/* The owners in the order pl_tindex_each() gave them. */
+struct order { int at[16], n; };
+
+static void note_order(void *owner, void *ud)
+{
+	struct order *od = ud;
+
+	if (od->n < 16)
+		od->at[od->n++] = (int)((int *)owner - owners);
+}
+
 static int found(const struct pl_tindex *ix, const char *topic, const char *want)
 {
 	struct seen sn;
@@ -220,6 +231,39 @@ static void t_index(void)
 	for (int i = 0; i < 6; i++)
 		pl_tindex_del(&ix, &subs[i]);
 	ok(ix.npaths == 0 && found(&ix, "/news", ""), "all gone");
+
+	/* Order: under one topic, the filings come oldest first, also after
+	 * one in the middle, the first and the last left (a wake answers the
+	 * longest-waiting request first). */
+	{
+		struct order od;
+		struct pl_tsub q[6];
+		int want_all[] = { 0, 1, 2, 3, 4, 5 }, want_some[] = { 2, 3, 5 }, want_more[] = { 2, 3, 5, 0 };
+
+		memset(q, 0, sizeof q);
+		for (int i = 0; i < 6; i++)
+			pl_tindex_add(&ix, &q[i], "/queue", &owners[i]);
+		memset(&od, 0, sizeof od);
+		pl_tindex_each(&ix, "/queue", note_order, &od);
+		ok(od.n == 6 && !memcmp(od.at, want_all, sizeof want_all), "filings come in the order filed");
+		pl_tindex_del(&ix, &q[1]);
+		pl_tindex_del(&ix, &q[0]);
+		pl_tindex_del(&ix, &q[4]);
+		memset(&od, 0, sizeof od);
+		pl_tindex_each(&ix, "/queue", note_order, &od);
+		ok(od.n == 3 && !memcmp(od.at, want_some, sizeof want_some),
+		   "after the first and a middle one left: the rest in order");
+		pl_tindex_del(&ix, &q[5]);
+		pl_tindex_add(&ix, &q[5], "/queue", &owners[5]);
+		pl_tindex_add(&ix, &q[0], "/queue", &owners[0]);
+		memset(&od, 0, sizeof od);
+		pl_tindex_each(&ix, "/queue", note_order, &od);
+		ok(od.n == 4 && !memcmp(od.at, want_more, sizeof want_more),
+		   "after the last left, new filings go to the end");
+		for (int i = 0; i < 6; i++)
+			pl_tindex_del(&ix, &q[i]);
+		ok(ix.npaths == 0, "queue emptied");
+	}
 
 	/* Growth: thousands of topics, each found after many rehashes. */
 	enum { N = 5000 };
