@@ -65,8 +65,25 @@ static int wants_delete(struct pl_req *r)
 	if (!pl_req_method_is(r, "POST"))
 		return 0;
 	m = pl_req_arg(r, "_method");
-	if (!m && r->body_len && pl_kv_parse(r->body, r->body_len, &r->form, &r->nform) == PL_OK)
-		m = pl_kv_get(r->form, r->nform, "_method");
+	if (r->body_len && pl_kv_parse(r->body, r->body_len, &r->form, &r->nform) == PL_OK) {
+		if (!m)
+			m = pl_kv_get(r->form, r->nform, "_method");
+		/* An HTML form sends its filter (topic=, user=) in the body
+		 * with _method: read it as the query, the body's fields first. */
+		if (m && !strcasecmp(m, "DELETE") && r->nform) {
+			size_t n = r->nform + r->nargs;
+			struct pl_kv *kv = pl_xcalloc(n, sizeof *kv);
+
+			for (size_t i = 0; i < n; i++) {
+				const struct pl_kv *from = i < r->nform ? &r->form[i] : &r->args[i - r->nform];
+				kv[i].k = pl_xstrdup(from->k);
+				kv[i].v = pl_xstrdup(from->v);
+			}
+			pl_kv_free(r->args, r->nargs);
+			r->args = kv;
+			r->nargs = n;
+		}
+	}
 	/* Method names are case-sensitive in HTTP, but this one is a form
 	 * field that forms and libraries spell either way. */
 	return m && !strcasecmp(m, "DELETE");
@@ -156,9 +173,9 @@ static void messages(const struct pl_conf *c, struct pl_store *st, struct pl_req
 		goto out;
 	}
 	if (del && !pl_req_arg(r, "topic") && !sub.f.user_filter) {
-		/* Emptying the whole table is not an admin API call. */
-		pl_resp_header(resp, "Allow", "GET, HEAD");
-		pl_out_error(resp, NULL, PL_EMETHOD, NULL,
+		/* Emptying the whole table is not an admin API call: a filter is
+		 * a required parameter of this DELETE. */
+		pl_out_error(resp, NULL, PL_EINVAL, NULL,
 			     "DELETE needs a filter: topic= or user= (or DELETE /admin/messages/ID)", 0);
 		goto out;
 	}
@@ -181,6 +198,62 @@ out:
 	pl_result_free(&res);
 }
 
+/* Errors the web server raises itself, before any program runs: lighttpd
+ * sends them here when configured with server.error-handler (the
+ * development config does), with the status in REDIRECT_STATUS. The codes
+ * of 500-504 are those of the errors/ files that the drop-in configs use. */
+static const struct {
+	int status;
+	const char *code, *msg;
+} server_errors[] = {
+	{ 400, "bad_request", "the request could not be read: a malformed request line, header or URL" },
+	{ 404, "not_found", "no such endpoint: use /push/publish, /push/poll, /push/longpoll, /push/stream, "
+	  "/push/admin or /push/health" },
+	{ 405, "method_not_allowed", "this method is not allowed here" },
+	{ 408, "timeout", "the request took too long to arrive" },
+	{ 411, "length_required", "a POST needs a body with a Content-Length (or chunked); with curl, -d ''" },
+	{ 413, "too_large", "the request is larger than the web server accepts" },
+	{ 414, "uri_too_long", "the URL is longer than the web server accepts" },
+	{ 417, "expectation_failed", "Expect: only 100-continue is understood" },
+	{ 431, "headers_too_large", "the request headers are larger than the web server accepts" },
+	{ 500, "internal", "the pushlite program failed; its error log says why" },
+	{ 501, "not_implemented", "this method is not supported: use GET, POST, HEAD, OPTIONS or DELETE" },
+	{ 502, "bad_gateway", "the pushlite program could not be reached; try again in a second" },
+	{ 503, "unavailable", "the pushlite program is starting or has no free slot; try again in a second" },
+	{ 504, "timeout", "the pushlite program did not answer in time; try again" },
+	{ 505, "http_version_not_supported", "use HTTP/1.0 or HTTP/1.1" },
+};
+
+/* 1 when this is the web server's error handler call, answered in resp. */
+static int server_error(const struct pl_req *r, struct pl_resp *resp)
+{
+	/* REQUEST_URI is still the refused request's; the handler's own URL
+	 * is in SCRIPT_NAME. */
+	const char *rs = pl_req_env(r, "REDIRECT_STATUS"), *sn = pl_req_env(r, "SCRIPT_NAME");
+	size_t n = sn ? strlen(sn) : 0;
+	int64_t status;
+	struct json_object *o;
+
+	if (n < 6 || strcmp(sn + n - 6, "/error") || !rs ||
+	    pl_int_parse(rs, 400, 599, &status) != PL_OK)
+		return 0;
+	o = json_object_new_object();
+	for (size_t i = 0; i < sizeof server_errors / sizeof server_errors[0]; i++)
+		if (server_errors[i].status == status) {
+			json_object_object_add(o, "error", json_object_new_string(server_errors[i].code));
+			json_object_object_add(o, "message", json_object_new_string(server_errors[i].msg));
+			break;
+		}
+	if (!json_object_object_length(o)) {
+		json_object_object_add(o, "error", json_object_new_string(status < 500 ? "bad_request" : "internal"));
+		json_object_object_add(o, "message", json_object_new_string("the web server refused the request"));
+	}
+	if (status == 503)
+		pl_resp_header(resp, "Retry-After", "2");
+	pl_out_object(resp, NULL, (int)status, o);
+	return 1;
+}
+
 void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req *r, struct pl_resp *resp)
 {
 	char path[PATH_MAX_LEN], err[256];
@@ -191,6 +264,8 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 
 	pl_req_path(r, path, sizeof path);
 	n = strlen(path);
+	if (server_error(r, resp))
+		return;
 	if (n >= 7 && !strcmp(path + n - 7, "/health")) {
 		health(c, st, r, resp);
 		return;

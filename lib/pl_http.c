@@ -45,10 +45,19 @@ const char *pl_http_reason(int status)
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 413: return "Payload Too Large";
+	case 408: return "Request Timeout";
+	case 411: return "Length Required";
+	case 414: return "URI Too Long";
 	case 415: return "Unsupported Media Type";
+	case 417: return "Expectation Failed";
 	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
 	default: return "Unknown";
 	}
 }
@@ -125,6 +134,12 @@ int pl_http_cors(const struct pl_conf *c, const struct pl_req *req, struct pl_re
 	if (!origin || !origin_allowed(c, origin, &wildcard)) {
 		if (preflight)
 			r->status = origin ? 403 : 204;
+		if (preflight && origin) {
+			/* An error like every other: a JSON body that says why. */
+			pl_resp_header(r, "Content-Type", "application/json; charset=utf-8");
+			pl_buf_adds(&r->body, "{\"error\":\"forbidden\",\"message\":\"this origin is not allowed "
+				    "cross-origin requests (cors_origins in the config)\"}\n");
+		}
 		return preflight;
 	}
 	/* With credentials the origin must be echoed, never "*". */

@@ -150,8 +150,12 @@ static void xml_attr(struct pl_buf *b, const char *name, const char *v)
 
 static void xml_message(struct pl_buf *b, const struct pl_row *r, int with_last_get)
 {
-	struct json_object *o = json_tokener_parse(r->body), *data = NULL;
+	struct json_tokener *tok = json_tokener_new_ex(PL_JSON_DEPTH + 2);
+	struct json_object *o = tok ? json_tokener_parse_ex(tok, r->body, (int)r->body_len) : NULL, *data = NULL;
 	const char *dtext = "null";
+
+	if (tok)
+		json_tokener_free(tok);
 
 	pl_buf_addf(b, "<message id=\"%lld\"", (long long)r->id);
 	xml_attr(b, "topic", r->topic);
@@ -300,7 +304,12 @@ void pl_out_error(struct pl_resp *resp, const struct pl_outopt *o, int rc, const
 		  const char *msg, int retry_after)
 {
 	enum pl_fmt fmt = o ? o->fmt : PL_FMT_JSON;
+	char clean[1024];
 
+	/* A message may quote what the client sent (a bad topic, a header):
+	 * bytes that are not UTF-8 would make the body unreadable JSON. */
+	pl_utf8_scrub(clean, sizeof clean, msg ? msg : "");
+	msg = clean;
 	pl_buf_reset(&resp->body);
 	resp->status = pl_http_status(rc);
 	if (resp->status == 503 && retry_after > 0) {

@@ -105,7 +105,13 @@ static int single_quote_outside_strings(const char *s, size_t n)
 	return 0;
 }
 
-/* Strict JSON: the whole of s[0..n), surrounding blanks allowed. */
+/* Deeper than json-c's default of 32: real documents nest more than that.
+ * The checks below walk the tree recursively, so it stays bounded. */
+#define JSON_DEPTH PL_JSON_DEPTH
+
+/* Strict JSON: the whole of s[0..n), surrounding blanks allowed. *valid is
+ * 1 for valid JSON, 0 for invalid, -1 for JSON nested deeper than
+ * JSON_DEPTH. */
 static struct json_object *parse_json(const char *s, size_t n, int *valid)
 {
 	struct json_tokener *tok;
@@ -116,7 +122,7 @@ static struct json_object *parse_json(const char *s, size_t n, int *valid)
 	*valid = 0;
 	if (n == 0 || n > INT32_MAX || memchr(s, '\0', n) || !pl_utf8_valid(s, n))
 		return NULL;
-	tok = json_tokener_new();
+	tok = json_tokener_new_ex(JSON_DEPTH + 1);   /* json-c counts the value itself too */
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	o = json_tokener_parse_ex(tok, s, (int)n);
 	/* json-c's JSON null is a NULL object: success tells it from an error. */
@@ -129,6 +135,8 @@ static struct json_object *parse_json(const char *s, size_t n, int *valid)
 		e = json_tokener_get_error(tok);
 	}
 	json_tokener_free(tok);
+	if (e == json_tokener_error_depth)
+		*valid = -1;
 	if (e != json_tokener_success)
 		return NULL;    /* o is NULL: nothing parsed */
 	while (off < n && strchr(" \t\r\n", s[off]))
@@ -282,6 +290,12 @@ static const char *line_str(struct json_object *v, const char *name, char *err)
 		snprintf(err, ERRLEN, "%s must be a string", name);
 		return NULL;
 	}
+	/* "\u0000" is valid JSON, but a field read as a C string would end
+	 * there: "/a\u0000b" would be stored as topic "/a". */
+	if (strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v)) {
+		snprintf(err, ERRLEN, "%s must not contain \\u0000", name);
+		return NULL;
+	}
 	return json_object_get_string(v);
 }
 
@@ -297,7 +311,8 @@ static int batch_line(struct batch *b, const struct pl_conf *c, const struct fie
 
 	if (!o || !json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
-		snprintf(err, ERRLEN, "not a JSON object");
+		snprintf(err, ERRLEN, valid < 0 ? "JSON nested deeper than %d levels" : "not a JSON object",
+			 JSON_DEPTH);
 		return PL_EINVAL;
 	}
 	own_obj(b, o);
@@ -326,6 +341,9 @@ static int batch_line(struct batch *b, const struct pl_conf *c, const struct fie
 			if (json_object_is_type(v, json_type_int)) {
 				snprintf(num, sizeof num, "%lld", (long long)json_object_get_int64(v));
 				f.ttl = own(b, pl_xstrdup(num));
+			} else if (!json_object_is_type(v, json_type_string)) {
+				snprintf(err, ERRLEN, "ttl must be whole seconds (90) or a duration string (\"30m\")");
+				return PL_EINVAL;
 			} else if (!(f.ttl = line_str(v, k, err))) {
 				return PL_EINVAL;
 			}
@@ -335,9 +353,8 @@ static int batch_line(struct batch *b, const struct pl_conf *c, const struct fie
 				size_t len = json_object_array_length(v);
 				for (size_t i = 0; i < len; i++) {
 					struct json_object *e = json_object_array_get_idx(v, i);
-					if (!json_object_is_type(e, json_type_string)) {
+					if (!line_str(e, "each of clients", err)) {
 						pl_buf_free(&l);
-						snprintf(err, ERRLEN, "clients must be an array of strings");
 						return PL_EINVAL;
 					}
 					if (i)
@@ -466,8 +483,9 @@ static int parse_body(struct batch *b, const struct pl_conf *c, struct pl_req *r
 		int valid;
 
 		data = parse_json(r->body, r->body_len, &valid);
-		if (!valid) {
-			snprintf(err, ERRLEN, "the body is not valid JSON");
+		if (valid <= 0) {
+			snprintf(err, ERRLEN, valid < 0 ? "the body is JSON nested deeper than %d levels" :
+				 "the body is not valid JSON", JSON_DEPTH);
 			return PL_EINVAL;
 		}
 		if (data)
@@ -531,7 +549,7 @@ static int authorize(const struct pl_conf *c, const struct pl_req *r, const stru
 	return PL_EAUTH;
 }
 
-static void reply(struct pl_resp *resp, const struct batch *b, int batch)
+static void reply(struct pl_resp *resp, const struct pl_outopt *eo, const struct batch *b, int batch)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -546,7 +564,8 @@ static void reply(struct pl_resp *resp, const struct batch *b, int batch)
 		json_object_object_add(o, "created", json_object_new_int64(b->m[0].created));
 		json_object_object_add(o, "expires", json_object_new_int64(b->m[0].expires));
 	}
-	pl_out_object(resp, NULL, 201, o);
+	/* A script tag reads no status: JSONP is 200 with the object inside. */
+	pl_out_object(resp, eo, eo->fmt == PL_FMT_JSONP ? 200 : 201, o);
 }
 
 static void publish(const struct pl_conf *c, struct pl_store *st, struct pl_req *r, struct pl_resp *resp,
@@ -556,14 +575,17 @@ static void publish(const struct pl_conf *c, struct pl_store *st, struct pl_req 
 	struct pl_buf bodies = { 0 };
 	const struct pl_token *tok;
 	char err[ERRLEN], mt[128];
+	struct pl_outopt eo;
 	int rc;
 
 	memset(&b, 0, sizeof b);
 	if (pl_http_cors(c, r, resp, "POST, GET, OPTIONS"))
 		return;
+	/* Errors in the format asked for (XML, or JSONP with a valid callback). */
+	pl_sub_error_format(r, &eo);
 	if (!pl_req_method_is(r, "POST") && !(pl_req_method_is(r, "GET") && c->publish_get)) {
 		pl_resp_header(resp, "Allow", c->publish_get ? "POST, GET, OPTIONS" : "POST, OPTIONS");
-		pl_out_error(resp, NULL, PL_EMETHOD, NULL,
+		pl_out_error(resp, &eo, PL_EMETHOD, NULL,
 			     pl_req_method_is(r, "GET") ? "publish with POST (GET publishing is switched off)" :
 			     "publish with POST", 0);
 		goto out;
@@ -600,12 +622,12 @@ static void publish(const struct pl_conf *c, struct pl_store *st, struct pl_req 
 		goto fail;
 	}
 	media_type(pl_req_env(r, "CONTENT_TYPE"), mt, sizeof mt);
-	reply(resp, &b, !strcmp(mt, "application/x-ndjson") && !pl_req_method_is(r, "GET"));
+	reply(resp, &eo, &b, !strcmp(mt, "application/x-ndjson") && !pl_req_method_is(r, "GET"));
 	goto out;
 fail:
 	if (rc == PL_EAUTH)
 		pl_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"pushlite\"");
-	pl_out_error(resp, NULL, rc, NULL, err, c->retry_after);
+	pl_out_error(resp, &eo, rc, NULL, err, c->retry_after);
 out:
 	pl_buf_free(&bodies);
 	batch_free(&b);

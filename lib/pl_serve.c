@@ -83,6 +83,29 @@ int pl_serve_refuse(const struct pl_conf *c, int conf_ok, const char *content_le
 	return 0;
 }
 
+int pl_serve_wrong_path(const struct pl_req *r, const char *name, struct pl_resp *resp)
+{
+	const char *pi = pl_req_env(r, "PATH_INFO"), *at = NULL;
+	char path[1024], seg[64];
+	size_t n;
+	struct pl_outopt eo;
+
+	/* The last "/NAME" in the path must end it, or start an extension:
+	 * "/push/poll", "/cgi-bin/poll.cgi"; not "/push/pollx", "/push/poll/x".
+	 * A program installed under another name is not second-guessed. */
+	pl_req_path(r, path, sizeof path);
+	n = (size_t)snprintf(seg, sizeof seg, "/%s", name);
+	for (const char *p = path; (p = strstr(p, seg)); p++)
+		at = p;
+	if ((!pi || !*pi) && (!at || at[n] == '\0' || at[n] == '.'))
+		return 0;
+	pl_sub_error_format(r, &eo);
+	pl_out_error(resp, &eo, PL_ENOTFOUND, NULL,
+		     "no such endpoint: use /push/publish, /push/poll, /push/longpoll, /push/stream, "
+		     "/push/admin or /push/health", 0);
+	return 1;
+}
+
 /* Run one request. store is opened on demand and reopened after failures,
  * so that a database that comes back (disk freed, file restored) is used. */
 static void handle(struct app *a, struct pl_store **st, char **env, const char *body, size_t len,
@@ -93,6 +116,9 @@ static void handle(struct app *a, struct pl_store **st, char **env, const char *
 	int qrc = pl_req_init(&r, env, body, len);
 
 	pl_resp_init(&resp);
+	if (a->prog != PL_PROG_ADMIN &&
+	    pl_serve_wrong_path(&r, a->prog == PL_PROG_PUBLISH ? "publish" : "poll", &resp))
+		goto done;
 	if (pl_serve_refuse(&a->conf, a->conf_ok, pl_req_env(&r, "CONTENT_LENGTH"), qrc, &resp))
 		goto done;
 	/* A store that cannot open is NULL: each handler answers 503 in the

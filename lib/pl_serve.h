@@ -21,6 +21,12 @@ void pl_serve_finish(const struct pl_req *r, struct pl_resp *resp, struct pl_buf
  * returns PL_ECONF (the program then answers every request with a 500). */
 int pl_serve_conf(struct pl_conf *c, const char *name);
 
+/* 1 (with a 404 in resp) when the request's path is not this program's
+ * endpoint NAME: lighttpd maps "/push/poll" by prefix, so "/push/pollx"
+ * and "/push/poll/x" reach poll too, and mod_proxy_fcgi's ProxyPass sends
+ * "/push/poll/x" there. No PATH_INFO may follow either. */
+int pl_serve_wrong_path(const struct pl_req *r, const char *name, struct pl_resp *resp);
+
 /* The answer for a request refused before any handler ran: 413 when
  * CONTENT_LENGTH is over max_body, 400 for an unreadable query string,
  * 500 for a bad configuration. Returns 1 when resp holds such an answer. */

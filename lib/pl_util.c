@@ -194,3 +194,30 @@ int pl_utf8_valid(const char *str, size_t n)
 	}
 	return 1;
 }
+
+void pl_utf8_scrub(char *dst, size_t cap, const char *src)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	size_t n = strlen(src), i = 0, o = 0;
+
+	if (cap == 0)
+		return;
+	while (i < n) {
+		size_t len = s[i] < 0x80 ? 1 : s[i] >= 0xc2 && s[i] <= 0xdf ? 2 :
+			     s[i] >= 0xe0 && s[i] <= 0xef ? 3 : s[i] >= 0xf0 && s[i] <= 0xf4 ? 4 : 0;
+
+		if (len == 0 || len > n - i || !pl_utf8_valid(src + i, len)) {
+			if (o + 1 >= cap)
+				break;
+			dst[o++] = '?';
+			i++;
+			continue;
+		}
+		if (o + len >= cap)
+			break;          /* never cut a sequence in two */
+		memcpy(dst + o, src + i, len);
+		o += len;
+		i += len;
+	}
+	dst[o] = '\0';
+}

@@ -55,7 +55,16 @@ int pl_int_parse(const char *s, int64_t lo, int64_t hi, int64_t *out);
  * for anything else. */
 int pl_duration_parse(const char *s, int bare_ok, int64_t *secs);
 
+/* How deep a published JSON body may nest (json-c's default is 32). A
+ * stored message wraps the body one level deeper. */
+#define PL_JSON_DEPTH 64
+
 /* 1 if s[0..n) is valid UTF-8 (no overlongs, no surrogates), else 0. */
 int pl_utf8_valid(const char *s, size_t n);
+
+/* Copy the NUL-terminated src into dst[0..cap) as valid UTF-8: each byte
+ * that does not start a valid sequence becomes '?'. For text that echoes
+ * input (error messages), which must stay readable JSON and XML. */
+void pl_utf8_scrub(char *dst, size_t cap, const char *src);
 
 #endif

@@ -3,10 +3,12 @@
  * success with --quiet, so cron mails only errors. */
 #include "pl_first.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pl_conf.h"
 #include "pl_log.h"
@@ -77,6 +79,20 @@ int main(int argc, char **argv)
 	if (db) {
 		free(c.db_path);
 		c.db_path = pl_xstrdup(db);
+	}
+	/* Opening creates a missing database, which is right for the web
+	 * programs but would hide a typo in a cron line: every night a new,
+	 * empty file would be purged "successfully". */
+	if (!c.db_path || !*c.db_path) {
+		fprintf(stderr, "pushlite-purge: no database path (give --db PATH or set db in the config)\n");
+		pl_conf_free(&c);
+		return 1;
+	}
+	if (access(c.db_path, F_OK) != 0) {
+		fprintf(stderr, "pushlite-purge: no database at %s: %s (pushlite init creates one)\n", c.db_path,
+			strerror(errno));
+		pl_conf_free(&c);
+		return 1;
 	}
 	/* Cron mails what we print: one line of our own per failure, so the
 	 * library's log lines are off. */

@@ -133,8 +133,28 @@ teardown_file() { pl_teardown_server; }
 	pl_expect_error 405
 	pl_admin POST /push/admin/stats -d x
 	pl_expect_error 405
+}
+
+@test "DELETE of the list without a filter: 400, and nothing deleted" {
+	T=$(pl_topic)
+	pl_pub "$T" kept; kept=$PUB_ID
 	pl_admin DELETE /push/admin/messages
-	pl_expect_error 405
+	pl_expect_error 400
+	pl_admin POST /push/admin/messages -d '_method=DELETE'
+	pl_expect_error 400
+	pl_poll "topic=$T&since=all"
+	[ "$(pl_ids)" = "$kept" ]
+}
+
+@test "POST with _method=DELETE takes the filter from the form body too" {
+	T=$(pl_topic)
+	pl_pub "$T/a" gone; pl_pub "$T/a" gone-too
+	pl_pub "$T/b" kept; kept=$PUB_ID
+	pl_admin POST /push/admin/messages -d "_method=DELETE&topic=$T/a"
+	pl_expect_status 200
+	[ "$(pl_json .deleted)" = 2 ] || pl_fail "deleted: $BODY"
+	pl_poll "topic=$T&since=all"
+	[ "$(pl_ids)" = "$kept" ]
 }
 
 @test "unknown admin path: 404" {

@@ -123,3 +123,83 @@ TABLE
 	pl_get /push/health
 	pl_expect_status 200
 }
+
+@test "a \\u0000 in a batch field is refused, not cut short: nothing stored" {
+	T=$(pl_topic)
+	rows=$(pl_stat rows)
+	for line in "{\"topic\":\"$T\\u0000x\",\"data\":1}" "{\"topic\":\"$T\",\"user\":\"al\\u0000ice\",\"data\":1}" \
+		"{\"topic\":\"$T\",\"type\":\"a\\u0000b\",\"data\":1}" "{\"topic\":\"$T\",\"clients\":[\"pc\\u0000x\"],\"data\":1}" \
+		"{\"topic\":\"$T\",\"ttl\":\"1h\\u0000zz\",\"data\":1}"; do
+		pl_publish "" -H 'Content-Type: application/x-ndjson' --data-binary "$line"
+		pl_expect_error 400
+		[[ $(pl_json .message) == *u0000* ]] || { pl_show; pl_fail "the message does not name the \\u0000"; }
+	done
+	[ "$(pl_stat rows)" = "$rows" ] || pl_fail "rows changed"
+	# In the data itself it is just a character of a JSON string.
+	pl_publish "" -H 'Content-Type: application/x-ndjson' --data-binary "{\"topic\":\"$T\",\"data\":\"a\\u0000b\"}"
+	pl_expect_status 201
+	pl_poll "topic=$T&since=all"
+	[ "$(printf '%s' "$BODY" | jq -c '.messages[0].data')" = '"a\u0000b"' ] ||
+		{ pl_show; pl_fail "data with \\u0000 not delivered as sent"; }
+}
+
+@test "an error message quoting bytes that are not UTF-8 is still valid JSON" {
+	pl_publish "topic=/e" -H $'X-Topic: /a\xff\xfe' -H 'Content-Type: text/plain' --data-binary x
+	pl_expect_error 400
+	printf '%s' "$BODY" | python3 -c 'import json,sys; json.loads(sys.stdin.buffer.read().decode("utf-8"))' ||
+		{ pl_show; pl_fail "the error body is not UTF-8 JSON"; }
+}
+
+@test "JSON nested 64 deep is taken (and read back as XML too); deeper is a 400 that says so" {
+	T=$(pl_topic)
+	deep=$(python3 -c 'print("["*64 + "1" + "]"*64)')
+	pl_publish "topic=$T" -H 'Content-Type: application/json' --data-binary "$deep"
+	pl_expect_status 201
+	pl_poll "topic=$T&since=all&format=xml"
+	printf '%s' "$BODY" | xmllint --xpath 'string(/messages/message/data)' - | grep -q '^\[\[\[' ||
+		{ pl_show; pl_fail "the deep body is not in the XML data"; }
+	pl_publish "topic=$T" -H 'Content-Type: application/json' --data-binary "[$deep]"
+	pl_expect_error 400
+	[[ $(pl_json .message) == *deeper* ]] || { pl_show; pl_fail "the message does not say it is too deep"; }
+}
+
+@test "a misspelt or extended endpoint path is a JSON 404, not the endpoint" {
+	for p in pollx poll/x longpollx longpoll/x streamx stream/ publishx publish/x healthz; do
+		pl_req GET "/push/$p?topic=/e&timeout=1"
+		pl_expect_error 404
+	done
+	pl_publish "topic=/e" -H 'Content-Type: text/plain' --data-binary x
+	pl_expect_status 201
+}
+
+@test "publish errors come in the asked format: XML, or JSONP with status 200" {
+	pl_req POST '/push/publish?topic=/e&format=xml' -H 'Content-Type: text/plain' --data-binary x
+	pl_expect_status 401
+	printf '%s' "$BODY" | xmllint --xpath 'string(/error/@code)' - 2>/dev/null | grep -qx unauthorized ||
+		{ pl_show; pl_fail "401 as XML: no <error code=\"unauthorized\">"; }
+	pl_publish 'topic=bad&format=jsonp&callback=cb' -H 'Content-Type: text/plain' --data-binary x
+	pl_expect_status 200
+	[[ $BODY == '/**/cb({'*'"error":"bad_request"'* ]] || { pl_show; pl_fail "400 as JSONP: not 200 with the error inside"; }
+}
+
+@test "Range is ignored: a JSON answer is never cut into a 206" {
+	pl_admin GET /push/admin/stats -H 'Range: bytes=0-5'
+	pl_expect_status 200
+	printf '%s' "$BODY" | jq -e .rows >/dev/null || { pl_show; pl_fail "not the whole JSON"; }
+	pl_poll "topic=/e&since=all" -H 'Range: bytes=0-5'
+	pl_expect_status 200
+	printf '%s' "$BODY" | jq -e .cursor >/dev/null || { pl_show; pl_fail "not the whole JSON"; }
+}
+
+@test "errors the web server raises itself (no length, unknown method, bad escape) are JSON too" {
+	pl_req POST '/push/publish?topic=/e' -H "Authorization: Bearer $PL_PUB_TOKEN" -H 'Content-Length:'
+	case $HTTP_STATUS in 400|411) ;; *) pl_show; pl_fail "POST without a body or length: $HTTP_STATUS" ;; esac
+	pl_expect_error "$HTTP_STATUS"
+	pl_req BREW '/push/poll?topic=/e'
+	case $HTTP_STATUS in 405|501) ;; *) pl_show; pl_fail "unknown method: $HTTP_STATUS" ;; esac
+	pl_expect_error "$HTTP_STATUS"
+	for q in 'topic=/e%01' 'topic=/caf%E9' 'topic=/e%C0%80' 'topic=/e&since=%FF'; do
+		pl_req GET "/push/poll?$q"
+		pl_expect_error 400
+	done
+}

@@ -101,6 +101,18 @@ pub_ttl() {
 		[ "$status" != 0 ] || pl_fail "'$args' exited 0"
 		[ "${#lines[@]}" = 1 ] || pl_fail "'$args' printed ${#lines[@]} lines: $output"
 	done
+	# A database that is not there is an error, not a new empty file purged
+	# "successfully" every night (a typo in a cron line).
+	missing="$BATS_TEST_TMPDIR/not-there.db"
+	for args in "--db $missing" "--quiet --db $missing"; do
+		# shellcheck disable=SC2086
+		run purge $args
+		[ "$status" != 0 ] || pl_fail "'$args' exited 0"
+		[ "${#lines[@]}" = 1 ] || pl_fail "'$args' printed ${#lines[@]} lines: $output"
+		[ ! -e "$missing" ] || pl_fail "'$args' created $missing"
+	done
+	run purge --db ''
+	[ "$status" != 0 ] || pl_fail "--db '' exited 0"
 	PUSHLITE_CONF=/nonexistent-dir/pushlite.conf run purge --quiet
 	[ "$status" != 0 ] || pl_fail "missing config exited 0"
 	[ "${#lines[@]}" = 1 ] || pl_fail "missing config: $output"

@@ -180,6 +180,33 @@ static void t_utf8(void)
 	ok(pl_utf8_valid("\xc3\xa9", 1) == 0, "utf8: a sequence cut by n is invalid");
 }
 
+static void t_scrub(void)
+{
+	static const struct {
+		const char *in, *out, *what;
+	} tab[] = {
+		{ "plain", "plain", "ASCII unchanged" },
+		{ "caf\xc3\xa9 \xf0\x9f\x98\x80", "caf\xc3\xa9 \xf0\x9f\x98\x80", "valid UTF-8 unchanged" },
+		{ "/a\xff\xfe", "/a??", "bytes FF FE each become ?" },
+		{ "\xc0\x80x", "??x", "an overlong NUL: two ?" },
+		{ "\xed\xa0\x80", "???", "a surrogate: three ?" },
+		{ "ab\xe2\x82", "ab??", "a sequence cut at the end" },
+		{ "\xc3(", "?(", "a lead byte without its continuation" },
+	};
+	char out[64], small[5];
+
+	for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
+		pl_utf8_scrub(out, sizeof out, tab[i].in);
+		ok(!strcmp(out, tab[i].out) && pl_utf8_valid(out, strlen(out)), "scrub: %s", tab[i].what);
+	}
+	/* "ab" + a 4-byte sequence does not fit 5 bytes with its NUL: the
+	 * sequence is left out whole, never cut. */
+	pl_utf8_scrub(small, sizeof small, "ab\xf0\x9f\x98\x80");
+	ok(!strcmp(small, "ab"), "scrub: a sequence that does not fit is left out whole");
+	pl_utf8_scrub(small, sizeof small, "abcdefgh");
+	ok(!strcmp(small, "abcd"), "scrub: output bounded by its size");
+}
+
 static void t_clock(void)
 {
 	int64_t a = pl_now_ms(), b = pl_now_ms();
@@ -195,6 +222,7 @@ int main(void)
 	t_int();
 	t_duration();
 	t_utf8();
+	t_scrub();
 	t_clock();
 	return tap_done();
 }
