@@ -35,7 +35,7 @@ extern const char pl_schema_sql[];
 enum {
 	S_BEGIN, S_BEGIN_IMM, S_COMMIT, S_ROLLBACK,
 	S_HEAD, S_OLDEST, S_INS, S_INS_PATH, S_ROW, S_SCAN, S_CREATED_AT,
-	S_DEL, S_DEL_PATH, S_EXPIRED, S_OLDEST_IDS, S_COUNT, S_MARK, S_COUNT_FROM,
+	S_DEL, S_DEL_PATH, S_EXPIRED, S_OLDEST_IDS, S_COUNT, S_MARK, S_PREV_ID,
 	S_COUNT_EXPIRED, S_COUNT_OLD_LIVE,
 	S_NSTMT
 };
@@ -59,7 +59,7 @@ static const char *const sql_text[S_NSTMT] = {
 	[S_OLDEST_IDS] = "SELECT id FROM messages WHERE id < ? ORDER BY id LIMIT ?",
 	[S_COUNT] = "SELECT count(*) FROM messages",
 	[S_MARK] = "UPDATE messages SET last_get = ? WHERE id = ? AND last_get IS NULL",
-	[S_COUNT_FROM] = "SELECT count(*) FROM messages WHERE id >= ?",
+	[S_PREV_ID] = "SELECT max(id) FROM messages WHERE id < ?",
 	[S_COUNT_EXPIRED] = "SELECT count(*) FROM messages WHERE expires <= ?",
 	[S_COUNT_OLD_LIVE] = "SELECT count(*) FROM messages WHERE id < ? AND expires > ?",
 };
@@ -1103,7 +1103,7 @@ static int64_t file_size(const char *path, const char *suffix)
 
 int pl_store_stats(struct pl_store *st, struct pl_stats *s)
 {
-	int64_t oldest, first;
+	int64_t oldest, first, prev;
 	int rc;
 
 	memset(s, 0, sizeof *s);
@@ -1114,8 +1114,18 @@ int pl_store_stats(struct pl_store *st, struct pl_stats *s)
 	    (rc = read_int(st, S_HEAD, 0, 0, &s->newest_id)) != PL_OK)
 		goto out;
 	s->oldest_id = oldest;
-	if (oldest && (rc = first_id_created_from(st, oldest, s->newest_id, pl_now_ms() - 60000, &first)) == PL_OK)
-		rc = read_int(st, S_COUNT_FROM, first, 1, &s->publishes_last_minute);
+	/* Ids are given in commit order and never reused, so the ids after the
+	 * last message kept from before the minute were all published in it,
+	 * also those deleted since (a count of rows would miss them). Without
+	 * such a message, count from the first one of the minute. */
+	if (oldest && (rc = first_id_created_from(st, oldest, s->newest_id, pl_now_ms() - 60000, &first)) == PL_OK) {
+		if ((rc = read_int(st, S_PREV_ID, first, 1, &prev)) != PL_OK)
+			goto out;
+		if (first > s->newest_id)
+			s->publishes_last_minute = 0;
+		else
+			s->publishes_last_minute = s->newest_id - (prev ? prev : first - 1);
+	}
 out:
 	txn_end(st, 1);
 	s->db_bytes = file_size(st->path, "");

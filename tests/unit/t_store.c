@@ -645,6 +645,34 @@ static void t_body(void)
 	json_object_put(data);
 }
 
+/* publishes_last_minute counts publishes, also those deleted since. */
+static void t_minute(void)
+{
+	struct pl_store *st = open_fresh();
+	struct pl_stats s = { 0 };
+	int64_t first = 0, last = 0;
+	int rc;
+
+	for (int i = 0; i < 3; i++)
+		pub_at(st, "/m", NULL, NULL, NULL, -2 * 3600 * 1000LL, 24 * 3600 * 1000LL);
+	for (int i = 0; i < 5; i++) {
+		last = pub(st, "/m", NULL, NULL, NULL);
+		if (!first)
+			first = last;
+	}
+	rc = pl_store_stats(st, &s);
+	ok(rc == PL_OK && s.publishes_last_minute == 5, "5 publishes in the last minute (%lld)",
+	   (long long)s.publishes_last_minute);
+	pl_store_delete(st, first);
+	pl_store_delete(st, first + 2);
+	pl_store_delete(st, last);
+	rc = pl_store_stats(st, &s);
+	ok(rc == PL_OK && s.rows == 5 && s.publishes_last_minute == 5,
+	   "still 5 after deleting 3 of them, the first and the newest included (%lld, rows %lld)",
+	   (long long)s.publishes_last_minute, (long long)s.rows);
+	pl_store_close(st);
+}
+
 int main(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -663,6 +691,7 @@ int main(void)
 	t_isolation(1);
 	t_exactly_once();
 	t_purge();
+	t_minute();
 	t_admin_ops();
 	t_plans();
 	t_body();
