@@ -554,6 +554,16 @@ static void conn_read(struct conn *c)
 	while (n < 0 && errno == EINTR);
 	if (n < 0 && errno == EAGAIN)
 		return;
+	if (n == 0 && c->r && !c->closing && !c->dead) {
+		/* EOF with the request held: the client left and the web server
+		 * passed its FIN on (lighttpd's tcp-fin-propagate). End the
+		 * request as for an abort, so that the server sees it done and
+		 * does not log "unexpected end-of-file" as if we had died. */
+		aborted(c);
+		if (!c->dead)
+			c->close_after = 1;
+		return;
+	}
 	if (n <= 0) {
 		conn_kill(c);   /* EOF or reset: the web server dropped the request */
 		return;

@@ -98,3 +98,15 @@ rl_hold_and_leave() {
 	wait "$kept" 2>/dev/null || true
 	[ "$(grep -c still-here "$out")" -eq 1 ]
 }
+
+@test "a client leaving is not logged by lighttpd as a program that died" {
+	[ "$PL_SERVER" = lighttpd ] || skip "lighttpd's tcp-fin-propagate only"
+	log=$PL_STATE/lighttpd-error.log
+	[ -f "$log" ] || pl_fail "no $log"
+	before=$(grep -c 'unexpected end-of-file' "$log" || true)
+	T=$(pl_topic)
+	rl_hold_and_leave 5 "/push/stream?topic=$T"
+	rl_hold_and_leave 5 "/push/longpoll?topic=$T&timeout=60"
+	after=$(grep -c 'unexpected end-of-file' "$log" || true)
+	[ "$after" = "$before" ] || { tail -5 "$log" >&2; pl_fail "$((after - before)) 'unexpected end-of-file' lines for clients that left"; }
+}
