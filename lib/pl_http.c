@@ -116,7 +116,9 @@ static int origin_allowed(const struct pl_conf *c, const char *origin, int *wild
 {
 	*wildcard = 0;
 	for (size_t i = 0; i < c->ncors; i++) {
-		if (!strcmp(c->cors_origins[i], "*")) {
+		/* "null" is the origin of sandboxed frames and local files:
+		 * allowed only when listed by name, never by "*". */
+		if (!strcmp(c->cors_origins[i], "*") && strcmp(origin, "null")) {
 			*wildcard = 1;
 			return 1;
 		}

@@ -64,6 +64,16 @@ teardown_file() { pl_teardown_server; }
 	pl_expect_status 200
 	acao=$(pl_hdr Access-Control-Allow-Origin) || { pl_show; pl_fail "no ACAO with *"; }
 	[ "$acao" = '*' ] || [ "$acao" = https://anyone.example ] || pl_fail "ACAO '$acao'"
+	# "*" never covers the opaque origin of sandboxed frames and files
+	CGI_CONF=$BATS_TEST_TMPDIR/star-cred.conf
+	pl_write_test_conf "$CGI_CONF" "$PL_DB" 'cors_origins=*' 'cors_credentials=on'
+	CGI_ENV=(HTTP_ORIGIN=null)
+	pl_cgi_req poll GET "topic=/x"
+	! pl_hdr Access-Control-Allow-Origin >/dev/null || { pl_show; pl_fail "ACAO for Origin: null under *"; }
+	CGI_ENV=(HTTP_ORIGIN=https://anyone.example)
+	pl_cgi_req poll GET "topic=/x"
+	[ "$(pl_hdr Access-Control-Allow-Origin)" = https://anyone.example ] || { pl_show; pl_fail "* with credentials: origin not echoed"; }
+	pl_hdr Vary | grep -qi origin || { pl_show; pl_fail "an echoed origin without Vary: Origin"; }
 	CGI_CONF=$BATS_TEST_TMPDIR/cred.conf
 	pl_write_test_conf "$CGI_CONF" "$PL_DB" 'cors_origins=https://a.example, https://b.example' 'cors_credentials=on'
 	CGI_ENV=(HTTP_ORIGIN=https://b.example)
