@@ -129,10 +129,14 @@ static int set_token_key(struct pl_conf *c, const char *section, const char *k, 
 		return PL_EINVAL;
 	t = token_for(c, name);
 	if (!strcmp(k, "token")) {
-		/* Tokens travel in headers and query strings: keep them printable. */
-		if (strlen(v) < 8 || strlen(v) > 256 || strspn(v,
+		/* Tokens travel in headers and query strings: keep them printable.
+		 * A short one is the operator's call (a test setup, say), not an
+		 * unusable file: warned about, not refused. */
+		if (strlen(v) < 1 || strlen(v) > 256 || strspn(v,
 		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=") != strlen(v))
 			return PL_EINVAL;
+		if (strlen(v) < 8)
+			pl_log_warn("token '%s' is shorter than 8 characters: easy to guess", name);
 		free(t->secret);
 		t->secret = pl_xstrdup(v);
 	} else if (!strcmp(k, "role")) {
@@ -160,8 +164,10 @@ static int set_key(struct pl_conf *c, const char *k, const char *v)
 		free(c->db_path);
 		c->db_path = pl_xstrdup(v);
 	} else if (!strcmp(k, "secret")) {
-		if (strlen(v) < 16)
-			return PL_EINVAL;   /* a short HMAC key is guessable */
+		if (!*v)
+			return PL_EINVAL;
+		if (strlen(v) < 16)     /* a short HMAC key is guessable */
+			pl_log_warn("secret is shorter than 16 bytes: subscriber tokens are easier to forge");
 		free(c->secret);
 		c->secret = pl_xstrdup(v);
 	} else if (!strcmp(k, "default_ttl") || !strcmp(k, "max_ttl")) {
@@ -230,9 +236,9 @@ static int on_ini(void *user, const char *section, const char *k, const char *v)
 		const char *why = "";
 
 		if (rc != PL_ENOTFOUND && !strcmp(k, "secret"))
-			why = ": at least 16 bytes";
+			why = ": not empty (16 bytes or more)";
 		else if (rc != PL_ENOTFOUND && !strcmp(k, "token"))
-			why = ": 8-256 of A-Z a-z 0-9 - . _ ~ + / =";
+			why = ": 1-256 of A-Z a-z 0-9 - . _ ~ + / = (8 or more)";
 		else if (rc != PL_ENOTFOUND && !strcmp(k, "topics"))
 			why = ": valid topic prefixes such as /ops /oa";
 		snprintf(ps->reason, sizeof ps->reason, "%s key '%.64s' in [%.64s]%s",
