@@ -411,11 +411,13 @@ var Pushlite = (function (win) {
 		timer = win.setTimeout(function () {
 			timer = null;
 			if (!done) {
+				/* abort() fires readystatechange (status 0) at once: report
+				 * the timeout first, so that it is not taken for "network". */
+				finish(netError('timeout', 'no answer in time'));
 				try {
 					x.abort();
 				} catch (e) {
 				}
-				finish(netError('timeout', 'no answer in time'));
 			}
 		}, timeoutMs);
 		/* XDomainRequest in IE9 aborts requests sent synchronously after open. */
@@ -613,12 +615,14 @@ var Pushlite = (function (win) {
 			fallbackAfter: num(o.fallbackAfter, 2),
 			timeout: num(o.timeout, 25),
 			stall: num(o.stallTimeout, 45000),
-			heldOk: num(o.heldOk, 1500)
+			heldOk: num(o.heldOk, 1500),
+			streamMin: num(o.streamMin, 1000),
+			streamMaxAge: num(o.streamMaxAge, 330000)
 		};
 		var closed = false, gen = 0, cur = null, timer = null, probeTimer = null, watch = null;
 		var cursor = null, since = 'now';
 		var best = null, active = null, mode = 'push';
-		var fails = 0, probeFails = 0, probeDue = false;
+		var fails = 0, probeFails = 0, probeDue = false, quickEnds = 0;
 		var store = null, self;
 
 		for (k = 0; k < topics.length; k++) {
@@ -927,14 +931,22 @@ var Pushlite = (function (win) {
 		}
 
 		/* Reconnect after a stream that was open ended (maximum time reached,
-		 * proxy cut, server restart): soon, with a little jitter. */
-		function streamEnded() {
+		 * proxy cut, server restart): soon, with a little jitter. A stream
+		 * that ended within a second of opening, having delivered nothing (a
+		 * proxy that cuts streamed answers, a stream program that dies),
+		 * counts as a failure: backing off, so that such a client does not
+		 * reconnect several times a second for ever. */
+		function streamEnded(openedAt, delivered) {
 			stop();
-			later(run, Math.round(Math.random() * cfg.retryMin));
+			if (!delivered && now() - openedAt < cfg.streamMin)
+				quickEnds++;
+			else
+				quickEnds = 0;
+			later(run, quickEnds ? backoff(quickEnds) : Math.round(Math.random() * cfg.retryMin));
 		}
 
 		function sse() {
-			var my = ++gen, opened = false, es;
+			var my = ++gen, opened = false, openedAt = 0, delivered = false, es;
 			var url = base + '/stream?' + query('format=sse');
 			es = o.withCredentials ? new win.EventSource(url, { withCredentials: true }) : new win.EventSource(url);
 			function parse(e) {
@@ -948,11 +960,25 @@ var Pushlite = (function (win) {
 				if (my !== gen || closed)
 					return;
 				opened = true;
+				openedAt = now();
 				success();
+				/* The server ends every stream after its maximum time (300 s
+				 * by default). Its heartbeats are SSE comments, which never
+				 * reach script: a connection that died silently (a NAT
+				 * mapping dropped) shows only as a stream older than that.
+				 * Start over then; the cursor makes it lossless. */
+				win.setTimeout(function () {
+					if (my === gen && !closed && cur) {
+						cur.abort();
+						cur = null;
+						streamEnded(openedAt, true);
+					}
+				}, cfg.streamMaxAge);
 			};
 			es.onmessage = function (e) {
 				if (my !== gen || closed)
 					return;
+				delivered = true;
 				deliver(parse(e));
 			};
 			if (es.addEventListener) {
@@ -974,7 +1000,7 @@ var Pushlite = (function (win) {
 				es.onopen = es.onmessage = es.onerror = null;
 				es.close();
 				if (opened)
-					streamEnded();
+					streamEnded(openedAt, delivered);
 				else if (closedByServer)
 					fail({ code: 'refused', message: 'stream refused (push off?)', status: 0, refused: true });
 				else
@@ -997,7 +1023,7 @@ var Pushlite = (function (win) {
 		}
 
 		function iframe() {
-			var my = ++gen, opened = false, called = false, seen = now();
+			var my = ++gen, opened = false, called = false, seen = now(), started = now(), delivered = false;
 			var name = 'pushlite_if' + (++seq) + '_' + now();
 			var frame;
 
@@ -1031,6 +1057,7 @@ var Pushlite = (function (win) {
 						opened = true;
 						success();
 					}
+					delivered = true;
 					deliver(clone(m));
 				} else if (m.reset) {
 					if (cursor !== null)
@@ -1056,7 +1083,7 @@ var Pushlite = (function (win) {
 				/* A held stream calls at least once (heartbeat) before it
 				 * ends; a document without any call is a refusal. */
 				if (called)
-					streamEnded();
+					streamEnded(started, delivered);
 				else
 					fail({ code: 'refused', message: 'stream ended before it opened (push off?)', status: 0, refused: true });
 			}
@@ -1149,12 +1176,20 @@ var Pushlite = (function (win) {
 			if (available(ORDER[k]))
 				best = ORDER[k];
 		}
+		/* Reported once subscribe() has returned, so that onError's `this`
+		 * (and the caller's variable) is the subscription. */
 		if (o.transport && o.transport !== 'auto' && best !== o.transport)
-			report({ code: 'unsupported', message: 'transport ' + o.transport + ' is not available here; using ' + best });
+			win.setTimeout(function () {
+				report({ code: 'unsupported', status: 0,
+					message: 'transport ' + o.transport + ' is not available here; using ' + best });
+			}, 0);
 
 		if (o.persist) {
+			/* The user of a token is part of the key (not the token, which
+			 * changes as it is renewed): two users never share a cursor. */
 			store = makeStore(o.persist, o.persistKey || 'pushlite:' + base + '|' + tlist.join(',') +
-				'|' + (o.client || '') + '|' + (o.type || ''));
+				'|' + (o.client || '') + '|' + (o.type || '') +
+				(o.token ? '|' + String(o.token).split('.')[1] : ''));
 		}
 		if (store && /^[0-9]+$/.test(String(store.get())))
 			cursor = parseInt(store.get(), 10);

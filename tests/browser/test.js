@@ -729,6 +729,96 @@ async function main() {
       }
     }
 
+    /* ---- I: streams that end at once, silent streams, notices, cursors per user */
+    {
+      // A stream that opens and ends at once (a proxy cutting streamed
+      // answers): the client backs off instead of reconnecting without pause.
+      const f = await openFixture(browser, origin);
+      let streams = 0;
+      await f.page.route('**/push/stream?**', (route) => {
+        streams++;
+        route.fulfill({ status: 200, contentType: 'text/event-stream', body: 'retry: 3000\n\n: hb\n\n' });
+      });
+      await f.page.evaluate((o) => startSub(o), { url: '/push', topics: ['/bt/cut'], transport: 'sse', retryMin: 200, retryMax: 2000 });
+      await sleep(8000);
+      ok(streams >= 2 && streams <= 12, `sse: a stream that ends as it opens is retried with backoff (${streams} streams in 8 s)`,
+        `${streams} streams in 8 s; without backoff about 40`);
+      await f.context.close();
+    }
+    {
+      // The server ends every stream after stream_max_time; an EventSource
+      // still open after streamMaxAge died silently (its heartbeats are
+      // comments, invisible to script) and is started over, losing nothing.
+      const f = await openFixture(browser, origin);
+      let streams = 0;
+      f.page.on('request', (r) => { if (r.url().includes('/push/stream?')) streams++; });
+      await f.page.evaluate((o) => startSub(o), { url: '/push', topics: ['/bt/age'], transport: 'sse', streamMaxAge: 2500 });
+      await waitFor(async () => ((await state(f.page)).transport === 'sse' ? true : null), 10000);
+      const want = [await server.publish('/bt/age', 'one')];
+      await sleep(3500);
+      want.push(await server.publish('/bt/age', 'two'));
+      const st = await waitFor(async () => {
+        const s = await state(f.page);
+        return idList(s.ids).length >= 2 ? s : null;
+      }, 10000) || await state(f.page);
+      ok(streams >= 2 && sameList(idList(st.ids), want), `sse: a stream older than streamMaxAge is started over, nothing lost or repeated (${streams} streams)`,
+        describe(st, want) + `\nstreams ${streams}`);
+      await f.context.close();
+    }
+    {
+      // The notice that a forced transport is not available comes after
+      // subscribe() returned, with the subscription as `this` and status 0.
+      const f = await openFixture(browser, origin, { strip: STRIP_ES });
+      const got = await f.page.evaluate(() => new Promise((resolve) => {
+        var sub = null, early = false;
+        sub = Pushlite.subscribe({ url: '/push', topics: ['/bt/unsup'], transport: 'sse',
+          onError: function (e) {
+            if (e.code !== 'unsupported') return;
+            resolve({ same: this === sub && sub !== null, status: e.status, early: early });
+          } });
+        early = false;
+        setTimeout(function () { resolve(null); sub.close(); }, 3000);
+      }));
+      ok(got && got.same && got.status === 0, 'unsupported transport: notice after subscribe() returned, this = the subscription, status 0',
+        JSON.stringify(got));
+      await f.context.close();
+    }
+    {
+      // persist: two users on the same topics keep cursors of their own.
+      const f = await openFixture(browser, origin);
+      const tok = (user) => {
+        const body = `v1.${user}.${Math.floor(Date.now() / 1000) + 3600}`;
+        return body + '.' + require('crypto').createHmac('sha256', SECRET).update(body).digest('base64url');
+      };
+      await server.publish('/bt/pk', 'for everyone');
+      await f.page.evaluate((t) => {
+        T.a = Pushlite.subscribe({ url: '/push', topics: ['/bt/pk'], persist: 'session', token: t[0], transport: 'poll', since: 'all' });
+        T.b = Pushlite.subscribe({ url: '/push', topics: ['/bt/pk'], persist: 'session', token: t[1], transport: 'poll', since: 'all' });
+        return true;
+      }, [tok('alice'), tok('bob')]);
+      await sleep(1500);
+      const keys = await f.page.evaluate(() => {
+        T.a.close(); T.b.close();
+        var k = [];
+        for (var i = 0; i < sessionStorage.length; i++) k.push(sessionStorage.key(i));
+        return k;
+      });
+      ok(keys.length === 2, 'persist: subscriptions of two users (token=) on the same topics keep separate cursors', JSON.stringify(keys));
+      await f.context.close();
+    }
+    {
+      // A long poll that gets no answer in time is reported as "timeout".
+      const f = await openFixture(browser, origin);
+      await f.page.route('**/push/longpoll?**', () => { /* never answered */ });
+      await f.page.evaluate((o) => startSub(o), { url: '/push', topics: ['/bt/to'], transport: 'longpoll', timeout: 1, retryMin: 60000 });
+      const st = await waitFor(async () => {
+        const s = await state(f.page);
+        return s.errors ? s : null;
+      }, 30000) || await state(f.page);
+      ok(/^timeout:0:longpoll/.test(st.errors), 'longpoll: an answer that does not come in time is reported as timeout, not network', st.errors);
+      await f.context.close();
+    }
+
     /* ---- H: the demo page */
     {
       const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
