@@ -65,7 +65,7 @@ static int wants_delete(struct pl_req *r)
 	if (!pl_req_method_is(r, "POST"))
 		return 0;
 	m = pl_req_arg(r, "_method");
-	if (r->body_len && pl_kv_parse(r->body, r->body_len, &r->form, &r->nform) == PL_OK) {
+	if (!r->form && r->body_len && pl_kv_parse(r->body, r->body_len, &r->form, &r->nform) == PL_OK) {
 		if (!m)
 			m = pl_kv_get(r->form, r->nform, "_method");
 		/* An HTML form sends its filter (topic=, user=) in the body
@@ -207,8 +207,7 @@ static const struct {
 	const char *code, *msg;
 } server_errors[] = {
 	{ 400, "bad_request", "the request could not be read: a malformed request line, header or URL" },
-	{ 404, "not_found", "no such endpoint: use /push/publish, /push/poll, /push/longpoll, /push/stream, "
-	  "/push/admin or /push/health" },
+	{ 404, "not_found", PL_MSG_NO_ENDPOINT },
 	{ 405, "method_not_allowed", "this method is not allowed here" },
 	{ 408, "timeout", "the request took too long to arrive" },
 	{ 411, "length_required", "a POST needs a body with a Content-Length (or chunked); with curl, -d ''" },
@@ -279,8 +278,7 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 	rest = strstr(path, "/admin");
 	if (!rest || (rest[6] != '\0' && rest[6] != '/')) {
 		pl_out_error(resp, &eo, PL_ENOTFOUND, NULL,
-			     "no such endpoint: use /push/publish, /push/poll, /push/longpoll, /push/stream, "
-			     "/push/admin or /push/health", 0);
+			     PL_MSG_NO_ENDPOINT, 0);
 		return;
 	}
 	if ((rc = authorize(c, r, err, sizeof err)) != PL_OK) {

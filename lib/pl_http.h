@@ -32,4 +32,8 @@ const char *pl_http_code(int rc);
  * (204, or 403 for an origin not allowed). */
 int pl_http_cors(const struct pl_conf *c, const struct pl_req *req, struct pl_resp *r, const char *methods);
 
+/* The 404 of a URL under /push/ that names no endpoint. */
+#define PL_MSG_NO_ENDPOINT \
+	"no such endpoint: use /push/publish, /push/poll, /push/longpoll, /push/stream, /push/admin or /push/health"
+
 #endif

@@ -156,7 +156,6 @@ static void xml_message(struct pl_buf *b, const struct pl_row *r, int with_last_
 
 	if (tok)
 		json_tokener_free(tok);
-
 	pl_buf_addf(b, "<message id=\"%lld\"", (long long)r->id);
 	xml_attr(b, "topic", r->topic);
 	pl_buf_addf(b, " created=\"%lld\" expires=\"%lld\"", (long long)r->created, (long long)r->expires);

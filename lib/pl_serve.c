@@ -101,8 +101,7 @@ int pl_serve_wrong_path(const struct pl_req *r, const char *name, struct pl_resp
 		return 0;
 	pl_sub_error_format(r, &eo);
 	pl_out_error(resp, &eo, PL_ENOTFOUND, NULL,
-		     "no such endpoint: use /push/publish, /push/poll, /push/longpoll, /push/stream, "
-		     "/push/admin or /push/health", 0);
+		     PL_MSG_NO_ENDPOINT, 0);
 	return 1;
 }
 
