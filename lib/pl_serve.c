@@ -69,11 +69,17 @@ int pl_serve_refuse(const struct pl_conf *c, int conf_ok, const char *content_le
 			     "(its error log names the line)", 0);
 		return 1;
 	}
-	if (content_length && *content_length &&
-	    (pl_int_parse(content_length, 0, INT64_MAX, &len) != PL_OK || len > (int64_t)c->max_body)) {
-		snprintf(msg, sizeof msg, "the body is larger than %zu bytes", c->max_body);
-		pl_out_error(resp, NULL, PL_ETOOBIG, NULL, msg, 0);
-		return 1;
+	if (content_length && *content_length) {
+		if (strspn(content_length, "0123456789") != strlen(content_length)) {
+			pl_out_error(resp, NULL, PL_EINVAL, NULL, "Content-Length is not a number of bytes", 0);
+			return 1;
+		}
+		/* Digits only: a number too large to read is too large. */
+		if (pl_int_parse(content_length, 0, INT64_MAX, &len) != PL_OK || len > (int64_t)c->max_body) {
+			snprintf(msg, sizeof msg, "the body is larger than %zu bytes", c->max_body);
+			pl_out_error(resp, NULL, PL_ETOOBIG, NULL, msg, 0);
+			return 1;
+		}
 	}
 	if (query_rc != PL_OK) {
 		pl_out_error(resp, NULL, PL_EINVAL, NULL,
@@ -107,7 +113,7 @@ int pl_serve_wrong_path(const struct pl_req *r, const char *name, struct pl_resp
 
 /* Run one request. store is opened on demand and reopened after failures,
  * so that a database that comes back (disk freed, file restored) is used. */
-static void handle(struct app *a, struct pl_store **st, char **env, const char *body, size_t len,
+static void handle(struct app *a, struct pl_store **st, char **env, const char *body, size_t len, int cut,
 		   struct pl_buf *out, struct pl_result *got)
 {
 	struct pl_req r;
@@ -120,6 +126,12 @@ static void handle(struct app *a, struct pl_store **st, char **env, const char *
 		goto done;
 	if (pl_serve_refuse(&a->conf, a->conf_ok, pl_req_env(&r, "CONTENT_LENGTH"), qrc, &resp))
 		goto done;
+	if (cut) {
+		/* The client went away mid-upload: what came is not the message. */
+		pl_out_error(&resp, NULL, PL_EINVAL, NULL,
+			     "the body ended before its Content-Length: nothing was stored", 0);
+		goto done;
+	}
 	/* A store that cannot open is NULL: each handler answers 503 in the
 	 * format its request asked for. */
 	if (*st && pl_store_moved(*st)) {
@@ -150,14 +162,16 @@ done:
 	pl_req_free(&r);
 }
 
-/* Read the body, at most max+1 bytes (one more tells "too big"). */
-static char *read_body(FCGX_Stream *in, FILE *fin, const char *clen, size_t max, size_t *len)
+/* Read the body of CONTENT_LENGTH bytes (none when over max: refused
+ * before it is read). *cut is 1 when the input ended before all came. */
+static char *read_body(FCGX_Stream *in, FILE *fin, const char *clen, size_t max, size_t *len, int *cut)
 {
 	int64_t want = 0;
 	char *buf;
 	size_t got = 0;
 
 	*len = 0;
+	*cut = 0;
 	if (!clen || pl_int_parse(clen, 0, INT64_MAX, &want) != PL_OK || want == 0 || (uint64_t)want > max)
 		return pl_xcalloc(1, 1);
 	buf = pl_xmalloc((size_t)want + 1);
@@ -170,6 +184,7 @@ static char *read_body(FCGX_Stream *in, FILE *fin, const char *clen, size_t max,
 	}
 	buf[got] = '\0';
 	*len = got;
+	*cut = got < (size_t)want;
 	return buf;
 }
 
@@ -196,12 +211,13 @@ static void *worker(void *arg)
 	while (FCGX_Accept_r(&req) >= 0) {
 		size_t len;
 		char *body;
+		int cut;
 
 		atomic_fetch_add(&a->busy, 1);
-		body = read_body(req.in, NULL, env_get(req.envp, "CONTENT_LENGTH"), a->conf.max_body, &len);
+		body = read_body(req.in, NULL, env_get(req.envp, "CONTENT_LENGTH"), a->conf.max_body, &len, &cut);
 		pl_buf_reset(&out);
 		pl_result_reset(&got);
-		handle(a, &st, req.envp, body, len, &out, &got);
+		handle(a, &st, req.envp, body, len, cut, &out, &got);
 		FCGX_PutStr(out.p, (int)out.len, req.out);
 		FCGX_Finish_r(&req);
 		/* First deliveries are recorded after the answer is on its way. */
@@ -223,6 +239,7 @@ static int serve_cgi(struct app *a)
 	struct pl_result got;
 	size_t len;
 	char *body;
+	int cut;
 
 	if (!getenv("REQUEST_METHOD")) {
 		fprintf(stderr, "This is a FastCGI/CGI program: run it from a web server (see docs/deploy.md).\n");
@@ -230,8 +247,8 @@ static int serve_cgi(struct app *a)
 	}
 	memset(&got, 0, sizeof got);
 	pl_group_inline();
-	body = read_body(NULL, stdin, getenv("CONTENT_LENGTH"), a->conf.max_body, &len);
-	handle(a, &st, environ, body, len, &out, &got);
+	body = read_body(NULL, stdin, getenv("CONTENT_LENGTH"), a->conf.max_body, &len, &cut);
+	handle(a, &st, environ, body, len, cut, &out, &got);
 	fwrite(out.p, 1, out.len, stdout);
 	fflush(stdout);
 	if (got.ngot && st)

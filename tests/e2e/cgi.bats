@@ -70,6 +70,23 @@ alt_conf() {  # alt_conf KEY=VALUE...: CGI_CONF with those settings
 	pl_expect_nothing_stored "$T"
 }
 
+@test "a body that ends before its CONTENT_LENGTH (client gone mid-upload) is a 400; nothing stored" {
+	T=$(pl_topic)
+	CGI_ENV=(CONTENT_TYPE=text/plain "HTTP_AUTHORIZATION=Bearer $PL_PUB_TOKEN" CONTENT_LENGTH=50)
+	pl_cgi_req publish POST "topic=$T" 'only part of it'
+	pl_expect_error 400
+	CGI_ENV=(CONTENT_TYPE=application/json "HTTP_AUTHORIZATION=Bearer $PL_PUB_TOKEN" CONTENT_LENGTH=40)
+	pl_cgi_req publish POST "topic=$T" '{"a":1}'
+	pl_expect_error 400
+	CGI_ENV=(CONTENT_TYPE=text/plain "HTTP_AUTHORIZATION=Bearer $PL_PUB_TOKEN" CONTENT_LENGTH=-1)
+	pl_cgi_req publish POST "topic=$T" 'x'
+	pl_expect_error 400
+	pl_expect_nothing_stored "$T"
+	CGI_ENV=(CONTENT_TYPE=text/plain "HTTP_AUTHORIZATION=Bearer $PL_PUB_TOKEN")
+	pl_cgi_req publish POST "topic=$T" 'whole'
+	pl_expect_status 201
+}
+
 @test "publish_get = on: GET /push/publish?topic=&data=&token= publishes; without a token 401" {
 	T=$(pl_topic)
 	alt_conf publish_get=on
