@@ -281,6 +281,29 @@ int pl_conf_load(struct pl_conf *c, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
 		return PL_ECONF;
 	}
+	/* inih reads a line into INI_MAX_LINE bytes and takes the rest of a
+	 * longer one for a line of its own, then names the wrong line: refuse
+	 * such a line here, by its own number. */
+	{
+		char *line = NULL;
+		size_t cap = 0;
+		ssize_t n;
+		int lineno = 0, too_long = 0;
+
+		while (!too_long && (n = getline(&line, &cap, f)) >= 0) {
+			lineno++;
+			while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+				n--;
+			too_long = n > INI_MAX_LINE - 2;
+		}
+		free(line);
+		if (too_long) {
+			fclose(f);
+			snprintf(err, errlen, "%s:%d: line longer than %d characters", path, lineno, INI_MAX_LINE - 2);
+			return PL_ECONF;
+		}
+		rewind(f);
+	}
 	/* A directory opens fine and reads as an error, which inih takes for
 	 * the end of an empty file: check, or it would mean "all defaults". */
 	r = ini_parse_file(f, on_ini, &ps);

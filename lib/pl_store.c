@@ -247,6 +247,33 @@ static int schema_version(struct pl_store *st)
 	return v;
 }
 
+/* PL_OK for a pushlite database of this version or older, or an empty one;
+ * else the reason is in open_error (and logged once). */
+static int foreign(struct pl_store *st)
+{
+	sqlite3_stmt *s = NULL;
+	int version = schema_version(st), other = 0;
+	char name[64] = "";
+
+	if (version == 0 && sqlite3_prepare_v2(st->db, "SELECT name FROM sqlite_master WHERE type = 'table' "
+					       "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' LIMIT 1",
+					       -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+		other = 1;
+		snprintf(name, sizeof name, "%s", (const char *)sqlite3_column_text(s, 0));
+	}
+	sqlite3_finalize(s);
+	if (other)
+		snprintf(open_error, sizeof open_error,
+			 "not a pushlite database: it holds other tables (%s) and no pushlite schema", name);
+	else if (version > SCHEMA_VERSION)
+		snprintf(open_error, sizeof open_error, "schema version %d is newer than this program (%d)",
+			 version, SCHEMA_VERSION);
+	else
+		return PL_OK;
+	pl_log_err("%s: %s", st->path, open_error);
+	return PL_EIO;
+}
+
 /* Before SQLite's first use in the process. Its memory statistics (on by
  * default) take one process-wide mutex on every allocation, and reading a row
  * allocates: threads serving answers queued on it. Nothing here reads them. */
@@ -273,6 +300,10 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 	 * short steps: SQLite's own timeout handler sleeps up to 100 ms at a
 	 * time, far longer than any of our write transactions holds the lock. */
 	sqlite3_busy_handler(st->db, busy_wait, NULL);
+	/* Before anything is changed (WAL mode persists in the file): a file
+	 * of another program, or of a newer pushlite, is left as it is. */
+	if (foreign(st) != PL_OK)
+		goto fail_logged;
 	op = "journal_mode=WAL";
 	if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;

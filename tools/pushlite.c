@@ -4,6 +4,7 @@
  * database file is trusted already. */
 #include "pl_first.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pl_auth.h"
 #include "pl_conf.h"
@@ -48,10 +50,21 @@ static void on_signal(int sig)
 static int open_store(struct pl_conf *c, struct pl_store **st)
 {
 	if (pl_store_open(st, c) != PL_OK) {
-		fprintf(stderr, "pushlite: cannot open the database %s\n", c->db_path);
+		fprintf(stderr, "pushlite: cannot open the database %s: %s\n", c->db_path, pl_store_open_error());
 		return 1;
 	}
 	return 0;
+}
+
+/* Commands that only read: a missing database is a typo, not one to create. */
+static int open_existing(struct pl_conf *c, struct pl_store **st)
+{
+	if (access(c->db_path, F_OK) != 0) {
+		fprintf(stderr, "pushlite: no database at %s: %s (pushlite init creates one)\n", c->db_path,
+			strerror(errno));
+		return 1;
+	}
+	return open_store(c, st);
 }
 
 static int cmd_init(struct pl_conf *c)
@@ -190,7 +203,7 @@ static int cmd_tail(struct pl_conf *c, int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (open_store(c, &st) || pl_wake_open(&w, c->db_path) != 0)
+	if (open_existing(c, &st) || pl_wake_open(&w, c->db_path) != 0)
 		goto out;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -266,7 +279,7 @@ static int cmd_stats(struct pl_conf *c)
 	struct pl_stats s;
 	int rc;
 
-	if (open_store(c, &st))
+	if (open_existing(c, &st))
 		return 1;
 	rc = pl_store_stats(st, &s);
 	pl_store_close(st);

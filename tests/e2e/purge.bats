@@ -113,6 +113,26 @@ pub_ttl() {
 	done
 	run purge --db ''
 	[ "$status" != 0 ] || pl_fail "--db '' exited 0"
+	# The same for the command line's reading commands.
+	for cmd in stats "tail --since all /a"; do
+		# shellcheck disable=SC2086
+		run timeout 5 "$PL_TOOLS/pushlite" --db "$missing" $cmd
+		[ "$status" = 1 ] && [ ! -e "$missing" ] || pl_fail "pushlite $cmd on a missing database: $status $output"
+	done
+	# Another program's database is left as it is; a newer schema is named.
+	other="$BATS_TEST_TMPDIR/other.db"
+	sqlite3 "$other" 'CREATE TABLE foo (x); INSERT INTO foo VALUES (1);'
+	run purge --db "$other"
+	[ "$status" != 0 ] && [ "${#lines[@]}" = 1 ] && [[ $output == *"not a pushlite database"* ]] ||
+		pl_fail "another program's database: $status $output"
+	[ "$(sqlite3 "$other" "SELECT group_concat(name) FROM sqlite_master; PRAGMA journal_mode;" | tr '\n' ' ')" = "foo delete " ] ||
+		pl_fail "another program's database was changed"
+	newer="$BATS_TEST_TMPDIR/newer.db"
+	"$PL_TOOLS/pushlite" --db "$newer" init >/dev/null
+	sqlite3 "$newer" 'PRAGMA user_version = 999;'
+	run purge --db "$newer"
+	[ "$status" != 0 ] && [ "${#lines[@]}" = 1 ] && [[ $output == *"newer than this program"* ]] ||
+		pl_fail "a newer schema: $status $output"
 	PUSHLITE_CONF=/nonexistent-dir/pushlite.conf run purge --quiet
 	[ "$status" != 0 ] || pl_fail "missing config exited 0"
 	[ "${#lines[@]}" = 1 ] || pl_fail "missing config: $output"

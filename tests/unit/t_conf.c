@@ -234,6 +234,24 @@ static void t_short(void)
 	ok(rc == PL_OK && c.ntokens == 1 && !strcmp(c.secret, "secret"),
 	   "a 6-byte secret and a 3-character token load (%s)", rc == PL_OK ? "ok" : err);
 	pl_conf_free(&c);
+	{
+		/* The INI parser's line limit: a longer line is refused by its
+		 * own number, not taken for two lines. */
+		char text[512];
+		int n = snprintf(text, sizeof text, "[pushlite]\nheartbeat = 10\n[token a]\ntoken = ");
+		memset(text + n, 'x', 191);
+		strcpy(text + n + 191, "\nrole = publish\n");
+		rc = load(&c, text, err, sizeof err);
+		ok(rc == PL_ECONF && names_line(err, 4) && strstr(err, "longer"),
+		   "a line over the parser's limit is an error naming that line (%s)", err);
+		pl_conf_free(&c);
+		text[n + 190] = '\n';
+		memmove(text + n + 190, text + n + 191, strlen(text + n + 191) + 1);
+		rc = load(&c, text, err, sizeof err);
+		ok(rc == PL_OK && c.ntokens == 1 && strlen(c.tokens[0].secret) == 190,
+		   "a 190-character token loads (%s)", rc == PL_OK ? "ok" : err);
+		pl_conf_free(&c);
+	}
 	pl_log_set_level(PL_LOG_INFO);
 }
 
