@@ -266,6 +266,10 @@ static int check(struct pl_conf *c, char *err, size_t errlen)
 				return PL_ECONF;
 			}
 	}
+	for (size_t i = 0; c->cors_credentials && i < c->ncors; i++)
+		if (!strcmp(c->cors_origins[i], "*"))
+			pl_log_warn("cors_origins = * with cors_credentials = on: every site may read its "
+				    "visitors' messages with their cookies; list the origins instead");
 	return PL_OK;
 }
 
