@@ -269,18 +269,18 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 		health(c, st, r, resp);
 		return;
 	}
-	if (pl_http_cors(c, r, resp, "GET, DELETE, POST, OPTIONS"))
-		return;
 	pl_sub_error_format(r, &eo);
 	/* The web server configs send every other path under /push/ here, so
 	 * that a wrong URL gets a JSON error like any other, not the server's
-	 * HTML page. It names no resource: no token is needed to learn that. */
+	 * HTML page. It names no resource: no token is needed to learn that,
+	 * and no preflight is answered for it. */
 	rest = strstr(path, "/admin");
 	if (!rest || (rest[6] != '\0' && rest[6] != '/')) {
-		pl_out_error(resp, &eo, PL_ENOTFOUND, NULL,
-			     PL_MSG_NO_ENDPOINT, 0);
+		pl_out_error(resp, &eo, PL_ENOTFOUND, NULL, PL_MSG_NO_ENDPOINT, 0);
 		return;
 	}
+	if (pl_http_cors(c, r, resp, "GET, DELETE, POST, OPTIONS"))
+		return;
 	if ((rc = authorize(c, r, err, sizeof err)) != PL_OK) {
 		if (rc == PL_EAUTH)
 			pl_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"pushlite admin\"");

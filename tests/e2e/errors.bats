@@ -168,6 +168,8 @@ TABLE
 		pl_req GET "/push/$p?topic=/e&timeout=1"
 		pl_expect_error 404
 	done
+	pl_req OPTIONS /push/pollx -H 'Origin: https://app.example' -H 'Access-Control-Request-Method: GET'
+	pl_expect_error 404
 	pl_publish "topic=/e" -H 'Content-Type: text/plain' --data-binary x
 	pl_expect_status 201
 }
@@ -202,4 +204,16 @@ TABLE
 		pl_req GET "/push/poll?$q"
 		pl_expect_error 400
 	done
+	# TRACE would echo the request, the Authorization header with it
+	pl_req TRACE '/push/publish?topic=/e' -H "Authorization: Bearer $PL_PUB_TOKEN"
+	case $HTTP_STATUS in 405|501) ;; *) pl_show; pl_fail "TRACE: $HTTP_STATUS" ;; esac
+	pl_expect_error "$HTTP_STATUS"
+	[[ $BODY != *"$PL_PUB_TOKEN"* ]] || { pl_show; pl_fail "TRACE echoed the token"; }
+	long=$(head -c 9000 /dev/zero | tr '\0' a)
+	pl_req GET "/push/poll?topic=/e&x=$long"
+	case $HTTP_STATUS in 414|431|400) ;; *) pl_show; pl_fail "a 9,000-byte URL: $HTTP_STATUS" ;; esac
+	pl_expect_error "$HTTP_STATUS"
+	pl_req GET '/push/poll?topic=/e' -H "X-Big: $long"
+	case $HTTP_STATUS in 400|431) ;; *) pl_show; pl_fail "a 9,000-byte header: $HTTP_STATUS" ;; esac
+	pl_expect_error "$HTTP_STATUS"
 }
