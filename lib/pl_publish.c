@@ -105,13 +105,10 @@ static int single_quote_outside_strings(const char *s, size_t n)
 	return 0;
 }
 
-/* Deeper than json-c's default of 32: real documents nest more than that.
- * The checks below walk the tree recursively, so it stays bounded. */
-#define JSON_DEPTH PL_JSON_DEPTH
-
 /* Strict JSON: the whole of s[0..n), surrounding blanks allowed. *valid is
  * 1 for valid JSON, 0 for invalid, -1 for JSON nested deeper than
- * JSON_DEPTH. */
+ * PL_JSON_DEPTH (deeper than json-c's default of 32: real documents nest
+ * more; the checks below walk the tree recursively, so it stays bounded). */
 static struct json_object *parse_json(const char *s, size_t n, int *valid)
 {
 	struct json_tokener *tok;
@@ -122,7 +119,7 @@ static struct json_object *parse_json(const char *s, size_t n, int *valid)
 	*valid = 0;
 	if (n == 0 || n > INT32_MAX || memchr(s, '\0', n) || !pl_utf8_valid(s, n))
 		return NULL;
-	tok = json_tokener_new_ex(JSON_DEPTH + 1);   /* json-c counts the value itself too */
+	tok = json_tokener_new_ex(PL_JSON_DEPTH + 1);   /* json-c counts the value itself too */
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	o = json_tokener_parse_ex(tok, s, (int)n);
 	/* json-c's JSON null is a NULL object: success tells it from an error. */
@@ -312,7 +309,7 @@ static int batch_line(struct batch *b, const struct pl_conf *c, const struct fie
 	if (!o || !json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
 		snprintf(err, ERRLEN, valid < 0 ? "JSON nested deeper than %d levels" : "not a JSON object",
-			 JSON_DEPTH);
+			 PL_JSON_DEPTH);
 		return PL_EINVAL;
 	}
 	own_obj(b, o);
@@ -485,7 +482,7 @@ static int parse_body(struct batch *b, const struct pl_conf *c, struct pl_req *r
 		data = parse_json(r->body, r->body_len, &valid);
 		if (valid <= 0) {
 			snprintf(err, ERRLEN, valid < 0 ? "the body is JSON nested deeper than %d levels" :
-				 "the body is not valid JSON", JSON_DEPTH);
+				 "the body is not valid JSON", PL_JSON_DEPTH);
 			return PL_EINVAL;
 		}
 		if (data)

@@ -247,12 +247,13 @@ static int schema_version(struct pl_store *st)
 	return v;
 }
 
-/* PL_OK for a pushlite database of this version or older, or an empty one;
- * else the reason is in open_error (and logged once). */
-static int foreign(struct pl_store *st)
+/* PL_OK for a pushlite database of this version or older, or an empty one,
+ * with its schema version in *version; else the reason is in open_error
+ * (and logged once). */
+static int foreign(struct pl_store *st, int *version_out)
 {
 	sqlite3_stmt *s = NULL;
-	int version = schema_version(st), other = 0;
+	int version = *version_out = schema_version(st), other = 0;
 	char name[64] = "";
 
 	if (version == 0 && sqlite3_prepare_v2(st->db, "SELECT name FROM sqlite_master WHERE type = 'table' "
@@ -289,6 +290,7 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 	struct pl_store *st = pl_xcalloc(1, sizeof *st);
 	const char *op = "open";
 	char pragma[128];
+	int version;
 
 	*out = NULL;
 	pthread_once(&once, sqlite_setup);
@@ -302,7 +304,7 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 	sqlite3_busy_handler(st->db, busy_wait, NULL);
 	/* Before anything is changed (WAL mode persists in the file): a file
 	 * of another program, or of a newer pushlite, is left as it is. */
-	if (foreign(st) != PL_OK)
+	if (foreign(st, &version) != PL_OK)
 		goto fail_logged;
 	op = "journal_mode=WAL";
 	if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK)
@@ -315,7 +317,7 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 	if (sqlite3_exec(st->db, pragma, NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
 	op = "schema";
-	if (schema_version(st) != SCHEMA_VERSION && apply_schema(st) != PL_OK)
+	if (version != SCHEMA_VERSION && apply_schema(st) != PL_OK)
 		goto fail_logged;
 	for (int i = 0; i < S_NSTMT; i++) {
 		op = sql_text[i];
