@@ -21,6 +21,7 @@
 #include "pl_admin.h"
 #include "pl_group.h"
 #include "pl_log.h"
+#include "pl_loop.h"
 #include "pl_out.h"
 #include "pl_poll.h"
 #include "pl_publish.h"
@@ -261,6 +262,74 @@ static int serve_cgi(struct app *a)
 	return 0;
 }
 
+/* ---- poll on the event loop ----
+ *
+ * A poll is answered at once from one query and never waits, so it needs no
+ * thread of its own: one loop per process serves every connection lighttpd
+ * opens to it, and a request costs no thread hand-off (on this kind of
+ * virtual machine the context switches of the thread pool cost more than
+ * the query). Publish and admin keep the pool: publish shares commits
+ * between its threads (pl_group.h), admin is rare. */
+
+struct loop_app {
+	struct app *a;
+	struct pl_store *st;
+	struct pl_buf out;
+	struct pl_result got;
+};
+
+static void loop_request(void *ud, struct pl_lreq *lr, char **env, const char *body, size_t len, int too_big)
+{
+	struct loop_app *l = ud;
+	const char *clen = env_get(env, "CONTENT_LENGTH");
+	int64_t want = 0;
+	int cut;
+
+	pl_buf_reset(&l->out);
+	pl_result_reset(&l->got);
+	if (too_big) {
+		/* More came than max_body; the length may not have said so. */
+		struct pl_resp resp;
+		char msg[128];
+
+		pl_resp_init(&resp);
+		snprintf(msg, sizeof msg, "the body is larger than %zu bytes", l->a->conf.max_body);
+		pl_out_error(&resp, NULL, PL_ETOOBIG, NULL, msg, 0);
+		pl_serve_finish(NULL, &resp, &l->out);
+		pl_resp_free(&resp);
+	} else {
+		cut = clen && pl_int_parse(clen, 0, INT64_MAX, &want) == PL_OK && (uint64_t)want > len;
+		handle(l->a, &l->st, env, body ? body : "", len, cut, &l->out, &l->got);
+	}
+	pl_loop_end_with(lr, l->out.p, l->out.len);
+	/* First deliveries are recorded after the answer is on its way. */
+	if (l->got.ngot && l->st)
+		pl_store_mark_got(l->st, l->got.got, l->got.ngot, pl_now_ms());
+}
+
+static void loop_gone(void *ud, struct pl_lreq *lr)
+{
+	/* Nothing is held: every request ends inside loop_request. */
+	(void)ud;
+	(void)lr;
+}
+
+static int serve_loop(struct app *a)
+{
+	struct loop_app l = { .a = a };
+	struct pl_loop_ops ops = { .on_request = loop_request, .on_gone = loop_gone };
+	struct pl_loop_conf lc;
+	int rc;
+
+	memset(&lc, 0, sizeof lc);
+	lc.max_body = a->conf_ok ? a->conf.max_body : 64 * 1024;
+	rc = pl_loop_run(&lc, &ops, &l);
+	pl_store_close(l.st);
+	pl_buf_free(&l.out);
+	pl_result_free(&l.got);
+	return rc == 0 ? 0 : 1;
+}
+
 int pl_serve_main(enum pl_prog prog, const char *name, int argc, char **argv)
 {
 	static struct app a;
@@ -277,6 +346,11 @@ int pl_serve_main(enum pl_prog prog, const char *name, int argc, char **argv)
 	a.conf_ok = pl_serve_conf(&a.conf, name) == PL_OK;
 	if (FCGX_IsCGI()) {
 		int rc = serve_cgi(&a);
+		pl_conf_free(&a.conf);
+		return rc;
+	}
+	if (prog == PL_PROG_POLL) {
+		int rc = serve_loop(&a);
 		pl_conf_free(&a.conf);
 		return rc;
 	}

@@ -64,12 +64,27 @@ static const char *const sql_text[S_NSTMT] = {
 	[S_COUNT_OLD_LIVE] = "SELECT count(*) FROM messages WHERE id < ? AND expires > ?",
 };
 
-/* One range of the path index, with each row read in the same step: CROSS
- * JOIN keeps message_paths outside, so the rows come in index (id) order. */
+/* One range of the path index, ids only (the index covers it): each row
+ * then comes from the row cache, or by id from the table. */
 static const char path_sql[] =
-	"SELECT m.id, m.topic, m.user, m.clients, m.type, m.src, m.target, m.created, m.expires,"
-	" m.last_get, m.body FROM message_paths AS p CROSS JOIN messages AS m ON m.id = p.id"
-	" WHERE p.path = ? AND p.user = ? AND p.id > ? ORDER BY p.id";
+	"SELECT id FROM message_paths WHERE path = ? AND user = ? AND id > ? ORDER BY id";
+
+/* The row cache. A stored message never changes (only last_get, which only
+ * the admin view shows and which bypasses the cache), and ids are never
+ * reused while this connection holds the file open, so a row read once can
+ * answer every later subscription that the index says it belongs to. It is
+ * what makes a user's inbox, read again at each page load, cheap: reading 50
+ * rows by id from a large table is most of the work of such an answer.
+ * Direct-mapped by id; bounded in bytes; one per connection (per thread), so
+ * no lock. */
+#define CACHE_SLOTS 4096                /* a power of two */
+#define CACHE_BYTES (2 * 1024 * 1024)
+#define CACHE_ROW_MAX (16 * 1024)       /* larger rows are read each time */
+
+struct cached {
+	struct pl_row row;
+	size_t size;
+};
 
 #define WAL_KEEP_BYTES (64 * 1024 * 1024)
 
@@ -85,6 +100,8 @@ struct pl_store {
 	int64_t moved_checked;  /* monotonic ms of the last look */
 	sqlite3_stmt *st[S_NSTMT];
 	sqlite3_stmt *paths[2 * PL_MAX_TOPICS];   /* merge streams, prepared on first use */
+	struct cached **cache;  /* CACHE_SLOTS, allocated on first use */
+	size_t cache_bytes;
 };
 
 /* A storage failure is logged once per kind, not once per request: a full
@@ -100,6 +117,7 @@ const char *pl_store_open_error(void)
 }
 
 static int store_rc(struct pl_store *st, const char *op);
+static void cache_free(struct pl_store *st);
 
 static int busy_wait(void *arg, int tries)
 {
@@ -355,6 +373,7 @@ void pl_store_close(struct pl_store *st)
 	for (size_t i = 0; i < sizeof st->paths / sizeof st->paths[0]; i++)
 		sqlite3_finalize(st->paths[i]);
 	sqlite3_close(st->db);
+	cache_free(st);
 	pl_buf_free(&st->scratch);
 	free(st->path);
 	free(st);
@@ -441,18 +460,83 @@ static struct pl_row *result_push(struct pl_result *res)
 	return &res->rows[res->n++];
 }
 
-void pl_result_add_copy(struct pl_result *dst, const struct pl_row *r)
+/* d = a copy of r with its own block; returns the block's size. */
+static size_t row_copy(struct pl_row *d, const struct pl_row *r)
 {
-	struct pl_row *d = result_push(dst);
-
 	const char *v[F_N] = { r->topic, r->user, r->clients, r->type, r->src, r->target, r->body };
-	size_t len[F_N];
+	size_t len[F_N], total = 0;
 
 	*d = *r;
-	for (int i = 0; i < F_N; i++)
-		len[i] = v[i] ? strlen(v[i]) : 0;
-	len[F_BODY] = r->body_len;
+	for (int i = 0; i < F_N; i++) {
+		len[i] = !v[i] ? 0 : i == F_BODY ? r->body_len : strlen(v[i]);
+		total += v[i] ? len[i] + 1 : 0;
+	}
 	row_pack(d, v, len);
+	return total;
+}
+
+void pl_result_add_copy(struct pl_result *dst, const struct pl_row *r)
+{
+	row_copy(result_push(dst), r);
+}
+
+/* ---- the row cache ---- */
+
+static size_t cache_slot(int64_t id)
+{
+	/* Fibonacci hashing: a user's ids are spaced by the other users'. */
+	return (size_t)(((uint64_t)id * 0x9e3779b97f4a7c15u) >> 52) & (CACHE_SLOTS - 1);
+}
+
+static const struct pl_row *cache_get(const struct pl_store *st, int64_t id)
+{
+	const struct cached *c = st->cache ? st->cache[cache_slot(id)] : NULL;
+
+	return c && c->row.id == id ? &c->row : NULL;
+}
+
+static void cache_drop(struct pl_store *st, size_t slot)
+{
+	struct cached *c = st->cache[slot];
+
+	if (!c)
+		return;
+	st->cache_bytes -= c->size;
+	pl_row_free(&c->row);
+	free(c);
+	st->cache[slot] = NULL;
+}
+
+static void cache_put(struct pl_store *st, const struct pl_row *r)
+{
+	size_t slot = cache_slot(r->id), size;
+	struct cached *c;
+
+	if (r->body_len > CACHE_ROW_MAX)
+		return;
+	if (!st->cache)
+		st->cache = pl_xcalloc(CACHE_SLOTS, sizeof *st->cache);
+	cache_drop(st, slot);
+	c = pl_xmalloc(sizeof *c);
+	size = row_copy(&c->row, r) + sizeof *c;
+	if (st->cache_bytes + size > CACHE_BYTES) {
+		pl_row_free(&c->row);
+		free(c);
+		return;
+	}
+	c->size = size;
+	st->cache_bytes += size;
+	st->cache[slot] = c;
+}
+
+static void cache_free(struct pl_store *st)
+{
+	if (!st->cache)
+		return;
+	for (size_t i = 0; i < CACHE_SLOTS; i++)
+		cache_drop(st, i);
+	free(st->cache);
+	st->cache = NULL;
 }
 
 void pl_result_reset(struct pl_result *res)
@@ -648,6 +732,23 @@ static sqlite3_stmt *path_stmt(struct pl_store *st, size_t i)
 	return st->paths[i];
 }
 
+/* The row of an id the index named, from the cache when it holds it. The
+ * admin view reads the table: it shows last_get, the one field that changes. */
+static int merge_row(struct pl_store *st, const struct pl_filter *f, int64_t id, struct pl_row *row)
+{
+	const struct pl_row *c = f->admin ? NULL : cache_get(st, id);
+	int rc;
+
+	if (c) {
+		row_copy(row, c);
+		return PL_OK;
+	}
+	memset(row, 0, sizeof *row);
+	if ((rc = fetch_row(st, id, row)) == PL_OK && !f->admin)
+		cache_put(st, row);
+	return rc;
+}
+
 /* Merge the id-ordered index ranges of every (topic, user key) pair. */
 static int query_merge(struct pl_store *st, const struct pl_filter *f, int64_t cursor,
 		       struct pl_result *res, int64_t now)
@@ -712,9 +813,12 @@ static int query_merge(struct pl_store *st, const struct pl_filter *f, int64_t c
 				continue;
 			}
 			if (!have) {
-				memset(&row, 0, sizeof row);
-				row_read(&row, ss[i]);
-				have = 1;
+				if ((rc = merge_row(st, f, min, &row)) == PL_ENOTFOUND)
+					rc = PL_OK;
+				else if (rc != PL_OK)
+					goto out;
+				else
+					have = 1;
 			}
 			int r = sqlite3_step(ss[i]);
 			if (r == SQLITE_ROW) {
@@ -725,14 +829,15 @@ static int query_merge(struct pl_store *st, const struct pl_filter *f, int64_t c
 			sqlite3_reset(ss[i]);
 			if (r != SQLITE_DONE) {
 				rc = store_rc(st, "path range");
-				pl_row_free(&row);
+				if (have)
+					pl_row_free(&row);
 				goto out;
 			}
 			ss[i] = ss[ns - 1];
 			cur[i] = cur[ns - 1];
 			ns--;
 		}
-		if (consider(f, res, &row, now))
+		if (have && consider(f, res, &row, now))
 			break;
 	}
 out:
@@ -1023,8 +1128,17 @@ int pl_store_mark_got(struct pl_store *st, const int64_t *ids, size_t n, int64_t
 	}
 	if (rc == PL_OK)
 		rc = commit(st);
-	if (rc != PL_OK)
+	if (rc != PL_OK) {
 		txn_end(st, 0);
+		return rc;
+	}
+	/* Marked now, here or (unseen by the cache) earlier by another
+	 * connection: either way the cached row need not ask again. */
+	for (size_t i = 0; i < n; i++) {
+		struct cached *c = st->cache ? st->cache[cache_slot(ids[i])] : NULL;
+		if (c && c->row.id == ids[i] && !c->row.last_get)
+			c->row.last_get = now_ms;
+	}
 	return rc;
 }
 
