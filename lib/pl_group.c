@@ -7,7 +7,9 @@
  * others wait, each on a condition variable of its own, for their batch to be
  * done or for the lead to be handed to them (the head of what queued during
  * the commit). No thread sleeps on a timer, none wakes for nothing, and a
- * lone publish commits at once.
+ * lone publish commits at once. (The publish program's event loop gathers
+ * its groups itself, a turn of the loop at a time, and hands each to
+ * pl_group_commit(); the queue serves threaded callers.)
  *
  * Every group goes through the same connection, so its page cache stays warm
  * (a connection re-reads pages another connection changed), and checkpoints
@@ -141,12 +143,10 @@ static void restart_wal(void)
 	wal_frames = 0;
 }
 
-/* Commit the taken items; if the group fails, commit them one by one, so one
- * request's failure never fails another's publish. */
-static void commit_group(const struct pl_conf *c, struct item *items, size_t count)
+/* Commit v[0..count) in one transaction; if the group fails, commit them one
+ * by one, so one request's failure never fails another's publish. */
+static void commit_v(const struct pl_conf *c, struct pl_msgv *v, size_t count, int *rcs)
 {
-	struct pl_msgv v[GROUP_MAX];
-	size_t i = 0;
 	int rc;
 
 	if (writer && pl_store_moved(writer)) {
@@ -154,24 +154,13 @@ static void commit_group(const struct pl_conf *c, struct item *items, size_t cou
 		writer = NULL;
 	}
 	if ((rc = writer_ready(c)) != PL_OK) {
-		for (struct item *it = items; it; it = it->next)
-			it->rc = rc;
+		for (size_t i = 0; i < count; i++)
+			rcs[i] = rc;
 		return;
 	}
-	for (struct item *it = items; it; it = it->next) {
-		v[i].m = it->m;
-		v[i].n = it->n;
-		i++;
-	}
 	rc = pl_store_publish_v(writer, v, count);
-	if (rc == PL_OK || count == 1) {
-		for (struct item *it = items; it; it = it->next)
-			it->rc = rc;
-	} else {
-		i = 0;
-		for (struct item *it = items; it; it = it->next, i++)
-			it->rc = pl_store_publish_v(writer, &v[i], 1);
-	}
+	for (size_t i = 0; i < count; i++)
+		rcs[i] = rc == PL_OK || count == 1 ? rc : pl_store_publish_v(writer, &v[i], 1);
 	if (rc == PL_EIO) {
 		/* Start afresh next time: the file may be replaced or repaired. */
 		pl_store_close(writer);
@@ -180,6 +169,30 @@ static void commit_group(const struct pl_conf *c, struct item *items, size_t cou
 	}
 	if (wal_frames >= restart_at)
 		restart_wal();
+}
+
+static void commit_group(const struct pl_conf *c, struct item *items, size_t count)
+{
+	struct pl_msgv v[GROUP_MAX];
+	int rcs[GROUP_MAX];
+	size_t i = 0;
+
+	for (struct item *it = items; it; it = it->next, i++) {
+		v[i].m = it->m;
+		v[i].n = it->n;
+	}
+	commit_v(c, v, count, rcs);
+	i = 0;
+	for (struct item *it = items; it; it = it->next)
+		it->rc = rcs[i++];
+}
+
+void pl_group_commit(const struct pl_conf *c, struct pl_msgv *v, size_t n, int *rcs)
+{
+	pthread_mutex_lock(&mu);
+	for (size_t i = 0; i < n; i += GROUP_MAX)
+		commit_v(c, v + i, n - i < GROUP_MAX ? n - i : GROUP_MAX, rcs + i);
+	pthread_mutex_unlock(&mu);
 }
 
 int pl_group_publish(const struct pl_conf *c, struct pl_msg *m, size_t n)

@@ -1,4 +1,5 @@
-/* pl_group.h: group commit for the threads of one publish process */
+/* pl_group.h: group commit for one publish process (its event loop, or
+ * threads) */
 #ifndef PL_GROUP_H
 #define PL_GROUP_H
 
@@ -10,6 +11,12 @@
  * on the process's one writer connection (opened on first use from c).
  * Blocks until this batch is committed or failed; returns its result. */
 int pl_group_publish(const struct pl_conf *c, struct pl_msg *m, size_t n);
+
+/* For a single-threaded server that gathers publishes itself (an event
+ * loop): commit v[0..n) on the writer connection, in one transaction per
+ * GROUP_MAX batches (each batch alone when its group fails); rcs[i] is the
+ * result of v[i]. */
+void pl_group_commit(const struct pl_conf *c, struct pl_msgv *v, size_t n, int *rcs);
 
 /* For a process that serves one request and exits (plain CGI), before the
  * first publish: no checkpoint thread, which would die with the process

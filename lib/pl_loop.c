@@ -952,6 +952,8 @@ int pl_loop_run(const struct pl_loop_conf *conf, const struct pl_loop_ops *ops, 
 					conn_read(c);
 			}
 		}
+		if (L.ops->on_turn)
+			L.ops->on_turn(L.ud);
 		now = pl_loop_now_ms();
 		run_timers(now);
 		run_wakes(now);

@@ -2,7 +2,9 @@
  *
  * For the programs that hold requests (longpoll, stream): thousands of waiting
  * requests per process at a few hundred bytes each, where a thread per request
- * costs ~11 KB. One epoll loop accepts FastCGI connections from the web server,
+ * costs ~11 KB. Also for publish and poll, which answer at once: a request
+ * then costs no thread hand-off, and publish commits together what one turn
+ * of the loop gathered (on_turn). One epoll loop accepts FastCGI connections from the web server,
  * decodes requests (pl_fcgi.c), keeps a timer per request in a heap, and wakes
  * the handler when the database may have changed (pl_wake.c). The same loop
  * serves a single plain CGI request, so the handler code is the same.
@@ -37,6 +39,9 @@ struct pl_loop_ops {
 	void (*on_wake)(void *ud);
 	/* r's deadline (pl_loop_set_timer) passed; the timer is cleared. */
 	void (*on_timer)(void *ud, struct pl_lreq *r);
+	/* The loop handled every event of one turn (one epoll_wait): a handler
+	 * that gathers requests (publish) acts on them together here. May be NULL. */
+	void (*on_turn)(void *ud);
 	/* SIGTERM, SIGUSR1 or SIGINT: answer every held request now. The loop then
 	 * flushes and returns; requests still held after a grace period get on_gone.
 	 * May be NULL (held requests then get on_gone). */

@@ -565,69 +565,121 @@ static void reply(struct pl_resp *resp, const struct pl_outopt *eo, const struct
 	pl_out_object(resp, eo, eo->fmt == PL_FMT_JSONP ? 200 : 201, o);
 }
 
-static void publish(const struct pl_conf *c, struct pl_store *st, struct pl_req *r, struct pl_resp *resp,
-		    int trusted)
-{
+struct pl_pub {
 	struct batch b;
-	struct pl_buf bodies = { 0 };
+	struct pl_buf bodies;
+	struct pl_outopt eo;
+	int ndjson;
+};
+
+static void pub_free(struct pl_pub *p)
+{
+	pl_buf_free(&p->bodies);
+	batch_free(&p->b);
+	free(p);
+}
+
+/* Everything before the commit. NULL: resp holds the whole answer (an
+ * error, a preflight); else the messages to commit, their stored text
+ * written, for pl_publish_end(). */
+static struct pl_pub *publish_begin(const struct pl_conf *c, struct pl_store *st, struct pl_req *r,
+				    struct pl_resp *resp, int trusted)
+{
+	struct pl_pub *p;
 	const struct pl_token *tok;
 	char err[ERRLEN], mt[128];
-	struct pl_outopt eo;
 	int rc;
 
-	memset(&b, 0, sizeof b);
 	if (pl_http_cors(c, r, resp, "POST, GET, OPTIONS"))
-		return;
+		return NULL;
+	p = pl_xcalloc(1, sizeof *p);
 	/* Errors in the format asked for (XML, or JSONP with a valid callback). */
-	pl_sub_error_format(r, &eo);
+	pl_sub_error_format(r, &p->eo);
 	if (!pl_req_method_is(r, "POST") && !(pl_req_method_is(r, "GET") && c->publish_get)) {
 		pl_resp_header(resp, "Allow", c->publish_get ? "POST, GET, OPTIONS" : "POST, OPTIONS");
-		pl_out_error(resp, &eo, PL_EMETHOD, NULL,
+		pl_out_error(resp, &p->eo, PL_EMETHOD, NULL,
 			     pl_req_method_is(r, "GET") ? "publish with POST (GET publishing is switched off)" :
 			     "publish with POST", 0);
-		goto out;
+		goto answered;
 	}
 	tok = NULL;
 	if (!trusted && (rc = authorize(c, r, &tok, err)) != PL_OK)
 		goto fail;
-	if ((rc = parse_body(&b, c, r, pl_now_ms(), err)) != PL_OK)
+	if ((rc = parse_body(&p->b, c, r, pl_now_ms(), err)) != PL_OK)
 		goto fail;
-	for (size_t i = 0; i < b.n; i++)
-		if (tok && !pl_auth_topic_allowed(tok, b.m[i].topic)) {
-			snprintf(err, ERRLEN, "this token may not publish to %.80s", b.m[i].topic);
+	for (size_t i = 0; i < p->b.n; i++)
+		if (tok && !pl_auth_topic_allowed(tok, p->b.m[i].topic)) {
+			snprintf(err, ERRLEN, "this token may not publish to %.80s", p->b.m[i].topic);
 			rc = PL_EFORBID;
 			goto fail;
 		}
-	/* The stored text is written here, by this request's thread, so that
-	 * the shared write transaction holds only the inserts. */
-	if (st) {
-		size_t *off = pl_xmalloc(b.n * sizeof *off);
-
-		for (size_t i = 0; i < b.n; i++) {
-			off[i] = bodies.len;
-			pl_msg_body(&b.m[i], &bodies);
-		}
-		for (size_t i = 0; i < b.n; i++) {
-			b.m[i].body = bodies.p + off[i];
-			b.m[i].body_len = (i + 1 < b.n ? off[i + 1] : bodies.len) - off[i];
-		}
-		free(off);
-	}
-	if (!st || (rc = pl_group_publish(c, b.m, b.n)) != PL_OK) {
-		rc = st ? rc : PL_EIO;
+	if (!st) {
+		rc = PL_EIO;
 		snprintf(err, ERRLEN, "the message store is unavailable; nothing was stored");
 		goto fail;
 	}
+	/* The stored text is written here, by this request, so that the shared
+	 * write transaction holds only the inserts. */
+	{
+		size_t *off = pl_xmalloc(p->b.n * sizeof *off);
+		struct batch *b = &p->b;
+
+		for (size_t i = 0; i < b->n; i++) {
+			off[i] = p->bodies.len;
+			pl_msg_body(&b->m[i], &p->bodies);
+		}
+		for (size_t i = 0; i < b->n; i++) {
+			b->m[i].body = p->bodies.p + off[i];
+			b->m[i].body_len = (i + 1 < b->n ? off[i + 1] : p->bodies.len) - off[i];
+		}
+		free(off);
+	}
 	media_type(pl_req_env(r, "CONTENT_TYPE"), mt, sizeof mt);
-	reply(resp, &eo, &b, !strcmp(mt, "application/x-ndjson") && !pl_req_method_is(r, "GET"));
-	goto out;
+	p->ndjson = !strcmp(mt, "application/x-ndjson") && !pl_req_method_is(r, "GET");
+	return p;
 fail:
 	if (rc == PL_EAUTH)
 		pl_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"pushlite\"");
-	pl_out_error(resp, &eo, rc, NULL, err, c->retry_after);
-out:
-	pl_buf_free(&bodies);
-	batch_free(&b);
+	pl_out_error(resp, &p->eo, rc, NULL, err, c->retry_after);
+answered:
+	pub_free(p);
+	return NULL;
+}
+
+struct pl_pub *pl_publish_begin(const struct pl_conf *c, struct pl_store *st, struct pl_req *r,
+				struct pl_resp *resp)
+{
+	return publish_begin(c, st, r, resp, 0);
+}
+
+struct pl_msg *pl_pub_msgs(struct pl_pub *p, size_t *n)
+{
+	*n = p->b.n;
+	return p->b.m;
+}
+
+void pl_publish_cancel(struct pl_pub *p)
+{
+	pub_free(p);
+}
+
+void pl_publish_end(const struct pl_conf *c, struct pl_pub *p, int rc, struct pl_resp *resp)
+{
+	if (rc == PL_OK)
+		reply(resp, &p->eo, &p->b, p->ndjson);
+	else
+		pl_out_error(resp, &p->eo, rc, NULL, "the message store is unavailable; nothing was stored",
+			     c->retry_after);
+	pub_free(p);
+}
+
+static void publish(const struct pl_conf *c, struct pl_store *st, struct pl_req *r, struct pl_resp *resp,
+		    int trusted)
+{
+	struct pl_pub *p = publish_begin(c, st, r, resp, trusted);
+
+	if (p)
+		pl_publish_end(c, p, pl_group_publish(c, p->b.m, p->b.n), resp);
 }
 
 void pl_publish_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req *r, struct pl_resp *resp)

@@ -18,4 +18,17 @@ void pl_publish_handle(const struct pl_conf *c, struct pl_store *st, struct pl_r
  * which holds the database itself). */
 void pl_publish_trusted(const struct pl_conf *c, struct pl_store *st, struct pl_req *r, struct pl_resp *resp);
 
+/* The same in two halves, for a server that commits the publishes of many
+ * requests at once (the event loop of cgi-bin/publish): begin does every
+ * check and returns the messages to commit, or NULL when resp already holds
+ * the answer. The messages point into r, which must outlive them. end takes
+ * the commit's result, writes the answer and frees p. */
+struct pl_pub;
+struct pl_pub *pl_publish_begin(const struct pl_conf *c, struct pl_store *st, struct pl_req *r,
+				struct pl_resp *resp);
+struct pl_msg *pl_pub_msgs(struct pl_pub *p, size_t *n);
+void pl_publish_end(const struct pl_conf *c, struct pl_pub *p, int rc, struct pl_resp *resp);
+/* Free p without an answer (its client left before the commit). */
+void pl_publish_cancel(struct pl_pub *p);
+
 #endif

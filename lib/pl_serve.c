@@ -1,7 +1,8 @@
-/* pl_serve.c: the libfcgi accept loop shared by publish, poll and admin.
+/* pl_serve.c: the request/answer programs: publish, poll and admin.
  *
- * FastCGI: a small pool of threads, each with its own SQLite connection,
- * each blocking in FCGX_Accept_r. Signals are taken by the main thread with
+ * FastCGI: publish and poll run on the event loop (pl_loop.h; see "poll and
+ * publish on the event loop" below). admin runs a small pool of threads,
+ * each with its own SQLite connection, each blocking in FCGX_Accept_r. Signals are taken by the main thread with
  * sigwait(), after FCGX_Init(), so libfcgi's own handling does not keep a
  * backend alive after the web server asked it to go: on SIGTERM or SIGUSR1
  * requests in progress finish and the process exits. Plain CGI (stdin is not
@@ -114,24 +115,21 @@ int pl_serve_wrong_path(const struct pl_req *r, const char *name, struct pl_resp
 
 /* Run one request. store is opened on demand and reopened after failures,
  * so that a database that comes back (disk freed, file restored) is used. */
-static void handle(struct app *a, struct pl_store **st, char **env, const char *body, size_t len, int cut,
-		   struct pl_buf *out, struct pl_result *got)
+/* The checks every request gets before its program's handler; 1 when resp
+ * holds the answer. Opens *st on demand. */
+static int handle_pre(struct app *a, struct pl_store **st, const struct pl_req *r, int qrc, int cut,
+		      struct pl_resp *resp)
 {
-	struct pl_req r;
-	struct pl_resp resp;
-	int qrc = pl_req_init(&r, env, body, len);
-
-	pl_resp_init(&resp);
 	if (a->prog != PL_PROG_ADMIN &&
-	    pl_serve_wrong_path(&r, a->prog == PL_PROG_PUBLISH ? "publish" : "poll", &resp))
-		goto done;
-	if (pl_serve_refuse(&a->conf, a->conf_ok, pl_req_env(&r, "CONTENT_LENGTH"), qrc, &resp))
-		goto done;
+	    pl_serve_wrong_path(r, a->prog == PL_PROG_PUBLISH ? "publish" : "poll", resp))
+		return 1;
+	if (pl_serve_refuse(&a->conf, a->conf_ok, pl_req_env(r, "CONTENT_LENGTH"), qrc, resp))
+		return 1;
 	if (cut) {
 		/* The client went away mid-upload: what came is not the message. */
-		pl_out_error(&resp, NULL, PL_EINVAL, NULL,
+		pl_out_error(resp, NULL, PL_EINVAL, NULL,
 			     "the body ended before its Content-Length: nothing was stored", 0);
-		goto done;
+		return 1;
 	}
 	/* A store that cannot open is NULL: each handler answers 503 in the
 	 * format its request asked for. */
@@ -141,23 +139,42 @@ static void handle(struct app *a, struct pl_store **st, char **env, const char *
 	}
 	if (!*st)
 		pl_store_open(st, &a->conf);
-	switch (a->prog) {
-	case PL_PROG_PUBLISH:
-		pl_publish_handle(&a->conf, *st, &r, &resp);
-		break;
-	case PL_PROG_POLL:
-		pl_poll_handle(&a->conf, *st, &r, &resp, got);
-		break;
-	case PL_PROG_ADMIN:
-		pl_admin_handle(&a->conf, *st, &r, &resp);
-		break;
-	}
-	/* A connection that failed may be stale (file replaced): start afresh. */
-	if (resp.status == 503 && *st) {
+	return 0;
+}
+
+/* A connection that failed may be stale (file replaced): start afresh. */
+static void handle_post(struct pl_store **st, const struct pl_resp *resp)
+{
+	if (resp->status == 503 && *st) {
 		pl_store_close(*st);
 		*st = NULL;
 	}
-done:
+}
+
+/* Run one request. store is opened on demand and reopened after failures,
+ * so that a database that comes back (disk freed, file restored) is used. */
+static void handle(struct app *a, struct pl_store **st, char **env, const char *body, size_t len, int cut,
+		   struct pl_buf *out, struct pl_result *got)
+{
+	struct pl_req r;
+	struct pl_resp resp;
+	int qrc = pl_req_init(&r, env, body, len);
+
+	pl_resp_init(&resp);
+	if (!handle_pre(a, st, &r, qrc, cut, &resp)) {
+		switch (a->prog) {
+		case PL_PROG_PUBLISH:
+			pl_publish_handle(&a->conf, *st, &r, &resp);
+			break;
+		case PL_PROG_POLL:
+			pl_poll_handle(&a->conf, *st, &r, &resp, got);
+			break;
+		case PL_PROG_ADMIN:
+			pl_admin_handle(&a->conf, *st, &r, &resp);
+			break;
+		}
+		handle_post(st, &resp);
+	}
 	pl_serve_finish(&r, &resp, out);
 	pl_resp_free(&resp);
 	pl_req_free(&r);
@@ -262,45 +279,144 @@ static int serve_cgi(struct app *a)
 	return 0;
 }
 
-/* ---- poll on the event loop ----
+/* ---- poll and publish on the event loop ----
  *
  * A poll is answered at once from one query and never waits, so it needs no
- * thread of its own: one loop per process serves every connection lighttpd
- * opens to it, and a request costs no thread hand-off (on this kind of
- * virtual machine the context switches of the thread pool cost more than
- * the query). Publish and admin keep the pool: publish shares commits
- * between its threads (pl_group.h), admin is rare. */
+ * thread of its own: one loop per process serves every connection the web
+ * server opens to it, and a request costs no thread hand-off (on this kind
+ * of virtual machine the context switches of a thread pool cost more than
+ * the query). Publish gathers the requests that arrive together: each is
+ * checked and parsed as it comes (pl_publish_begin), and once the loop has
+ * read everything ready, all of them are committed in one transaction
+ * (pl_group_commit) and answered, 201 only after that commit. A lone
+ * publish commits at once; under load a commit carries as many publishes as
+ * came while the last one ran, which is what synchronous=FULL needs. Admin
+ * is rare and keeps the thread pool. */
+
+struct pend {
+	struct pl_lreq *lr;     /* NULL: the client left; not committed */
+	struct pl_req r;        /* the messages point into its input */
+	struct pl_resp resp;
+	struct pl_pub *p;
+};
 
 struct loop_app {
 	struct app *a;
 	struct pl_store *st;
 	struct pl_buf out;
 	struct pl_result got;
+	struct pend **pend;     /* publishes waiting for this turn's commit */
+	size_t npend, cappend;
+	struct pl_msgv *v;
+	int *rcs;
+	size_t capv;
 };
 
-static void loop_request(void *ud, struct pl_lreq *lr, char **env, const char *body, size_t len, int too_big)
+static int body_cut(char **env, size_t len)
 {
-	struct loop_app *l = ud;
 	const char *clen = env_get(env, "CONTENT_LENGTH");
 	int64_t want = 0;
-	int cut;
 
+	return clen && pl_int_parse(clen, 0, INT64_MAX, &want) == PL_OK && (uint64_t)want > len;
+}
+
+static void loop_answer(struct loop_app *l, struct pl_lreq *lr, const struct pl_req *r, struct pl_resp *resp)
+{
+	pl_buf_reset(&l->out);
+	pl_serve_finish(r, resp, &l->out);
+	pl_loop_end_with(lr, l->out.p, l->out.len);
+}
+
+static void too_big(struct loop_app *l, struct pl_lreq *lr)
+{
+	/* More came than max_body; the length may not have said so. */
+	struct pl_resp resp;
+	char msg[128];
+
+	pl_resp_init(&resp);
+	snprintf(msg, sizeof msg, "the body is larger than %zu bytes", l->a->conf.max_body);
+	pl_out_error(&resp, NULL, PL_ETOOBIG, NULL, msg, 0);
+	loop_answer(l, lr, NULL, &resp);
+	pl_resp_free(&resp);
+}
+
+static void publish_request(struct loop_app *l, struct pl_lreq *lr, char **env, const char *body, size_t len)
+{
+	struct pend *pd = pl_xcalloc(1, sizeof *pd);
+	int qrc = pl_req_init(&pd->r, env, body ? body : "", len);
+
+	pd->lr = lr;
+	pl_resp_init(&pd->resp);
+	if (!handle_pre(l->a, &l->st, &pd->r, qrc, body_cut(env, len), &pd->resp) &&
+	    (pd->p = pl_publish_begin(&l->a->conf, l->st, &pd->r, &pd->resp))) {
+		if (l->npend == l->cappend) {
+			l->cappend = l->cappend ? l->cappend * 2 : 64;
+			l->pend = pl_xrealloc(l->pend, l->cappend * sizeof *l->pend);
+		}
+		l->pend[l->npend++] = pd;
+		pl_lreq_set_data(lr, pd);
+		return;
+	}
+	handle_post(&l->st, &pd->resp);
+	loop_answer(l, lr, &pd->r, &pd->resp);
+	pl_resp_free(&pd->resp);
+	pl_req_free(&pd->r);
+	free(pd);
+}
+
+/* The loop read everything ready: commit the gathered publishes together. */
+static void loop_turn(void *ud)
+{
+	struct loop_app *l = ud;
+	size_t n = 0;
+
+	if (!l->npend)
+		return;
+	if (l->capv < l->npend) {
+		l->capv = l->cappend;
+		l->v = pl_xrealloc(l->v, l->capv * sizeof *l->v);
+		l->rcs = pl_xrealloc(l->rcs, l->capv * sizeof *l->rcs);
+	}
+	for (size_t i = 0; i < l->npend; i++)
+		if (l->pend[i]->lr) {
+			l->v[n].m = pl_pub_msgs(l->pend[i]->p, &l->v[n].n);
+			n++;
+		}
+	pl_group_commit(&l->a->conf, l->v, n, l->rcs);
+	n = 0;
+	for (size_t i = 0; i < l->npend; i++) {
+		struct pend *pd = l->pend[i];
+
+		if (pd->lr) {
+			pl_publish_end(&l->a->conf, pd->p, l->rcs[n++], &pd->resp);
+			pl_lreq_set_data(pd->lr, NULL);
+			handle_post(&l->st, &pd->resp);
+			loop_answer(l, pd->lr, &pd->r, &pd->resp);
+		} else {
+			pl_publish_cancel(pd->p);
+		}
+		pl_resp_free(&pd->resp);
+		pl_req_free(&pd->r);
+		free(pd);
+	}
+	l->npend = 0;
+}
+
+static void loop_request(void *ud, struct pl_lreq *lr, char **env, const char *body, size_t len, int big)
+{
+	struct loop_app *l = ud;
+
+	if (big) {
+		too_big(l, lr);
+		return;
+	}
+	if (l->a->prog == PL_PROG_PUBLISH) {
+		publish_request(l, lr, env, body, len);
+		return;
+	}
 	pl_buf_reset(&l->out);
 	pl_result_reset(&l->got);
-	if (too_big) {
-		/* More came than max_body; the length may not have said so. */
-		struct pl_resp resp;
-		char msg[128];
-
-		pl_resp_init(&resp);
-		snprintf(msg, sizeof msg, "the body is larger than %zu bytes", l->a->conf.max_body);
-		pl_out_error(&resp, NULL, PL_ETOOBIG, NULL, msg, 0);
-		pl_serve_finish(NULL, &resp, &l->out);
-		pl_resp_free(&resp);
-	} else {
-		cut = clen && pl_int_parse(clen, 0, INT64_MAX, &want) == PL_OK && (uint64_t)want > len;
-		handle(l->a, &l->st, env, body ? body : "", len, cut, &l->out, &l->got);
-	}
+	handle(l->a, &l->st, env, body ? body : "", len, body_cut(env, len), &l->out, &l->got);
 	pl_loop_end_with(lr, l->out.p, l->out.len);
 	/* First deliveries are recorded after the answer is on its way. */
 	if (l->got.ngot && l->st)
@@ -309,24 +425,37 @@ static void loop_request(void *ud, struct pl_lreq *lr, char **env, const char *b
 
 static void loop_gone(void *ud, struct pl_lreq *lr)
 {
-	/* Nothing is held: every request ends inside loop_request. */
+	struct pend *pd = pl_lreq_data(lr);
+
+	/* A publish whose client left before its commit: its input goes with
+	 * the request, so it is not stored (the client had no 201). */
 	(void)ud;
-	(void)lr;
+	if (pd)
+		pd->lr = NULL;
 }
 
 static int serve_loop(struct app *a)
 {
 	struct loop_app l = { .a = a };
-	struct pl_loop_ops ops = { .on_request = loop_request, .on_gone = loop_gone };
+	struct pl_loop_ops ops = {
+		.on_request = loop_request, .on_gone = loop_gone, .on_turn = loop_turn,
+		/* On SIGTERM: what was gathered is committed and answered. */
+		.on_shutdown = loop_turn,
+	};
 	struct pl_loop_conf lc;
 	int rc;
 
 	memset(&lc, 0, sizeof lc);
 	lc.max_body = a->conf_ok ? a->conf.max_body : 64 * 1024;
 	rc = pl_loop_run(&lc, &ops, &l);
+	loop_turn(&l);
+	pl_group_close();
 	pl_store_close(l.st);
 	pl_buf_free(&l.out);
 	pl_result_free(&l.got);
+	free(l.pend);
+	free(l.v);
+	free(l.rcs);
 	return rc == 0 ? 0 : 1;
 }
 
@@ -349,7 +478,7 @@ int pl_serve_main(enum pl_prog prog, const char *name, int argc, char **argv)
 		pl_conf_free(&a.conf);
 		return rc;
 	}
-	if (prog == PL_PROG_POLL) {
+	if (prog == PL_PROG_POLL || prog == PL_PROG_PUBLISH) {
 		int rc = serve_loop(&a);
 		pl_conf_free(&a.conf);
 		return rc;

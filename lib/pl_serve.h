@@ -1,5 +1,6 @@
-/* pl_serve.h: run a request/response program (publish, poll, admin) under
- * libfcgi: FastCGI with a pool of threads, or one plain CGI request. */
+/* pl_serve.h: run a request/response program (publish, poll, admin):
+ * FastCGI on the event loop (publish, poll) or a libfcgi thread pool
+ * (admin); or one plain CGI request. */
 #ifndef PL_SERVE_H
 #define PL_SERVE_H
 
@@ -10,8 +11,8 @@
 
 enum pl_prog { PL_PROG_PUBLISH, PL_PROG_POLL, PL_PROG_ADMIN };
 
-/* The main of cgi-bin/publish, poll and admin. Threads in FastCGI mode:
- * PUSHLITE_THREADS (default 8). Returns the exit status. */
+/* The main of cgi-bin/publish, poll and admin. admin's threads in FastCGI
+ * mode: PUSHLITE_THREADS (default 8). Returns the exit status. */
 int pl_serve_main(enum pl_prog prog, const char *name, int argc, char **argv);
 
 /* Headers every answer carries, and HEAD handling; then the CGI bytes. */

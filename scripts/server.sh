@@ -142,9 +142,10 @@ pl_gen_lighttpd() {
 				bp="$bin/$prog"
 			fi
 			# poll answers at once: two processes use both cores.
-			# publish: one process whose threads share commits (group
-			# commit on one writer connection; two processes would fight
-			# over SQLite's write lock instead). longpoll and stream hold
+			# publish: one process whose event loop commits what
+			# arrives together in one transaction (on one writer
+			# connection; two processes would fight over SQLite's
+			# write lock instead). longpoll and stream hold
 			# requests; they multiplex them inside one process.
 			case $prog in
 			poll) procs=2 ;;

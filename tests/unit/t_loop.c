@@ -23,6 +23,9 @@
 #define SLOTS 20000
 static struct pl_lreq *held[SLOTS];
 static int gone_count, flood_rc, timers_fired;
+/* "turn": gathered, answered by on_turn at the end of the loop's turn */
+static struct pl_lreq *turn_q[64];
+static int nturn;
 
 static void put(struct pl_lreq *r, const char *s)
 {
@@ -78,6 +81,8 @@ static void h_request(void *ud, struct pl_lreq *r, char **env, const char *body,
 			 len, body ? body : "(null)");
 		put(r, b);
 		pl_loop_end(r);
+	} else if (strcmp(q, "turn") == 0 && nturn < 64) {
+		turn_q[nturn++] = r;
 	} else if (strcmp(q, "hold") == 0) {
 		hold(r);
 	} else if (strcmp(q, "holddrop") == 0) {
@@ -160,13 +165,29 @@ static void h_timer(void *ud, struct pl_lreq *r)
 	pl_loop_end(r);
 }
 
+static void h_turn(void *ud)
+{
+	char b[64];
+
+	(void)ud;
+	for (int i = 0; i < nturn; i++) {
+		snprintf(b, sizeof b, "Status: 200 OK\r\n\r\nturned with %d", nturn);
+		put(turn_q[i], b);
+		pl_loop_end(turn_q[i]);
+	}
+	nturn = 0;
+}
+
 static void h_shutdown(void *ud)
 {
 	(void)ud;
 	answer_all(NULL, "bye");
 }
 
-static const struct pl_loop_ops ops = { h_request, h_gone, h_wake, h_timer, h_shutdown };
+static const struct pl_loop_ops ops = {
+	.on_request = h_request, .on_gone = h_gone, .on_wake = h_wake, .on_timer = h_timer, .on_shutdown = h_shutdown,
+	.on_turn = h_turn,
+};
 
 /* ---- the test side ---- */
 
@@ -376,6 +397,10 @@ static void test_basic(void)
 				ok_big = 0;
 		ok(p && ok_big && strlen(p + 4) == 200000, "big answer intact across STDOUT records");
 	}
+	/* A request gathered for the end of the turn is answered then, with no
+	 * further event (a lone publish commits at once). */
+	ok(roundtrip("turn", NULL, out, sizeof out) == 0 && strstr(out, "turned with 1"),
+	   "a request gathered for on_turn is answered at the end of its turn");
 	for (int k = 0; k < 2; k++) {
 		static const char *const q[] = { "bigend=60000", "bigend=150000" };
 		size_t want = k ? 150000 : 60000;
