@@ -2,10 +2,11 @@
  *
  * FastCGI: publish and poll run on the event loop (pl_loop.h; see "poll and
  * publish on the event loop" below). admin runs a small pool of threads,
- * each with its own SQLite connection, each blocking in FCGX_Accept_r. Signals are taken by the main thread with
- * sigwait(), after FCGX_Init(), so libfcgi's own handling does not keep a
- * backend alive after the web server asked it to go: on SIGTERM or SIGUSR1
- * requests in progress finish and the process exits. Plain CGI (stdin is not
+ * each with its own SQLite connection, each blocking in FCGX_Accept_r.
+ * Signals are taken by the main thread with sigwait(), after FCGX_Init(),
+ * so libfcgi's own handling does not keep a backend alive after the web
+ * server asked it to go: on SIGTERM or SIGUSR1 requests in progress finish
+ * and the process exits. Plain CGI (stdin is not
  * a socket): one request from the environment, stdin and stdout. */
 #include "pl_first.h"
 
@@ -113,8 +114,6 @@ int pl_serve_wrong_path(const struct pl_req *r, const char *name, struct pl_resp
 	return 1;
 }
 
-/* Run one request. store is opened on demand and reopened after failures,
- * so that a database that comes back (disk freed, file restored) is used. */
 /* The checks every request gets before its program's handler; 1 when resp
  * holds the answer. Opens *st on demand. */
 static int handle_pre(struct app *a, struct pl_store **st, const struct pl_req *r, int qrc, int cut,
@@ -310,6 +309,8 @@ struct loop_app {
 	struct pl_msgv *v;
 	int *rcs;
 	size_t capv;
+	int64_t *marks;         /* poll: first deliveries of this turn */
+	size_t nmarks, capmarks;
 };
 
 static int body_cut(char **env, size_t len)
@@ -364,12 +365,18 @@ static void publish_request(struct loop_app *l, struct pl_lreq *lr, char **env, 
 	free(pd);
 }
 
-/* The loop read everything ready: commit the gathered publishes together. */
+/* The loop read everything ready: commit the gathered publishes together;
+ * record the first deliveries of the turn's polls in one transaction. */
 static void loop_turn(void *ud)
 {
 	struct loop_app *l = ud;
 	size_t n = 0;
 
+	if (l->nmarks) {
+		if (l->st)
+			pl_store_mark_got(l->st, l->marks, l->nmarks, pl_now_ms());
+		l->nmarks = 0;
+	}
 	if (!l->npend)
 		return;
 	if (l->capv < l->npend) {
@@ -418,9 +425,16 @@ static void loop_request(void *ud, struct pl_lreq *lr, char **env, const char *b
 	pl_result_reset(&l->got);
 	handle(l->a, &l->st, env, body ? body : "", len, body_cut(env, len), &l->out, &l->got);
 	pl_loop_end_with(lr, l->out.p, l->out.len);
-	/* First deliveries are recorded after the answer is on its way. */
-	if (l->got.ngot && l->st)
-		pl_store_mark_got(l->st, l->got.got, l->got.ngot, pl_now_ms());
+	/* First deliveries are recorded after the answer is on its way, at the
+	 * end of the turn, with those of the turn's other polls. */
+	if (l->got.ngot) {
+		if (l->nmarks + l->got.ngot > l->capmarks) {
+			l->capmarks = (l->nmarks + l->got.ngot) * 2;
+			l->marks = pl_xrealloc(l->marks, l->capmarks * sizeof *l->marks);
+		}
+		memcpy(l->marks + l->nmarks, l->got.got, l->got.ngot * sizeof *l->marks);
+		l->nmarks += l->got.ngot;
+	}
 }
 
 static void loop_gone(void *ud, struct pl_lreq *lr)
@@ -456,6 +470,7 @@ static int serve_loop(struct app *a)
 	free(l.pend);
 	free(l.v);
 	free(l.rcs);
+	free(l.marks);
 	return rc == 0 ? 0 : 1;
 }
 

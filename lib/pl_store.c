@@ -75,8 +75,9 @@ static const char path_sql[] =
  * answer every later subscription that the index says it belongs to. It is
  * what makes a user's inbox, read again at each page load, cheap: reading 50
  * rows by id from a large table is most of the work of such an answer.
- * Direct-mapped by id; bounded in bytes; one per connection (per thread), so
- * no lock. */
+ * Direct-mapped by id; bounded in bytes (2 MB per connection: poll, longpoll
+ * and stream each use one); one per connection, and a connection is used by
+ * one thread at a time, so no lock. */
 #define CACHE_SLOTS 4096                /* a power of two */
 #define CACHE_BYTES (2 * 1024 * 1024)
 #define CACHE_ROW_MAX (16 * 1024)       /* larger rows are read each time */
