@@ -61,11 +61,18 @@ int pl_serve_conf(struct pl_conf *c, const char *name)
 	return PL_OK;
 }
 
+static void too_large(const struct pl_conf *c, struct pl_resp *resp)
+{
+	char msg[128];
+
+	snprintf(msg, sizeof msg, "the body is larger than %zu bytes", c->max_body);
+	pl_out_error(resp, NULL, PL_ETOOBIG, NULL, msg, 0);
+}
+
 int pl_serve_refuse(const struct pl_conf *c, int conf_ok, const char *content_length,
 		    int query_rc, struct pl_resp *resp)
 {
 	int64_t len = 0;
-	char msg[128];
 
 	if (!conf_ok) {
 		pl_out_error(resp, NULL, PL_ECONF, "config", "the server's pushlite configuration is unusable "
@@ -79,8 +86,7 @@ int pl_serve_refuse(const struct pl_conf *c, int conf_ok, const char *content_le
 		}
 		/* Digits only: a number too large to read is too large. */
 		if (pl_int_parse(content_length, 0, INT64_MAX, &len) != PL_OK || len > (int64_t)c->max_body) {
-			snprintf(msg, sizeof msg, "the body is larger than %zu bytes", c->max_body);
-			pl_out_error(resp, NULL, PL_ETOOBIG, NULL, msg, 0);
+			too_large(c, resp);
 			return 1;
 		}
 	}
@@ -306,9 +312,8 @@ struct loop_app {
 	struct pl_result got;
 	struct pend **pend;     /* publishes waiting for this turn's commit */
 	size_t npend, cappend;
-	struct pl_msgv *v;
+	struct pl_msgv *v;      /* their messages and results: cappend each */
 	int *rcs;
-	size_t capv;
 	int64_t *marks;         /* poll: first deliveries of this turn */
 	size_t nmarks, capmarks;
 };
@@ -332,11 +337,9 @@ static void too_big(struct loop_app *l, struct pl_lreq *lr)
 {
 	/* More came than max_body; the length may not have said so. */
 	struct pl_resp resp;
-	char msg[128];
 
 	pl_resp_init(&resp);
-	snprintf(msg, sizeof msg, "the body is larger than %zu bytes", l->a->conf.max_body);
-	pl_out_error(&resp, NULL, PL_ETOOBIG, NULL, msg, 0);
+	too_large(&l->a->conf, &resp);
 	loop_answer(l, lr, NULL, &resp);
 	pl_resp_free(&resp);
 }
@@ -353,6 +356,8 @@ static void publish_request(struct loop_app *l, struct pl_lreq *lr, char **env, 
 		if (l->npend == l->cappend) {
 			l->cappend = l->cappend ? l->cappend * 2 : 64;
 			l->pend = pl_xrealloc(l->pend, l->cappend * sizeof *l->pend);
+			l->v = pl_xrealloc(l->v, l->cappend * sizeof *l->v);
+			l->rcs = pl_xrealloc(l->rcs, l->cappend * sizeof *l->rcs);
 		}
 		l->pend[l->npend++] = pd;
 		pl_lreq_set_data(lr, pd);
@@ -379,11 +384,6 @@ static void loop_turn(void *ud)
 	}
 	if (!l->npend)
 		return;
-	if (l->capv < l->npend) {
-		l->capv = l->cappend;
-		l->v = pl_xrealloc(l->v, l->capv * sizeof *l->v);
-		l->rcs = pl_xrealloc(l->rcs, l->capv * sizeof *l->rcs);
-	}
 	for (size_t i = 0; i < l->npend; i++)
 		if (l->pend[i]->lr) {
 			l->v[n].m = pl_pub_msgs(l->pend[i]->p, &l->v[n].n);

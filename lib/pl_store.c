@@ -8,6 +8,7 @@
  * short primary-key range; both are filtered by pl_filter_match(). */
 #include "pl_first.h"
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -365,6 +366,17 @@ fail_logged:
 	return PL_EIO;
 }
 
+int pl_store_open_existing(struct pl_store **out, const struct pl_conf *c)
+{
+	*out = NULL;
+	if (!c->db_path || access(c->db_path, F_OK) != 0) {
+		snprintf(open_error, sizeof open_error, "no database there: %s (pushlite init creates one)",
+			 c->db_path ? strerror(errno) : "no path configured");
+		return PL_ENOTFOUND;
+	}
+	return pl_store_open(out, c);
+}
+
 void pl_store_close(struct pl_store *st)
 {
 	if (!st)
@@ -489,11 +501,18 @@ static size_t cache_slot(int64_t id)
 	return (size_t)(((uint64_t)id * 0x9e3779b97f4a7c15u) >> 52) & (CACHE_SLOTS - 1);
 }
 
+static struct cached *cache_find(const struct pl_store *st, int64_t id)
+{
+	struct cached *c = st->cache ? st->cache[cache_slot(id)] : NULL;
+
+	return c && c->row.id == id ? c : NULL;
+}
+
 static const struct pl_row *cache_get(const struct pl_store *st, int64_t id)
 {
-	const struct cached *c = st->cache ? st->cache[cache_slot(id)] : NULL;
+	const struct cached *c = cache_find(st, id);
 
-	return c && c->row.id == id ? &c->row : NULL;
+	return c ? &c->row : NULL;
 }
 
 static void cache_drop(struct pl_store *st, size_t slot)
@@ -1136,8 +1155,8 @@ int pl_store_mark_got(struct pl_store *st, const int64_t *ids, size_t n, int64_t
 	/* Marked now, here or (unseen by the cache) earlier by another
 	 * connection: either way the cached row need not ask again. */
 	for (size_t i = 0; i < n; i++) {
-		struct cached *c = st->cache ? st->cache[cache_slot(ids[i])] : NULL;
-		if (c && c->row.id == ids[i] && !c->row.last_get)
+		struct cached *c = cache_find(st, ids[i]);
+		if (c && !c->row.last_get)
 			c->row.last_get = now_ms;
 	}
 	return rc;

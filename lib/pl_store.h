@@ -98,6 +98,10 @@ struct pl_store;
 /* Open (creating the file and schema when missing) the database of c.
  * Returns PL_OK, or PL_EIO with a reason logged. */
 int pl_store_open(struct pl_store **out, const struct pl_conf *c);
+/* The same for tools that only read or clean up: a missing file is not
+ * created (it would hide a typo in a cron line) but refused, PL_ENOTFOUND,
+ * with the reason in pl_store_open_error(). */
+int pl_store_open_existing(struct pl_store **out, const struct pl_conf *c);
 void pl_store_close(struct pl_store *st);          /* NULL-safe */
 /* Why the last pl_store_open() of this thread failed ("" if it did not). */
 const char *pl_store_open_error(void);

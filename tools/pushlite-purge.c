@@ -3,12 +3,10 @@
  * success with --quiet, so cron mails only errors. */
 #include "pl_first.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "pl_conf.h"
 #include "pl_log.h"
@@ -88,16 +86,10 @@ int main(int argc, char **argv)
 		pl_conf_free(&c);
 		return 1;
 	}
-	if (access(c.db_path, F_OK) != 0) {
-		fprintf(stderr, "pushlite-purge: no database at %s: %s (pushlite init creates one)\n", c.db_path,
-			strerror(errno));
-		pl_conf_free(&c);
-		return 1;
-	}
 	/* Cron mails what we print: one line of our own per failure, so the
 	 * library's log lines are off. */
 	pl_log_set_level((enum pl_log_level)-1);
-	if (pl_store_open(&st, &c) != PL_OK) {
+	if (pl_store_open_existing(&st, &c) != PL_OK) {
 		fprintf(stderr, "pushlite-purge: cannot open the database %s: %s\n", c.db_path, pl_store_open_error());
 		pl_conf_free(&c);
 		return 1;

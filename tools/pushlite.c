@@ -4,7 +4,6 @@
  * database file is trusted already. */
 #include "pl_first.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <signal.h>
@@ -12,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "pl_auth.h"
 #include "pl_conf.h"
@@ -59,12 +57,11 @@ static int open_store(struct pl_conf *c, struct pl_store **st)
 /* Commands that only read: a missing database is a typo, not one to create. */
 static int open_existing(struct pl_conf *c, struct pl_store **st)
 {
-	if (access(c->db_path, F_OK) != 0) {
-		fprintf(stderr, "pushlite: no database at %s: %s (pushlite init creates one)\n", c->db_path,
-			strerror(errno));
+	if (pl_store_open_existing(st, c) != PL_OK) {
+		fprintf(stderr, "pushlite: cannot open the database %s: %s\n", c->db_path, pl_store_open_error());
 		return 1;
 	}
-	return open_store(c, st);
+	return 0;
 }
 
 static int cmd_init(struct pl_conf *c)
