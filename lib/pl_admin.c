@@ -18,25 +18,27 @@
 static void health(const struct pl_conf *c, struct pl_store *st, struct pl_req *r, struct pl_resp *resp)
 {
 	struct json_object *o;
+	struct pl_outopt eo;
 	int64_t head;
 
 	if (pl_http_cors(c, r, resp, "GET, OPTIONS"))
 		return;
+	pl_sub_error_format(r, &eo);
 	if (!pl_req_method_is(r, "GET") && !pl_req_method_is(r, "HEAD")) {
 		pl_resp_header(resp, "Allow", "GET, HEAD, OPTIONS");
-		pl_out_error(resp, NULL, PL_EMETHOD, NULL, "health is GET only", 0);
+		pl_out_error(resp, &eo, PL_EMETHOD, NULL, "health is GET only", 0);
 		return;
 	}
 	/* One read of one row: cheap, and it proves the database answers. */
 	if (!st || pl_store_head(st, &head) != PL_OK) {
-		pl_out_error(resp, NULL, PL_EIO, NULL, "the message store is unavailable", c->retry_after);
+		pl_out_error(resp, &eo, PL_EIO, NULL, "the message store is unavailable", c->retry_after);
 		return;
 	}
 	o = json_object_new_object();
 	json_object_object_add(o, "status", json_object_new_string("ok"));
 	json_object_object_add(o, "push", json_object_new_boolean(c->push_enabled));
 	json_object_object_add(o, "newest_id", json_object_new_int64(head));
-	pl_out_object(resp, NULL, 200, o);
+	pl_out_object(resp, &eo, 200, "health", o);
 }
 
 /* 401 without or with a bad token, 403 for a valid non-admin token. */
@@ -89,14 +91,14 @@ static int wants_delete(struct pl_req *r)
 	return m && !strcasecmp(m, "DELETE");
 }
 
-static void stats(const struct pl_conf *c, struct pl_store *st, struct pl_resp *resp)
+static void stats(const struct pl_conf *c, struct pl_store *st, struct pl_resp *resp, const struct pl_outopt *eo)
 {
 	struct pl_stats s;
 	struct json_object *o;
 	long waiting;
 
 	if (pl_store_stats(st, &s) != PL_OK) {
-		pl_out_error(resp, NULL, PL_EIO, NULL, "the message store is unavailable", c->retry_after);
+		pl_out_error(resp, eo, PL_EIO, NULL, "the message store is unavailable", c->retry_after);
 		return;
 	}
 	waiting = pl_waiting_total(c->db_path);
@@ -109,14 +111,13 @@ static void stats(const struct pl_conf *c, struct pl_store *st, struct pl_resp *
 	json_object_object_add(o, "waiting", json_object_new_int64(waiting < 0 ? 0 : waiting));
 	json_object_object_add(o, "publishes_last_minute", json_object_new_int64(s.publishes_last_minute));
 	json_object_object_add(o, "push", json_object_new_boolean(c->push_enabled));
-	pl_out_object(resp, NULL, 200, o);
+	pl_out_object(resp, eo, 200, "stats", o);
 }
 
 static void one_message(const struct pl_conf *c, struct pl_store *st, struct pl_req *r,
 			struct pl_resp *resp, const char *idtext, const struct pl_outopt *eo)
 {
 	struct pl_result res;
-	struct pl_buf b = { 0 };
 	int64_t id;
 	int rc;
 
@@ -145,16 +146,13 @@ static void one_message(const struct pl_conf *c, struct pl_store *st, struct pl_
 		pl_out_error(resp, eo, rc, NULL, rc == PL_ENOTFOUND ? "no such message" :
 			     "the message store is unavailable", c->retry_after);
 	} else {
-		pl_out_message_json(&b, &res.rows[0], 1);
-		pl_resp_header(resp, "Content-Type", "application/json; charset=utf-8");
-		pl_buf_add(&resp->body, b.p, b.len);
-		pl_buf_addc(&resp->body, '\n');
+		pl_out_message(resp, eo, &res.rows[0], 1);
 	}
-	pl_buf_free(&b);
 	pl_result_free(&res);
 }
 
-static void messages(const struct pl_conf *c, struct pl_store *st, struct pl_req *r, struct pl_resp *resp)
+static void messages(const struct pl_conf *c, struct pl_store *st, struct pl_req *r, struct pl_resp *resp,
+		     const struct pl_outopt *eo)
 {
 	struct pl_sub sub;
 	struct pl_result res;
@@ -165,7 +163,7 @@ static void messages(const struct pl_conf *c, struct pl_store *st, struct pl_req
 	memset(&res, 0, sizeof res);
 	if (!del && !pl_req_method_is(r, "GET") && !pl_req_method_is(r, "HEAD")) {
 		pl_resp_header(resp, "Allow", "GET, DELETE");
-		pl_out_error(resp, NULL, PL_EMETHOD, NULL, "use GET to list or DELETE to delete by filter", 0);
+		pl_out_error(resp, eo, PL_EMETHOD, NULL, "use GET to list or DELETE to delete by filter", 0);
 		return;
 	}
 	if ((rc = pl_sub_parse(&sub, r, c, PL_SUB_ADMIN, msg, sizeof msg)) != PL_OK) {
@@ -175,17 +173,17 @@ static void messages(const struct pl_conf *c, struct pl_store *st, struct pl_req
 	if (del && !pl_req_arg(r, "topic") && !sub.f.user_filter) {
 		/* Emptying the whole table is not an admin API call: a filter is
 		 * a required parameter of this DELETE. */
-		pl_out_error(resp, NULL, PL_EINVAL, NULL,
+		pl_out_error(resp, &sub.out, PL_EINVAL, NULL,
 			     "DELETE needs a filter: topic= or user= (or DELETE /admin/messages/ID)", 0);
 		goto out;
 	}
 	if (del) {
 		if ((rc = pl_store_delete_matching(st, &sub.f, &n)) != PL_OK) {
-			pl_out_error(resp, NULL, rc, NULL, "the message store is unavailable", c->retry_after);
+			pl_out_error(resp, &sub.out, rc, NULL, "the message store is unavailable", c->retry_after);
 		} else {
 			struct json_object *o = json_object_new_object();
 			json_object_object_add(o, "deleted", json_object_new_int64(n));
-			pl_out_object(resp, NULL, 200, o);
+			pl_out_object(resp, &sub.out, 200, "result", o);
 		}
 		goto out;
 	}
@@ -249,7 +247,7 @@ static int server_error(const struct pl_req *r, struct pl_resp *resp)
 	}
 	if (status == 503)
 		pl_resp_header(resp, "Retry-After", "2");
-	pl_out_object(resp, NULL, (int)status, o);
+	pl_out_object(resp, NULL, (int)status, NULL, o);
 	return 1;
 }
 
@@ -293,11 +291,11 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 	}
 	rest += 6;
 	if (!strcmp(rest, "/messages"))
-		messages(c, st, r, resp);
+		messages(c, st, r, resp, &eo);
 	else if (!strncmp(rest, "/messages/", 10))
 		one_message(c, st, r, resp, rest + 10, &eo);
 	else if (!strcmp(rest, "/stats") && (pl_req_method_is(r, "GET") || pl_req_method_is(r, "HEAD")))
-		stats(c, st, resp);
+		stats(c, st, resp, &eo);
 	else if (!strcmp(rest, "/stats")) {
 		pl_resp_header(resp, "Allow", "GET, HEAD");
 		pl_out_error(resp, &eo, PL_EMETHOD, NULL, "stats is GET only", 0);

@@ -337,23 +337,97 @@ void pl_out_error(struct pl_resp *resp, const struct pl_outopt *o, int rc, const
 	{
 		struct pl_outopt plain = { .fmt = PL_FMT_JSON };
 		int status = resp->status;
-		pl_out_object(resp, fmt == PL_FMT_JSONP ? o : &plain, status, error_object(rc, code, msg));
+		pl_out_object(resp, fmt == PL_FMT_JSONP ? o : &plain, status, NULL, error_object(rc, code, msg));
 	}
 }
 
-void pl_out_object(struct pl_resp *resp, const struct pl_outopt *o, int status, struct json_object *obj)
+/* An answer that is not a message list (a publish's reply, stats, health)
+ * as XML: scalar members become attributes of <root> (null ones are left
+ * out), and an array "names" becomes one <name> element per item. */
+static void xml_object(struct pl_buf *b, const char *root, struct json_object *obj)
 {
-	const char *s = json_object_to_json_string_ext(obj, JSON_FLAGS);
+	int children = 0;
+
+	pl_buf_adds(b, XML_DECL "<");
+	pl_buf_adds(b, root);
+	json_object_object_foreach(obj, k, v) {
+		if (json_object_is_type(v, json_type_array))
+			children = 1;
+		else if (v && !json_object_is_type(v, json_type_object))
+			xml_attr(b, k, json_object_get_string(v));
+	}
+	if (!children) {
+		pl_buf_adds(b, "/>\n");
+		return;
+	}
+	pl_buf_addc(b, '>');
+	json_object_object_foreach(obj, key, val) {
+		size_t n = strlen(key), len;
+
+		if (!json_object_is_type(val, json_type_array))
+			continue;
+		if (n > 1 && key[n - 1] == 's')
+			n--;
+		len = json_object_array_length(val);
+		for (size_t i = 0; i < len; i++) {
+			const char *t = json_object_get_string(json_object_array_get_idx(val, i));
+
+			pl_buf_addc(b, '<');
+			pl_buf_add(b, key, n);
+			pl_buf_addc(b, '>');
+			add_xml(b, t ? t : "", t ? strlen(t) : 0);
+			pl_buf_adds(b, "</");
+			pl_buf_add(b, key, n);
+			pl_buf_addc(b, '>');
+		}
+	}
+	pl_buf_adds(b, "</");
+	pl_buf_adds(b, root);
+	pl_buf_adds(b, ">\n");
+}
+
+void pl_out_object(struct pl_resp *resp, const struct pl_outopt *o, int status, const char *xml_root,
+		   struct json_object *obj)
+{
+	enum pl_fmt fmt = o ? o->fmt : PL_FMT_JSON;
 
 	resp->status = status;
-	set_type(resp, o && o->fmt == PL_FMT_JSONP ? o : NULL);
-	if (o && o->fmt == PL_FMT_JSONP) {
+	if (fmt == PL_FMT_XML && xml_root) {
+		set_type(resp, o);
+		xml_object(&resp->body, xml_root, obj);
+	} else if (fmt == PL_FMT_JSONP) {
+		const char *s = json_object_to_json_string_ext(obj, JSON_FLAGS);
+
+		set_type(resp, o);
 		jsonp_wrap(&resp->body, o->callback, s, strlen(s));
 	} else {
-		pl_buf_adds(&resp->body, s);
+		set_type(resp, NULL);
+		pl_buf_adds(&resp->body, json_object_to_json_string_ext(obj, JSON_FLAGS));
 		pl_buf_addc(&resp->body, '\n');
 	}
 	json_object_put(obj);
+}
+
+void pl_out_message(struct pl_resp *resp, const struct pl_outopt *o, const struct pl_row *r, int with_last_get)
+{
+	enum pl_fmt fmt = o ? o->fmt : PL_FMT_JSON;
+
+	resp->status = 200;
+	set_type(resp, fmt == PL_FMT_XML || fmt == PL_FMT_JSONP ? o : NULL);
+	if (fmt == PL_FMT_XML) {
+		pl_buf_adds(&resp->body, XML_DECL);
+		xml_message(&resp->body, r, with_last_get);
+		pl_buf_addc(&resp->body, '\n');
+	} else if (fmt == PL_FMT_JSONP) {
+		struct pl_buf tmp = { 0 };
+
+		pl_out_message_json(&tmp, r, with_last_get);
+		jsonp_wrap(&resp->body, o->callback, tmp.p, tmp.len);
+		pl_buf_free(&tmp);
+	} else {
+		pl_out_message_json(&resp->body, r, with_last_get);
+		pl_buf_addc(&resp->body, '\n');
+	}
 }
 
 /* ---- streams ---- */

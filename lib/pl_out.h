@@ -37,8 +37,15 @@ void pl_out_result(struct pl_resp *resp, const struct pl_outopt *o, const struct
  * code NULL: derived from rc. 503 answers carry Retry-After. */
 void pl_out_error(struct pl_resp *resp, const struct pl_outopt *o, int rc, const char *code,
 		  const char *msg, int retry_after);
-/* Answer with a JSON object (JSONP-wrapped when o asks); takes obj's ref. */
-void pl_out_object(struct pl_resp *resp, const struct pl_outopt *o, int status, struct json_object *obj);
+/* Answer with a JSON object in o's format (o may be NULL: JSON): JSONP
+ * wraps it; XML, when xml_root is given, writes <xml_root> with the scalar
+ * members as attributes and one <name> element per item of an array
+ * "names" (else JSON). Takes obj's reference. */
+void pl_out_object(struct pl_resp *resp, const struct pl_outopt *o, int status, const char *xml_root,
+		   struct json_object *obj);
+/* Answer with one message (the admin view of one id) in o's format:
+ * a JSON object, <message> or callback(object). */
+void pl_out_message(struct pl_resp *resp, const struct pl_outopt *o, const struct pl_row *r, int with_last_get);
 
 /* Content-Type (and nosniff) of o's format, for an answer whose body
  * comes later. */

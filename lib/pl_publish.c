@@ -562,7 +562,7 @@ static void reply(struct pl_resp *resp, const struct pl_outopt *eo, const struct
 		json_object_object_add(o, "expires", json_object_new_int64(b->m[0].expires));
 	}
 	/* A script tag reads no status: JSONP is 200 with the object inside. */
-	pl_out_object(resp, eo, eo->fmt == PL_FMT_JSONP ? 200 : 201, o);
+	pl_out_object(resp, eo, eo->fmt == PL_FMT_JSONP ? 200 : 201, "published", o);
 }
 
 struct pl_pub {

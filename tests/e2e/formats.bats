@@ -94,3 +94,64 @@ teardown_file() { pl_teardown_server; }
 		[[ "$BODY" != *alice-only* ]] || pl_fail "format $f leaked to bob: $BODY"
 	done
 }
+
+# xpath on the last body, which must be well-formed XML.
+xbody() {
+	printf '%s' "$BODY" >"$BATS_TEST_TMPDIR/b.xml"
+	xmllint --noout "$BATS_TEST_TMPDIR/b.xml" 2>/dev/null || pl_fail "not well-formed: $BODY"
+	xmllint --xpath "$1" "$BATS_TEST_TMPDIR/b.xml" 2>/dev/null
+}
+
+@test "format=xml and jsonp on publish, admin and health answers, not only on poll" {
+	T=$(pl_topic)
+	pl_publish "topic=$T&format=xml" -H 'Content-Type: text/plain' --data-binary 'a <b> & c'
+	pl_expect_status 201
+	pl_expect_ctype application/xml
+	id=$(xbody 'string(/published/@id)')
+	[[ "$id" =~ ^[0-9]+$ ]] || pl_fail "publish reply: $BODY"
+	[ "$(xbody 'string(/published/@topic)')" = "$T" ] || pl_fail "topic: $BODY"
+	[[ "$(xbody 'string(/published/@expires)')" =~ ^[0-9]+$ ]] || pl_fail "expires: $BODY"
+	printf '{"data":1}\n{"data":2}\n' >"$BATS_TEST_TMPDIR/batch"
+	pl_publish "topic=$T&format=xml" -H 'Content-Type: application/x-ndjson' --data-binary "@$BATS_TEST_TMPDIR/batch"
+	pl_expect_status 201
+	[ "$(xbody 'count(/published/id)')" = 2 ] || pl_fail "batch reply: $BODY"
+	[ "$(xbody 'string(/published/id[2])')" -gt "$id" ] || pl_fail "batch ids: $BODY"
+	pl_publish "topic=$T&format=jsonp&callback=done" -H 'Content-Type: text/plain' --data-binary x
+	pl_expect_status 200
+	[[ "$BODY" =~ done\((.*)\) ]] || pl_fail "publish JSONP: $BODY"
+	printf '%s' "${BASH_REMATCH[1]}" | jq -e '.id > 0' >/dev/null || pl_fail "publish JSONP: $BODY"
+
+	pl_admin GET "/push/admin/messages/$id?format=xml"
+	pl_expect_status 200
+	pl_expect_ctype application/xml
+	[ "$(xbody 'string(/message/@id)')" = "$id" ] || pl_fail "admin one: $BODY"
+	[ "$(xbody 'string(/message/data)' | jq -r .)" = 'a <b> & c' ] || pl_fail "admin one data: $BODY"
+	pl_admin GET "/push/admin/messages/$id?format=jsonp&callback=one"
+	[[ "$BODY" =~ one\((.*)\) ]] || pl_fail "admin one JSONP: $BODY"
+	printf '%s' "${BASH_REMATCH[1]}" | jq -e --argjson id "$id" '.id == $id and has("last_get")' >/dev/null ||
+		pl_fail "admin one JSONP: $BODY"
+	pl_admin GET "/push/admin/messages/999999999?format=xml"
+	pl_expect_status 404
+	[ -n "$(xbody 'string(/error/@code)')" ] || pl_fail "admin 404 in XML: $BODY"
+
+	pl_admin GET "/push/admin/stats?format=xml"
+	pl_expect_status 200
+	[[ "$(xbody 'string(/stats/@rows)')" =~ ^[0-9]+$ ]] || pl_fail "stats: $BODY"
+	[ "$(xbody 'string(/stats/@newest_id)')" -ge "$id" ] || pl_fail "stats newest_id: $BODY"
+	pl_get "/push/health?format=xml"
+	pl_expect_status 200
+	[ "$(xbody 'string(/health/@status)')" = ok ] || pl_fail "health: $BODY"
+	pl_get "/push/health?format=jsonp&callback=h"
+	[[ "$BODY" =~ h\((.*)\) ]] || pl_fail "health JSONP: $BODY"
+
+	# The admin list's own errors come in the asked format too.
+	pl_admin PUT "/push/admin/messages?topic=$T&format=xml"
+	pl_expect_status 405
+	[ -n "$(xbody 'string(/error/@code)')" ] || pl_fail "admin 405 in XML: $BODY"
+	pl_admin DELETE "/push/admin/messages?format=xml"
+	pl_expect_status 400
+	[ -n "$(xbody 'string(/error)')" ] || pl_fail "admin 400 in XML: $BODY"
+	pl_admin DELETE "/push/admin/messages?topic=$T&format=xml"
+	pl_expect_status 200
+	[ "$(xbody 'string(/result/@deleted)')" = 4 ] || pl_fail "delete by filter: $BODY"
+}

@@ -401,15 +401,76 @@ static void t_object(void)
 
 	json_object_object_add(obj, "s", json_object_new_string("a/b"));
 	pl_resp_init(&resp);
-	pl_out_object(&resp, NULL, 201, obj);
+	pl_out_object(&resp, NULL, 201, "x", obj);
 	ok(resp.status == 201 && !strcmp(resp.body.p, "{\"s\":\"a/b\"}\n"), "object: plain JSON, '/' not escaped");
 	pl_resp_free(&resp);
 	strcpy(o.callback, "f");
 	obj = json_object_new_object();
 	json_object_object_add(obj, "n", json_object_new_int(1));
 	pl_resp_init(&resp);
-	pl_out_object(&resp, &o, 200, obj);
+	pl_out_object(&resp, &o, 200, "x", obj);
 	ok(!strcmp(resp.body.p, "/**/f({\"n\":1});\n"), "object: JSONP-wrapped when asked");
+	pl_resp_free(&resp);
+
+	/* XML: scalars as attributes (escaped, null left out), arrays as
+	 * elements named by the singular of their key. */
+	o.fmt = PL_FMT_XML;
+	obj = json_object_new_object();
+	json_object_object_add(obj, "id", json_object_new_int64(7));
+	json_object_object_add(obj, "topic", json_object_new_string("/a\"<&"));
+	json_object_object_add(obj, "push", json_object_new_boolean(1));
+	json_object_object_add(obj, "none", NULL);
+	pl_resp_init(&resp);
+	pl_out_object(&resp, &o, 201, "published", obj);
+	ok(resp.status == 201 && !strcmp(resp.body.p, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+					 "<published id=\"7\" topic=\"/a&quot;&lt;&amp;\" push=\"true\"/>\n"),
+	   "object as XML: attributes, escaped, null left out");
+	ok(has(resp.head.p, "Content-Type: application/xml; charset=utf-8\r\n"), "object as XML: XML content type");
+	pl_resp_free(&resp);
+	obj = json_object_new_object();
+	{
+		struct json_object *ids = json_object_new_array();
+		json_object_array_add(ids, json_object_new_int64(1));
+		json_object_array_add(ids, json_object_new_int64(2));
+		json_object_object_add(obj, "ids", ids);
+	}
+	pl_resp_init(&resp);
+	pl_out_object(&resp, &o, 201, "published", obj);
+	ok(!strcmp(resp.body.p, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+			       "<published><id>1</id><id>2</id></published>\n"), "object as XML: array items as elements");
+	pl_resp_free(&resp);
+	obj = json_object_new_object();
+	json_object_object_add(obj, "n", json_object_new_int(1));
+	pl_resp_init(&resp);
+	pl_out_object(&resp, &o, 200, NULL, obj);
+	ok(!strcmp(resp.body.p, "{\"n\":1}\n"), "object without an XML root: JSON");
+	pl_resp_free(&resp);
+}
+
+static void t_message(void)
+{
+	struct pl_resp resp;
+	struct pl_outopt o = { .fmt = PL_FMT_XML };
+	struct pl_row r = { .id = 5, .topic = "/t", .user = "u<1>", .created = 1, .expires = 2, .last_get = 3,
+			    .body = "{\"topic\":\"/t\",\"data\":\"</script>\"}" };
+
+	r.body_len = strlen(r.body);
+	pl_resp_init(&resp);
+	pl_out_message(&resp, &o, &r, 1);
+	ok(resp.status == 200 && has(resp.body.p, "<message id=\"5\" topic=\"/t\"") &&
+	   has(resp.body.p, "user=\"u&lt;1&gt;\"") && has(resp.body.p, "last_get=\"3\"") &&
+	   has(resp.body.p, "<data>&quot;&lt;/script&gt;&quot;</data></message>"), "one message as XML");
+	pl_resp_free(&resp);
+	o.fmt = PL_FMT_JSONP;
+	strcpy(o.callback, "cb");
+	pl_resp_init(&resp);
+	pl_out_message(&resp, &o, &r, 1);
+	ok(!strncmp(resp.body.p, "/**/cb({\"id\":5,", 15) && has(resp.body.p, "\\u003c/script\\u003e") &&
+	   has(resp.body.p, "\"last_get\":3});"), "one message as JSONP, script-safe");
+	pl_resp_free(&resp);
+	pl_resp_init(&resp);
+	pl_out_message(&resp, NULL, &r, 0);
+	ok(!strcmp(resp.body.p, "{\"id\":5,\"topic\":\"/t\",\"data\":\"</script>\"}\n"), "one message as JSON");
 	pl_resp_free(&resp);
 }
 
@@ -423,5 +484,6 @@ int main(void)
 	t_headers();
 	t_streams();
 	t_object();
+	t_message();
 	return tap_done();
 }
