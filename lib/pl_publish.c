@@ -456,6 +456,31 @@ static void media_type(const char *ct, char *out, size_t outlen)
 	out[n] = '\0';
 }
 
+/* A field given twice in one place with two values (?topic=/a&topic=/b):
+ * a message has one of each, and taking either would be a guess. Linear in
+ * the number of fields, however many a query repeats. */
+static int given_twice(const struct pl_kv *kv, size_t n, char *err)
+{
+	static const char *const names[] = { "topic", "user", "clients", "type", "src", "target", "ttl", "data" };
+
+	for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+		const char *first = NULL;
+
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(kv[i].k, names[k]))
+				continue;
+			if (!first) {
+				first = kv[i].v;
+			} else if (strcmp(first, kv[i].v)) {
+				snprintf(err, ERRLEN, "%s= is given twice with different values: a message has one%s",
+					 names[k], strcmp(names[k], "clients") ? "" : " list (clients=pc,ios)");
+				return PL_EINVAL;
+			}
+		}
+	}
+	return PL_OK;
+}
+
 static int parse_body(struct batch *b, const struct pl_conf *c, struct pl_req *r, int64_t now, char *err)
 {
 	char mt[128];
@@ -464,6 +489,8 @@ static int parse_body(struct batch *b, const struct pl_conf *c, struct pl_req *r
 	int get = pl_req_method_is(r, "GET");
 
 	media_type(pl_req_env(r, "CONTENT_TYPE"), mt, sizeof mt);
+	if (given_twice(r->args, r->nargs, err) != PL_OK)
+		return PL_EINVAL;
 	if (get) {
 		const char *d = pl_req_arg(r, "data");
 		request_fields(r, NULL, 0, &f);
@@ -498,6 +525,8 @@ static int parse_body(struct batch *b, const struct pl_conf *c, struct pl_req *r
 				snprintf(err, ERRLEN, "the form is badly %%-encoded or not UTF-8");
 				return PL_EINVAL;
 			}
+			if (given_twice(r->form, r->nform, err) != PL_OK)
+				return PL_EINVAL;
 			request_fields(r, r->form, r->nform, &f);
 			data = own_obj(b, json_object_new_string(pl_kv_get(r->form, r->nform, "data")));
 			return add_msg(b, c, &f, data, now, err);

@@ -168,6 +168,27 @@ teardown_file() { pl_teardown_server; }
 	pl_jq_true --arg t "$T" '.topic == $t'
 }
 
+@test "a field given twice with different values in the query or the form: 400, nothing stored" {
+	T=$(pl_topic)
+	pl_publish "topic=$T/a&topic=$T/b" -H 'Content-Type: text/plain' --data-binary x
+	pl_expect_error 400
+	[[ "$(pl_json .message)" == *topic=* ]] || pl_fail "message names the field: $BODY"
+	pl_publish "topic=$T&clients=pc&clients=ios" -H 'Content-Type: text/plain' --data-binary x
+	pl_expect_error 400
+	[[ "$(pl_json .message)" == *clients=pc,ios* ]] || pl_fail "message shows the list form: $BODY"
+	pl_publish "topic=$T" -d data=x -d user=alice -d user=bob
+	pl_expect_error 400
+	printf '{"data":1}\n' >"$BATS_TEST_TMPDIR/b"
+	pl_publish "topic=$T&ttl=1h&ttl=2h" -H 'Content-Type: application/x-ndjson' --data-binary "@$BATS_TEST_TMPDIR/b"
+	pl_expect_error 400
+	pl_expect_nothing_stored "$T"
+	# The same value twice is no ambiguity; precedence between places stays.
+	pl_publish "topic=$T&topic=$T&type=q" -H 'X-Type: h' -H 'Content-Type: text/plain' --data-binary y
+	pl_expect_status 201
+	pl_stored "$T"
+	pl_msg_true '.type == "h"'
+}
+
 @test "NDJSON batch: one transaction, ids in order, every field, JSON data stays JSON" {
 	T=$(pl_topic)
 	printf '%s\n' \
