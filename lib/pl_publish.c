@@ -472,8 +472,12 @@ static int given_twice(const struct pl_kv *kv, size_t n, char *err)
 			if (!first) {
 				first = kv[i].v;
 			} else if (strcmp(first, kv[i].v)) {
-				snprintf(err, ERRLEN, "%s= is given twice with different values: a message has one%s",
-					 names[k], strcmp(names[k], "clients") ? "" : " list (clients=pc,ios)");
+				if (!strcmp(names[k], "clients"))
+					snprintf(err, ERRLEN, "clients= is given twice with different values: "
+						 "give one list, e.g. clients=pc,ios");
+				else
+					snprintf(err, ERRLEN, "%s= is given twice with different values: "
+						 "a message has one %s", names[k], names[k]);
 				return PL_EINVAL;
 			}
 		}

@@ -872,10 +872,14 @@ var Pushlite = (function (win) {
 			run();
 		}
 
-		/* Fetch /poll until nothing more is pending, then call next(). */
+		/* Fetch /poll until nothing more is pending, then call next().
+		 * XDomainRequest hides every status: a refused token looks like a
+		 * network failure and would be retried for ever. So once it has
+		 * failed into the fallback, the slow poll goes by JSONP, whose
+		 * answers carry their errors inside: a 401 is then seen, and fatal. */
 		function catchUp(next) {
 			var my = ++gen;
-			cur = get('/poll', null, 30000, !xhrOk, function (err, d) {
+			cur = get('/poll', null, 30000, !xhrOk || (useXdr && mode === 'fallback'), function (err, d) {
 				if (my !== gen || closed)
 					return;
 				cur = null;

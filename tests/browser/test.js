@@ -240,6 +240,33 @@ const STRIP_ES5 =
   'Object.keys = Date.now = Function.prototype.bind = String.prototype.trim = undefined;\n';
 const STRIP_ES = 'try { delete window.EventSource; } catch (e) {} window.EventSource = undefined;\n';
 const STRIP_XHR = 'window.XMLHttpRequest = undefined;\n';
+// IE8/9: XMLHttpRequest without CORS (no withCredentials) and an
+// XDomainRequest that, like the real one, shows no status and no headers:
+// onload for a 2xx answer, onerror for anything else. It reaches the
+// server through the page's own host name (the same server), so that the
+// browser's own CORS rules do not stand in the way.
+const XDR_SHIM = `(function () {
+  var X = window.XMLHttpRequest;
+  delete X.prototype.withCredentials;
+  window.XDR_USED = 0;
+  window.XDomainRequest = function () {
+    var self = this, x = new X();
+    this.open = function (m, u) {
+      window.XDR_USED++;
+      x.open(m, u.replace(/^https?:\\/\\/[^\\/]+/, location.protocol + '//' + location.host), true);
+    };
+    this.send = function (b) {
+      x.onreadystatechange = function () {
+        if (x.readyState !== 4) return;
+        if (x.status >= 200 && x.status < 300) { self.responseText = x.responseText; if (self.onload) self.onload(); }
+        else if (self.onerror) self.onerror();
+      };
+      x.send(b === undefined ? null : b);
+    };
+    this.abort = function () { x.onreadystatechange = null; x.abort(); };
+  };
+})();
+`;
 
 // The fixture is written into a page of the server's origin (the demo page,
 // replaced through document.open/write): same origin and address space as a
@@ -598,6 +625,47 @@ async function main() {
         void st;
         await f.context.close();
       }
+    }
+
+    /* ---- E0: IE8/9 cross-origin through XDomainRequest; a refused token
+     * (whose 401 XDomainRequest cannot show) is still found out and fatal */
+    {
+      const xorigin = `http://localhost:${port}`;
+      const open = async (name) => {
+        const f = await openFixture(browser, xorigin, { name, strip: STRIP_ES + XDR_SHIM, scriptSrc: `${origin}/pushlite.js` });
+        f.requests = 0;
+        f.page.on('request', () => { f.requests++; });
+        await f.page.waitForFunction(() => typeof Pushlite !== 'undefined', null, { timeout: 10000 }).catch(() => {});
+        return f;
+      };
+      let f = await open('xdr');
+      await f.page.evaluate((o) => startSub(o), Object.assign({ url: `${origin}/push`, topics: ['/bt/xdr'], cors: true }, FAST));
+      await waitFor(async () => { const x = await state(f.page); return x.cursor !== null && !!x.transport; }, 10000);
+      const ids = [await server.publish('/bt/xdr', 'x1'), await server.publish('/bt/xdr', 'x2')];
+      let st = await waitFor(async () => {
+        const s = await state(f.page);
+        return idList(s.ids).length >= 2 ? s : null;
+      }, 15000) || await state(f.page);
+      const used = await f.page.evaluate(() => window.XDR_USED);
+      ok(st.transport === 'longpoll' && used > 0 && sameList(idList(st.ids), ids),
+        'IE8/9 cross-origin (cors: true, no CORS XHR): long poll through XDomainRequest delivers', describe(st, ids) + `\nXDomainRequest used ${used} times`);
+      await f.context.close();
+
+      f = await open('xdr-bad');
+      await f.page.evaluate((o) => {
+        o.onError = function (e) { T.errors[T.errors.length] = e.code + ':' + (e.status || 0) + ':' + (e.fatal ? 'fatal' : ''); };
+        T.sub = Pushlite.subscribe(o);
+      }, Object.assign({ url: `${origin}/push`, topics: ['/bt/xdr'], cors: true, token: 'v1.alice.99999999999.forged' }, FAST));
+      st = await waitFor(async () => {
+        const s = await state(f.page);
+        return /fatal/.test(s.errors) ? s : null;
+      }, 15000) || await state(f.page);
+      const before = f.requests;
+      await sleep(3000);
+      ok(/(^| )unauthorized:401:fatal$/.test(st.errors) && f.requests === before,
+        'IE8/9 through XDomainRequest: a forged token is found out (the fallback poll goes by JSONP), fatal, and the client stops',
+        `errors ${st.errors}\nrequests after the fatal error: ${f.requests - before}`);
+      await f.context.close();
     }
 
     /* ---- E: cross-origin page without CORS: auto picks JSONP */
