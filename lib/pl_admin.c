@@ -198,8 +198,11 @@ out:
 
 /* Errors the web server raises itself, before any program runs: lighttpd
  * sends them here when configured with server.error-handler (the
- * development config does), with the status in REDIRECT_STATUS. The codes
- * of 500-504 are those of the errors/ files that the drop-in configs use. */
+ * development config does), with the status in REDIRECT_STATUS. The
+ * errors/ files, which the drop-in configs serve, carry the same code for
+ * each status and the same text, except 500 and 502: there the files
+ * describe what the drop-in servers mean by them (tests/e2e/errors.bats
+ * compares them). */
 static const struct {
 	int status;
 	const char *code, *msg;
@@ -209,7 +212,7 @@ static const struct {
 	{ 405, "method_not_allowed", "this method is not allowed here" },
 	{ 408, "timeout", "the request took too long to arrive" },
 	{ 411, "length_required", "a POST needs a body with a Content-Length (or chunked); with curl, -d ''" },
-	{ 413, "too_large", "the request is larger than the web server accepts" },
+	{ 413, "too_large", "the request body is larger than the web server accepts" },
 	{ 414, "uri_too_long", "the URL is longer than the web server accepts" },
 	{ 417, "expectation_failed", "Expect: only 100-continue is understood" },
 	{ 431, "headers_too_large", "the request headers are larger than the web server accepts" },

@@ -217,3 +217,24 @@ TABLE
 	case $HTTP_STATUS in 400|431) ;; *) pl_show; pl_fail "a 9,000-byte header: $HTTP_STATUS" ;; esac
 	pl_expect_error "$HTTP_STATUS"
 }
+
+@test "the errors/ bodies of the drop-in configs agree with the error handler: same code per status, same text but for 500 and 502" {
+	local f n want
+	for f in "$PL_ROOT"/errors/status-*.html; do
+		n=${f##*/status-}
+		n=${n%.html}
+		jq -e '(.error | type == "string" and length > 0) and (.message | type == "string" and length > 0)' \
+			"$f" >/dev/null || pl_fail "$f is not a JSON error"
+		CGI_ENV=(SCRIPT_NAME=/push/error REDIRECT_STATUS="$n")
+		pl_cgi_req admin GET /push/error
+		CGI_ENV=()
+		pl_expect_error "$n"
+		want=$(jq -r .error "$f")
+		[ "$(pl_json .error)" = "$want" ] || pl_fail "status $n: errors/ says $want, the error handler $(pl_json .error)"
+		case $n in
+		500 | 502) ;;
+		*) [ "$(pl_json .message)" = "$(jq -r .message "$f")" ] ||
+			pl_fail "status $n: errors/ says '$(jq -r .message "$f")', the error handler '$(pl_json .message)'" ;;
+		esac
+	done
+}
