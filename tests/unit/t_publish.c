@@ -282,6 +282,11 @@ static void t_bad(void)
 		{ "topic=/oa/x", "application/x-ndjson", "{\"data\":1,\"clients\":[1]}\n", 400, "ndjson with a numeric client" },
 		{ "topic=/oa/x", "application/x-ndjson", "\n \n", 400, "ndjson without any line" },
 		{ "topic=/oa/x", "application/x-www-form-urlencoded", "data=x&topic=/", 400, "form publishing to /" },
+		{ "topic=/oa/x&topic=/oa/y", "text/plain", "x", 400, "two topics in the query" },
+		{ "topic=/oa/x&clients=pc&clients=ios", "text/plain", "x", 400, "clients twice in the query" },
+		{ "topic=/oa/x&ttl=1h&ttl=2h", "application/x-ndjson", "{\"data\":1}\n", 400, "ttl twice under a batch" },
+		{ "topic=/oa/x", "application/x-www-form-urlencoded", "data=x&user=a&user=b", 400, "user twice in a form" },
+		{ "topic=/oa/x", "application/x-www-form-urlencoded", "data=x&data=y", 400, "data twice in a form" },
 	};
 	int64_t before;
 
@@ -295,6 +300,11 @@ static void t_bad(void)
 	ok(body_has("cannot publish to /"), "publishing to / says why");
 	req("POST", "topic=/oa/x", "application/x-ndjson", "{\"data\":1}\n{\"data\":}\n", "HTTP_AUTHORIZATION=" PUB, NULL);
 	ok(body_has("line 2"), "a bad ndjson line is named by number");
+	req("POST", "topic=/oa/x&topic=/oa/y", "text/plain", "x", "HTTP_AUTHORIZATION=" PUB, NULL);
+	ok(body_has("topic= is given twice"), "a field given twice is named (%s)", shown());
+	before = head();
+	ok(req("POST", "topic=/oa/x&topic=/oa/x&type=t&type=t", "text/plain", "x", "HTTP_AUTHORIZATION=" PUB, NULL) == 201 &&
+	   head() == before + 1, "the same value twice is no ambiguity: 201");
 }
 
 static void t_auth(void)
