@@ -308,6 +308,29 @@ function describe(st, want) {
   return `want ids ${want.join(',')}\ngot  ids ${st.ids}\ntransports ${st.transports}\nerrors ${st.errors}`;
 }
 
+// Subscribe recording each error as code:status:fatal, and wait (up to ms)
+// until one is fatal. Returns the page state then.
+async function subscribeUntilFatal(page, opts, ms) {
+  await page.evaluate((o) => {
+    o.onError = function (e) { T.errors[T.errors.length] = e.code + ':' + (e.status || 0) + ':' + (e.fatal ? 'fatal' : ''); };
+    T.sub = Pushlite.subscribe(o);
+  }, opts);
+  return await waitFor(async () => {
+    const s = await state(page);
+    return /fatal/.test(s.errors) ? s : null;
+  }, ms) || await state(page);
+}
+
+// Publish two messages on topic, and wait until the page has shown both.
+async function publishTwoAndWait(server, page, topic) {
+  const ids = [await server.publish(topic, 'x1'), await server.publish(topic, 'x2')];
+  const st = await waitFor(async () => {
+    const s = await state(page);
+    return idList(s.ids).length >= 2 ? s : null;
+  }, 15000) || await state(page);
+  return { ids, st };
+}
+
 /* ----------------------------------------------------------------- main */
 
 async function main() {
@@ -609,20 +632,12 @@ async function main() {
       }
       for (const tr of ['longpoll', 'jsonp']) {
         const f = await openFixture(browser, origin);
-        await f.page.evaluate((o) => {
-          o.onError = function (e) { T.errors[T.errors.length] = e.code + ':' + (e.status || 0) + ':' + (e.fatal ? 'fatal' : ''); };
-          T.sub = Pushlite.subscribe(o);
-          T.sub2 = o;
-        }, Object.assign({ url: '/push', topics: ['/bt/bad'], transport: tr, token: 'v1.alice.99999999999.forged' }, FAST));
-        const st = await waitFor(async () => {
-          const s = await state(f.page);
-          return /fatal/.test(s.errors) ? s : null;
-        }, 10000) || await state(f.page);
+        await subscribeUntilFatal(f.page,
+          Object.assign({ url: '/push', topics: ['/bt/bad'], transport: tr, token: 'v1.alice.99999999999.forged' }, FAST), 10000);
         await sleep(1500);
         const fin = await state(f.page);
         ok(/^unauthorized:(401|0):fatal$/.test(fin.errors), `${tr}: a forged token is fatal: reported once, then the client stops`,
           `errors ${fin.errors}`);
-        void st;
         await f.context.close();
       }
     }
@@ -635,36 +650,27 @@ async function main() {
         const f = await openFixture(browser, xorigin, { name, strip: STRIP_ES + XDR_SHIM, scriptSrc: `${origin}/pushlite.js` });
         f.requests = 0;
         f.page.on('request', () => { f.requests++; });
-        await f.page.waitForFunction(() => typeof Pushlite !== 'undefined', null, { timeout: 10000 }).catch(() => {});
+        await f.page.waitForFunction(() => typeof Pushlite !== 'undefined', null, { timeout: 10000 })
+          .catch((e) => note(`${name} page: ${e.message.split('\n')[0]}\n${f.consoleLines.join('\n')}`));
         return f;
       };
       let f = await open('xdr');
       await f.page.evaluate((o) => startSub(o), Object.assign({ url: `${origin}/push`, topics: ['/bt/xdr'], cors: true }, FAST));
       await waitFor(async () => { const x = await state(f.page); return x.cursor !== null && !!x.transport; }, 10000);
-      const ids = [await server.publish('/bt/xdr', 'x1'), await server.publish('/bt/xdr', 'x2')];
-      let st = await waitFor(async () => {
-        const s = await state(f.page);
-        return idList(s.ids).length >= 2 ? s : null;
-      }, 15000) || await state(f.page);
+      const { ids, st } = await publishTwoAndWait(server, f.page, '/bt/xdr');
       const used = await f.page.evaluate(() => window.XDR_USED);
       ok(st.transport === 'longpoll' && used > 0 && sameList(idList(st.ids), ids),
         'IE8/9 cross-origin (cors: true, no CORS XHR): long poll through XDomainRequest delivers', describe(st, ids) + `\nXDomainRequest used ${used} times`);
       await f.context.close();
 
       f = await open('xdr-bad');
-      await f.page.evaluate((o) => {
-        o.onError = function (e) { T.errors[T.errors.length] = e.code + ':' + (e.status || 0) + ':' + (e.fatal ? 'fatal' : ''); };
-        T.sub = Pushlite.subscribe(o);
-      }, Object.assign({ url: `${origin}/push`, topics: ['/bt/xdr'], cors: true, token: 'v1.alice.99999999999.forged' }, FAST));
-      st = await waitFor(async () => {
-        const s = await state(f.page);
-        return /fatal/.test(s.errors) ? s : null;
-      }, 15000) || await state(f.page);
+      const bad = await subscribeUntilFatal(f.page,
+        Object.assign({ url: `${origin}/push`, topics: ['/bt/xdr'], cors: true, token: 'v1.alice.99999999999.forged' }, FAST), 15000);
       const before = f.requests;
       await sleep(3000);
-      ok(/(^| )unauthorized:401:fatal$/.test(st.errors) && f.requests === before,
+      ok(/(^| )unauthorized:401:fatal$/.test(bad.errors) && f.requests === before,
         'IE8/9 through XDomainRequest: a forged token is found out (the fallback poll goes by JSONP), fatal, and the client stops',
-        `errors ${st.errors}\nrequests after the fatal error: ${f.requests - before}`);
+        `errors ${bad.errors}\nrequests after the fatal error: ${f.requests - before}`);
       await f.context.close();
     }
 
@@ -676,11 +682,7 @@ async function main() {
         .catch((e) => note(`cross-origin page: ${e.message.split('\n')[0]}\n${f.consoleLines.join('\n')}`));
       await f.page.evaluate((o) => startSub(o), Object.assign({ url: `${origin}/push`, topics: ['/bt/xo'] }, FAST));
       await waitFor(async () => { const x = await state(f.page); return x.cursor !== null && !!x.transport; }, 10000);
-      const ids = [await server.publish('/bt/xo', 'x1'), await server.publish('/bt/xo', 'x2')];
-      const st = await waitFor(async () => {
-        const s = await state(f.page);
-        return idList(s.ids).length >= 2 ? s : null;
-      }, 15000) || await state(f.page);
+      const { ids, st } = await publishTwoAndWait(server, f.page, '/bt/xo');
       ok(st.transport === 'jsonp' && sameList(idList(st.ids), ids),
         'cross-origin without CORS: auto picks jsonp and delivers', describe(st, ids));
       await f.context.close();

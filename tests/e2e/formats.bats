@@ -6,6 +6,17 @@ load helper
 setup_file() { pl_setup_server; }
 teardown_file() { pl_teardown_server; }
 
+# xml_ok: the last body is well-formed XML (call it at the test's top level,
+# not inside $(...), where a failure would not count); xq XPATH then
+# queries that body.
+xml_ok() {
+	printf '%s' "$BODY" >"$BATS_TEST_TMPDIR/b.xml"
+	xmllint --noout "$BATS_TEST_TMPDIR/b.xml" || pl_fail "not well-formed: $BODY"
+}
+xq() {
+	xmllint --xpath "$1" "$BATS_TEST_TMPDIR/b.xml" 2>/dev/null
+}
+
 @test "format=xml: well-formed, <messages cursor more> with attributes, clients and data" {
 	T=$(pl_topic)
 	pl_publish "topic=$T&type=notice&src=OA&target=HR&clients=pc,ios" \
@@ -17,9 +28,8 @@ teardown_file() { pl_teardown_server; }
 	pl_expect_status 200
 	pl_expect_ctype application/xml 2>/dev/null || pl_expect_ctype text/xml
 	pl_expect_no_store
-	printf '%s' "$BODY" >"$BATS_TEST_TMPDIR/x.xml"
-	xmllint --noout "$BATS_TEST_TMPDIR/x.xml" || pl_fail "not well-formed: $BODY"
-	x() { xmllint --xpath "$1" "$BATS_TEST_TMPDIR/x.xml" 2>/dev/null; }
+	xml_ok
+	x() { xq "$1"; }
 	[ "$(x 'string(/messages/@more)')" = false ] || pl_fail "more: $BODY"
 	[ -n "$(x 'string(/messages/@cursor)')" ] || pl_fail "cursor: $BODY"
 	[ "$(x 'count(/messages/message)')" = 2 ] || pl_fail "count: $BODY"
@@ -45,10 +55,9 @@ teardown_file() { pl_teardown_server; }
 @test "format=xml errors: <error code=\"\">message</error> with the right status" {
 	pl_poll "topic=bad&format=xml"
 	pl_expect_status 400
-	printf '%s' "$BODY" >"$BATS_TEST_TMPDIR/e.xml"
-	xmllint --noout "$BATS_TEST_TMPDIR/e.xml" || pl_fail "not well-formed: $BODY"
-	[ -n "$(xmllint --xpath 'string(/error/@code)' "$BATS_TEST_TMPDIR/e.xml")" ] || pl_fail "no code: $BODY"
-	[ -n "$(xmllint --xpath 'string(/error)' "$BATS_TEST_TMPDIR/e.xml")" ] || pl_fail "no message: $BODY"
+	xml_ok
+	[ -n "$(xq 'string(/error/@code)')" ] || pl_fail "no code: $BODY"
+	[ -n "$(xq 'string(/error)')" ] || pl_fail "no message: $BODY"
 }
 
 @test "format=jsonp: callback(JSON) as JavaScript, same envelope as JSON" {
@@ -95,27 +104,22 @@ teardown_file() { pl_teardown_server; }
 	done
 }
 
-# xpath on the last body, which must be well-formed XML.
-xbody() {
-	printf '%s' "$BODY" >"$BATS_TEST_TMPDIR/b.xml"
-	xmllint --noout "$BATS_TEST_TMPDIR/b.xml" 2>/dev/null || pl_fail "not well-formed: $BODY"
-	xmllint --xpath "$1" "$BATS_TEST_TMPDIR/b.xml" 2>/dev/null
-}
-
 @test "format=xml and jsonp on publish, admin and health answers, not only on poll" {
 	T=$(pl_topic)
 	pl_publish "topic=$T&format=xml" -H 'Content-Type: text/plain' --data-binary 'a <b> & c'
 	pl_expect_status 201
 	pl_expect_ctype application/xml
-	id=$(xbody 'string(/published/@id)')
+	xml_ok
+	id=$(xq 'string(/published/@id)')
 	[[ "$id" =~ ^[0-9]+$ ]] || pl_fail "publish reply: $BODY"
-	[ "$(xbody 'string(/published/@topic)')" = "$T" ] || pl_fail "topic: $BODY"
-	[[ "$(xbody 'string(/published/@expires)')" =~ ^[0-9]+$ ]] || pl_fail "expires: $BODY"
+	[ "$(xq 'string(/published/@topic)')" = "$T" ] || pl_fail "topic: $BODY"
+	[[ "$(xq 'string(/published/@expires)')" =~ ^[0-9]+$ ]] || pl_fail "expires: $BODY"
 	printf '{"data":1}\n{"data":2}\n' >"$BATS_TEST_TMPDIR/batch"
 	pl_publish "topic=$T&format=xml" -H 'Content-Type: application/x-ndjson' --data-binary "@$BATS_TEST_TMPDIR/batch"
 	pl_expect_status 201
-	[ "$(xbody 'count(/published/id)')" = 2 ] || pl_fail "batch reply: $BODY"
-	[ "$(xbody 'string(/published/id[2])')" -gt "$id" ] || pl_fail "batch ids: $BODY"
+	xml_ok
+	[ "$(xq 'count(/published/id)')" = 2 ] || pl_fail "batch reply: $BODY"
+	[ "$(xq 'string(/published/id[2])')" -gt "$id" ] || pl_fail "batch ids: $BODY"
 	pl_publish "topic=$T&format=jsonp&callback=done" -H 'Content-Type: text/plain' --data-binary x
 	pl_expect_status 200
 	[[ "$BODY" =~ done\((.*)\) ]] || pl_fail "publish JSONP: $BODY"
@@ -124,34 +128,41 @@ xbody() {
 	pl_admin GET "/push/admin/messages/$id?format=xml"
 	pl_expect_status 200
 	pl_expect_ctype application/xml
-	[ "$(xbody 'string(/message/@id)')" = "$id" ] || pl_fail "admin one: $BODY"
-	[ "$(xbody 'string(/message/data)' | jq -r .)" = 'a <b> & c' ] || pl_fail "admin one data: $BODY"
+	xml_ok
+	[ "$(xq 'string(/message/@id)')" = "$id" ] || pl_fail "admin one: $BODY"
+	[ "$(xq 'string(/message/data)' | jq -r .)" = 'a <b> & c' ] || pl_fail "admin one data: $BODY"
 	pl_admin GET "/push/admin/messages/$id?format=jsonp&callback=one"
 	[[ "$BODY" =~ one\((.*)\) ]] || pl_fail "admin one JSONP: $BODY"
 	printf '%s' "${BASH_REMATCH[1]}" | jq -e --argjson id "$id" '.id == $id and has("last_get")' >/dev/null ||
 		pl_fail "admin one JSONP: $BODY"
 	pl_admin GET "/push/admin/messages/999999999?format=xml"
 	pl_expect_status 404
-	[ -n "$(xbody 'string(/error/@code)')" ] || pl_fail "admin 404 in XML: $BODY"
+	xml_ok
+	[ -n "$(xq 'string(/error/@code)')" ] || pl_fail "admin 404 in XML: $BODY"
 
 	pl_admin GET "/push/admin/stats?format=xml"
 	pl_expect_status 200
-	[[ "$(xbody 'string(/stats/@rows)')" =~ ^[0-9]+$ ]] || pl_fail "stats: $BODY"
-	[ "$(xbody 'string(/stats/@newest_id)')" -ge "$id" ] || pl_fail "stats newest_id: $BODY"
+	xml_ok
+	[[ "$(xq 'string(/stats/@rows)')" =~ ^[0-9]+$ ]] || pl_fail "stats: $BODY"
+	[ "$(xq 'string(/stats/@newest_id)')" -ge "$id" ] || pl_fail "stats newest_id: $BODY"
 	pl_get "/push/health?format=xml"
 	pl_expect_status 200
-	[ "$(xbody 'string(/health/@status)')" = ok ] || pl_fail "health: $BODY"
+	xml_ok
+	[ "$(xq 'string(/health/@status)')" = ok ] || pl_fail "health: $BODY"
 	pl_get "/push/health?format=jsonp&callback=h"
 	[[ "$BODY" =~ h\((.*)\) ]] || pl_fail "health JSONP: $BODY"
 
 	# The admin list's own errors come in the asked format too.
 	pl_admin PUT "/push/admin/messages?topic=$T&format=xml"
 	pl_expect_status 405
-	[ -n "$(xbody 'string(/error/@code)')" ] || pl_fail "admin 405 in XML: $BODY"
+	xml_ok
+	[ -n "$(xq 'string(/error/@code)')" ] || pl_fail "admin 405 in XML: $BODY"
 	pl_admin DELETE "/push/admin/messages?format=xml"
 	pl_expect_status 400
-	[ -n "$(xbody 'string(/error)')" ] || pl_fail "admin 400 in XML: $BODY"
+	xml_ok
+	[ -n "$(xq 'string(/error)')" ] || pl_fail "admin 400 in XML: $BODY"
 	pl_admin DELETE "/push/admin/messages?topic=$T&format=xml"
 	pl_expect_status 200
-	[ "$(xbody 'string(/result/@deleted)')" = 4 ] || pl_fail "delete by filter: $BODY"
+	xml_ok
+	[ "$(xq 'string(/result/@deleted)')" = 4 ] || pl_fail "delete by filter: $BODY"
 }
