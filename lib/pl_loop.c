@@ -100,6 +100,7 @@ static struct loop {
 	int woke;               /* the database may have changed this turn */
 	int wake_armed;         /* the inotify descriptor is in the epoll set */
 	int64_t settle_at, fallback_at, accept_at, shutdown_at;
+	int64_t turn_at;        /* pl_loop_turn_in: an on_turn wanted by then */
 	int shutting;
 	int cgi_done;
 	int running;
@@ -426,6 +427,14 @@ int pl_loop_write(struct pl_lreq *r, const void *p, size_t n)
 	}
 	flush(c);
 	return c->dead ? -1 : 0;
+}
+
+void pl_loop_turn_in(int ms)
+{
+	int64_t t = pl_loop_now_ms() + ms;
+
+	if (!L.turn_at || t < L.turn_at)
+		L.turn_at = t;
 }
 
 void pl_loop_end_with(struct pl_lreq *r, const void *p, size_t n)
@@ -763,6 +772,8 @@ static int next_timeout(int64_t now)
 		t = L.accept_at;
 	if (L.shutting && L.shutdown_at < t)
 		t = L.shutdown_at;
+	if (L.turn_at && L.turn_at < t)
+		t = L.turn_at;
 	if (w >= 0 && now + w < t)
 		t = now + w;
 	if (t == INT64_MAX)
@@ -952,6 +963,8 @@ int pl_loop_run(const struct pl_loop_conf *conf, const struct pl_loop_ops *ops, 
 					conn_read(c);
 			}
 		}
+		if (L.turn_at && pl_loop_now_ms() >= L.turn_at)
+			L.turn_at = 0;
 		if (L.ops->on_turn)
 			L.ops->on_turn(L.ud);
 		now = pl_loop_now_ms();

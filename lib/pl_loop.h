@@ -94,6 +94,9 @@ void *pl_lreq_data(const struct pl_lreq *r);
 /* CLOCK_MONOTONIC in ms. */
 int64_t pl_loop_now_ms(void);
 
+/* Call on_turn again within ms even if nothing happens meanwhile (a retry). */
+void pl_loop_turn_in(int ms);
+
 /* Requests currently held in this process (given to on_request, not yet ended
  * or gone). */
 int pl_loop_waiting(void);

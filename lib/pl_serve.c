@@ -273,7 +273,9 @@ static int serve_cgi(struct app *a)
 	body = read_body(NULL, stdin, getenv("CONTENT_LENGTH"), a->conf.max_body, &len, &cut);
 	handle(a, &st, environ, body, len, cut, &out, &got);
 	fwrite(out.p, 1, out.len, stdout);
-	fflush(stdout);
+	/* The web server has the whole answer once stdout is closed, so a
+	 * write lock held elsewhere delays only this process's exit. */
+	fclose(stdout);
 	if (got.ngot && st)
 		pl_store_mark_got(st, got.got, got.ngot, pl_now_ms());
 	free(body);
@@ -314,9 +316,11 @@ struct loop_app {
 	size_t npend, cappend;
 	struct pl_msgv *v;      /* their messages and results: cappend each */
 	int *rcs;
-	int64_t *marks;         /* poll: first deliveries of this turn */
-	size_t nmarks, capmarks;
+	struct pl_marks marks;  /* poll: first deliveries not recorded yet */
 };
+
+/* A write lock held elsewhere: try the first deliveries again this soon. */
+#define MARK_RETRY_MS 100
 
 static int body_cut(char **env, size_t len)
 {
@@ -377,11 +381,9 @@ static void loop_turn(void *ud)
 	struct loop_app *l = ud;
 	size_t n = 0;
 
-	if (l->nmarks) {
-		if (l->st)
-			pl_store_mark_got(l->st, l->marks, l->nmarks, pl_now_ms());
-		l->nmarks = 0;
-	}
+	/* Without waiting: the next requests of this process would wait too. */
+	if (l->marks.n && l->st && pl_store_mark_pending(l->st, &l->marks, 0) == PL_EBUSY)
+		pl_loop_turn_in(MARK_RETRY_MS);
 	if (!l->npend)
 		return;
 	for (size_t i = 0; i < l->npend; i++)
@@ -427,14 +429,8 @@ static void loop_request(void *ud, struct pl_lreq *lr, char **env, const char *b
 	pl_loop_end_with(lr, l->out.p, l->out.len);
 	/* First deliveries are recorded after the answer is on its way, at the
 	 * end of the turn, with those of the turn's other polls. */
-	if (l->got.ngot) {
-		if (l->nmarks + l->got.ngot > l->capmarks) {
-			l->capmarks = (l->nmarks + l->got.ngot) * 2;
-			l->marks = pl_xrealloc(l->marks, l->capmarks * sizeof *l->marks);
-		}
-		memcpy(l->marks + l->nmarks, l->got.got, l->got.ngot * sizeof *l->marks);
-		l->nmarks += l->got.ngot;
-	}
+	if (l->got.ngot)
+		pl_marks_add(&l->marks, l->got.got, l->got.ngot, pl_now_ms());
 }
 
 static void loop_gone(void *ud, struct pl_lreq *lr)
@@ -463,6 +459,8 @@ static int serve_loop(struct app *a)
 	lc.max_body = a->conf_ok ? a->conf.max_body : 64 * 1024;
 	rc = pl_loop_run(&lc, &ops, &l);
 	loop_turn(&l);
+	if (l.st)
+		pl_store_mark_pending(l.st, &l.marks, 1);
 	pl_group_close();
 	pl_store_close(l.st);
 	pl_buf_free(&l.out);
@@ -470,7 +468,7 @@ static int serve_loop(struct app *a)
 	free(l.pend);
 	free(l.v);
 	free(l.rcs);
-	free(l.marks);
+	pl_marks_free(&l.marks);
 	return rc == 0 ? 0 : 1;
 }
 

@@ -104,6 +104,7 @@ struct pl_store {
 	sqlite3_stmt *paths[2 * PL_MAX_TOPICS];   /* merge streams, prepared on first use */
 	struct cached **cache;  /* CACHE_SLOTS, allocated on first use */
 	size_t cache_bytes;
+	int no_wait;            /* busy handler: give up at once */
 };
 
 /* A storage failure is logged once per kind, not once per request: a full
@@ -123,8 +124,9 @@ static void cache_free(struct pl_store *st);
 
 static int busy_wait(void *arg, int tries)
 {
-	(void)arg;
-	if (tries >= 20000)             /* about 5 s */
+	const struct pl_store *st = arg;
+
+	if (st->no_wait || tries >= 20000)      /* about 5 s */
 		return 0;
 	usleep(tries < 20 ? 50 : 250);
 	return 1;
@@ -321,7 +323,7 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 	/* Writers wait for each other up to 5 s before a request gets 503, in
 	 * short steps: SQLite's own timeout handler sleeps up to 100 ms at a
 	 * time, far longer than any of our write transactions holds the lock. */
-	sqlite3_busy_handler(st->db, busy_wait, NULL);
+	sqlite3_busy_handler(st->db, busy_wait, st);
 	/* Before anything is changed (WAL mode persists in the file): a file
 	 * of another program, or of a newer pushlite, is left as it is. */
 	if (foreign(st, &version) != PL_OK)
@@ -1130,17 +1132,29 @@ int pl_store_publish_v(struct pl_store *st, struct pl_msgv *v, size_t nv)
 	return rc;
 }
 
-int pl_store_mark_got(struct pl_store *st, const int64_t *ids, size_t n, int64_t now_ms)
+/* ms: one time per id, or NULL for now_ms for all. */
+static int mark_got(struct pl_store *st, const int64_t *ids, const int64_t *ms, size_t n, int64_t now_ms)
 {
 	sqlite3_stmt *s = st->st[S_MARK];
 	int rc;
 
 	if (n == 0)
 		return PL_OK;
-	if ((rc = begin_write(st)) != PL_OK)
+	if (st->no_wait) {
+		/* Busy is expected here and not worth a log line. */
+		if (exec_stmt(st, S_BEGIN_IMM) != PL_OK) {
+			int prim = sqlite3_extended_errcode(st->db) & 0xff;
+
+			if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
+				return PL_EBUSY;
+			return store_rc(st, "begin immediate");
+		}
+		rc = PL_OK;
+	} else if ((rc = begin_write(st)) != PL_OK) {
 		return rc;
+	}
 	for (size_t i = 0; i < n && rc == PL_OK; i++) {
-		sqlite3_bind_int64(s, 1, now_ms);
+		sqlite3_bind_int64(s, 1, ms ? ms[i] : now_ms);
 		sqlite3_bind_int64(s, 2, ids[i]);
 		if (sqlite3_step(s) != SQLITE_DONE)
 			rc = store_rc(st, "mark delivered");
@@ -1157,8 +1171,58 @@ int pl_store_mark_got(struct pl_store *st, const int64_t *ids, size_t n, int64_t
 	for (size_t i = 0; i < n; i++) {
 		struct cached *c = cache_find(st, ids[i]);
 		if (c && !c->row.last_get)
-			c->row.last_get = now_ms;
+			c->row.last_get = ms ? ms[i] : now_ms;
 	}
+	return rc;
+}
+
+int pl_store_mark_got(struct pl_store *st, const int64_t *ids, size_t n, int64_t now_ms)
+{
+	return mark_got(st, ids, NULL, n, now_ms);
+}
+
+void pl_marks_add(struct pl_marks *m, const int64_t *ids, size_t n, int64_t now_ms)
+{
+	if (n > PL_MARKS_MAX - m->n) {
+		/* The lock has been held for a long time: these get their time
+		 * when they are next delivered. */
+		if (!m->dropped)
+			pl_log_err("first deliveries not recorded: the database's write lock has been held "
+				   "while %d were waiting", PL_MARKS_MAX);
+		m->dropped = 1;
+		return;
+	}
+	if (m->n + n > m->cap) {
+		m->cap = (m->n + n) * 2;
+		m->id = pl_xrealloc(m->id, m->cap * sizeof *m->id);
+		m->ms = pl_xrealloc(m->ms, m->cap * sizeof *m->ms);
+	}
+	for (size_t i = 0; i < n; i++) {
+		m->id[m->n] = ids[i];
+		m->ms[m->n++] = now_ms;
+	}
+}
+
+void pl_marks_free(struct pl_marks *m)
+{
+	free(m->id);
+	free(m->ms);
+	memset(m, 0, sizeof *m);
+}
+
+int pl_store_mark_pending(struct pl_store *st, struct pl_marks *m, int wait)
+{
+	int rc;
+
+	if (!m->n)
+		return PL_OK;
+	st->no_wait = !wait;
+	rc = mark_got(st, m->id, m->ms, m->n, 0);
+	st->no_wait = 0;
+	if (rc == PL_EBUSY && !wait)
+		return rc;
+	m->n = 0;
+	m->dropped = 0;
 	return rc;
 }
 

@@ -149,6 +149,24 @@ int pl_store_tail(struct pl_store *st, int64_t after, size_t max, struct pl_resu
 int pl_store_head(struct pl_store *st, int64_t *head);
 /* Record the first delivery time of user messages (only where still unset). */
 int pl_store_mark_got(struct pl_store *st, const int64_t *ids, size_t n, int64_t now_ms);
+
+/* First deliveries not recorded yet, each with its delivery time. A program
+ * that serves many requests from one loop must not stop for another
+ * writer's lock (a purge, a backup, an operator's sqlite3): it records them
+ * without waiting, and what the lock kept out stays here for the next try. */
+struct pl_marks {
+	int64_t *id, *ms;
+	size_t n, cap;
+	int dropped;            /* over PL_MARKS_MAX: logged once per run of it */
+};
+#define PL_MARKS_MAX 100000
+void pl_marks_add(struct pl_marks *m, const int64_t *ids, size_t n, int64_t now_ms);
+void pl_marks_free(struct pl_marks *m);
+/* Record m. wait: as pl_store_mark_got (at exit); else give up at once when
+ * another connection holds the write lock: PL_EBUSY and m is kept. Any other
+ * outcome empties m (a storage error is logged; those deliveries get their
+ * time when next delivered). */
+int pl_store_mark_pending(struct pl_store *st, struct pl_marks *m, int wait);
 /* One message; PL_ENOTFOUND when absent. */
 int pl_store_get(struct pl_store *st, int64_t id, struct pl_result *res);
 int pl_store_delete(struct pl_store *st, int64_t id);

@@ -42,6 +42,7 @@
 #define TAIL_BATCH 1000
 #define SSE_RETRY_MS 3000
 #define FALLBACK_MS 5000
+#define MARK_RETRY_MS 100      /* a write lock held elsewhere: retry this soon */
 /* A held long poll writes one blank every longpoll_keepalive seconds (3 by
  * default; 0: none). Apache does not read a client socket while it waits
  * for the program, so it learns of a client that left only when it writes
@@ -79,7 +80,8 @@ struct app {
 	size_t npicked, cappicked;
 	struct pl_result tail;  /* reused for every wake */
 	struct pl_buf out;      /* reused output buffer */
-	int64_t *got;           /* first deliveries to record after a wake */
+	struct pl_marks got;    /* first deliveries not recorded yet */
+	int64_t *gotv;          /* those of the current wake or request */
 	size_t ngot, capgot;
 	long host_waiting;      /* pl_waiting_total(), read at most every 100 ms */
 	int64_t host_waiting_at;
@@ -159,16 +161,27 @@ static void note_got(struct app *a, const struct waiter *w, const struct pl_row 
 		return;
 	if (a->ngot == a->capgot) {
 		a->capgot = a->capgot ? a->capgot * 2 : 64;
-		a->got = pl_xrealloc(a->got, a->capgot * sizeof *a->got);
+		a->gotv = pl_xrealloc(a->gotv, a->capgot * sizeof *a->gotv);
 	}
-	a->got[a->ngot++] = r->id;
+	a->gotv[a->ngot++] = r->id;
 }
 
+/* Record first deliveries without waiting for a write lock held elsewhere:
+ * every waiter of this process would wait with it. Kept for a retry. */
 static void flush_got(struct app *a)
 {
-	if (a->ngot && a->st)
-		q(pl_store_mark_got(a->st, a->got, a->ngot, pl_now_ms()));
+	pl_marks_add(&a->got, a->gotv, a->ngot, pl_now_ms());
 	a->ngot = 0;
+	if (a->got.n && a->st && q(pl_store_mark_pending(a->st, &a->got, 0)) == PL_EBUSY)
+		pl_loop_turn_in(MARK_RETRY_MS);
+}
+
+static void on_turn(void *ud)
+{
+	struct app *a = ud;
+
+	if (a->got.n)
+		flush_got(a);
 }
 
 /* Send a complete answer and end the request. */
@@ -727,7 +740,7 @@ int pl_wait_main(enum pl_wait_mode mode, const char *name, int argc, char **argv
 	static struct app a;
 	struct pl_loop_ops ops = {
 		.on_request = on_request, .on_gone = on_gone, .on_wake = on_wake,
-		.on_timer = on_timer, .on_shutdown = on_shutdown,
+		.on_timer = on_timer, .on_shutdown = on_shutdown, .on_turn = on_turn,
 	};
 	struct pl_loop_conf lc;
 	int rc;
@@ -746,13 +759,16 @@ int pl_wait_main(enum pl_wait_mode mode, const char *name, int argc, char **argv
 	lc.max_requests = a.conf.max_waiting > 0 ? a.conf.max_waiting + a.conf.max_waiting / 8 + 64 : 0;
 	lc.fallback_ms = FALLBACK_MS;
 	rc = pl_loop_run(&lc, &ops, &a);
+	if (a.st)
+		pl_store_mark_pending(a.st, &a.got, 1);
 	pl_store_close(a.st);
 	pl_result_free(&a.tail);
 	pl_buf_free(&a.out);
 	pl_buf_free(&a.cache.body);
 	pl_buf_free(&a.ev.text);
 	free(a.ev.at);
-	free(a.got);
+	pl_marks_free(&a.got);
+	free(a.gotv);
 	free(a.picked);
 	pl_tindex_free(&a.index);
 	pl_conf_free(&a.conf);

@@ -207,6 +207,47 @@ acked_kept() {
 	rl_note "corrupted database: $N publishes -> $N201 x 201, $N503 x 503; $LOGGED log lines for $(( 3 * N )) requests"
 }
 
+@test "a write lock held elsewhere does not hold up polls and long polls that deliver a user's first message; last_get is the delivery time" {
+	pl_need longpoll
+	T=/fault/marks
+	pl_pub "$T" for-alice -H "X-User: alice"
+	id=$(pl_json .id)
+	tok=$(pl_user_token alice)
+	# Hold the write lock for 8 s, idle (the programs' busy timeout is 5 s).
+	{ echo "BEGIN IMMEDIATE;"; sleep 8; echo "COMMIT;"; } | sqlite3 "$PL_DB" &
+	locker=$!
+	sleep 0.5
+	t_first=$(pl_now_ms)
+	slow=""
+	# Every answer below is a first delivery (the lock keeps it unrecorded),
+	# so each would make its process write; six in a row reach every
+	# poll and longpoll process.
+	for i in 1 2 3 4 5 6; do
+		for ep in poll longpoll; do
+			t0=$(pl_now_ms)
+			pl_req GET "/push/$ep?topic=$T&since=0&token=$tok"
+			ms=$(( $(pl_now_ms) - t0 ))
+			pl_expect_status 200
+			[ "$(pl_ids)" = "$id" ] || pl_fail "$ep: got $(pl_ids), want $id"
+			(( ms < 2000 )) || slow="$slow $ep:${ms}ms"
+		done
+	done
+	t_last=$(pl_now_ms)
+	echo "# 12 answers under a held write lock, the slowest over 2 s:${slow:- none}" >&3
+	[ -z "$slow" ] || pl_fail "answers held up by the lock:$slow"
+	wait "$locker" || true
+	# Recorded once the lock is gone (retried every 100 ms), with the time
+	# of the first delivery, not of the write.
+	for i in $(seq 1 30); do
+		pl_admin GET "/push/admin/messages/$id"
+		[ "$(pl_json .last_get)" != null ] && break
+		sleep 0.2
+	done
+	lg=$(pl_json .last_get)
+	[ "$lg" != null ] || pl_fail "last_get not recorded after the lock was released"
+	(( lg >= t_first - 1000 && lg <= t_last )) || pl_fail "last_get $lg is not a delivery time (deliveries $t_first-$t_last)"
+}
+
 @test "database locked by another writer for longer than the busy timeout: 503 storage_busy with Retry-After, then works" {
 	T=/fault/locked
 	pl_pub "$T" before

@@ -639,6 +639,52 @@ static void t_cache(void)
 }
 
 /* The plan SQLite chooses for sql, one detail per line. */
+/* First deliveries recorded without waiting: another connection's write
+ * lock keeps them pending with their delivery times, and they are written
+ * once it is gone. */
+static void t_marks(void)
+{
+	struct pl_store *st = open_fresh();
+	struct pl_marks m = { 0 };
+	struct pl_result res;
+	sqlite3 *other = NULL;
+	int64_t a = pub(st, "/m", "alice", NULL, NULL), b = pub(st, "/m", "alice", NULL, NULL);
+	int64_t t1 = 1700000000000LL, ids2[2] = { a, b }, t0;
+	int64_t many[64];
+
+	memset(&res, 0, sizeof res);
+	pl_marks_add(&m, ids2, 2, t1);
+	ok(m.n == 2, "marks: two pending");
+	ok(sqlite3_open(conf.db_path, &other) == SQLITE_OK &&
+	   sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK, "marks: another connection holds the write lock");
+	t0 = pl_now_ms();
+	ok(pl_store_mark_pending(st, &m, 0) == PL_EBUSY, "marks: without waiting, busy");
+	ok(pl_now_ms() - t0 < 1000, "marks: gave up at once (%lld ms)", (long long)(pl_now_ms() - t0));
+	ok(m.n == 2, "marks: kept for the next try");
+	pl_marks_add(&m, &a, 1, t1 + 10);
+	ok(m.n == 3, "marks: a later delivery of the same message queues behind");
+	sqlite3_exec(other, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(other);
+	ok(pl_store_mark_pending(st, &m, 0) == PL_OK && m.n == 0, "marks: recorded once the lock is gone");
+	pl_store_get(st, a, &res);
+	ok(res.n == 1 && res.rows[0].last_get == t1, "marks: last_get is the delivery time, not the write's");
+	pl_store_get(st, b, &res);
+	ok(res.n == 1 && res.rows[0].last_get == t1, "marks: each pending id recorded");
+	ok(pl_store_mark_pending(st, &m, 0) == PL_OK, "marks: nothing pending is a no-op");
+
+	/* Bounded: past PL_MARKS_MAX new ones are dropped, not queued. */
+	for (size_t i = 0; i < 64; i++)
+		many[i] = (int64_t)i + 1000000;
+	while (m.n + 64 <= PL_MARKS_MAX)
+		pl_marks_add(&m, many, 64, t1);
+	pl_marks_add(&m, many, 64, t1);
+	ok(m.n <= PL_MARKS_MAX && m.dropped, "marks: at most %d pending (%zu)", PL_MARKS_MAX, m.n);
+	pl_marks_free(&m);
+	ok(m.n == 0 && !m.id, "marks: freed");
+	pl_result_free(&res);
+	pl_store_close(st);
+}
+
 static void plan(sqlite3 *db, const char *sql, char *out, size_t outlen)
 {
 	char q[1024];
@@ -802,6 +848,7 @@ int main(void)
 	t_minute();
 	t_admin_ops();
 	t_cache();
+	t_marks();
 	t_plans();
 	t_body();
 	pl_conf_free(&conf);
