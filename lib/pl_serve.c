@@ -319,9 +319,6 @@ struct loop_app {
 	struct pl_marks marks;  /* poll: first deliveries not recorded yet */
 };
 
-/* A write lock held elsewhere: try the first deliveries again this soon. */
-#define MARK_RETRY_MS 100
-
 static int body_cut(char **env, size_t len)
 {
 	const char *clen = env_get(env, "CONTENT_LENGTH");
@@ -383,7 +380,7 @@ static void loop_turn(void *ud)
 
 	/* Without waiting: the next requests of this process would wait too. */
 	if (l->marks.n && l->st && pl_store_mark_pending(l->st, &l->marks, 0) == PL_EBUSY)
-		pl_loop_turn_in(MARK_RETRY_MS);
+		pl_loop_turn_in(PL_MARKS_RETRY_MS);
 	if (!l->npend)
 		return;
 	for (size_t i = 0; i < l->npend; i++)

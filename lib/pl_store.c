@@ -165,14 +165,19 @@ int pl_store_checkpoint(struct pl_store *st, enum pl_ckpt mode)
 	return store_rc(st, "checkpoint");
 }
 
-int pl_store_moved(struct pl_store *st)
+static int64_t mono_ms(void)
 {
 	struct timespec ts;
-	struct stat sb;
-	int64_t now;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int pl_store_moved(struct pl_store *st)
+{
+	struct stat sb;
+	int64_t now = mono_ms();
+
 	if (now - st->moved_checked < 1000)
 		return 0;
 	st->moved_checked = now;
@@ -1216,13 +1221,18 @@ int pl_store_mark_pending(struct pl_store *st, struct pl_marks *m, int wait)
 
 	if (!m->n)
 		return PL_OK;
+	if (!wait && m->retry_at && mono_ms() < m->retry_at)
+		return PL_EBUSY;
 	st->no_wait = !wait;
 	rc = mark_got(st, m->id, m->ms, m->n, 0);
 	st->no_wait = 0;
-	if (rc == PL_EBUSY && !wait)
+	if (rc == PL_EBUSY && !wait) {
+		m->retry_at = mono_ms() + PL_MARKS_RETRY_MS;
 		return rc;
+	}
 	m->n = 0;
 	m->dropped = 0;
+	m->retry_at = 0;
 	return rc;
 }
 

@@ -158,12 +158,15 @@ struct pl_marks {
 	int64_t *id, *ms;
 	size_t n, cap;
 	int dropped;            /* over PL_MARKS_MAX: logged once per run of it */
+	int64_t retry_at;       /* monotonic ms: found busy, not tried before */
 };
 #define PL_MARKS_MAX 100000
+#define PL_MARKS_RETRY_MS 100
 void pl_marks_add(struct pl_marks *m, const int64_t *ids, size_t n, int64_t now_ms);
 void pl_marks_free(struct pl_marks *m);
 /* Record m. wait: as pl_store_mark_got (at exit); else give up at once when
- * another connection holds the write lock: PL_EBUSY and m is kept. Any other
+ * another connection holds the write lock: PL_EBUSY and m is kept, and
+ * calls before PL_MARKS_RETRY_MS have passed do not try again. Any other
  * outcome empties m (a storage error is logged; those deliveries get their
  * time when next delivered). */
 int pl_store_mark_pending(struct pl_store *st, struct pl_marks *m, int wait);

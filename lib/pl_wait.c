@@ -42,7 +42,6 @@
 #define TAIL_BATCH 1000
 #define SSE_RETRY_MS 3000
 #define FALLBACK_MS 5000
-#define MARK_RETRY_MS 100      /* a write lock held elsewhere: retry this soon */
 /* A held long poll writes one blank every longpoll_keepalive seconds (3 by
  * default; 0: none). Apache does not read a client socket while it waits
  * for the program, so it learns of a client that left only when it writes
@@ -81,8 +80,6 @@ struct app {
 	struct pl_result tail;  /* reused for every wake */
 	struct pl_buf out;      /* reused output buffer */
 	struct pl_marks got;    /* first deliveries not recorded yet */
-	int64_t *gotv;          /* those of the current wake or request */
-	size_t ngot, capgot;
 	long host_waiting;      /* pl_waiting_total(), read at most every 100 ms */
 	int64_t host_waiting_at;
 	/* The last answer built during this wake: a fan-out to thousands of
@@ -159,29 +156,21 @@ static void note_got(struct app *a, const struct waiter *w, const struct pl_row 
 {
 	if (!w->sub.f.identity || !r->user || r->last_get)
 		return;
-	if (a->ngot == a->capgot) {
-		a->capgot = a->capgot ? a->capgot * 2 : 64;
-		a->gotv = pl_xrealloc(a->gotv, a->capgot * sizeof *a->gotv);
-	}
-	a->gotv[a->ngot++] = r->id;
+	pl_marks_add(&a->got, &r->id, 1, pl_now_ms());
 }
 
 /* Record first deliveries without waiting for a write lock held elsewhere:
  * every waiter of this process would wait with it. Kept for a retry. */
 static void flush_got(struct app *a)
 {
-	pl_marks_add(&a->got, a->gotv, a->ngot, pl_now_ms());
-	a->ngot = 0;
 	if (a->got.n && a->st && q(pl_store_mark_pending(a->st, &a->got, 0)) == PL_EBUSY)
-		pl_loop_turn_in(MARK_RETRY_MS);
+		pl_loop_turn_in(PL_MARKS_RETRY_MS);
 }
 
+/* The retry, after every turn while some are pending. */
 static void on_turn(void *ud)
 {
-	struct app *a = ud;
-
-	if (a->got.n)
-		flush_got(a);
+	flush_got(ud);
 }
 
 /* Send a complete answer and end the request. */
@@ -768,7 +757,6 @@ int pl_wait_main(enum pl_wait_mode mode, const char *name, int argc, char **argv
 	pl_buf_free(&a.ev.text);
 	free(a.ev.at);
 	pl_marks_free(&a.got);
-	free(a.gotv);
 	free(a.picked);
 	pl_tindex_free(&a.index);
 	pl_conf_free(&a.conf);

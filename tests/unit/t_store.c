@@ -665,6 +665,9 @@ static void t_marks(void)
 	ok(m.n == 3, "marks: a later delivery of the same message queues behind");
 	sqlite3_exec(other, "COMMIT", NULL, NULL, NULL);
 	sqlite3_close(other);
+	ok(pl_store_mark_pending(st, &m, 0) == PL_EBUSY && m.n == 3,
+	   "marks: not tried again within %d ms of finding the lock held", PL_MARKS_RETRY_MS);
+	usleep((PL_MARKS_RETRY_MS + 20) * 1000);
 	ok(pl_store_mark_pending(st, &m, 0) == PL_OK && m.n == 0, "marks: recorded once the lock is gone");
 	pl_store_get(st, a, &res);
 	ok(res.n == 1 && res.rows[0].last_get == t1, "marks: last_get is the delivery time, not the write's");
