@@ -199,6 +199,9 @@ static int store_rc(struct pl_store *st, const char *op)
 	int code = sqlite3_extended_errcode(st->db), prim = code & 0xff;
 	int rc = (prim == SQLITE_BUSY || prim == SQLITE_LOCKED) ? PL_EBUSY : PL_EIO;
 
+	/* A caller that asked not to wait expects a busy lock: no log line. */
+	if (st->no_wait && rc == PL_EBUSY)
+		return rc;
 	if (code != last_logged) {
 		pl_log_err("%s: %s: %s", st->path, op, sqlite3_errmsg(st->db));
 		last_logged = code;
@@ -1145,19 +1148,8 @@ static int mark_got(struct pl_store *st, const int64_t *ids, const int64_t *ms, 
 
 	if (n == 0)
 		return PL_OK;
-	if (st->no_wait) {
-		/* Busy is expected here and not worth a log line. */
-		if (exec_stmt(st, S_BEGIN_IMM) != PL_OK) {
-			int prim = sqlite3_extended_errcode(st->db) & 0xff;
-
-			if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
-				return PL_EBUSY;
-			return store_rc(st, "begin immediate");
-		}
-		rc = PL_OK;
-	} else if ((rc = begin_write(st)) != PL_OK) {
+	if ((rc = begin_write(st)) != PL_OK)
 		return rc;
-	}
 	for (size_t i = 0; i < n && rc == PL_OK; i++) {
 		sqlite3_bind_int64(s, 1, ms ? ms[i] : now_ms);
 		sqlite3_bind_int64(s, 2, ids[i]);

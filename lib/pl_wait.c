@@ -167,7 +167,8 @@ static void flush_got(struct app *a)
 		pl_loop_turn_in(PL_MARKS_RETRY_MS);
 }
 
-/* The retry, after every turn while some are pending. */
+/* After every turn: the first deliveries of the turn's answers, and the
+ * retry of those a held lock kept out. */
 static void on_turn(void *ud)
 {
 	flush_got(ud);
@@ -478,7 +479,8 @@ done:
 		pl_sub_free(&w->sub);
 		free(w);
 	}
-	flush_got(a);
+	/* First deliveries of an answer given now: recorded in on_turn, with
+	 * those of the turn's other requests. */
 }
 
 /* The answer body for rows[0..n) with cursor/more in w's format, from the
