@@ -44,8 +44,13 @@ static void health(const struct pl_conf *c, struct pl_store *st, struct pl_req *
 /* 401 without or with a bad token, 403 for a valid non-admin token. */
 static int authorize(const struct pl_conf *c, const struct pl_req *r, char *err, size_t errlen)
 {
-	const struct pl_token *t = pl_auth_find(c, pl_auth_bearer(r, 1));
+	const char *bearer = pl_auth_bearer(r, 1);
+	const struct pl_token *t = pl_auth_find(c, bearer);
 
+	if (!t && pl_auth_is_subscriber(c, bearer)) {
+		snprintf(err, errlen, "a subscriber token is not an admin token");
+		return PL_EFORBID;
+	}
 	if (!t) {
 		snprintf(err, errlen, "admin needs Authorization: Bearer ADMIN-TOKEN");
 		return PL_EAUTH;
@@ -282,6 +287,10 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 	}
 	if (pl_http_cors(c, r, resp, "GET, DELETE, POST, OPTIONS"))
 		return;
+	if (pl_sub_answer_format(r, &eo, err, sizeof err) != PL_OK) {
+		pl_out_error(resp, NULL, PL_EINVAL, NULL, err, 0);
+		return;
+	}
 	if ((rc = authorize(c, r, err, sizeof err)) != PL_OK) {
 		if (rc == PL_EAUTH)
 			pl_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"pushlite admin\"");

@@ -237,6 +237,13 @@ int pl_auth_verify(const char *secret, const char *token, int64_t now, char *use
 	return PL_OK;
 }
 
+int pl_auth_is_subscriber(const struct pl_conf *c, const char *s)
+{
+	char user[PL_USER_MAX + 1];
+
+	return s && pl_auth_verify(c->secret, s, (int64_t)time(NULL), user) == PL_OK;
+}
+
 int pl_auth_subscriber(const struct pl_conf *c, const struct pl_req *r, char *user)
 {
 	const char *ru = pl_req_env(r, "REMOTE_USER"), *tok;

@@ -35,6 +35,10 @@ int pl_auth_mint(const char *secret, const char *user, int64_t expiry, char *out
  * PL_EAUTH when malformed, forged, or expired at now (unix seconds). */
 int pl_auth_verify(const char *secret, const char *token, int64_t now, char *user);
 
+/* 1 if s is a subscriber token that verifies now: a bearer that is not
+ * configured but is valid is refused with 403 (not allowed), not 401. */
+int pl_auth_is_subscriber(const struct pl_conf *c, const char *s);
+
 /* The subscriber's identity: REMOTE_USER, else a valid token= or Bearer
  * subscriber token. user[0] = '\0' for anonymous. PL_EAUTH for a token that
  * does not verify. */

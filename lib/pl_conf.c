@@ -135,11 +135,16 @@ static int set_token_key(struct pl_conf *c, const char *section, const char *k, 
 		if (strlen(v) < 1 || strlen(v) > 256 || strspn(v,
 		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=") != strlen(v))
 			return PL_EINVAL;
+		/* A second value for one name (a section repeated by mistake)
+		 * would silently replace the first token: refused. */
+		if (t->secret)
+			return PL_ECONF;
 		if (strlen(v) < 8)
 			pl_log_warn("token '%s' is shorter than 8 characters: easy to guess", name);
-		free(t->secret);
 		t->secret = pl_xstrdup(v);
 	} else if (!strcmp(k, "role")) {
+		if (t->role_set++)
+			return PL_ECONF;
 		if (!strcmp(v, "publish"))
 			t->role = PL_ROLE_PUBLISH;
 		else if (!strcmp(v, "admin"))
@@ -235,14 +240,16 @@ static int on_ini(void *user, const char *section, const char *k, const char *v)
 		/* inih reports the line of the first refused key as its result. */
 		const char *why = "";
 
-		if (rc != PL_ENOTFOUND && !strcmp(k, "secret"))
+		if (rc == PL_ECONF)
+			why = " given twice (is the section repeated?)";
+		else if (rc != PL_ENOTFOUND && !strcmp(k, "secret"))
 			why = ": not empty (16 bytes or more)";
 		else if (rc != PL_ENOTFOUND && !strcmp(k, "token"))
 			why = ": 1-256 of A-Z a-z 0-9 - . _ ~ + / = (8 or more)";
 		else if (rc != PL_ENOTFOUND && !strcmp(k, "topics"))
 			why = ": valid topic prefixes such as /ops /oa";
 		snprintf(ps->reason, sizeof ps->reason, "%s key '%.64s' in [%.64s]%s",
-			 rc == PL_ENOTFOUND ? "unknown" : "bad value for", k, section, why);
+			 rc == PL_ENOTFOUND ? "unknown" : rc == PL_ECONF ? "the" : "bad value for", k, section, why);
 		ps->failed = 1;
 	}
 	return rc == PL_OK;

@@ -15,6 +15,7 @@ struct pl_token {
 	char *name;
 	char *secret;
 	enum pl_role role;
+	int role_set;                      /* while reading: a second role line is refused */
 	char *prefixes[PL_MAX_PREFIXES];   /* topic prefixes it may publish to; none = any */
 	size_t nprefixes;
 };

@@ -568,6 +568,10 @@ static int authorize(const struct pl_conf *c, const struct pl_req *r, const stru
 	if (t && *t) {
 		if ((*tok = pl_auth_find(c, t)))
 			return PL_OK;
+		if (pl_auth_is_subscriber(c, t)) {
+			snprintf(err, ERRLEN, "a subscriber token cannot publish");
+			return PL_EFORBID;
+		}
 		snprintf(err, ERRLEN, "the token is not valid");
 		return PL_EAUTH;
 	}
@@ -626,8 +630,12 @@ static struct pl_pub *publish_begin(const struct pl_conf *c, struct pl_store *st
 	if (pl_http_cors(c, r, resp, "POST, GET, OPTIONS"))
 		return NULL;
 	p = pl_xcalloc(1, sizeof *p);
-	/* Errors in the format asked for (XML, or JSONP with a valid callback). */
-	pl_sub_error_format(r, &p->eo);
+	/* The answer in the format asked for (XML, or JSONP with a valid
+	 * callback); an unknown one is a plain JSON 400, as for poll. */
+	if (pl_sub_answer_format(r, &p->eo, err, sizeof err) != PL_OK) {
+		pl_out_error(resp, NULL, PL_EINVAL, NULL, err, 0);
+		goto answered;
+	}
 	if (!pl_req_method_is(r, "POST") && !(pl_req_method_is(r, "GET") && c->publish_get)) {
 		pl_resp_header(resp, "Allow", c->publish_get ? "POST, GET, OPTIONS" : "POST, OPTIONS");
 		pl_out_error(resp, &p->eo, PL_EMETHOD, NULL,

@@ -61,22 +61,37 @@ int pl_serve_conf(struct pl_conf *c, const char *name)
 	return PL_OK;
 }
 
-static void too_large(const struct pl_conf *c, struct pl_resp *resp)
+/* The format an early refusal is written in: as asked (XML, JSONP), when
+ * the query could be read. */
+static const struct pl_outopt *early_format(const struct pl_req *r, struct pl_outopt *eo)
 {
+	if (!r)
+		return NULL;
+	pl_sub_error_format(r, eo);
+	return eo;
+}
+
+static void too_large(const struct pl_conf *c, const struct pl_req *r, struct pl_resp *resp)
+{
+	struct pl_outopt eo;
 	char msg[128];
 
 	snprintf(msg, sizeof msg, "the body is larger than %zu bytes", c->max_body);
-	pl_out_error(resp, NULL, PL_ETOOBIG, NULL, msg, 0);
+	pl_out_error(resp, early_format(r, &eo), PL_ETOOBIG, NULL, msg, 0);
 }
 
-int pl_serve_refuse(const struct pl_conf *c, int conf_ok, const char *content_length,
-		    int query_rc, struct pl_resp *resp)
+int pl_serve_refuse(const struct pl_conf *c, int conf_ok, const struct pl_req *r, int query_rc,
+		    struct pl_resp *resp)
 {
+	const char *content_length = r ? pl_req_env(r, "CONTENT_LENGTH") : NULL;
+	struct pl_outopt eo;
 	int64_t len = 0;
 
+	if (query_rc != PL_OK)
+		r = NULL;       /* its format= could not be read either */
 	if (!conf_ok) {
-		pl_out_error(resp, NULL, PL_ECONF, "config", "the server's pushlite configuration is unusable "
-			     "(its error log names the line)", 0);
+		pl_out_error(resp, early_format(r, &eo), PL_ECONF, "config",
+			     "the server's pushlite configuration is unusable (its error log names the line)", 0);
 		return 1;
 	}
 	if (content_length && *content_length) {
@@ -86,7 +101,7 @@ int pl_serve_refuse(const struct pl_conf *c, int conf_ok, const char *content_le
 		}
 		/* Digits only: a number too large to read is too large. */
 		if (pl_int_parse(content_length, 0, INT64_MAX, &len) != PL_OK || len > (int64_t)c->max_body) {
-			too_large(c, resp);
+			too_large(c, r, resp);
 			return 1;
 		}
 	}
@@ -128,7 +143,7 @@ static int handle_pre(struct app *a, struct pl_store **st, const struct pl_req *
 	if (a->prog != PL_PROG_ADMIN &&
 	    pl_serve_wrong_path(r, a->prog == PL_PROG_PUBLISH ? "publish" : "poll", resp))
 		return 1;
-	if (pl_serve_refuse(&a->conf, a->conf_ok, pl_req_env(r, "CONTENT_LENGTH"), qrc, resp))
+	if (pl_serve_refuse(&a->conf, a->conf_ok, r, qrc, resp))
 		return 1;
 	if (cut) {
 		/* The client went away mid-upload: what came is not the message. */
@@ -334,15 +349,18 @@ static void loop_answer(struct loop_app *l, struct pl_lreq *lr, const struct pl_
 	pl_loop_end_with(lr, l->out.p, l->out.len);
 }
 
-static void too_big(struct loop_app *l, struct pl_lreq *lr)
+static void too_big(struct loop_app *l, struct pl_lreq *lr, char **env)
 {
 	/* More came than max_body; the length may not have said so. */
 	struct pl_resp resp;
+	struct pl_req r;
+	int qrc = pl_req_init(&r, env, "", 0);
 
 	pl_resp_init(&resp);
-	too_large(&l->a->conf, &resp);
-	loop_answer(l, lr, NULL, &resp);
+	too_large(&l->a->conf, qrc == PL_OK ? &r : NULL, &resp);
+	loop_answer(l, lr, &r, &resp);
 	pl_resp_free(&resp);
+	pl_req_free(&r);
 }
 
 static void publish_request(struct loop_app *l, struct pl_lreq *lr, char **env, const char *body, size_t len)
@@ -413,7 +431,7 @@ static void loop_request(void *ud, struct pl_lreq *lr, char **env, const char *b
 	struct loop_app *l = ud;
 
 	if (big) {
-		too_big(l, lr);
+		too_big(l, lr, env);
 		return;
 	}
 	if (l->a->prog == PL_PROG_PUBLISH) {

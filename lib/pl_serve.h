@@ -28,10 +28,11 @@ int pl_serve_conf(struct pl_conf *c, const char *name);
  * "/push/poll/x" there. No PATH_INFO may follow either. */
 int pl_serve_wrong_path(const struct pl_req *r, const char *name, struct pl_resp *resp);
 
-/* The answer for a request refused before any handler ran: 413 when
- * CONTENT_LENGTH is over max_body, 400 for an unreadable query string,
- * 500 for a bad configuration. Returns 1 when resp holds such an answer. */
-int pl_serve_refuse(const struct pl_conf *c, int conf_ok, const char *content_length,
-		    int query_rc, struct pl_resp *resp);
+/* The answer for a request refused before any handler ran: 413 when its
+ * CONTENT_LENGTH is over max_body, 400 for an unreadable query string
+ * (query_rc), 500 for a bad configuration; in the format r asked for.
+ * Returns 1 when resp holds such an answer. */
+int pl_serve_refuse(const struct pl_conf *c, int conf_ok, const struct pl_req *r, int query_rc,
+		    struct pl_resp *resp);
 
 #endif

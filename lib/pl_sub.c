@@ -61,36 +61,46 @@ void pl_sub_error_format(const struct pl_req *r, struct pl_outopt *o)
 	}
 }
 
-static int parse_format(struct pl_sub *sub, const struct pl_req *r, enum pl_sub_kind kind, char *msg, size_t msglen)
+static int parse_format(struct pl_outopt *out, const struct pl_req *r, enum pl_sub_kind kind, char *msg, size_t msglen)
 {
 	const char *fmt = pl_req_arg(r, "format"), *cb = pl_req_arg(r, "callback");
 	const char *accept = pl_req_env(r, "HTTP_ACCEPT");
 
-	sub->out.fmt = kind == PL_SUB_STREAM ? PL_FMT_SSE : PL_FMT_JSON;
-	if (fmt && pl_out_format(fmt, kind == PL_SUB_STREAM, &sub->out.fmt) != PL_OK) {
+	out->fmt = kind == PL_SUB_STREAM ? PL_FMT_SSE : PL_FMT_JSON;
+	if (fmt && pl_out_format(fmt, kind == PL_SUB_STREAM, &out->fmt) != PL_OK) {
 		snprintf(msg, msglen, "format must be json, xml or jsonp%s",
 			 kind == PL_SUB_STREAM ? ", sse, js or ndjson" : "");
 		return PL_EINVAL;
 	}
 	if (!fmt && kind == PL_SUB_STREAM && accept && strstr(accept, "application/x-ndjson"))
-		sub->out.fmt = PL_FMT_NDJSON;
+		out->fmt = PL_FMT_NDJSON;
 	/* A JSON stream is a stream of JSON objects, one per line. */
-	if (kind == PL_SUB_STREAM && sub->out.fmt == PL_FMT_JSON)
-		sub->out.fmt = PL_FMT_NDJSON;
-	if (sub->out.fmt == PL_FMT_JSONP || sub->out.fmt == PL_FMT_JS) {
-		if (!cb && sub->out.fmt == PL_FMT_JS)
+	if (kind == PL_SUB_STREAM && out->fmt == PL_FMT_JSON)
+		out->fmt = PL_FMT_NDJSON;
+	if (out->fmt == PL_FMT_JSONP || out->fmt == PL_FMT_JS) {
+		if (!cb && out->fmt == PL_FMT_JS)
 			cb = "pushlite_cb";
 		if (!cb || !pl_out_callback_valid(cb)) {
 			/* No safe name to call: answer as plain JSON. */
-			sub->out.fmt = PL_FMT_JSON;
+			out->fmt = PL_FMT_JSON;
 			snprintf(msg, msglen, "callback must be a JavaScript name such as cb or app.onPush (at most %d bytes)",
 				 PL_CALLBACK_MAX);
 			return PL_EINVAL;
 		}
-		memcpy(sub->out.callback, cb, strlen(cb) + 1);
+		memcpy(out->callback, cb, strlen(cb) + 1);
 	}
-	sub->out.with_last_get = kind == PL_SUB_ADMIN;
+	out->with_last_get = kind == PL_SUB_ADMIN;
 	return PL_OK;
+}
+
+int pl_sub_answer_format(const struct pl_req *r, struct pl_outopt *o, char *msg, size_t msglen)
+{
+	int rc;
+
+	memset(o, 0, sizeof *o);
+	if ((rc = parse_format(o, r, PL_SUB_POLL, msg, msglen)) != PL_OK)
+		o->fmt = PL_FMT_JSON;
+	return rc;
 }
 
 int pl_sub_since(const char *s, struct pl_filter *f)
@@ -201,7 +211,7 @@ int pl_sub_parse(struct pl_sub *sub, const struct pl_req *r, const struct pl_con
 	int rc;
 
 	memset(sub, 0, sizeof *sub);
-	if ((rc = parse_format(sub, r, kind, msg, msglen)) != PL_OK)
+	if ((rc = parse_format(&sub->out, r, kind, msg, msglen)) != PL_OK)
 		return rc;
 	/* Every string kept is a query value: their total bounds the block. */
 	for (size_t i = 0; i < r->nargs; i++)

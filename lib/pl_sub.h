@@ -30,6 +30,11 @@ struct pl_sub {
  * callback, as asked; else JSON. */
 void pl_sub_error_format(const struct pl_req *r, struct pl_outopt *o);
 
+/* The answer format of a request that is not a subscription (publish,
+ * admin): json, xml, or jsonp with a valid callback. PL_EINVAL with a
+ * reason in msg for another format or a bad callback; o is then JSON. */
+int pl_sub_answer_format(const struct pl_req *r, struct pl_outopt *o, char *msg, size_t msglen);
+
 int pl_sub_parse(struct pl_sub *sub, const struct pl_req *r, const struct pl_conf *c,
 		 enum pl_sub_kind kind, char *msg, size_t msglen);
 void pl_sub_free(struct pl_sub *sub);   /* NULL-safe */

@@ -365,11 +365,14 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 	memset(&res, 0, sizeof res);
 	w->lr = lr;
 	if (too_big) {
-		pl_out_error(&resp, NULL, PL_ETOOBIG, NULL, "subscribe requests take no body", 0);
+		struct pl_outopt eo;
+
+		pl_sub_error_format(&req, &eo);
+		pl_out_error(&resp, qrc == PL_OK ? &eo : NULL, PL_ETOOBIG, NULL, "subscribe requests take no body", 0);
 		goto answer_now;
 	}
 	if (pl_serve_wrong_path(&req, a->mode == PL_WAIT_STREAM ? "stream" : "longpoll", &resp) ||
-	    pl_serve_refuse(&a->conf, a->conf_ok, NULL, qrc, &resp) || pl_poll_preamble(&a->conf, &req, &resp))
+	    pl_serve_refuse(&a->conf, a->conf_ok, &req, qrc, &resp) || pl_poll_preamble(&a->conf, &req, &resp))
 		goto answer_now;
 	rc = pl_sub_parse(&w->sub, &req, &a->conf, a->mode == PL_WAIT_STREAM ? PL_SUB_STREAM : PL_SUB_LONGPOLL,
 			  msg, sizeof msg);

@@ -64,6 +64,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pushlite-purge: unexpected argument %s (see --help)\n", argv[optind]);
 		return 2;
 	}
+	/* Silent on success means the config's warnings too (a short token):
+	 * cron would mail them every night. A failure still says why. */
+	if (quiet)
+		pl_log_set_level(PL_LOG_ERR);
 	if ((conf ? pl_conf_load(&c, conf, err, sizeof err) : pl_conf_load_env(&c, err, sizeof err)) != PL_OK) {
 		/* --db alone is enough: a bad or missing config then does not matter. */
 		if (!db) {

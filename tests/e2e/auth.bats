@@ -20,11 +20,30 @@ pub_with() {  # pub_with AUTH-HEADER-VALUE TOPIC
 @test "publish with an unknown, malformed or non-Bearer token: 401, nothing stored" {
 	T=$(pl_topic)
 	for a in "Bearer wrong-token" "Bearer ${PL_PUB_TOKEN}x" "Bearer" "Bearer " "$PL_PUB_TOKEN" \
-		"Basic $(printf 'u:%s' "$PL_PUB_TOKEN" | base64 -w0)" "Token $PL_PUB_TOKEN" "Bearer $(pl_make_token alice $(( $(date +%s) + 3600 )))"; do
+		"Basic $(printf 'u:%s' "$PL_PUB_TOKEN" | base64 -w0)" "Token $PL_PUB_TOKEN" \
+		"Bearer $(pl_make_token alice $(( $(date +%s) - 10 )))" "Bearer $(pl_make_token alice $(( $(date +%s) + 3600 )) wrong-secret)"; do
 		pub_with "$a" "$T"
 		pl_expect_error 401 || pl_fail "Authorization: $a"
 	done
 	pl_expect_nothing_stored "$T"
+}
+
+@test "a valid subscriber token on publish or admin: 403 (valid, not allowed this), nothing stored" {
+	T=$(pl_topic)
+	sub=$(pl_make_token alice $(( $(date +%s) + 3600 )))
+	pub_with "Bearer $sub" "$T"
+	pl_expect_error 403
+	[ "$(pl_json .error)" = forbidden ] || { pl_show; pl_fail "error code is not forbidden"; }
+	pl_req POST "/push/publish?topic=$T&token=$sub" -H 'Content-Type: text/plain' --data-binary x
+	pl_expect_error 403
+	pl_expect_nothing_stored "$T"
+	pl_req GET /push/admin/stats -H "Authorization: Bearer $sub"
+	pl_expect_error 403
+	pl_req GET "/push/admin/messages?topic=$T&token=$sub"
+	pl_expect_error 403
+	# the same token, expired, is no credential at all
+	pl_req GET /push/admin/stats -H "Authorization: Bearer $(pl_make_token alice $(( $(date +%s) - 10 )))"
+	pl_expect_error 401
 }
 
 @test "publish with only a wrong token= in the query: 401" {

@@ -168,6 +168,14 @@ role = god"; do
 		[[ "$HTTP_STATUS" == 5* ]] || { pl_show; pl_fail "config '$c' gave $HTTP_STATUS"; }
 		[ -s "$BATS_TEST_TMPDIR/cgi.err" ] || pl_fail "config '$c': nothing on stderr"
 	done
+	# In the format asked for, as every error (SPEC 7)
+	pl_cgi_req publish POST "topic=$T&format=xml" x || true
+	[ "$HTTP_STATUS" = 500 ] || { pl_show; pl_fail "bad config, XML asked: $HTTP_STATUS"; }
+	printf '%s' "$BODY" | xmllint --xpath 'string(/error/@code)' - 2>/dev/null | grep -qx config ||
+		{ pl_show; pl_fail "bad config: no <error code=\"config\">"; }
+	pl_cgi_req poll GET "topic=$T&format=jsonp&callback=cb" || true
+	[ "$HTTP_STATUS" = 200 ] || { pl_show; pl_fail "bad config, JSONP asked: $HTTP_STATUS"; }
+	[[ $BODY == '/**/cb({'*'"error":"config"'* ]] || { pl_show; pl_fail "bad config: not JSONP with the error inside"; }
 	CGI_CONF=/nonexistent-dir/pushlite.conf
 	pl_cgi_req poll GET "topic=$T" || true
 	[[ "$HTTP_STATUS" == 5* ]] || { pl_show; pl_fail "missing config gave $HTTP_STATUS"; }

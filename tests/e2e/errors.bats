@@ -184,6 +184,27 @@ TABLE
 	[[ $BODY == '/**/cb({'*'"error":"bad_request"'* ]] || { pl_show; pl_fail "400 as JSONP: not 200 with the error inside"; }
 }
 
+@test "publish and admin check format and callback as poll does: 400, nothing stored" {
+	T=$(pl_topic)
+	for q in 'format=yaml' 'format=jsonp&callback=alert(1)' 'format=jsonp' 'format=sse'; do
+		pl_publish "topic=$T&$q" -H 'Content-Type: text/plain' --data-binary x
+		pl_expect_error 400
+		pl_admin GET "/push/admin/stats?$q"
+		pl_expect_error 400
+		pl_poll "topic=$T&$q"
+		pl_expect_error 400
+	done
+	pl_expect_nothing_stored "$T"
+	# the formats that exist still answer in kind
+	pl_publish "topic=$T&format=xml" -H 'Content-Type: text/plain' --data-binary x
+	pl_expect_status 201
+	printf '%s' "$BODY" | xmllint --xpath 'string(/published/@topic)' - 2>/dev/null | grep -qx "$T" ||
+		{ pl_show; pl_fail "201 as XML: no <published topic=\"$T\">"; }
+	pl_admin GET "/push/admin/stats?format=jsonp&callback=app.onStats"
+	pl_expect_status 200
+	[[ $BODY == '/**/app.onStats({'*'"rows":'* ]] || { pl_show; pl_fail "stats as JSONP"; }
+}
+
 @test "Range is ignored: a JSON answer is never cut into a 206" {
 	pl_admin GET /push/admin/stats -H 'Range: bytes=0-5'
 	pl_expect_status 200

@@ -40,6 +40,27 @@ secs_since() {  # secs_since START-MS: elapsed seconds with 3 decimals
 	health_ok
 }
 
+@test "body over max_body in the asked format: XML with 413, JSONP with 200 and the error inside" {
+	T=$(pl_topic)
+	head -c 65537 /dev/zero | tr '\0' a >"$BATS_TEST_TMPDIR/big"
+	# With a Content-Length the program refuses it before reading; chunked,
+	# it finds out while reading: both paths, both formats.
+	for chunked in '' 'Transfer-Encoding: chunked'; do
+		pl_publish "topic=$T&format=xml" -H 'Content-Type: text/plain' ${chunked:+-H "$chunked"} \
+			--data-binary "@$BATS_TEST_TMPDIR/big"
+		pl_expect_status 413
+		pl_expect_ctype application/xml
+		printf '%s' "$BODY" | xmllint --xpath 'string(/error/@code)' - 2>/dev/null | grep -qx too_large ||
+			{ pl_show; pl_fail "413 as XML (${chunked:-Content-Length}): no <error code=\"too_large\">"; }
+		pl_publish "topic=$T&format=jsonp&callback=cb" -H 'Content-Type: text/plain' ${chunked:+-H "$chunked"} \
+			--data-binary "@$BATS_TEST_TMPDIR/big"
+		pl_expect_status 200
+		[[ $BODY == '/**/cb({'*'"error":"too_large"'* ]] ||
+			{ pl_show; pl_fail "413 as JSONP (${chunked:-Content-Length}): not 200 with the error inside"; }
+	done
+	pl_expect_nothing_stored "$T"
+}
+
 @test "a batch over 10,000 lines: 413, nothing stored" {
 	T=$(pl_topic)
 	for i in $(seq 1 10001); do printf '{"topic":"%s","data":%d}\n' "$T" "$i"; done >"$BATS_TEST_TMPDIR/batch"

@@ -67,6 +67,20 @@ pub_ttl() {
 	[ "$(pl_count_topic /p/conf)" = 0 ]
 }
 
+@test "--quiet is silent also when the config draws warnings (a short secret and token)" {
+	pub_ttl /p/weak 1 1
+	exp=$LAST_EXPIRES
+	weak=$BATS_TEST_TMPDIR/weak.conf
+	{ cat "$PL_CONF"; printf '\n[token weak]\ntoken = abc\n[pushlite]\nsecret = short\n'; } >"$weak"
+	# The warnings are real without --quiet: the check below means something.
+	out=$(PUSHLITE_CONF=$weak purge --dry-run 2>&1) || pl_fail "exit $?: $out"
+	[[ $out == *shorter* ]] || pl_fail "no warning about the short secret or token without --quiet: $out"
+	until (( $(pl_now_ms) > exp + 200 )); do sleep 0.1; done
+	out=$(PUSHLITE_CONF=$weak purge --quiet 2>&1) || pl_fail "exit $?: $out"
+	[ -z "$out" ] || pl_fail "--quiet printed: $out"
+	[ "$(pl_count_topic /p/weak)" = 0 ]
+}
+
 @test "--max-age DUR deletes rows older than DUR" {
 	pub_ttl /p/age 3600 2
 	created=$(pl_json .created)

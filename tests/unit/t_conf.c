@@ -267,6 +267,10 @@ static void t_tokens(void)
 		{ "[token a]\ntoken = abcdefgh12\ntopics = /a/../b\n", 3, "a '..' topic prefix" },
 		{ "[token a]\ntoken = abcdefgh12\ncolour = red\n", 3, "an unknown key in a token section" },
 		{ "[token ]\ntoken = abcdefgh12\n", 2, "a token section without a name" },
+		/* The second value would replace the first token without a word. */
+		{ "[token a]\ntoken = abcdefgh12\n[token b]\ntoken = bbbbbbbb12\n[token a]\ntoken = cccccccc12\n", 6,
+		  "a second token = for one name (a repeated section)" },
+		{ "[token a]\ntoken = abcdefgh12\nrole = admin\nrole = publish\n", 4, "a second role line" },
 	};
 	struct pl_conf c;
 	char err[512], text[2048];
