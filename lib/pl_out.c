@@ -299,6 +299,8 @@ static struct json_object *error_object(int rc, const char *code, const char *ms
 	return e;
 }
 
+static void js_call(struct pl_buf *b, const char *cb, const char *json, size_t n);
+
 void pl_out_error(struct pl_resp *resp, const struct pl_outopt *o, int rc, const char *code,
 		  const char *msg, int retry_after)
 {
@@ -322,22 +324,32 @@ void pl_out_error(struct pl_resp *resp, const struct pl_outopt *o, int rc, const
 		xml_error(&resp->body, code ? code : pl_http_code(rc), msg);
 		return;
 	}
-	if (fmt == PL_FMT_JSONP) {
-		/* A script tag cannot read a status: the error travels inside. */
-		resp->status = 200;
-	}
-	if (fmt == PL_FMT_JS) {
-		/* An iframe page cannot read a status either: the error is a call. */
+	if (fmt == PL_FMT_JSONP || fmt == PL_FMT_JS) {
+		/* A script tag or an iframe page reads neither the status nor the
+		 * headers: the error travels inside, with Retry-After's value as
+		 * retry_after (the client waits that long before it probes). */
+		struct json_object *e = error_object(rc, code, msg);
+
+		if (resp->status == 503 && retry_after > 0)
+			json_object_object_add(e, "retry_after", json_object_new_int(retry_after));
+		if (fmt == PL_FMT_JSONP) {
+			pl_out_object(resp, o, 200, NULL, e);
+			return;
+		}
 		set_type(resp, o);
 		pl_buf_adds(&resp->body, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>pushlite</title></head><body>\n");
-		pl_out_stream_error(&resp->body, o, rc, msg);
+		{
+			const char *t = json_object_to_json_string_ext(e, JSON_FLAGS);
+			js_call(&resp->body, o->callback, t, strlen(t));
+		}
 		pl_buf_adds(&resp->body, "</body></html>\n");
+		json_object_put(e);
 		return;
 	}
 	{
 		struct pl_outopt plain = { .fmt = PL_FMT_JSON };
 		int status = resp->status;
-		pl_out_object(resp, fmt == PL_FMT_JSONP ? o : &plain, status, NULL, error_object(rc, code, msg));
+		pl_out_object(resp, &plain, status, NULL, error_object(rc, code, msg));
 	}
 }
 

@@ -4,13 +4,16 @@
  * database file is trusted already. */
 #include "pl_first.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <json-c/json.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pl_auth.h"
 #include "pl_conf.h"
@@ -37,6 +40,32 @@ static void usage(FILE *f)
 	      "                                       mint a subscriber token v1.USER.EXPIRY.SIG\n"
 	      "  stats                                print the admin stats as JSON\n"
 	      "The configuration is --conf, else $PUSHLITE_CONF, else /etc/pushlite.conf.\n", f);
+}
+
+/* A usage mistake: one line naming it, for scripts and cron mail; the
+ * whole usage is --help's. */
+static int bad_usage(const char *cmd, const char *what)
+{
+	fprintf(stderr, "pushlite: %s%s%s (see pushlite --help)\n", cmd ? cmd : "", cmd ? ": " : "", what);
+	return 2;
+}
+
+/* getopt_long with our own messages, and --help or -h for any command. */
+static int next_opt(const char *cmd, int argc, char **argv, const char *shorts, const struct option *opts)
+{
+	int o;
+
+	opterr = 0;
+	o = getopt_long(argc, argv, shorts, opts, NULL);
+	if (o == '?' || o == ':') {
+		char what[160];
+
+		snprintf(what, sizeof what, o == ':' ? "option %.100s needs a value" : "unknown option %.100s",
+			 argv[optind - 1]);
+		bad_usage(cmd, what);
+		return -2;
+	}
+	return o;
 }
 
 static void on_signal(int sig)
@@ -96,7 +125,7 @@ static int cmd_publish(struct pl_conf *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "type", 1, 0, 'y' }, { "user", 1, 0, 'u' }, { "clients", 1, 0, 'c' }, { "ttl", 1, 0, 't' },
-		{ "src", 1, 0, 's' }, { "target", 1, 0, 'g' }, { "json", 0, 0, 'j' }, { 0, 0, 0, 0 },
+		{ "src", 1, 0, 's' }, { "target", 1, 0, 'g' }, { "json", 0, 0, 'j' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	char *env[16], *body;
 	size_t nenv = 0, len;
@@ -105,9 +134,10 @@ static int cmd_publish(struct pl_conf *c, int argc, char **argv)
 	struct pl_req r;
 	struct pl_resp resp;
 
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((o = next_opt("publish", argc, argv, ":h", opts)) != -1) {
 		const char *h = NULL;
 		switch (o) {
+		case 'h': usage(stdout); return 0;
 		case 'y': h = "HTTP_X_TYPE"; break;
 		case 'u': h = "HTTP_X_USER"; break;
 		case 'c': h = "HTTP_X_CLIENTS"; break;
@@ -115,15 +145,15 @@ static int cmd_publish(struct pl_conf *c, int argc, char **argv)
 		case 's': h = "HTTP_X_SRC"; break;
 		case 'g': h = "HTTP_X_TARGET"; break;
 		case 'j': json = 1; continue;
-		default: usage(stderr); return 2;
+		default: return 2;
 		}
 		if (nenv < 10 && asprintf(&env[nenv], "%s=%s", h, optarg) > 0)
 			nenv++;
 	}
-	if (optind >= argc || argc - optind > 2) {
-		usage(stderr);
-		return 2;
-	}
+	if (optind >= argc)
+		return bad_usage("publish", "a TOPIC is needed");
+	if (argc - optind > 2)
+		return bad_usage("publish", "TOPIC and at most one TEXT (quote a text with blanks)");
 	if (asprintf(&env[nenv], "HTTP_X_TOPIC=%s", argv[optind]) > 0)
 		nenv++;
 	env[nenv++] = pl_xstrdup("REQUEST_METHOD=POST");
@@ -159,10 +189,26 @@ out:
 	return rc;
 }
 
+/* Wait for a commit, a signal or timeout_ms; 1 when stdout's reader has
+ * gone (a pipe whose reader closed reports an error to poll even with no
+ * event asked for; a terminal hung up, POLLHUP). */
+static int tail_wait(struct pl_wake *w, int timeout_ms)
+{
+	struct pollfd p[2] = { { .fd = STDOUT_FILENO, .events = 0 }, { .fd = pl_wake_fd(w), .events = POLLIN } };
+	int r = poll(p, p[1].fd >= 0 ? 2 : 1, timeout_ms);
+
+	if (r > 0 && (p[0].revents & (POLLERR | POLLHUP)))
+		return 1;
+	if (r > 0 && p[1].revents)
+		pl_wake_read(w);
+	return 0;
+}
+
 static int cmd_tail(struct pl_conf *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "since", 1, 0, 's' }, { "user", 1, 0, 'u' }, { "type", 1, 0, 'y' }, { 0, 0, 0, 0 },
+		{ "since", 1, 0, 's' }, { "user", 1, 0, 'u' }, { "type", 1, 0, 'y' }, { "help", 0, 0, 'h' },
+		{ 0, 0, 0, 0 },
 	};
 	struct pl_filter f;
 	struct pl_result res;
@@ -176,8 +222,9 @@ static int cmd_tail(struct pl_conf *c, int argc, char **argv)
 	f.admin = 1;
 	f.since = PL_SINCE_NOW;
 	f.limit = PL_LIMIT_MAX;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((o = next_opt("tail", argc, argv, ":h", opts)) != -1) {
 		switch (o) {
+		case 'h': usage(stdout); return 0;
 		case 's':
 			if (pl_sub_since(optarg, &f) != PL_OK) {
 				fprintf(stderr, "pushlite: --since takes an id, now, all or a duration\n");
@@ -186,25 +233,27 @@ static int cmd_tail(struct pl_conf *c, int argc, char **argv)
 			break;
 		case 'u': f.user_filter = optarg; break;
 		case 'y': f.type = optarg; break;
-		default: usage(stderr); return 2;
+		default: return 2;
 		}
 	}
-	for (; optind < argc && f.ntopics < PL_MAX_TOPICS; optind++) {
+	if (argc - optind > PL_MAX_TOPICS)
+		return bad_usage("tail", "too many topics");
+	for (; optind < argc; optind++) {
 		if (pl_topic_sub_valid(argv[optind], strlen(argv[optind])) != PL_OK) {
 			fprintf(stderr, "pushlite: bad topic %s\n", argv[optind]);
 			return 2;
 		}
 		f.topics[f.ntopics++] = argv[optind];
 	}
-	if (!f.ntopics) {
-		usage(stderr);
-		return 2;
-	}
+	if (!f.ntopics)
+		return bad_usage("tail", "a TOPIC is needed");
 	if (open_existing(c, &st) || pl_wake_open(&w, c->db_path) != 0)
 		goto out;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	signal(SIGPIPE, on_signal);
+	/* A reader that went away (| head -1) ends the tail: EPIPE on a write,
+	 * or, while nothing is written, stdout's error seen by tail_wait. */
+	signal(SIGPIPE, SIG_IGN);
 	while (!stop) {
 		if (pl_store_query(st, &f, &res) != PL_OK) {
 			fprintf(stderr, "pushlite: the database is unavailable\n");
@@ -216,11 +265,16 @@ static int cmd_tail(struct pl_conf *c, int argc, char **argv)
 			pl_buf_addc(&line, '\n');
 			fwrite(line.p, 1, line.len, stdout);
 		}
-		fflush(stdout);
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			if (errno == EPIPE)
+				break;
+			fprintf(stderr, "pushlite: writing: %s\n", strerror(errno));
+			goto out;
+		}
 		f.since = PL_SINCE_ID;
 		f.since_id = res.cursor;
-		if (!res.more)
-			pl_wake_wait(w, 5000);
+		if (!res.more && tail_wait(w, 5000))
+			break;
 	}
 	rc = 0;
 out:
@@ -234,15 +288,17 @@ out:
 static int cmd_token(struct pl_conf *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "user", 1, 0, 'u' }, { "ttl", 1, 0, 't' }, { "secret", 1, 0, 's' }, { 0, 0, 0, 0 },
+		{ "user", 1, 0, 'u' }, { "ttl", 1, 0, 't' }, { "secret", 1, 0, 's' }, { "help", 0, 0, 'h' },
+		{ 0, 0, 0, 0 },
 	};
 	const char *user = NULL, *secret = c->secret;
 	int64_t ttl = 3600;
 	char tok[512];
 	int o;
 
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((o = next_opt("token", argc, argv, ":h", opts)) != -1) {
 		switch (o) {
+		case 'h': usage(stdout); return 0;
 		case 'u': user = optarg; break;
 		case 's': secret = optarg; break;
 		case 't':
@@ -251,13 +307,13 @@ static int cmd_token(struct pl_conf *c, int argc, char **argv)
 				return 2;
 			}
 			break;
-		default: usage(stderr); return 2;
+		default: return 2;
 		}
 	}
-	if (!user || optind != argc) {
-		usage(stderr);
-		return 2;
-	}
+	if (!user)
+		return bad_usage("token", "--user U is needed");
+	if (optind != argc)
+		return bad_usage("token", "no arguments besides the options");
 	if (!secret) {
 		fprintf(stderr, "pushlite: no secret: set 'secret =' in the configuration or pass --secret\n");
 		return 1;
@@ -285,9 +341,10 @@ static int cmd_stats(struct pl_conf *c)
 		return 1;
 	}
 	printf("{\"rows\":%lld,\"oldest_id\":%lld,\"newest_id\":%lld,\"db_bytes\":%lld,\"wal_bytes\":%lld,"
-	       "\"waiting\":%ld,\"publishes_last_minute\":%lld}\n",
+	       "\"waiting\":%ld,\"publishes_last_minute\":%lld,\"push\":%s}\n",
 	       (long long)s.rows, (long long)s.oldest_id, (long long)s.newest_id, (long long)s.db_bytes,
-	       (long long)s.wal_bytes, pl_waiting_total(c->db_path), (long long)s.publishes_last_minute);
+	       (long long)s.wal_bytes, pl_waiting_total(c->db_path), (long long)s.publishes_last_minute,
+	       c->push_enabled ? "true" : "false");
 	return 0;
 }
 
@@ -302,18 +359,16 @@ int main(int argc, char **argv)
 	int o, rc;
 
 	pl_log_init("pushlite");
-	while ((o = getopt_long(argc, argv, "+c:d:h", opts, NULL)) != -1) {
+	while ((o = next_opt(NULL, argc, argv, "+:c:d:h", opts)) != -1) {
 		switch (o) {
 		case 'c': conf = optarg; break;
 		case 'd': db = optarg; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		default: return 2;
 		}
 	}
-	if (optind >= argc) {
-		usage(stderr);
-		return 2;
-	}
+	if (optind >= argc)
+		return bad_usage(NULL, "a COMMAND is needed: init, publish, tail, token or stats");
 	if ((conf ? pl_conf_load(&c, conf, err, sizeof err) : pl_conf_load_env(&c, err, sizeof err)) != PL_OK) {
 		fprintf(stderr, "pushlite: %s\n", err);
 		pl_conf_free(&c);
@@ -328,8 +383,11 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	optind = 1;
-	if (!strcmp(cmd, "init"))
-		rc = argc == 1 ? cmd_init(&c) : (usage(stderr), 2);
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage(stdout);
+		rc = 0;
+	} else if (!strcmp(cmd, "init"))
+		rc = argc == 1 ? cmd_init(&c) : bad_usage("init", "takes no arguments");
 	else if (!strcmp(cmd, "publish"))
 		rc = cmd_publish(&c, argc, argv);
 	else if (!strcmp(cmd, "tail"))
@@ -337,11 +395,12 @@ int main(int argc, char **argv)
 	else if (!strcmp(cmd, "token"))
 		rc = cmd_token(&c, argc, argv);
 	else if (!strcmp(cmd, "stats"))
-		rc = argc == 1 ? cmd_stats(&c) : (usage(stderr), 2);
+		rc = argc == 1 ? cmd_stats(&c) : bad_usage("stats", "takes no arguments");
 	else {
-		fprintf(stderr, "pushlite: unknown command '%s'\n", cmd);
-		usage(stderr);
-		rc = 2;
+		char what[160];
+
+		snprintf(what, sizeof what, "unknown command %.64s (init, publish, tail, token or stats)", cmd);
+		rc = bad_usage(NULL, what);
 	}
 	pl_conf_free(&c);
 	return rc;

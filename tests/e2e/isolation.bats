@@ -525,13 +525,13 @@ no_injected() {
 		pl_admin GET "/push/admin/messages/$id"
 		[ "$HTTP_STATUS" = 200 ] || accepted+=("after DELETE /push/admin/messages/$path: message $id is gone")
 	done
-	# publish and subscriber tokens are no admin
+	# publish and subscriber tokens are no admin: valid, not allowed this
 	pl_req DELETE "/push/admin/messages/$id" -H "Authorization: Bearer $PL_PUB_TOKEN"
 	pl_expect_error 403
 	pl_req DELETE "/push/admin/messages/$id" -H "Authorization: Bearer $ALICE"
-	pl_expect_error 401
+	pl_expect_error 403
 	pl_req DELETE "/push/admin/messages/$id?token=$ALICE"
-	pl_expect_error 401
+	pl_expect_error 403
 	pl_req GET "/push/admin/messages?topic=/"
 	pl_expect_error 401
 	pl_admin GET "/push/admin/messages/$id"

@@ -202,5 +202,10 @@ cur() {
 	pl_write_test_conf "$CGI_CONF" "$PL_DB" 'push=off'
 	pl_cgi_req longpoll GET "topic=/x&timeout=1"
 	pl_expect_error 503
-	pl_hdr Retry-After >/dev/null || { pl_show; pl_fail "no Retry-After"; }
+	ra=$(pl_hdr Retry-After) || { pl_show; pl_fail "no Retry-After"; }
+	# A script tag reads no header: JSONP carries the wait inside.
+	pl_cgi_req longpoll GET "topic=/x&timeout=1&format=jsonp&callback=cb"
+	pl_expect_status 200
+	[[ $BODY == '/**/cb({'*'"error":"push_off"'*"\"retry_after\":$ra"* ]] ||
+		{ pl_show; pl_fail "JSONP: no retry_after $ra inside"; }
 }

@@ -141,5 +141,9 @@ sse_data() {
 	pl_write_test_conf "$CGI_CONF" "$PL_DB" 'push=off'
 	pl_cgi_req stream GET "topic=/x"
 	pl_expect_error 503
-	pl_hdr Retry-After >/dev/null || { pl_show; pl_fail "no Retry-After"; }
+	ra=$(pl_hdr Retry-After) || { pl_show; pl_fail "no Retry-After"; }
+	# The iframe page reads no header: the error call carries the wait.
+	pl_cgi_req stream GET "topic=/x&format=js&callback=app.cb"
+	[[ $BODY == *'parent.app.cb({'*'"error":"push_off"'*"\"retry_after\":$ra"* ]] ||
+		{ pl_show; pl_fail "iframe: no retry_after $ra in the error call"; }
 }

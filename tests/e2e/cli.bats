@@ -1,0 +1,100 @@
+#!/usr/bin/env bats
+# SPEC 1: the pushlite command-line tool on the host: help and usage
+# mistakes, publish, stats, and tail following topics with the same wakeup
+# as the long polls, ending when its reader goes away.
+
+load helper
+
+setup_file() { pl_setup_server; }
+teardown_file() { pl_teardown_server; }
+
+setup() { pl_need publish poll; }
+
+cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
+
+# wait_for FILE PATTERN SECONDS: until a line of FILE matches PATTERN.
+wait_for() {
+	local i
+	for i in $(seq 1 $(( $3 * 20 ))); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+@test "--help for the tool and for each command: the usage on stdout, exit 0" {
+	for args in "--help" "-h" "publish --help" "tail --help" "token --help" "init --help" "stats -h"; do
+		# shellcheck disable=SC2086
+		run "$PL_TOOLS/pushlite" --conf "$PL_CONF" $args
+		[ "$status" = 0 ] || pl_fail "pushlite $args: exit $status: $output"
+		[[ $output == usage:* ]] || pl_fail "pushlite $args: no usage: $output"
+	done
+}
+
+@test "usage mistakes: one line that names the mistake, exit 2" {
+	for args in "" "publish" "tail" "token" "stats extra" "init extra" "frobnicate" "publish --bogus /t x" \
+		"tail --since" "token --user" "publish /t one two"; do
+		# shellcheck disable=SC2086
+		out=$("$PL_TOOLS/pushlite" --conf "$PL_CONF" $args 2>&1 >/dev/null) && pl_fail "pushlite $args: exit 0"
+		run "$PL_TOOLS/pushlite" --conf "$PL_CONF" $args
+		[ "$status" = 2 ] || pl_fail "pushlite $args: exit $status, expected 2"
+		[ "$(printf '%s\n' "$out" | wc -l)" = 1 ] || pl_fail "pushlite $args: not one line: $out"
+		[[ $out == pushlite:* ]] || pl_fail "pushlite $args: $out"
+	done
+	out=$("$PL_TOOLS/pushlite" --conf "$PL_CONF" frobnicate 2>&1) || true
+	[[ $out == *frobnicate* ]] || pl_fail "the unknown command is not named: $out"
+	out=$("$PL_TOOLS/pushlite" --conf "$PL_CONF" publish --bogus /t x 2>&1) || true
+	[[ $out == *--bogus* ]] || pl_fail "the unknown option is not named: $out"
+}
+
+@test "publish from the CLI: 201's JSON on stdout, then polled like any message" {
+	T=$(pl_topic)
+	out=$(cli publish --type notice "$T" 'from the shell')
+	id=$(printf '%s' "$out" | jq -r .id)
+	[[ $id =~ ^[0-9]+$ ]] || pl_fail "no id: $out"
+	pl_poll "topic=$T&since=all"
+	pl_expect_status 200
+	pl_jq_true --argjson id "$id" '.messages | length == 1 and .[0].id == $id and .[0].data == "from the shell" and .[0].type == "notice"'
+}
+
+@test "stats from the CLI: the admin stats' fields" {
+	out=$(cli stats)
+	printf '%s' "$out" | jq -e '([.rows, .oldest_id, .newest_id, .db_bytes, .wal_bytes, .waiting,
+		.publishes_last_minute] | all(type == "number")) and (.push | type == "boolean")' >/dev/null ||
+		pl_fail "stats: $out"
+}
+
+@test "tail follows a subtree as NDJSON, woken by a publish over HTTP, and skips other topics" {
+	T=$(pl_topic)
+	out=$BATS_TEST_TMPDIR/tail.out
+	# Not through cli(): $! must be the tool itself, not a subshell.
+	"$PL_TOOLS/pushlite" --conf "$PL_CONF" tail "$T" >"$out" 2>"$BATS_TEST_TMPDIR/tail.err" 3>&- &
+	tp=$!
+	sleep 0.5
+	pl_pub "$T-other" 'not mine'
+	pl_pub "$T/sub" 'mine'
+	wait_for "$out" '"mine"' 3 || { kill "$tp"; pl_fail "tail printed nothing in 3 s: $(cat "$out" "$BATS_TEST_TMPDIR/tail.err")"; }
+	kill -TERM "$tp"
+	wait "$tp" || pl_fail "tail exit $? on SIGTERM"
+	[ "$(wc -l <"$out")" = 1 ] || pl_fail "expected one line: $(cat "$out")"
+	jq -e --arg t "$T/sub" '.topic == $t and .data == "mine"' "$out" >/dev/null || pl_fail "line: $(cat "$out")"
+}
+
+@test "tail | head -1 ends at once, with a backlog or while idle" {
+	T=$(pl_topic)
+	for i in 1 2 3; do pl_pub "$T" "m$i"; done
+	# A backlog larger than one line: head leaves after the first.
+	run timeout 10 sh -c "'$PL_TOOLS/pushlite' --conf '$PL_CONF' tail --since all '$T' | head -1"
+	[ "$status" = 0 ] || pl_fail "tail --since all | head -1: exit $status (124: still running after 10 s)"
+	[[ $output == *'"m1"'* ]] || pl_fail "first line: $output"
+	# Idle after its one line: tail must notice that head left without
+	# waiting for another commit.
+	timeout 10 sh -c "'$PL_TOOLS/pushlite' --conf '$PL_CONF' tail '$T' | head -1 >'$BATS_TEST_TMPDIR/idle'" 3>&- &
+	pipe=$!
+	sleep 0.5
+	pl_pub "$T" 'the one line'
+	t0=$(pl_now_ms)
+	wait "$pipe" || pl_fail "tail | head -1 while idle: exit $? (124: tail still running after 10 s)"
+	grep -q '"the one line"' "$BATS_TEST_TMPDIR/idle" || pl_fail "head got: $(cat "$BATS_TEST_TMPDIR/idle")"
+	(( $(pl_now_ms) - t0 < 5000 )) || pl_fail "the pipeline took $(( $(pl_now_ms) - t0 )) ms to end"
+}
