@@ -191,13 +191,13 @@ out:
 
 /* Wait for a commit, a signal or timeout_ms; 1 when stdout's reader has
  * gone (a pipe whose reader closed reports an error to poll even with no
- * event asked for; a terminal hung up, POLLHUP). */
+ * event asked for; a terminal hung up, POLLHUP) or there is no stdout. */
 static int tail_wait(struct pl_wake *w, int timeout_ms)
 {
 	struct pollfd p[2] = { { .fd = STDOUT_FILENO, .events = 0 }, { .fd = pl_wake_fd(w), .events = POLLIN } };
 	int r = poll(p, p[1].fd >= 0 ? 2 : 1, timeout_ms);
 
-	if (r > 0 && (p[0].revents & (POLLERR | POLLHUP)))
+	if (r > 0 && (p[0].revents & (POLLERR | POLLHUP | POLLNVAL)))
 		return 1;
 	if (r > 0 && p[1].revents)
 		pl_wake_read(w);
