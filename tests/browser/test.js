@@ -197,7 +197,7 @@ function fixture(scriptSrc, strip = '', autostart = null) {
   return `<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>pushlite test fixture</title>
 <script>
-var T = { msgs: [], ids: [], transports: [], errors: [], resets: 0, gaps: 0, sub: null };
+var T = { msgs: [], ids: [], transports: [], errors: [], pushOff: [], resets: 0, gaps: 0, sub: null };
 ${strip}
 </script>
 <script src="${scriptSrc}"></script>
@@ -220,6 +220,7 @@ function startSub(o) {
     T.errors[T.errors.length] = e.code + ':' + (e.status || 0) + ':' + e.transport;
     if (e.code === 'reset') T.resets++;
     if (e.code === 'gap') T.gaps++;
+    if (e.code === 'push_off') T.pushOff[T.pushOff.length] = e.transport + ':' + (e.retryAfter || 0);
   };
   T.sub = Pushlite.subscribe(o);
   return true;
@@ -291,6 +292,7 @@ async function state(page) {
     ids: T.ids.join(','),
     transports: T.transports.join(','),
     errors: T.errors.join(' '),
+    pushOff: T.pushOff.join(' '),
     resets: T.resets,
     gaps: T.gaps,
     cursor: T.sub ? T.sub.cursor() : null,
@@ -513,6 +515,20 @@ async function main() {
       const st = await state(f.page);
       ok(f.tr === 'poll' || st.transport === 'poll', `${f.tr}: push off: stays on the poll while probes fail`,
         `transport ${st.transport}; history ${st.transports}; errors ${st.errors}`);
+    }
+    // The server's Retry-After reaches onError as retryAfter, also where the
+    // transport cannot read headers (JSONP, the iframe: inside the error).
+    // EventSource sees neither status nor body; the poll has no push to lose.
+    for (const f of pages) {
+      if (f.tr === 'sse' || f.tr === 'poll') continue;
+      const ra = lp.headers['retry-after'];
+      const st = await waitFor(async () => {
+        const s = await state(f.page);
+        return s.pushOff ? s : null;
+      }, 15000) || await state(f.page);
+      ok(st.pushOff.split(' ').includes(`${f.tr}:${ra}`),
+        `${f.tr}: push off: onError's retryAfter is the server's Retry-After (${ra} s)`,
+        `push_off errors: ${st.pushOff}; errors ${st.errors}`);
     }
     await server.stop();
     await server.start({ push: 'on' });
