@@ -305,6 +305,8 @@ void pl_out_error(struct pl_resp *resp, const struct pl_outopt *o, int rc, const
 		  const char *msg, int retry_after)
 {
 	enum pl_fmt fmt = o ? o->fmt : PL_FMT_JSON;
+	struct pl_outopt plain = { .fmt = PL_FMT_JSON };
+	struct json_object *e;
 	char clean[1024];
 
 	/* A message may quote what the client sent (a bad topic, a header):
@@ -324,33 +326,23 @@ void pl_out_error(struct pl_resp *resp, const struct pl_outopt *o, int rc, const
 		xml_error(&resp->body, code ? code : pl_http_code(rc), msg);
 		return;
 	}
-	if (fmt == PL_FMT_JSONP || fmt == PL_FMT_JS) {
-		/* A script tag or an iframe page reads neither the status nor the
-		 * headers: the error travels inside, with Retry-After's value as
-		 * retry_after (the client waits that long before it probes). */
-		struct json_object *e = error_object(rc, code, msg);
+	e = error_object(rc, code, msg);
+	/* A script tag or an iframe page reads neither the status nor the
+	 * headers: the error travels inside, with Retry-After's value as
+	 * retry_after (the client waits that long before it probes). */
+	if ((fmt == PL_FMT_JSONP || fmt == PL_FMT_JS) && resp->status == 503 && retry_after > 0)
+		json_object_object_add(e, "retry_after", json_object_new_int(retry_after));
+	if (fmt == PL_FMT_JS) {
+		const char *t = json_object_to_json_string_ext(e, JSON_FLAGS);
 
-		if (resp->status == 503 && retry_after > 0)
-			json_object_object_add(e, "retry_after", json_object_new_int(retry_after));
-		if (fmt == PL_FMT_JSONP) {
-			pl_out_object(resp, o, 200, NULL, e);
-			return;
-		}
 		set_type(resp, o);
 		pl_buf_adds(&resp->body, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>pushlite</title></head><body>\n");
-		{
-			const char *t = json_object_to_json_string_ext(e, JSON_FLAGS);
-			js_call(&resp->body, o->callback, t, strlen(t));
-		}
+		js_call(&resp->body, o->callback, t, strlen(t));
 		pl_buf_adds(&resp->body, "</body></html>\n");
 		json_object_put(e);
 		return;
 	}
-	{
-		struct pl_outopt plain = { .fmt = PL_FMT_JSON };
-		int status = resp->status;
-		pl_out_object(resp, &plain, status, NULL, error_object(rc, code, msg));
-	}
+	pl_out_object(resp, fmt == PL_FMT_JSONP ? o : &plain, fmt == PL_FMT_JSONP ? 200 : resp->status, NULL, e);
 }
 
 /* An answer that is not a message list (a publish's reply, stats, health)

@@ -61,23 +61,21 @@ int pl_serve_conf(struct pl_conf *c, const char *name)
 	return PL_OK;
 }
 
-/* The format an early refusal is written in: as asked (XML, JSONP), when
- * the query could be read. */
-static const struct pl_outopt *early_format(const struct pl_req *r, struct pl_outopt *eo)
+const struct pl_outopt *pl_serve_early_format(const struct pl_req *r, int query_rc, struct pl_outopt *eo)
 {
-	if (!r)
+	if (!r || query_rc != PL_OK)
 		return NULL;
 	pl_sub_error_format(r, eo);
 	return eo;
 }
 
-static void too_large(const struct pl_conf *c, const struct pl_req *r, struct pl_resp *resp)
+static void too_large(const struct pl_conf *c, const struct pl_req *r, int query_rc, struct pl_resp *resp)
 {
 	struct pl_outopt eo;
 	char msg[128];
 
 	snprintf(msg, sizeof msg, "the body is larger than %zu bytes", c->max_body);
-	pl_out_error(resp, early_format(r, &eo), PL_ETOOBIG, NULL, msg, 0);
+	pl_out_error(resp, pl_serve_early_format(r, query_rc, &eo), PL_ETOOBIG, NULL, msg, 0);
 }
 
 int pl_serve_refuse(const struct pl_conf *c, int conf_ok, const struct pl_req *r, int query_rc,
@@ -87,10 +85,8 @@ int pl_serve_refuse(const struct pl_conf *c, int conf_ok, const struct pl_req *r
 	struct pl_outopt eo;
 	int64_t len = 0;
 
-	if (query_rc != PL_OK)
-		r = NULL;       /* its format= could not be read either */
 	if (!conf_ok) {
-		pl_out_error(resp, early_format(r, &eo), PL_ECONF, "config",
+		pl_out_error(resp, pl_serve_early_format(r, query_rc, &eo), PL_ECONF, "config",
 			     "the server's pushlite configuration is unusable (its error log names the line)", 0);
 		return 1;
 	}
@@ -101,7 +97,7 @@ int pl_serve_refuse(const struct pl_conf *c, int conf_ok, const struct pl_req *r
 		}
 		/* Digits only: a number too large to read is too large. */
 		if (pl_int_parse(content_length, 0, INT64_MAX, &len) != PL_OK || len > (int64_t)c->max_body) {
-			too_large(c, r, resp);
+			too_large(c, r, query_rc, resp);
 			return 1;
 		}
 	}
@@ -357,7 +353,7 @@ static void too_big(struct loop_app *l, struct pl_lreq *lr, char **env)
 	int qrc = pl_req_init(&r, env, "", 0);
 
 	pl_resp_init(&resp);
-	too_large(&l->a->conf, qrc == PL_OK ? &r : NULL, &resp);
+	too_large(&l->a->conf, &r, qrc, &resp);
 	loop_answer(l, lr, &r, &resp);
 	pl_resp_free(&resp);
 	pl_req_free(&r);

@@ -28,6 +28,11 @@ int pl_serve_conf(struct pl_conf *c, const char *name);
  * "/push/poll/x" there. No PATH_INFO may follow either. */
 int pl_serve_wrong_path(const struct pl_req *r, const char *name, struct pl_resp *resp);
 
+/* The format of an answer that refuses r before its handler ran: as asked
+ * (XML, JSONP with a valid callback), or NULL for JSON when the query
+ * string could not be read (query_rc) or there is no request. */
+const struct pl_outopt *pl_serve_early_format(const struct pl_req *r, int query_rc, struct pl_outopt *eo);
+
 /* The answer for a request refused before any handler ran: 413 when its
  * CONTENT_LENGTH is over max_body, 400 for an unreadable query string
  * (query_rc), 500 for a bad configuration; in the format r asked for.

@@ -44,23 +44,6 @@ static const char *keep(struct pl_sub *sub, size_t *used, const char *s, size_t 
 	return d;
 }
 
-void pl_sub_error_format(const struct pl_req *r, struct pl_outopt *o)
-{
-	const char *fmt = pl_req_arg(r, "format"), *cb = pl_req_arg(r, "callback");
-	enum pl_fmt f;
-
-	memset(o, 0, sizeof *o);
-	o->fmt = PL_FMT_JSON;
-	if (!fmt || pl_out_format(fmt, 0, &f) != PL_OK)
-		return;
-	if (f == PL_FMT_XML) {
-		o->fmt = f;
-	} else if (f == PL_FMT_JSONP && cb && pl_out_callback_valid(cb)) {
-		o->fmt = f;
-		memcpy(o->callback, cb, strlen(cb) + 1);
-	}
-}
-
 static int parse_format(struct pl_outopt *out, const struct pl_req *r, enum pl_sub_kind kind, char *msg, size_t msglen)
 {
 	const char *fmt = pl_req_arg(r, "format"), *cb = pl_req_arg(r, "callback");
@@ -101,6 +84,15 @@ int pl_sub_answer_format(const struct pl_req *r, struct pl_outopt *o, char *msg,
 	if ((rc = parse_format(o, r, PL_SUB_POLL, msg, msglen)) != PL_OK)
 		o->fmt = PL_FMT_JSON;
 	return rc;
+}
+
+/* The same choice, for an answer that refuses the request anyway: what
+ * cannot be used is simply JSON. */
+void pl_sub_error_format(const struct pl_req *r, struct pl_outopt *o)
+{
+	char msg[192];
+
+	pl_sub_answer_format(r, o, msg, sizeof msg);
 }
 
 int pl_sub_since(const char *s, struct pl_filter *f)

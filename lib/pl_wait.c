@@ -367,8 +367,8 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 	if (too_big) {
 		struct pl_outopt eo;
 
-		pl_sub_error_format(&req, &eo);
-		pl_out_error(&resp, qrc == PL_OK ? &eo : NULL, PL_ETOOBIG, NULL, "subscribe requests take no body", 0);
+		pl_out_error(&resp, pl_serve_early_format(&req, qrc, &eo), PL_ETOOBIG, NULL,
+			     "subscribe requests take no body", 0);
 		goto answer_now;
 	}
 	if (pl_serve_wrong_path(&req, a->mode == PL_WAIT_STREAM ? "stream" : "longpoll", &resp) ||
