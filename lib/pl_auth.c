@@ -264,5 +264,9 @@ int pl_auth_subscriber(const struct pl_conf *c, const struct pl_req *r, char *us
 	}
 	if (!tok)
 		return PL_OK;
-	return pl_auth_verify(c->secret, tok, (int64_t)time(NULL), user);
+	if (pl_auth_verify(c->secret, tok, (int64_t)time(NULL), user) == PL_OK)
+		return PL_OK;
+	/* A publish or admin token is a valid credential, only not one that
+	 * names a subscriber: 403, as a subscriber token on publish is. */
+	return pl_auth_find(c, tok) ? PL_EFORBID : PL_EAUTH;
 }

@@ -315,7 +315,13 @@ void pl_out_error(struct pl_resp *resp, const struct pl_outopt *o, int rc, const
 	msg = clean;
 	pl_buf_reset(&resp->body);
 	resp->status = pl_http_status(rc);
-	if (resp->status == 503 && retry_after > 0) {
+	/* A full host frees slots as held requests end: soon, whatever the
+	 * operator's retry_after (meant for push off and a store down). */
+	if (resp->status == 429)
+		retry_after = PL_FULL_RETRY_AFTER;
+	else if (resp->status != 503)
+		retry_after = 0;
+	if (retry_after > 0) {
 		char v[16];
 		snprintf(v, sizeof v, "%d", retry_after);
 		pl_resp_header(resp, "Retry-After", v);
@@ -330,7 +336,7 @@ void pl_out_error(struct pl_resp *resp, const struct pl_outopt *o, int rc, const
 	/* A script tag or an iframe page reads neither the status nor the
 	 * headers: the error travels inside, with Retry-After's value as
 	 * retry_after (the client waits that long before it probes). */
-	if ((fmt == PL_FMT_JSONP || fmt == PL_FMT_JS) && resp->status == 503 && retry_after > 0)
+	if ((fmt == PL_FMT_JSONP || fmt == PL_FMT_JS) && retry_after > 0)
 		json_object_object_add(e, "retry_after", json_object_new_int(retry_after));
 	if (fmt == PL_FMT_JS) {
 		const char *t = json_object_to_json_string_ext(e, JSON_FLAGS);
@@ -477,6 +483,8 @@ void pl_out_stream_end(struct pl_buf *b, const struct pl_outopt *o)
 {
 	if (o->fmt == PL_FMT_XML)
 		pl_buf_adds(b, "</messages>\n");
+	else if (o->fmt == PL_FMT_JS)
+		pl_buf_adds(b, "</body></html>\n");
 }
 
 static void js_call(struct pl_buf *b, const char *cb, const char *json, size_t n)

@@ -11,6 +11,7 @@
 struct json_object;
 
 #define PL_CALLBACK_MAX 64
+#define PL_FULL_RETRY_AFTER 5   /* seconds a 429 (host full) asks a client to wait */
 
 enum pl_fmt { PL_FMT_JSON, PL_FMT_XML, PL_FMT_JSONP, PL_FMT_SSE, PL_FMT_JS, PL_FMT_NDJSON };
 
@@ -34,7 +35,9 @@ void pl_out_message_json(struct pl_buf *b, const struct pl_row *r, int with_last
 void pl_out_result(struct pl_resp *resp, const struct pl_outopt *o, const struct pl_result *res);
 /* Answer an error {"error":code,"message":msg} in o's format (o may be NULL:
  * JSON). Status from rc (200 for JSONP, which script tags cannot read).
- * code NULL: derived from rc. 503 answers carry Retry-After. */
+ * code NULL: derived from rc. 503 answers carry Retry-After: retry_after,
+ * 429 answers Retry-After: PL_FULL_RETRY_AFTER; JSONP and the iframe page
+ * carry the same seconds inside, as "retry_after". */
 void pl_out_error(struct pl_resp *resp, const struct pl_outopt *o, int rc, const char *code,
 		  const char *msg, int retry_after);
 /* Answer with a JSON object in o's format (o may be NULL: JSON): JSONP

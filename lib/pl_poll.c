@@ -30,6 +30,14 @@ void pl_poll_error(const struct pl_conf *c, struct pl_resp *resp, const struct p
 	pl_out_error(resp, &sub->out, rc, NULL, msg, c->retry_after);
 }
 
+void pl_poll_etag(struct pl_resp *resp, const struct pl_result *res)
+{
+	char tag[32];
+
+	snprintf(tag, sizeof tag, "\"%lld\"", (long long)res->cursor);
+	pl_resp_header(resp, "ETag", tag);
+}
+
 /* 1 if If-None-Match lists the tag "N" (weak or strong). */
 static int etag_matches(const char *inm, const char *tag)
 {
@@ -65,8 +73,8 @@ void pl_poll_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req 
 	/* HEAD delivers nothing: no first delivery to record. */
 	if (pl_req_method_is(r, "HEAD"))
 		res->ngot = 0;
+	pl_poll_etag(resp, res);
 	snprintf(tag, sizeof tag, "\"%lld\"", (long long)res->cursor);
-	pl_resp_header(resp, "ETag", tag);
 	/* Same URL, same cursor: the same answer the client already holds. */
 	if (!res->reset && !res->gap && etag_matches(pl_req_env(r, "HTTP_IF_NONE_MATCH"), tag)) {
 		resp->status = 304;

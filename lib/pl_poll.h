@@ -19,6 +19,10 @@ void pl_poll_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req 
  * method (GET/HEAD, else 405 answered: returns 1). */
 int pl_poll_preamble(const struct pl_conf *c, const struct pl_req *r, struct pl_resp *resp);
 
+/* ETag: "CURSOR" of an answer given at once (poll, a long poll with
+ * messages ready). */
+void pl_poll_etag(struct pl_resp *resp, const struct pl_result *res);
+
 /* Answer a subscribe error in the format the request asked for. */
 void pl_poll_error(const struct pl_conf *c, struct pl_resp *resp, const struct pl_sub *sub, int rc, const char *msg);
 

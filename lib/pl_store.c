@@ -37,7 +37,7 @@ enum {
 	S_BEGIN, S_BEGIN_IMM, S_COMMIT, S_ROLLBACK,
 	S_HEAD, S_OLDEST, S_INS, S_INS_PATH, S_ROW, S_SCAN, S_CREATED_AT,
 	S_DEL, S_DEL_PATH, S_EXPIRED, S_OLDEST_IDS, S_COUNT, S_MARK, S_PREV_ID,
-	S_COUNT_EXPIRED, S_COUNT_OLD_LIVE,
+	S_COUNT_EXPIRED, S_COUNT_OLD_LIVE, S_NTH_NEWEST,
 	S_NSTMT
 };
 
@@ -63,6 +63,7 @@ static const char *const sql_text[S_NSTMT] = {
 	[S_PREV_ID] = "SELECT max(id) FROM messages WHERE id < ?",
 	[S_COUNT_EXPIRED] = "SELECT count(*) FROM messages WHERE expires <= ?",
 	[S_COUNT_OLD_LIVE] = "SELECT count(*) FROM messages WHERE id < ? AND expires > ?",
+	[S_NTH_NEWEST] = "SELECT id FROM messages ORDER BY id DESC LIMIT 1 OFFSET ?",
 };
 
 /* One range of the path index, ids only (the index covers it): each row
@@ -105,6 +106,8 @@ struct pl_store {
 	struct cached **cache;  /* CACHE_SLOTS, allocated on first use */
 	size_t cache_bytes;
 	int no_wait;            /* busy handler: give up at once */
+	char err[256];          /* the last failure's reason: a rollback after
+	                         * it leaves sqlite3_errmsg() at "not an error" */
 };
 
 /* A storage failure is logged once per kind, not once per request: a full
@@ -186,7 +189,9 @@ int pl_store_moved(struct pl_store *st)
 
 const char *pl_store_errmsg(struct pl_store *st)
 {
-	return st ? sqlite3_errmsg(st->db) : "no database";
+	if (!st)
+		return "no database";
+	return st->err[0] ? st->err : sqlite3_errmsg(st->db);
 }
 
 static void store_ok(void)
@@ -199,6 +204,7 @@ static int store_rc(struct pl_store *st, const char *op)
 	int code = sqlite3_extended_errcode(st->db), prim = code & 0xff;
 	int rc = (prim == SQLITE_BUSY || prim == SQLITE_LOCKED) ? PL_EBUSY : PL_EIO;
 
+	snprintf(st->err, sizeof st->err, "%s", sqlite3_errmsg(st->db));
 	/* A caller that asked not to wait expects a busy lock: no log line. */
 	if (st->no_wait && rc == PL_EBUSY)
 		return rc;
@@ -1430,7 +1436,7 @@ static int purge_count(struct pl_store *st, const struct pl_purge *p, int64_t cu
 
 int pl_store_purge(struct pl_store *st, const struct pl_purge *p, struct pl_purge_result *out)
 {
-	int64_t rows, head, oldest, cut = 0;
+	int64_t head, oldest, cut = 0;
 	int rc;
 
 	memset(out, 0, sizeof *out);
@@ -1451,11 +1457,25 @@ int pl_store_purge(struct pl_store *st, const struct pl_purge *p, struct pl_purg
 		goto out;
 	if (cut && (rc = purge_loop(st, p, S_OLDEST_IDS, cut, INT64_MAX, &out->over_age)) != PL_OK)
 		goto out;
+	/* The cap as an id: the oldest of the newest max_rows rows is kept,
+	 * everything before it goes. A count to delete instead would be spent
+	 * twice by two purges at once (or by a purge and an admin delete), each
+	 * on other rows, and leave far fewer than max_rows. */
 	if (p->max_rows >= 0) {
-		if ((rc = read_int(st, S_COUNT, 0, 0, &rows)) != PL_OK)
+		int64_t keep = 0;
+
+		if ((rc = read_txn_begin(st)) != PL_OK)
 			goto out;
-		if (rows > p->max_rows &&
-		    (rc = purge_loop(st, p, S_OLDEST_IDS, INT64_MAX, rows - p->max_rows, &out->over_rows)) != PL_OK)
+		if (p->max_rows == 0) {
+			rc = read_int(st, S_HEAD, 0, 0, &keep);
+			keep++;     /* everything up to the newest id */
+		} else {
+			rc = read_int(st, S_NTH_NEWEST, p->max_rows - 1, 1, &keep);
+		}
+		txn_end(st, 1);
+		if (rc != PL_OK)
+			goto out;
+		if (keep > 0 && (rc = purge_loop(st, p, S_OLDEST_IDS, keep, INT64_MAX, &out->over_rows)) != PL_OK)
 			goto out;
 	}
 	/* PASSIVE: never waits for readers, so it never holds up publishers.

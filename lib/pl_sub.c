@@ -253,7 +253,13 @@ int pl_sub_parse(struct pl_sub *sub, const struct pl_req *r, const struct pl_con
 			sub->f.undelivered = strcmp(v, "0") && strcmp(v, "false");
 		return PL_OK;
 	}
-	if (pl_auth_subscriber(c, r, sub->user) != PL_OK) {
+	switch (pl_auth_subscriber(c, r, sub->user)) {
+	case PL_OK:
+		break;
+	case PL_EFORBID:
+		snprintf(msg, msglen, "a publish or admin token does not subscribe: use a subscriber token (pushlite token)");
+		return PL_EFORBID;
+	default:
 		snprintf(msg, msglen, "subscriber token is malformed, forged or expired");
 		return PL_EAUTH;
 	}

@@ -406,13 +406,13 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 		goto out;
 	}
 	if (full && !(a->mode == PL_WAIT_LONGPOLL && longpoll_answers_now(w, &res))) {
-		pl_resp_header(&resp, "Retry-After", "5");
 		refuse(a, lr, &req, &resp, &w->sub, PL_EFULL, "too many waiting subscribers on this host; try again shortly");
 		goto out;
 	}
 	now = pl_loop_now_ms();
 	if (a->mode == PL_WAIT_LONGPOLL) {
 		if (longpoll_answers_now(w, &res)) {
+			pl_poll_etag(&resp, &res);
 			pl_out_result(&resp, &w->sub.out, &res);
 			for (size_t i = 0; i < res.n && !head; i++)
 				note_got(a, w, &res.rows[i]);

@@ -142,6 +142,25 @@ pub_with() {  # pub_with AUTH-HEADER-VALUE TOPIC
 	done
 }
 
+@test "a publish or admin token on poll, longpoll or stream: 403 (valid, not a subscriber's), nothing delivered" {
+	T=$(pl_topic)
+	pl_publish "topic=$T&user=alice" -H 'Content-Type: text/plain' --data-binary secret
+	pl_expect_status 201
+	for tok in "$PL_PUB_TOKEN" "$PL_ADMIN_TOKEN"; do
+		for ep in poll longpoll stream; do
+			pl_req GET "/push/$ep?topic=$T&since=all&timeout=0&token=$(pl_urlenc "$tok")"
+			pl_expect_error 403 || pl_fail "$ep with token=$tok"
+			[ "$(pl_json .error)" = forbidden ] || { pl_show; pl_fail "$ep: error code is not forbidden"; }
+			pl_req GET "/push/$ep?topic=$T&since=all&timeout=0" -H "Authorization: Bearer $tok"
+			pl_expect_error 403 || pl_fail "$ep with Bearer $tok"
+			[[ "$BODY" != *secret* ]] || pl_fail "$ep delivered with $tok"
+		done
+	done
+	# a near miss of a configured token is still no credential at all
+	pl_poll "topic=$T&since=all&token=${PL_PUB_TOKEN}x"
+	pl_expect_error 401
+}
+
 @test "admin list shows last_get: unset until the user first receives it, then set" {
 	T=$(pl_topic)
 	pl_publish "topic=$T&user=erin" -H 'Content-Type: text/plain' --data-binary e

@@ -171,6 +171,11 @@ secs_since() {  # secs_since START-MS: elapsed seconds with 3 decimals
 	pl_get "/push/longpoll?topic=$T&timeout=30&format=jsonp&callback=cb"
 	pl_expect_status 200
 	[[ $BODY == *'cb({'*'"error":"too_many_subscribers"'* ]] || { pl_show; pl_fail "429 as JSONP: not 200 with the error inside"; }
+	# a script tag cannot read Retry-After: its seconds come inside
+	[[ $BODY == *'"retry_after":5'* ]] || { pl_show; pl_fail "429 as JSONP: no retry_after inside"; }
+	pl_get "/push/stream?topic=$T&format=js&callback=cb"
+	[[ $BODY == *'parent.cb({'*'"error":"too_many_subscribers"'*'"retry_after":5'* ]] ||
+		{ pl_show; pl_fail "429 as an iframe page: no error call with retry_after"; }
 	pl_get "/push/longpoll?topic=$T&timeout=30&format=xml"
 	pl_expect_status 429
 	printf '%s' "$BODY" | xmllint --xpath 'string(/error/@code)' - 2>/dev/null | grep -qx too_many_subscribers ||

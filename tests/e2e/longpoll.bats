@@ -40,6 +40,8 @@ cur() {
 	(( $(pl_now_ms) - t0 < 2000 )) || pl_fail "took $(( $(pl_now_ms) - t0 )) ms"
 	pl_jq_true --argjson id "$PUB_ID" '.messages[0].id == $id and .messages[0].data == "old"'
 	pl_expect_no_store
+	# an answer given at once carries the cursor as ETag, as poll's does
+	[ "$(pl_hdr ETag)" = "\"$(pl_json .cursor)\"" ] || { pl_show; pl_fail "ETag is not the cursor"; }
 }
 
 @test "default since is now: an old message does not answer it; timeout gives 200, no messages, current cursor" {

@@ -170,6 +170,35 @@ pub_ttl() {
 	[ "$(pl_count_topic /p/twice-keep)" = 3 ]
 }
 
+@test "three --max-rows purges at once keep the newest N: not fewer, each deleting what the others did not" {
+	for round in 1 2 3; do
+		for i in $(seq 1 3000); do printf '{"topic":"/p/cap3","data":%d}\n' "$i"; done >"$BATS_TEST_TMPDIR/b"
+		pl_publish "" -H 'Content-Type: application/x-ndjson' --data-binary "@$BATS_TEST_TMPDIR/b"
+		pl_expect_status 201
+		last=$(pl_json '.ids[-1]')
+		pids=()
+		for n in 1000 1000 1500; do
+			purge --db "$PL_DB" --max-rows "$n" >"$BATS_TEST_TMPDIR/p.$n.${#pids[@]}" 2>&1 3>&- &
+			pids+=($!)
+		done
+		for p in "${pids[@]}"; do wait "$p" || pl_fail "a purge failed: $(cat "$BATS_TEST_TMPDIR"/p.*)"; done
+		[ "$(rows)" = 1000 ] || pl_fail "round $round: $(rows) rows left, want 1000 ($(cat "$BATS_TEST_TMPDIR"/p.*))"
+		[ "$(pl_stat oldest_id)" = "$((last - 999))" ] || pl_fail "round $round: oldest kept is $(pl_stat oldest_id), want $((last - 999))"
+	done
+}
+
+@test "a database it cannot write: exit 1 with the store's reason, not 'not an error'" {
+	db="$BATS_TEST_TMPDIR/ro.db"
+	"$PL_TOOLS/pushlite" --db "$db" init >/dev/null
+	"$PL_TOOLS/pushlite" --db "$db" publish /ro x >/dev/null
+	chattr +i "$db" 2>/dev/null || skip "this file system has no immutable files"
+	run purge --db "$db" --max-rows 0
+	chattr -i "$db"
+	[ "$status" = 1 ] || pl_fail "exit $status: $output"
+	[ "${#lines[@]}" = 1 ] || pl_fail "printed ${#lines[@]} lines: $output"
+	[[ $output == *readonly* || $output == *read-only* ]] || pl_fail "reason: $output"
+}
+
 @test "publishing keeps working while a purge runs" {
 	pub_ttl /p/bulk 1 1
 	for i in $(seq 1 2000); do printf '{"topic":"/p/bulk","data":%d,"ttl":1}\n' "$i"; done >"$BATS_TEST_TMPDIR/b"

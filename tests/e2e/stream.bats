@@ -110,6 +110,10 @@ sse_data() {
 	grep -qi '<script' "$ST_OUT" || pl_fail "no <script> in the iframe stream"
 	! grep -q '</script><script>alert' "$ST_OUT" || { cat "$ST_OUT" >&2; pl_fail "</script> not escaped"; }
 	! grep -qi '<script>alert(1)' "$ST_OUT" || { cat "$ST_OUT" >&2; pl_fail "injected script"; }
+	# at stream_max_time the document is ended, not cut off
+	[ "$ST_RC" = 0 ] || pl_fail "curl status $ST_RC: the stream did not end by itself"
+	[ "$(tail -n 1 "$ST_OUT")" = '</body></html>' ] || { tail -n 3 "$ST_OUT" >&2; pl_fail "the iframe document does not end with </body></html>"; }
+	[ "$(grep -c '<html' "$ST_OUT")" = 1 ] || pl_fail "not one document"
 }
 
 @test "a stream never carries another user's message" {
