@@ -38,17 +38,25 @@ void pl_poll_etag(struct pl_resp *resp, const struct pl_result *res)
 	pl_resp_header(resp, "ETag", tag);
 }
 
-/* 1 if If-None-Match lists the tag "N" (weak or strong). */
+/* 1 if If-None-Match lists the tag "N" (weak or strong), also as "N-gzip"
+ * or "N-deflate": the web server's compression renames the tag of the
+ * answer it compressed (lighttpd and Apache both), and a client sends back
+ * what it got, while the next answer, too small to compress, is "N". */
 static int etag_matches(const char *inm, const char *tag)
 {
-	size_t n = strlen(tag);
+	size_t n = strlen(tag) - 1;     /* "N without the closing quote */
 
-	if (!inm)
-		return 0;
-	for (const char *p = inm; (p = strstr(p, tag)); p += n)
-		if ((p == inm || p[-1] == ' ' || p[-1] == ',' || p[-1] == '/') &&
-		    (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
+	for (const char *p = inm; p && (p = strstr(p, "\"")); p++) {
+		const char *e = p + n;
+
+		if (strncmp(p, tag, n) || !(p == inm || p[-1] == ' ' || p[-1] == ',' || p[-1] == '/'))
+			continue;
+		if (*e == '-')
+			for (e++; *e >= 'a' && *e <= 'z'; e++)
+				;
+		if (*e == '"' && (e[1] == '\0' || e[1] == ',' || e[1] == ' '))
 			return 1;
+	}
 	return 0;
 }
 

@@ -218,6 +218,25 @@ expect_ids() {
 	pl_expect_status 200
 }
 
+@test "a compressed answer's ETag, sent back, is 304 while nothing is new (the web server renames it N-gzip)" {
+	T=$(pl_topic)
+	# enough text that the web server compresses the answer
+	for i in 1 2 3 4 5 6; do pl_pub "$T" "$(printf 'compressible text %.0s' $(seq 1 20))"; done
+	pl_poll "topic=$T&since=all" -H 'Accept-Encoding: gzip' --compressed
+	pl_expect_status 200
+	c=$(pl_json .cursor)
+	etag=$(pl_hdr ETag) || { pl_show; pl_fail "no ETag"; }
+	[[ $etag == "\"$c\"" || $etag == "\"$c-gzip\"" ]] || pl_fail "ETag $etag names neither $c nor $c-gzip"
+	for tag in "\"$c-gzip\"" "W/\"$c-gzip\"" "\"$c-deflate\"" "\"1\", \"$c-gzip\""; do
+		pl_poll "topic=$T&since=$c" -H 'Accept-Encoding: gzip' -H "If-None-Match: $tag"
+		pl_expect_status 304 || pl_fail "If-None-Match: $tag"
+	done
+	for tag in "\"$c-gzip1\"" "\"$c$c-gzip\"" "\"x$c-gzip\""; do
+		pl_poll "topic=$T&since=$c" -H "If-None-Match: $tag"
+		pl_expect_status 200 || pl_fail "If-None-Match: $tag"
+	done
+}
+
 @test "type= returns only messages of that type" {
 	T=$(pl_topic)
 	pl_publish "topic=$T&type=notice" -H 'Content-Type: text/plain' --data-binary n1
