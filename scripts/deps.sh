@@ -17,8 +17,8 @@ PL_BUILD_PACKAGES="build-essential autoconf automake libtool pkg-config
 	libfcgi-dev libfcgi-bin libsqlite3-dev sqlite3 libjson-c-dev libinih-dev
 	libssl-dev zlib1g-dev libcurl4-openssl-dev"
 PL_RUN_PACKAGES="lighttpd lighttpd-mod-deflate apache2 libapache2-mod-fcgid spawn-fcgi openssl
-	curl procps"
-PL_TEST_PACKAGES="bats jq libxml2-utils sqlite3"
+	curl procps acl"
+PL_TEST_PACKAGES="bats jq libxml2-utils"
 
 pl_repo_root() {
 	(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -60,17 +60,34 @@ pl_deps_install() {
 		chmod 755 /usr/sbin/policy-rc.d
 		policy_made=1
 	fi
-	local rc=0
+	local rc=0 log svc
+	log=$(mktemp "${TMPDIR:-/tmp}/pushlite-apt.XXXXXX") || return 1
 	export DEBIAN_FRONTEND=noninteractive
-	if ! apt-get update -q >/dev/null; then
+	# apt and dpkg talk a lot (hundreds of lines for a fresh machine): kept
+	# in a log, shown only when something failed.
+	if ! apt-get update -q >"$log" 2>&1; then
+		tail -n 20 "$log" >&2
 		pl_log "pushlite: apt-get update failed"
 		rc=1
 	# shellcheck disable=SC2086
-	elif ! apt-get install -y -q --no-install-recommends $missing; then
+	elif ! apt-get install -y -q --no-install-recommends $missing >>"$log" 2>&1; then
+		tail -n 40 "$log" >&2
 		pl_log "pushlite: apt-get install failed for: $missing"
 		rc=1
 	fi
+	rm -f "$log"
 	[ "$policy_made" = 1 ] && rm -f /usr/sbin/policy-rc.d
+	# The web servers installed here are for our own instances on other
+	# ports: leave them out of the next boot too, where both would ask for
+	# port 80. One the machine had before is not touched.
+	for svc in lighttpd apache2; do
+		case " $missing " in *" $svc "*) ;; *) continue ;; esac
+		if command -v systemctl >/dev/null 2>&1 &&
+			systemctl disable --quiet "$svc" >/dev/null 2>&1; then
+			pl_log "pushlite: installed $svc, not started at boot (systemctl enable $svc to have it)"
+		fi
+	done
+	[ "$rc" = 0 ] && pl_log "pushlite: installed"
 	return $rc
 }
 

@@ -208,6 +208,26 @@ pl_user_can() {
 	fi
 }
 
+# pl_give_search USER DIR: make DIR reachable for USER. Each directory on
+# the way that USER may not search (a checkout under /root, mode 700) gets an
+# ACL entry giving USER search permission there, and nothing else: no one
+# else's rights change, and USER may not list or read what is beside DIR.
+pl_give_search() {
+	local u=$1 d=$2 p="" part
+	pl_user_can "$u" -x "$d/." && return 0
+	local IFS=/
+	for part in ${d#/}; do
+		p="$p/$part"
+		pl_user_can "$u" -x "$p/." && continue
+		if ! command -v setfacl >/dev/null 2>&1 || ! setfacl -m "u:$u:x" "$p" 2>/dev/null; then
+			echo "serve: $u (Apache's user) cannot reach $d: $p is closed to it; give it search permission there, or choose a PUSHLITE_STATE it can reach" >&2
+			return 1
+		fi
+		echo "serve: gave $u search permission on $p (an ACL entry; undo: setfacl -x u:$u $p), so Apache's programs reach $d" >&2
+	done
+	return 0
+}
+
 # pl_gen_apache_any BACKEND STATE PORT BIN WWW CONF: BACKEND is FCGID or
 # PROXY_FCGI (see apache-conf/dev.conf.in).
 pl_gen_apache_any() {
@@ -222,6 +242,9 @@ pl_gen_apache_any() {
 		local u=${PL_APACHE_USER:-www-data}
 		user="User $u
 Group $(id -gn "$u")"
+		# The database, the lock files and the sockets live in STATE:
+		# copies cannot stand in for them.
+		pl_give_search "$u" "$state" || return 1
 		# A checkout under a private directory (e.g. /root) is out of
 		# that user's reach: serve copies of the programs and of www/.
 		if ! pl_user_can "$u" -x "$bin/." ; then
@@ -425,9 +448,11 @@ pl_server_errlog() {
 # pl_server_wait KIND STATE PORT SECONDS [PATH]
 # PATH: what to ask for, /push/health by default.
 pl_server_wait() {
-	local kind=$1 state=$2 port=$3 secs=${4:-20} path=${5:-/push/health} pid t
+	local kind=$1 state=$2 port=$3 secs=${4:-20} path=${5:-/push/health} pid end
 	pid=$(pl_server_pid "$state")
-	t=$(( secs * 10 ))
+	# A deadline, not a count of tries: a server that accepts and never
+	# answers makes each try last curl's whole --max-time.
+	end=$(( SECONDS + secs ))
 	while :; do
 		if ! pl_pid_alive "$pid"; then
 			echo "$kind exited during start-up" >&2
@@ -436,7 +461,7 @@ pl_server_wait() {
 		fi
 		curl -s -o /dev/null --max-time 2 -w '%{http_code}' \
 			"http://127.0.0.1:$port$path" 2>/dev/null | grep -q '^[1-5]' && return 0
-		(( --t > 0 )) || break
+		(( SECONDS < end )) || break
 		sleep 0.1
 	done
 	echo "$kind did not answer on port $port within $secs s" >&2
