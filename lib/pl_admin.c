@@ -281,7 +281,13 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 	 * HTML page. It names no resource: no token is needed to learn that,
 	 * and no preflight is answered for it. */
 	rest = strstr(path, "/admin");
-	if (!rest || (rest[6] != '\0' && rest[6] != '/')) {
+	if (rest) {
+		rest += 6;
+		/* a plain CGI install's extension: "/cgi-bin/admin.cgi/stats" */
+		if (*rest == '.')
+			rest += strcspn(rest, "/");
+	}
+	if (!rest || (*rest != '\0' && *rest != '/')) {
 		pl_out_error(resp, &eo, PL_ENOTFOUND, NULL, PL_MSG_NO_ENDPOINT, 0);
 		return;
 	}
@@ -301,7 +307,6 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 		pl_out_error(resp, &eo, PL_EIO, NULL, "the message store is unavailable", c->retry_after);
 		return;
 	}
-	rest += 6;
 	if (!strcmp(rest, "/messages"))
 		messages(c, st, r, resp, &eo);
 	else if (!strncmp(rest, "/messages/", 10))

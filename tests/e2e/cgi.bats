@@ -55,6 +55,21 @@ alt_conf() {  # alt_conf KEY=VALUE...: CGI_CONF with those settings
 	pl_cgi_req admin GET "/api/v2/admin/messages/$PUB_ID"
 	pl_expect_status 200
 	pl_jq_true '.data == "mounted"'
+	# a cgi-bin install with an extension: /cgi-bin/admin.cgi/stats
+	pl_cgi_req admin GET "/cgi-bin/admin.cgi/messages/$PUB_ID"
+	pl_expect_status 200
+	pl_jq_true '.data == "mounted"'
+	pl_cgi_req admin GET "/cgi-bin/admin.cgi/stats"
+	pl_expect_status 200
+	pl_jq_true 'has("rows")'
+	pl_cgi_req admin GET "/cgi-bin/admin.cgi"
+	pl_expect_error 404
+	pl_cgi_req admin GET "/cgi-bin/adminx/stats"
+	pl_expect_error 404
+	CGI_ENV=()
+	pl_cgi_req poll GET "/cgi-bin/poll.cgi?topic=$T&since=all"
+	pl_expect_status 200
+	pl_jq_true '.messages[0].data == "mounted"'
 }
 
 @test "errors as plain CGI: Status line and JSON body; nothing stored" {
