@@ -244,11 +244,28 @@ int pl_auth_is_subscriber(const struct pl_conf *c, const char *s)
 	return s && pl_auth_verify(c->secret, s, (int64_t)time(NULL), user) == PL_OK;
 }
 
-int pl_auth_subscriber(const struct pl_conf *c, const struct pl_req *r, char *user)
+/* The EXPIRY of a token that verified: the digits between its last two dots. */
+static int64_t token_expiry(const char *tok)
+{
+	const char *sig = strrchr(tok, '.'), *p = sig;
+	char num[24];
+	int64_t v = 0;
+
+	while (p > tok && p[-1] != '.')
+		p--;
+	if ((size_t)(sig - p) >= sizeof num)
+		return 0;
+	memcpy(num, p, (size_t)(sig - p));
+	num[sig - p] = '\0';
+	return pl_int_parse(num, 1, INT64_MAX / 2, &v) == PL_OK ? v : 0;
+}
+
+int pl_auth_subscriber(const struct pl_conf *c, const struct pl_req *r, char *user, int64_t *until)
 {
 	const char *ru = pl_req_env(r, "REMOTE_USER"), *tok;
 
 	user[0] = '\0';
+	*until = 0;
 	if (ru && *ru) {
 		if (strlen(ru) > PL_USER_MAX)
 			return PL_EAUTH;
@@ -264,8 +281,10 @@ int pl_auth_subscriber(const struct pl_conf *c, const struct pl_req *r, char *us
 	}
 	if (!tok)
 		return PL_OK;
-	if (pl_auth_verify(c->secret, tok, (int64_t)time(NULL), user) == PL_OK)
+	if (pl_auth_verify(c->secret, tok, (int64_t)time(NULL), user) == PL_OK) {
+		*until = token_expiry(tok);
 		return PL_OK;
+	}
 	/* A publish or admin token is a valid credential, only not one that
 	 * names a subscriber: 403, as a subscriber token on publish is. */
 	return pl_auth_find(c, tok) ? PL_EFORBID : PL_EAUTH;

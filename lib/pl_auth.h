@@ -40,8 +40,10 @@ int pl_auth_verify(const char *secret, const char *token, int64_t now, char *use
 int pl_auth_is_subscriber(const struct pl_conf *c, const char *s);
 
 /* The subscriber's identity: REMOTE_USER, else a valid token= or Bearer
- * subscriber token. user[0] = '\0' for anonymous. PL_EFORBID for a configured
- * publish or admin token, PL_EAUTH for any other token that does not verify. */
-int pl_auth_subscriber(const struct pl_conf *c, const struct pl_req *r, char *user);
+ * subscriber token. user[0] = '\0' for anonymous. *until: the token's
+ * EXPIRY (unix seconds), 0 when the identity is not a token's. PL_EFORBID for
+ * a configured publish or admin token, PL_EAUTH for any other token that
+ * does not verify. */
+int pl_auth_subscriber(const struct pl_conf *c, const struct pl_req *r, char *user, int64_t *until);
 
 #endif

@@ -253,7 +253,7 @@ int pl_sub_parse(struct pl_sub *sub, const struct pl_req *r, const struct pl_con
 			sub->f.undelivered = strcmp(v, "0") && strcmp(v, "false");
 		return PL_OK;
 	}
-	switch (pl_auth_subscriber(c, r, sub->user)) {
+	switch (pl_auth_subscriber(c, r, sub->user, &sub->until)) {
 	case PL_OK:
 		break;
 	case PL_EFORBID:

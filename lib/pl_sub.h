@@ -19,6 +19,7 @@ struct pl_sub {
 	struct pl_outopt out;
 	char user[PL_USER_MAX + 1];     /* the subscriber; "" anonymous */
 	int timeout;                    /* longpoll: seconds, capped by the config */
+	int64_t until;                  /* the token's expiry, unix seconds; 0 none */
 	char *strs;                     /* one block holding every string f points to */
 };
 

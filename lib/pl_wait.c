@@ -462,6 +462,15 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 		}
 		w->end_ms = now + (int64_t)a->conf.stream_max_time * 1000;
 	}
+	/* A subscriber known by a token is one only until it expires: held on,
+	 * the request would go on delivering the user's messages to whoever
+	 * holds it. It ends then as at its usual end; the next one is a 401. */
+	if (w->sub.until > 0) {
+		int64_t left = w->sub.until * 1000 - pl_now_ms();
+
+		if (left < w->end_ms - now)
+			w->end_ms = now + (left > 0 ? left : 0);
+	}
 	w->hb_ms = next_beat(a, now);
 	/* Held: keep only what matching needs, not the request's raw input. */
 	pl_req_free(&req);

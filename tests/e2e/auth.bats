@@ -161,6 +161,35 @@ pub_with() {  # pub_with AUTH-HEADER-VALUE TOPIC
 	pl_expect_error 401
 }
 
+@test "a held long poll or stream on a token ends when the token expires; the next request is 401" {
+	T=$(pl_topic)
+	# whole seconds: the token has 1-2 s left; the stream's own end is at 4 s
+	tok=$(pl_make_token alice $(( $(date +%s) + 2 )))
+	t0=$(pl_now_ms)
+	pl_req GET "/push/longpoll?topic=$T&timeout=30&token=$tok"
+	el=$(( $(pl_now_ms) - t0 ))
+	pl_expect_status 200
+	pl_jq_true '.messages == []'
+	(( el < 3300 )) || pl_fail "the long poll was held $el ms, past its token's expiry"
+	tok=$(pl_make_token alice $(( $(date +%s) + 2 )))
+	t0=$(pl_now_ms)
+	pl_req GET "/push/stream?topic=$T&format=ndjson&token=$tok"
+	el=$(( $(pl_now_ms) - t0 ))
+	pl_expect_status 200
+	(( el < 3300 )) || pl_fail "the stream lasted $el ms, past its token's expiry (stream_max_time is 4 s)"
+	exp=${tok#v1.alice.}
+	exp=${exp%%.*}
+	while [ "$(date +%s)" -lt "$exp" ]; do sleep 0.2; done
+	pl_req GET "/push/stream?topic=$T&format=ndjson&token=$tok"
+	pl_expect_error 401
+	# a token with time to spare: the stream's own end
+	tok=$(pl_make_token alice $(( $(date +%s) + 600 )))
+	t0=$(pl_now_ms)
+	pl_req GET "/push/stream?topic=$T&format=ndjson&token=$tok"
+	el=$(( $(pl_now_ms) - t0 ))
+	(( el >= 3500 )) || pl_fail "a stream with a valid token ended after $el ms, before stream_max_time"
+}
+
 @test "admin list shows last_get: unset until the user first receives it, then set" {
 	T=$(pl_topic)
 	pl_publish "topic=$T&user=erin" -H 'Content-Type: text/plain' --data-binary e
