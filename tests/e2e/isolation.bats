@@ -80,13 +80,14 @@ json_list() {
 }
 
 # expect_for USER CLIENT: sets EXP to the manifest fields for that identity
-# ("-" = a refused token: nothing at all), cached per identity.
+# ("-" = a refused token, "!" = a publish or admin token, refused as not a
+# subscriber's: nothing at all), cached per identity.
 expect_for() {
 	local key="$1|$2" m al=() de=() words ea ed ew
 	[[ "$(declare -p EXP_CACHE 2>/dev/null)" == "declare -A"* ]] || declare -gA EXP_CACHE=()
 	if [ -n "${EXP_CACHE[$key]-}" ]; then EXP=${EXP_CACHE[$key]}; return; fi
 	for m in $MARKERS; do
-		if [ "$1" != - ] && allowed "$1" "$2" "$m"; then al+=("$m"); else de+=("$m"); fi
+		if [ "$1" != - ] && [ "$1" != '!' ] && allowed "$1" "$2" "$m"; then al+=("$m"); else de+=("$m"); fi
 	done
 	case $1 in
 	alice) words=(bob) ;;
@@ -99,6 +100,7 @@ expect_for() {
 	json_list ew "${words[@]}"
 	EXP="\"allowed\":$ea,\"denied\":$ed,\"words_denied\":$ew"
 	[ "$1" = - ] && EXP="$EXP,\"words_required\":[\"unauthorized\"]"
+	[ "$1" = '!' ] && EXP="$EXP,\"words_required\":[\"forbidden\"]"
 	EXP_CACHE[$key]=$EXP
 }
 
@@ -181,7 +183,7 @@ EPFMTS="poll:json poll:xml poll:jsonp longpoll:json longpoll:xml longpoll:jsonp 
 	rl_note "isolation matrix: $CHECKED answers checked (9 endpoint/format pairs x 6 cursor forms x 6 identities x 3 client kinds)"
 }
 
-@test "forged, expired, tampered and malformed tokens: 401 everywhere (JSONP: 200 with the error inside), no message" {
+@test "forged, expired, tampered and malformed tokens: 401 everywhere, publish and admin tokens 403 (JSONP: 200 with the error inside), no message" {
 	D=$BATS_TEST_TMPDIR
 	: >"$D/curl.cfg"
 	: >"$D/manifest"
@@ -200,7 +202,6 @@ EPFMTS="poll:json poll:xml poll:jsonp longpoll:json longpoll:xml longpoll:jsonp 
 		"v1..$(( now + 3600 )).$sig"                                                # empty user
 		"v1.alice.x.$sig"                                                           # bad expiry
 		"garbage"
-		"$PL_PUB_TOKEN"                                                             # a publisher token is no identity
 	)
 	i=0
 	for ef in $EPFMTS; do
@@ -218,10 +219,21 @@ EPFMTS="poll:json poll:xml poll:jsonp longpoll:json longpoll:xml longpoll:jsonp 
 			add_req "b$i-$ep-$fmt-h" "/push/$ep?topic=/iso&since=all&$extra" false - "" "$want" -- \
 				"Authorization: Bearer $t"
 		done
+		# a publish or admin token is a credential, but no subscriber's identity
+		want=403
+		[ "$fmt" = jsonp ] && want=200
+		for t in "$PL_PUB_TOKEN" "$PL_ADMIN_TOKEN"; do
+			i=$(( i + 1 ))
+			add_req "b$i-$ep-$fmt-q" "/push/$ep?topic=/iso&since=all&$extra&token=$(pl_urlenc "$t")" \
+				false '!' "" "$want"
+			i=$(( i + 1 ))
+			add_req "b$i-$ep-$fmt-h" "/push/$ep?topic=/iso&since=all&$extra" false '!' "" "$want" -- \
+				"Authorization: Bearer $t"
+		done
 	done
 	run_matrix
 	(( CHECKED == i )) || pl_fail "checked $CHECKED of $i"
-	rl_note "bad tokens: $CHECKED answers checked (12 bad tokens x 2 ways x 9 endpoint/format pairs)"
+	rl_note "bad tokens: $CHECKED answers checked (11 bad and 2 publish/admin tokens x 2 ways x 9 endpoint/format pairs)"
 }
 
 # cgi_status FILE: the status of a raw CGI reply as an HTTP status line.
