@@ -8,7 +8,8 @@
 #       names what is missing.
 #   pl_build [--werror]
 #       autoreconf -fi (when configure is missing or older than configure.ac),
-#       ./configure (when needed), make -j2, in the repository root.
+#       ./configure (when needed), make -j2, in the repository root; their
+#       output is shown only when one fails (kept in PL_BUILD_LOG when set).
 #       --werror, or CI=true in the environment, adds --enable-werror.
 #   pl_repo_root
 #       Prints the repository root (the parent of scripts/).
@@ -85,6 +86,8 @@ pl_deps_install() {
 		if command -v systemctl >/dev/null 2>&1 &&
 			systemctl disable --quiet "$svc" >/dev/null 2>&1; then
 			pl_log "pushlite: installed $svc, not started at boot (systemctl enable $svc to have it)"
+		elif update-rc.d "$svc" disable >/dev/null 2>&1; then
+			pl_log "pushlite: installed $svc, not started at boot (update-rc.d $svc enable to have it)"
 		fi
 	done
 	[ "$rc" = 0 ] && pl_log "pushlite: installed"
@@ -92,15 +95,30 @@ pl_deps_install() {
 }
 
 pl_build() {
-	local root werror=0 want have
+	local root werror=0 want have log rc
 	root=$(pl_repo_root)
 	[ "${1-}" = --werror ] && werror=1
 	[ "${CI-}" = true ] && werror=1
+	# PL_BUILD_LOG: keep the whole output there (scripts/test does).
+	log=${PL_BUILD_LOG:-}
+	if [ -n "$log" ]; then
+		: >"$log" || return 1
+	else
+		log=$(mktemp "${TMPDIR:-/tmp}/pushlite-build.XXXXXX") || return 1
+	fi
 	(
+		# Each step's output goes to the log, shown when the step fails:
+		# a build that works says so in three lines.
+		step() {
+			"$@" >>"$log" 2>&1 && return 0
+			tail -n 40 "$log" >&2
+			pl_log "pushlite: $* failed"
+			exit 1
+		}
 		cd "$root" || exit 1
 		if [ ! -x configure ] || [ configure.ac -nt configure ]; then
 			pl_log "pushlite: autoreconf -fi"
-			autoreconf -fi || exit 1
+			step autoreconf -fi
 		fi
 		want=""
 		[ "$werror" = 1 ] && want="--enable-werror"
@@ -113,9 +131,12 @@ pl_build() {
 			[ configure -nt config.status ] || [ "$want" != "$have" ]; then
 			pl_log "pushlite: ./configure $want"
 			# shellcheck disable=SC2086
-			./configure $want ${PL_CONFIGURE_FLAGS-} || exit 1
+			step ./configure $want ${PL_CONFIGURE_FLAGS-}
 		fi
 		pl_log "pushlite: make -j2"
-		make -j2
+		step make -j2
 	)
+	rc=$?
+	[ -n "${PL_BUILD_LOG:-}" ] || rm -f "$log"
+	return $rc
 }

@@ -219,11 +219,16 @@ pl_give_search() {
 	for part in ${d#/}; do
 		p="$p/$part"
 		pl_user_can "$u" -x "$p/." && continue
+		# With no ACL before, the undo is to remove the whole ACL
+		# (the mask entry setfacl adds would stay otherwise).
+		local undo="setfacl -b $p"
+		[ "$(getfacl -cp "$p" 2>/dev/null | grep -cvE '^(user|group|other)::|^$')" = 0 ] ||
+			undo="setfacl -x u:$u $p"
 		if ! command -v setfacl >/dev/null 2>&1 || ! setfacl -m "u:$u:x" "$p" 2>/dev/null; then
 			echo "serve: $u (Apache's user) cannot reach $d: $p is closed to it; give it search permission there, or choose a PUSHLITE_STATE it can reach" >&2
 			return 1
 		fi
-		echo "serve: gave $u search permission on $p (an ACL entry; undo: setfacl -x u:$u $p), so Apache's programs reach $d" >&2
+		echo "serve: gave $u search permission on $p (an ACL entry; undo: $undo), so Apache's programs reach $d" >&2
 	done
 	return 0
 }
