@@ -30,11 +30,16 @@ void pl_poll_error(const struct pl_conf *c, struct pl_resp *resp, const struct p
 	pl_out_error(resp, &sub->out, rc, NULL, msg, c->retry_after);
 }
 
+static void etag_of(char tag[32], const struct pl_result *res)
+{
+	snprintf(tag, 32, "\"%lld\"", (long long)res->cursor);
+}
+
 void pl_poll_etag(struct pl_resp *resp, const struct pl_result *res)
 {
 	char tag[32];
 
-	snprintf(tag, sizeof tag, "\"%lld\"", (long long)res->cursor);
+	etag_of(tag, res);
 	pl_resp_header(resp, "ETag", tag);
 }
 
@@ -82,7 +87,7 @@ void pl_poll_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req 
 	if (pl_req_method_is(r, "HEAD"))
 		res->ngot = 0;
 	pl_poll_etag(resp, res);
-	snprintf(tag, sizeof tag, "\"%lld\"", (long long)res->cursor);
+	etag_of(tag, res);
 	/* Same URL, same cursor: the same answer the client already holds. */
 	if (!res->reset && !res->gap && etag_matches(pl_req_env(r, "HTTP_IF_NONE_MATCH"), tag)) {
 		resp->status = 304;
