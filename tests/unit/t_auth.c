@@ -236,6 +236,9 @@ static void t_subscriber(void)
 	struct pl_conf c;
 	struct pl_req r;
 	char user[PL_USER_MAX + 1], tok[256], qs[300], hdr[300], ru[PL_USER_MAX + 20];
+	int64_t until, exp = (int64_t)time(NULL) + 3600;
+	struct pl_token pub = { .name = "pub", .secret = "publisher-token-0123456789", .role = PL_ROLE_PUBLISH };
+	char *e_pub[] = { "HTTP_AUTHORIZATION=Bearer publisher-token-0123456789", NULL };
 	char *e_ru[] = { "REMOTE_USER=carol", qs, NULL };
 	char *e_q[] = { qs, NULL };
 	char *e_h[] = { hdr, NULL };
@@ -245,34 +248,44 @@ static void t_subscriber(void)
 
 	pl_conf_defaults(&c);
 	c.secret = pl_xstrdup(SECRET);
-	pl_auth_mint(SECRET, "dave", (int64_t)time(NULL) + 3600, tok, sizeof tok);
+	pl_auth_mint(SECRET, "dave", exp, tok, sizeof tok);
 	snprintf(qs, sizeof qs, "QUERY_STRING=topic=/a&token=%s", tok);
 	snprintf(hdr, sizeof hdr, "HTTP_AUTHORIZATION=Bearer %s", tok);
 
 	pl_req_init(&r, e_ru, NULL, 0);
-	ok(pl_auth_subscriber(&c, &r, user) == PL_OK && !strcmp(user, "carol"), "REMOTE_USER beats a token");
+	ok(pl_auth_subscriber(&c, &r, user, &until) == PL_OK && !strcmp(user, "carol") && until == 0,
+	   "REMOTE_USER beats a token, and has no expiry");
 	pl_req_free(&r);
 	pl_req_init(&r, e_q, NULL, 0);
-	ok(pl_auth_subscriber(&c, &r, user) == PL_OK && !strcmp(user, "dave"), "token= gives the token's user");
+	ok(pl_auth_subscriber(&c, &r, user, &until) == PL_OK && !strcmp(user, "dave") && until == exp,
+	   "token= gives the token's user and its expiry");
 	pl_req_free(&r);
 	pl_req_init(&r, e_h, NULL, 0);
-	ok(pl_auth_subscriber(&c, &r, user) == PL_OK && !strcmp(user, "dave"), "a Bearer subscriber token works");
+	ok(pl_auth_subscriber(&c, &r, user, &until) == PL_OK && !strcmp(user, "dave"), "a Bearer subscriber token works");
 	pl_req_free(&r);
 	pl_req_init(&r, e_basic, NULL, 0);
-	ok(pl_auth_subscriber(&c, &r, user) == PL_OK && user[0] == '\0', "Basic credentials alone: anonymous");
+	ok(pl_auth_subscriber(&c, &r, user, &until) == PL_OK && user[0] == '\0', "Basic credentials alone: anonymous");
 	pl_req_free(&r);
 	pl_req_init(&r, e_none, NULL, 0);
-	ok(pl_auth_subscriber(&c, &r, user) == PL_OK && user[0] == '\0', "no credentials: anonymous");
+	ok(pl_auth_subscriber(&c, &r, user, &until) == PL_OK && user[0] == '\0', "no credentials: anonymous");
 	pl_req_free(&r);
+	c.tokens = &pub;
+	c.ntokens = 1;
+	pl_req_init(&r, e_pub, NULL, 0);
+	ok(pl_auth_subscriber(&c, &r, user, &until) == PL_EFORBID && user[0] == '\0',
+	   "a configured publish token is EFORBID: valid, but no subscriber");
+	pl_req_free(&r);
+	c.tokens = NULL;
+	c.ntokens = 0;
 
 	pl_auth_mint(SECRET, "dave", (int64_t)time(NULL) - 1, tok, sizeof tok);
 	snprintf(qs, sizeof qs, "QUERY_STRING=topic=/a&token=%s", tok);
 	pl_req_init(&r, e_q, NULL, 0);
-	ok(pl_auth_subscriber(&c, &r, user) == PL_EAUTH && user[0] == '\0', "an expired token is EAUTH, not anonymous");
+	ok(pl_auth_subscriber(&c, &r, user, &until) == PL_EAUTH && user[0] == '\0', "an expired token is EAUTH, not anonymous");
 	pl_req_free(&r);
 	snprintf(qs, sizeof qs, "QUERY_STRING=topic=/a&token=nonsense");
 	pl_req_init(&r, e_q, NULL, 0);
-	ok(pl_auth_subscriber(&c, &r, user) == PL_EAUTH, "a malformed token is EAUTH");
+	ok(pl_auth_subscriber(&c, &r, user, &until) == PL_EAUTH, "a malformed token is EAUTH");
 	pl_req_free(&r);
 
 	free(c.secret);
@@ -280,14 +293,14 @@ static void t_subscriber(void)
 	pl_auth_mint(SECRET, "dave", (int64_t)time(NULL) + 3600, tok, sizeof tok);
 	snprintf(qs, sizeof qs, "QUERY_STRING=topic=/a&token=%s", tok);
 	pl_req_init(&r, e_q, NULL, 0);
-	ok(pl_auth_subscriber(&c, &r, user) == PL_EAUTH, "without a configured secret a token is EAUTH");
+	ok(pl_auth_subscriber(&c, &r, user, &until) == PL_EAUTH, "without a configured secret a token is EAUTH");
 	pl_req_free(&r);
 
 	snprintf(ru, sizeof ru, "REMOTE_USER=");
 	memset(ru + 12, 'r', PL_USER_MAX + 1);
 	ru[12 + PL_USER_MAX + 1] = '\0';
 	pl_req_init(&r, e_long, NULL, 0);
-	ok(pl_auth_subscriber(&c, &r, user) == PL_EAUTH, "a REMOTE_USER over %d bytes is EAUTH", PL_USER_MAX);
+	ok(pl_auth_subscriber(&c, &r, user, &until) == PL_EAUTH, "a REMOTE_USER over %d bytes is EAUTH", PL_USER_MAX);
 	pl_req_free(&r);
 	pl_conf_free(&c);
 }
