@@ -89,18 +89,71 @@ static int json_finite(struct json_object *o)
 	}
 }
 
-/* 1 if s[0..n) has a single quote outside string literals. */
-static int single_quote_outside_strings(const char *s, size_t n)
+static int is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Length of the RFC 8259 number at s[0..n), 0 if it is not one:
+ * -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+static size_t json_number_len(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	if (i < n && s[i] == '-')
+		i++;
+	if (i < n && s[i] == '0')
+		i++;
+	else if (i < n && is_digit(s[i]))
+		while (i < n && is_digit(s[i]))
+			i++;
+	else
+		return 0;
+	if (i < n && s[i] == '.') {
+		if (++i >= n || !is_digit(s[i]))
+			return 0;
+		while (i < n && is_digit(s[i]))
+			i++;
+	}
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		if (++i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		if (i >= n || !is_digit(s[i]))
+			return 0;
+		while (i < n && is_digit(s[i]))
+			i++;
+	}
+	return i;
+}
+
+/* 1 if s[0..n), which json-c's strict mode took, is still not JSON: json-c
+ * lets through single quotes, numbers such as "1." or "01", and raw control
+ * characters inside strings. A double keeps its text as written, so "1."
+ * would be stored and served, and break every answer that carries it. */
+static int lax_json(const char *s, size_t n)
 {
 	int in_str = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		if (in_str && s[i] == '\\')
-			i++;
-		else if (s[i] == '"')
-			in_str = !in_str;
-		else if (!in_str && s[i] == '\'')
+		if (in_str) {
+			if (s[i] == '\\')
+				i++;
+			else if (s[i] == '"')
+				in_str = 0;
+			else if ((unsigned char)s[i] < 0x20)
+				return 1;
+		} else if (s[i] == '"') {
+			in_str = 1;
+		} else if (s[i] == '\'') {
 			return 1;
+		} else if (s[i] == '-' || is_digit(s[i])) {
+			size_t k = json_number_len(s + i, n - i);
+
+			/* the number must end where a number cannot go on */
+			if (k == 0 || (i + k < n && strchr("0123456789.eE+-", s[i + k]) && s[i + k] != '\0'))
+				return 1;
+			i += k - 1;
+		}
 	}
 	return 0;
 }
@@ -138,7 +191,7 @@ static struct json_object *parse_json(const char *s, size_t n, int *valid)
 		return NULL;    /* o is NULL: nothing parsed */
 	while (off < n && strchr(" \t\r\n", s[off]))
 		off++;
-	if (off < n || (o && (!json_finite(o) || single_quote_outside_strings(s, n)))) {
+	if (off < n || (o && !json_finite(o)) || lax_json(s, n)) {
 		json_object_put(o);
 		return NULL;
 	}

@@ -157,6 +157,12 @@ static void t_forms(void)
 	ok(req("POST", "topic=/oa/j", "application/json", "{\"a\":\"it's \\\"q\\\" 'x'\",\"n\":-1.5e3}",
 	       "HTTP_AUTHORIZATION=" PUB, NULL) == 201 && strstr(stored(reply_id()), "it's"),
 	   "single quotes and escaped quotes inside strings, finite doubles are fine");
+	ok(req("POST", "topic=/oa/j", "application/json",
+	       "[0,-0,0.5,-0.0e-0,1E+5,10,1.5e10,\"tab\\there\",true,false,null,{\"e\":-2}]",
+	       "HTTP_AUTHORIZATION=" PUB, NULL) == 201 &&
+	   /* an integer is kept as a number: -0 comes back as 0 */
+	   strstr(stored(reply_id()), "[0,0,0.5,-0.0e-0,1E+5,10,1.5e10,\"tab\\there\",true,false,null,{\"e\":-2}]"),
+	   "every form of JSON number, escapes and literals are taken and kept as written (%s)", shown());
 
 	/* Form fields. */
 	req("POST", "", "application/x-www-form-urlencoded",
@@ -252,6 +258,19 @@ static void t_bad(void)
 		{ "topic=/oa/x", "application/json", "[-Infinity]", 400, "-Infinity (not JSON)" },
 		{ "topic=/oa/x", "application/json", "{\"a\":NaN}", 400, "NaN inside an object" },
 		{ "topic=/oa/x", "application/json", "01", 400, "a leading zero" },
+		{ "topic=/oa/x", "application/json", "[-01]", 400, "a negative leading zero" },
+		{ "topic=/oa/x", "application/json", "{\"a\":00}", 400, "00 inside an object" },
+		{ "topic=/oa/x", "application/json", "1.", 400, "a number ending in '.'" },
+		{ "topic=/oa/x", "application/json", "[2.]", 400, "2. inside an array" },
+		{ "topic=/oa/x", "application/json", "{\"a\":1.}", 400, "1. inside an object" },
+		{ "topic=/oa/x", "application/json", "1.e5", 400, "no digit after '.'" },
+		{ "topic=/oa/x", "application/json", "[1e]", 400, "no digit after 'e'" },
+		{ "topic=/oa/x", "application/json", "[1e+]", 400, "no digit after 'e+'" },
+		{ "topic=/oa/x", "application/json", "[.5]", 400, "no digit before '.'" },
+		{ "topic=/oa/x", "application/json", "[+1]", 400, "a leading '+'" },
+		{ "topic=/oa/x", "application/json", "[-]", 400, "a lone '-'" },
+		{ "topic=/oa/x", "application/json", "\"a\tb\"", 400, "a raw tab inside a string" },
+		{ "topic=/oa/x", "application/json", "{\"a\":\"x\ny\"}", 400, "a raw newline inside a string" },
 		{ "topic=/oa/x", "application/json", "[1e999]", 400, "a number beyond double range" },
 		{ "topic=/oa/x", "application/json", "{\"a\":\"it's\",'b':1}", 400, "a single-quoted key after a string with '" },
 		{ "topic=/oa/x", "application/json", "", 400, "empty JSON body" },
@@ -272,6 +291,8 @@ static void t_bad(void)
 		{ "topic=/oa/x&type=a%0Ab", "text/plain", "x", 400, "a type with a newline" },
 		{ "topic=/oa/x", "application/x-ndjson", "{\"topic\":\"/oa/a\",\"data\":1}\n{\"topic\":\"/oa/b\",\"data\":}\n", 400,
 		  "ndjson with one bad line" },
+		{ "topic=/oa/x", "application/x-ndjson", "{\"topic\":\"/oa/a\",\"data\":1}\n{\"topic\":\"/oa/b\",\"data\":1.}\n", 400,
+		  "ndjson with a number json-c takes but JSON does not" },
 		{ "topic=/oa/x", "application/x-ndjson", "{\"data\":1}\n{\"topic\":\"/oa/../b\",\"data\":1}\n", 400,
 		  "ndjson with one bad topic" },
 		{ "topic=/oa/x", "application/x-ndjson", "{\"data\":1}\n[1]\n", 400, "ndjson with a non-object line" },
