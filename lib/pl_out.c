@@ -125,12 +125,19 @@ static void add_xml(struct pl_buf *b, const char *s, size_t n)
 			continue;
 		}
 		switch (s[i]) {
+		case '\t': case '\n': case '\r': continue;
 		case '&': rep = "&amp;"; break;
 		case '<': rep = "&lt;"; break;
 		case '>': rep = "&gt;"; break;
 		case '"': rep = "&quot;"; break;
 		case '\'': rep = "&apos;"; break;
-		default: continue;
+		default:
+			/* Nor are the other C0 controls (an error message may quote
+			 * one a client sent): U+FFFD as well. */
+			if ((unsigned char)s[i] >= 0x20)
+				continue;
+			rep = "\xef\xbf\xbd";
+			break;
 		}
 		pl_buf_add(b, s + start, i - start);
 		pl_buf_adds(b, rep);

@@ -58,6 +58,14 @@ xq() {
 	xml_ok
 	[ -n "$(xq 'string(/error/@code)')" ] || pl_fail "no code: $BODY"
 	[ -n "$(xq 'string(/error)')" ] || pl_fail "no message: $BODY"
+	# an error that quotes a control character the client sent stays
+	# well-formed (in a body: the web servers refuse one in the URL)
+	pl_publish "format=xml" -H 'Content-Type: application/x-www-form-urlencoded' --data-binary 'topic=/a%01b&data=x'
+	pl_expect_status 400
+	xml_ok || pl_fail "a form topic with a control character: not well-formed"
+	pl_publish "format=xml" -H 'Content-Type: application/x-ndjson' --data-binary $'{"topic":"/a","data":1,"\\u0008x":2}\n'
+	pl_expect_status 400
+	xml_ok || pl_fail "a batch field name with a control character: not well-formed"
 }
 
 @test "format=jsonp: callback(JSON) as JavaScript, same envelope as JSON" {
