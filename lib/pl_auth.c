@@ -33,9 +33,10 @@ const char *pl_auth_bearer(const struct pl_req *r, int allow_query)
 
 	if (!h)
 		h = pl_req_env(r, "REDIRECT_HTTP_AUTHORIZATION");
-	if (h && *h) {
-		if (strncasecmp(h, "Bearer ", 7))
-			return "";          /* present but not a bearer token: refused */
+	/* Another scheme (Basic, as the web server's own authentication
+	 * passes on) is the web server's business, as if absent: REMOTE_USER or
+	 * token= may still be the credential. */
+	if (h && !strncasecmp(h, "Bearer ", 7)) {
 		h += 7;
 		while (*h == ' ')
 			h++;
@@ -275,7 +276,6 @@ int pl_auth_subscriber(const struct pl_conf *c, const struct pl_req *r, char *us
 	tok = pl_req_arg(r, "token");
 	if (!tok) {
 		tok = pl_auth_bearer(r, 0);
-		/* Basic credentials are the web server's business, not ours. */
 		if (tok && !*tok)
 			tok = NULL;
 	}

@@ -17,7 +17,8 @@ int pl_auth_user_valid(const char *s);
 
 /* The bearer token of a request: "Authorization: Bearer T" (also passed by
  * Apache as REDIRECT_HTTP_AUTHORIZATION), else the token= query argument
- * when allow_query. NULL when none. */
+ * when allow_query; an Authorization of another scheme (Basic) counts as
+ * none. NULL when none. */
 const char *pl_auth_bearer(const struct pl_req *r, int allow_query);
 
 /* Find the configured token equal to s, comparing in constant time.

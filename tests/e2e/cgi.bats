@@ -127,8 +127,29 @@ alt_conf() {  # alt_conf KEY=VALUE...: CGI_CONF with those settings
 	alt_conf trust_remote_user=on
 	pl_cgi_req publish POST "topic=$T" 'by remote user'
 	pl_expect_status 201
+	# the web server's Basic credentials come along (CGIPassAuth On): still
+	# the web server's user, not a refused token
+	basic="HTTP_AUTHORIZATION=Basic $(printf 'operator:pw' | base64 -w0)"
+	CGI_ENV=(CONTENT_TYPE=text/plain REMOTE_USER=operator AUTH_TYPE=Basic "$basic")
+	pl_cgi_req publish POST "topic=$T" 'by remote user, with Basic'
+	pl_expect_status 201
 	CGI_ENV=(CONTENT_TYPE=text/plain)
 	pl_cgi_req publish POST "topic=$T" 'nobody'
+	pl_expect_error 401
+	[ "$(pl_count_topic "$T")" = 2 ]
+}
+
+@test "Basic credentials beside token=: the token is the credential (publish and admin)" {
+	T=$(pl_topic)
+	basic="HTTP_AUTHORIZATION=Basic $(printf 'someone:pw' | base64 -w0)"
+	CGI_ENV=(CONTENT_TYPE=text/plain "$basic")
+	pl_cgi_req publish POST "topic=$T&token=$PL_PUB_TOKEN" 'with basic'
+	pl_expect_status 201
+	pl_cgi_req admin GET "/push/admin/stats?token=$PL_ADMIN_TOKEN"
+	pl_expect_status 200
+	pl_cgi_req publish POST "topic=$T" 'no token'
+	pl_expect_error 401
+	pl_cgi_req admin GET "/push/admin/stats"
 	pl_expect_error 401
 	[ "$(pl_count_topic "$T")" = 1 ]
 }
