@@ -171,7 +171,10 @@ static void t_bearer(void)
 	pl_req_free(&r);
 	pl_req_init(&r, e3, NULL, 0);
 	t = pl_auth_bearer(&r, 1);
-	ok(t && !strcmp(t, ""), "Basic credentials give \"\" (present, refused), not the query token");
+	ok(t && !strcmp(t, "q"), "Basic credentials are the web server's: the query token is the bearer");
+	pl_req_free(&r);
+	pl_req_init(&r, e3, NULL, 0);
+	ok(pl_auth_bearer(&r, 0) == NULL, "Basic credentials without the query allowed: none");
 	pl_req_free(&r);
 	pl_req_init(&r, e4, NULL, 0);
 	t = pl_auth_bearer(&r, 0);
