@@ -292,37 +292,56 @@ int pl_conf_load(struct pl_conf *c, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
 		return PL_ECONF;
 	}
-	/* inih reads a line into INI_MAX_LINE bytes and takes the rest of a
-	 * longer one for a line of its own, then names the wrong line: refuse
-	 * such a line here, by its own number. */
+	/* The file goes to inih line by line as read here, with three changes
+	 * of what inih would do with it:
+	 * - a line longer than INI_MAX_LINE: inih takes the rest for a line of
+	 *   its own and names the wrong line; refused here by its own number;
+	 * - a NUL byte would end inih's string: refused;
+	 * - leading blanks are dropped. inih reads an indented line as the
+	 *   continuation of the value before it, so an indented
+	 *   "secret = x" under "database = /var/lib/p.db" made the database
+	 *   path "secret = x", silently. Indented keys are common in
+	 *   hand-written files; continued values are not pushlite's format. */
 	{
 		char *line = NULL;
 		size_t cap = 0;
 		ssize_t n;
-		int lineno = 0, too_long = 0;
+		int lineno = 0;
+		struct pl_buf text = { 0 };
+		char bad[64] = "";
 
-		while (!too_long && (n = getline(&line, &cap, f)) >= 0) {
+		while (!bad[0] && (n = getline(&line, &cap, f)) >= 0) {
+			size_t skip = 0;
+
 			lineno++;
 			while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 				n--;
-			too_long = n > INI_MAX_LINE - 2;
+			if (n > INI_MAX_LINE - 2)
+				snprintf(bad, sizeof bad, "line longer than %d characters", INI_MAX_LINE - 2);
+			else if (memchr(line, '\0', (size_t)n))
+				snprintf(bad, sizeof bad, "a NUL byte (not a text file?)");
+			while (skip < (size_t)n && (line[skip] == ' ' || line[skip] == '\t'))
+				skip++;
+			pl_buf_add(&text, line + skip, (size_t)n - skip);
+			pl_buf_addc(&text, '\n');
 		}
 		free(line);
-		if (too_long) {
-			fclose(f);
-			snprintf(err, errlen, "%s:%d: line longer than %d characters", path, lineno, INI_MAX_LINE - 2);
+		/* A directory opens fine and reads as an error, which would be
+		 * taken for an empty file: check, or it would mean "all defaults". */
+		rerr = ferror(f) ? errno : 0;
+		fclose(f);
+		if (rerr) {
+			pl_buf_free(&text);
+			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(rerr));
 			return PL_ECONF;
 		}
-		rewind(f);
-	}
-	/* A directory opens fine and reads as an error, which inih takes for
-	 * the end of an empty file: check, or it would mean "all defaults". */
-	r = ini_parse_file(f, on_ini, &ps);
-	rerr = ferror(f) ? errno : 0;
-	fclose(f);
-	if (rerr) {
-		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(rerr));
-		return PL_ECONF;
+		if (bad[0]) {
+			pl_buf_free(&text);
+			snprintf(err, errlen, "%s:%d: %s", path, lineno, bad);
+			return PL_ECONF;
+		}
+		r = ini_parse_string(text.p ? text.p : "", on_ini, &ps);
+		pl_buf_free(&text);
 	}
 	if (r > 0 && !ps.failed) {
 		snprintf(err, errlen, "%s:%d: syntax error", path, r);

@@ -218,6 +218,30 @@ static void t_bad(void)
 		rc = load(&c, "[pushlite\nmax_body = 10\n", err, sizeof err);
 		ok(rc == PL_ECONF && names_line(err, 1), "an unclosed section is a syntax error (%s)", err);
 		pl_conf_free(&c);
+		/* An indented line is a line of its own, not the continuation of
+		 * the value before it (inih's multi-line values). */
+		rc = load(&c, "[pushlite]\n  database = /tmp/x.db\n\tsecret = 0123456789abcdef0123\n"
+			  "  max_ttl = 1d\n[token ops]\n    token = ops-token-0123456789\n    role = admin\n",
+			  err, sizeof err);
+		ok(rc == PL_OK && !strcmp(c.db_path, "/tmp/x.db") && c.secret &&
+		   !strcmp(c.secret, "0123456789abcdef0123") && c.max_ttl == 86400 && c.ntokens == 1 &&
+		   c.tokens[0].role == PL_ROLE_ADMIN,
+		   "indented keys are keys, in [pushlite] and in [token NAME] (%s)", err);
+		pl_conf_free(&c);
+		rc = load(&c, "[pushlite]\ncors_origins = https://a.example\n    https://b.example\n", err, sizeof err);
+		ok(rc == PL_ECONF && names_line(err, 3), "an indented value without a key is a syntax error (%s)", err);
+		pl_conf_free(&c);
+		{
+			static const char nul[] = "[pushlite]\nmax_ttl = 1d\nsecret = abc\0def0123456789abc\n";
+			FILE *f = fopen(file, "w");
+
+			if (!f || fwrite(nul, 1, sizeof nul - 1, f) != sizeof nul - 1 || fclose(f) != 0)
+				exit(2);
+			rc = pl_conf_load(&c, file, err, sizeof err);
+			ok(rc == PL_ECONF && names_line(err, 3) && strstr(err, "NUL"),
+			   "a NUL byte is refused, naming its line (%s)", err);
+			pl_conf_free(&c);
+		}
 	}
 }
 
