@@ -143,6 +143,12 @@ int pl_duration_parse(const char *s, int bare_ok, int64_t *secs)
 	for (size_t i = 0; i < n; i++)
 		if (s[i] < '0' || s[i] > '9')
 			return PL_EINVAL;
+	/* Leading zeros say nothing: "0000000000000000000000001" is 1, not a
+	 * number too long to read. */
+	while (n > 1 && s[0] == '0') {
+		s++;
+		n--;
+	}
 	/* Digits only: anything past the maximum is the maximum (every use
 	 * caps it further: ttl, timeout, a since reaching back before any
 	 * message). */
