@@ -14,6 +14,7 @@
 
 #include "pl_conf.h"
 #include "pl_log.h"
+#include "pl_store.h"
 #include "pl_topic.h"
 #include "pl_util.h"
 
@@ -199,7 +200,7 @@ static int set_key(struct pl_conf *c, const char *k, const char *v)
 	} else if (!strcmp(k, "max_waiting")) {
 		return parse_int(v, 1, 1000000, &c->max_waiting);
 	} else if (!strcmp(k, "max_topics")) {
-		return parse_int(v, 1, 256, &c->max_topics);
+		return parse_int(v, 1, PL_MAX_TOPICS, &c->max_topics);
 	} else if (!strcmp(k, "retry_after")) {
 		return parse_int(v, 1, 86400, &c->retry_after);
 	} else if (!strcmp(k, "push")) {

@@ -37,7 +37,7 @@ enum {
 	S_BEGIN, S_BEGIN_IMM, S_COMMIT, S_ROLLBACK,
 	S_HEAD, S_OLDEST, S_INS, S_INS_PATH, S_ROW, S_SCAN, S_CREATED_AT,
 	S_DEL, S_DEL_PATH, S_EXPIRED, S_OLDEST_IDS, S_COUNT, S_MARK, S_PREV_ID,
-	S_COUNT_EXPIRED, S_COUNT_OLD_LIVE, S_NTH_NEWEST,
+	S_COUNT_EXPIRED, S_COUNT_OLD_LIVE, S_NTH_NEWEST, S_IDS_UPTO,
 	S_NSTMT
 };
 
@@ -64,6 +64,7 @@ static const char *const sql_text[S_NSTMT] = {
 	[S_COUNT_EXPIRED] = "SELECT count(*) FROM messages WHERE expires <= ?",
 	[S_COUNT_OLD_LIVE] = "SELECT count(*) FROM messages WHERE id < ? AND expires > ?",
 	[S_NTH_NEWEST] = "SELECT id FROM messages ORDER BY id DESC LIMIT 1 OFFSET ?",
+	[S_IDS_UPTO] = "SELECT id FROM messages WHERE id <= ? ORDER BY id LIMIT ?",
 };
 
 /* One range of the path index, ids only (the index covers it): each row
@@ -682,7 +683,8 @@ static int read_int(struct pl_store *st, int which, int64_t arg, int has_arg, in
 static int first_id_created_from(struct pl_store *st, int64_t lo, int64_t hi, int64_t t_ms, int64_t *out)
 {
 	sqlite3_stmt *s = st->st[S_CREATED_AT];
-	int64_t found = hi + 1;
+	/* none found: one past hi (ids stop at INT64_MAX, and so does this) */
+	int64_t found = hi < INT64_MAX ? hi + 1 : INT64_MAX;
 
 	while (lo <= hi) {
 		int64_t mid = lo + (hi - lo) / 2, id, created;
@@ -706,6 +708,8 @@ static int first_id_created_from(struct pl_store *st, int64_t lo, int64_t hi, in
 			found = id;
 			hi = mid - 1;
 		} else {
+			if (id == INT64_MAX)
+				break;
 			lo = id + 1;
 		}
 	}
@@ -917,7 +921,7 @@ int pl_store_query(struct pl_store *st, const struct pl_filter *f, struct pl_res
 			/* The database was recreated: start over rather than stall. */
 			res->reset = 1;
 			cursor = 0;
-		} else if (cursor > 0 && (oldest ? oldest : head + 1) > cursor + 1) {
+		} else if (cursor > 0 && (oldest ? oldest - 1 : head) > cursor) {
 			res->gap = 1;
 		}
 		break;
@@ -1387,29 +1391,27 @@ static int collect_ids(struct pl_store *st, int which, int64_t arg, int max, int
 	return r == SQLITE_DONE ? PL_OK : store_rc(st, sql_text[which]);
 }
 
-/* Delete batches of ids chosen by `which` until none is left (or, for the
- * row cap, until `budget` rows went). Each batch is its own short write
- * transaction, so publishers wait for at most one batch. */
-static int purge_loop(struct pl_store *st, const struct pl_purge *p, int which, int64_t arg,
-		      int64_t budget, int64_t *count)
+/* Delete batches of ids chosen by `which` until none is left. Each batch is
+ * its own short write transaction, so publishers wait for at most one
+ * batch. Every choice is a fixed set of rows (expired at now, below an id),
+ * so a second purge at once shares the work instead of adding to it. */
+static int purge_loop(struct pl_store *st, const struct pl_purge *p, int which, int64_t arg, int64_t *count)
 {
 	int64_t ids[PL_LIMIT_MAX];
 	int batch = p->batch > 0 && p->batch <= PL_LIMIT_MAX ? p->batch : 200;
 	int rc = PL_OK;
 
-	while (budget > 0) {
+	for (;;) {
 		size_t n;
-		int want = budget < batch ? (int)budget : batch;
 		int64_t before = *count;
 
-		if ((rc = collect_ids(st, which, arg, want, ids, &n)) != PL_OK || n == 0)
+		if ((rc = collect_ids(st, which, arg, batch, ids, &n)) != PL_OK || n == 0)
 			break;
 		if ((rc = delete_ids(st, ids, n, count)) != PL_OK)
 			break;
-		budget -= (int64_t)n;
 		/* Another purge took these rows first: ours would find the next
 		 * batch, but a batch that deleted nothing and was short ends it. */
-		if (*count == before && n < (size_t)want)
+		if (*count == before && n < (size_t)batch)
 			break;
 	}
 	return rc;
@@ -1453,29 +1455,29 @@ int pl_store_purge(struct pl_store *st, const struct pl_purge *p, struct pl_purg
 		goto out;
 	}
 	txn_end(st, 1);
-	if ((rc = purge_loop(st, p, S_EXPIRED, p->now_ms, INT64_MAX, &out->expired)) != PL_OK)
+	if ((rc = purge_loop(st, p, S_EXPIRED, p->now_ms, &out->expired)) != PL_OK)
 		goto out;
-	if (cut && (rc = purge_loop(st, p, S_OLDEST_IDS, cut, INT64_MAX, &out->over_age)) != PL_OK)
+	if (cut && (rc = purge_loop(st, p, S_OLDEST_IDS, cut, &out->over_age)) != PL_OK)
 		goto out;
 	/* The cap as an id: the oldest of the newest max_rows rows is kept,
 	 * everything before it goes. A count to delete instead would be spent
 	 * twice by two purges at once (or by a purge and an admin delete), each
 	 * on other rows, and leave far fewer than max_rows. */
 	if (p->max_rows >= 0) {
-		int64_t keep = 0;
+		int64_t upto = 0;   /* the newest id that goes */
 
 		if ((rc = read_txn_begin(st)) != PL_OK)
 			goto out;
 		if (p->max_rows == 0) {
-			rc = read_int(st, S_HEAD, 0, 0, &keep);
-			keep++;     /* everything up to the newest id */
+			rc = read_int(st, S_HEAD, 0, 0, &upto);
 		} else {
-			rc = read_int(st, S_NTH_NEWEST, p->max_rows - 1, 1, &keep);
+			rc = read_int(st, S_NTH_NEWEST, p->max_rows - 1, 1, &upto);
+			upto--;     /* the oldest id kept, less one; 0 (-1) when fewer rows */
 		}
 		txn_end(st, 1);
 		if (rc != PL_OK)
 			goto out;
-		if (keep > 0 && (rc = purge_loop(st, p, S_OLDEST_IDS, keep, INT64_MAX, &out->over_rows)) != PL_OK)
+		if (upto > 0 && (rc = purge_loop(st, p, S_IDS_UPTO, upto, &out->over_rows)) != PL_OK)
 			goto out;
 	}
 	/* PASSIVE: never waits for readers, so it never holds up publishers.

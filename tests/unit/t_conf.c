@@ -178,6 +178,7 @@ static void t_bad(void)
 		{ "heartbeat = 0", "zero heartbeat" },
 		{ "heartbeat = 15s", "heartbeat with a unit" },
 		{ "max_waiting = 0", "zero max_waiting" },
+		{ "max_topics = 65", "max_topics over the ceiling of 64" },
 		{ "max_topics = 257", "max_topics over 256" },
 		{ "retry_after = 0", "zero retry_after" },
 		{ "push = maybe", "non-boolean push" },

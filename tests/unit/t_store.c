@@ -247,6 +247,43 @@ static void t_since_age(void)
 	pl_store_close(st);
 }
 
+/* Ids at the very end of the range: cursors, gaps, ages and the purge cap
+ * must not step past INT64_MAX (signed overflow). */
+static void t_id_ceiling(void)
+{
+	struct pl_store *st = open_fresh();
+	struct pl_filter f;
+	struct pl_result res;
+	struct pl_purge p = { .now_ms = pl_now_ms(), .max_rows = 1, .max_age = -1, .batch = 10 };
+	struct pl_purge_result out;
+	sqlite3 *db;
+	int64_t a, b;
+
+	memset(&res, 0, sizeof res);
+	pub(st, "/t", NULL, NULL, NULL);
+	if (sqlite3_open(conf.db_path, &db) != SQLITE_OK ||
+	    sqlite3_exec(db, "UPDATE sqlite_sequence SET seq = 9223372036854775805 WHERE name = 'messages'",
+			 NULL, NULL, NULL) != SQLITE_OK)
+		exit(2);
+	sqlite3_close(db);
+	a = pub(st, "/t", NULL, NULL, NULL);
+	b = pub(st, "/t", NULL, NULL, NULL);
+	ok(a == INT64_MAX - 1 && b == INT64_MAX, "ids reach INT64_MAX");
+	filt(&f, "/t", PL_SINCE_ID, INT64_MAX, 100);
+	ok(pl_store_query(st, &f, &res) == PL_OK && res.n == 0 && !res.gap && !res.reset && res.cursor == INT64_MAX,
+	   "since=INT64_MAX at the head: nothing, no gap, no reset");
+	filt(&f, "/t", PL_SINCE_ID, INT64_MAX - 1, 100);
+	ok(pl_store_query(st, &f, &res) == PL_OK && res.n == 1 && !res.gap, "since=INT64_MAX-1: the newest");
+	filt(&f, "/t", PL_SINCE_AGE, 0, 100);
+	f.since_age = 60;
+	ok(pl_store_query(st, &f, &res) == PL_OK && res.n == 3, "since=1m near the ceiling: all three");
+	ok(pl_store_purge(st, &p, &out) == PL_OK && out.over_rows == 2, "max_rows 1 near the ceiling: two go");
+	p.max_rows = 0;
+	ok(pl_store_purge(st, &p, &out) == PL_OK && out.over_rows == 1, "max_rows 0 at the ceiling: the last goes too");
+	pl_result_free(&res);
+	pl_store_close(st);
+}
+
 /* Users, clients and type, on both read paths. far: > SCAN_WINDOW ids
  * between cursor and head, so the message_paths merge answers. */
 static void t_isolation(int far)
@@ -844,6 +881,7 @@ int main(void)
 	t_open();
 	t_cursor();
 	t_since_age();
+	t_id_ceiling();
 	t_isolation(0);
 	t_isolation(1);
 	t_exactly_once();
