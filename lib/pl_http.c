@@ -128,6 +128,26 @@ static int origin_allowed(const struct pl_conf *c, const char *origin, int *wild
 	return 0;
 }
 
+int pl_http_cross_site(const struct pl_conf *c, const struct pl_req *req)
+{
+	const char *site = pl_req_env(req, "HTTP_SEC_FETCH_SITE");
+	const char *ref = pl_req_env(req, "HTTP_REFERER"), *host, *end;
+	char origin[256];
+	int wildcard;
+
+	if (!site || strcasecmp(site, "cross-site"))
+		return 0;
+	if (!c->cors_credentials || !ref || !(host = strstr(ref, "://")))
+		return 1;
+	/* The Referer's origin: scheme://host[:port], up to the path. */
+	end = host + 3 + strcspn(host + 3, "/?#");
+	if ((size_t)(end - ref) >= sizeof origin)
+		return 1;
+	memcpy(origin, ref, (size_t)(end - ref));
+	origin[end - ref] = '\0';
+	return !(origin_allowed(c, origin, &wildcard) && !wildcard);
+}
+
 int pl_http_cors(const struct pl_conf *c, const struct pl_req *req, struct pl_resp *r, const char *methods)
 {
 	const char *origin = pl_req_env(req, "HTTP_ORIGIN");

@@ -32,6 +32,12 @@ const char *pl_http_code(int rc);
  * (204, or 403 for an origin not allowed). */
 int pl_http_cors(const struct pl_conf *c, const struct pl_req *req, struct pl_resp *r, const char *methods);
 
+/* 1 when the browser says another site made the request (Sec-Fetch-Site:
+ * cross-site), and that site is not one the config trusts with its
+ * visitors' credentials (listed by name in cors_origins, with
+ * cors_credentials on). */
+int pl_http_cross_site(const struct pl_conf *c, const struct pl_req *req);
+
 /* The 404 of a URL under /push/ that names no endpoint. */
 #define PL_MSG_NO_ENDPOINT \
 	"no such endpoint: use /push/publish, /push/poll, /push/longpoll, /push/stream, /push/admin or /push/health"

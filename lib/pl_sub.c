@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "pl_http.h"
 #include "pl_log.h"
 #include "pl_sub.h"
 #include "pl_topic.h"
@@ -263,6 +264,14 @@ int pl_sub_parse(struct pl_sub *sub, const struct pl_req *r, const struct pl_con
 		snprintf(msg, msglen, "subscriber token is malformed, forged or expired");
 		return PL_EAUTH;
 	}
+	/* A script tag runs a JSONP answer in the page that included it, and
+	 * sends the browser's cookies and Basic credentials along, which the
+	 * web server turns into REMOTE_USER: any site could so read its
+	 * visitor's messages. When the browser says the request is another
+	 * site's, the web server's user counts for nothing here (broadcasts
+	 * still come); a token in the URL is no ambient credential. */
+	if (sub->out.fmt == PL_FMT_JSONP && sub->user[0] && !sub->until && pl_http_cross_site(c, r))
+		sub->user[0] = '\0';
 	sub->f.identity = sub->user[0] ? sub->user : NULL;
 	return PL_OK;
 }

@@ -167,6 +167,40 @@ alt_conf() {  # alt_conf KEY=VALUE...: CGI_CONF with those settings
 	pl_jq_true '[.messages[].data] == ["for-all"]'
 }
 
+@test "JSONP that a browser says another site asked for does not carry the web server's user (any site could read it)" {
+	T=$(pl_topic)
+	pl_publish "topic=$T&user=alice" -H 'Content-Type: text/plain' --data-binary for-alice
+	pl_expect_status 201
+	pl_pub "$T" for-all
+	jsonp_data() { printf '%s' "$BODY" | sed -n 's/^[^(]*cb(\(.*\));[[:space:]]*$/\1/p' | jq -c '[.messages[].data]'; }
+	# a script tag on another site: the visitor's login is not the subscriber
+	CGI_ENV=(REMOTE_USER=alice HTTP_SEC_FETCH_SITE=cross-site HTTP_REFERER=https://evil.example/page)
+	pl_cgi_req poll GET "topic=$T&since=all&format=jsonp&callback=cb"
+	[ "$(jsonp_data)" = '["for-all"]' ] || { pl_show; pl_fail "cross-site JSONP carried alice's message"; }
+	# the same from the site itself, from an old browser, or as JSON: alice
+	for env in HTTP_SEC_FETCH_SITE=same-origin HTTP_SEC_FETCH_SITE=same-site X_NONE=1; do
+		CGI_ENV=(REMOTE_USER=alice "$env")
+		pl_cgi_req poll GET "topic=$T&since=all&format=jsonp&callback=cb"
+		[ "$(jsonp_data)" = '["for-alice","for-all"]' ] || { pl_show; pl_fail "$env: alice's message missing"; }
+	done
+	CGI_ENV=(REMOTE_USER=alice HTTP_SEC_FETCH_SITE=cross-site)
+	pl_cgi_req poll GET "topic=$T&since=all"
+	pl_jq_true '[.messages[].data] == ["for-alice","for-all"]'
+	# a token in the URL is no ambient credential: it counts cross-site too
+	tok=$(pl_make_token alice $(( $(date +%s) + 600 )))
+	CGI_ENV=(HTTP_SEC_FETCH_SITE=cross-site HTTP_REFERER=https://evil.example/page)
+	pl_cgi_req poll GET "topic=$T&since=all&format=jsonp&callback=cb&token=$tok"
+	[ "$(jsonp_data)" = '["for-alice","for-all"]' ] || { pl_show; pl_fail "token= cross-site: alice's message missing"; }
+	# a partner site the config trusts with credentials by name
+	alt_conf 'cors_origins=https://app.example' cors_credentials=on
+	CGI_ENV=(REMOTE_USER=alice HTTP_SEC_FETCH_SITE=cross-site HTTP_REFERER=https://app.example/inbox)
+	pl_cgi_req poll GET "topic=$T&since=all&format=jsonp&callback=cb"
+	[ "$(jsonp_data)" = '["for-alice","for-all"]' ] || { pl_show; pl_fail "trusted site: alice's message missing"; }
+	CGI_ENV=(REMOTE_USER=alice HTTP_SEC_FETCH_SITE=cross-site HTTP_REFERER=https://app.example.evil.example/)
+	pl_cgi_req poll GET "topic=$T&since=all&format=jsonp&callback=cb"
+	[ "$(jsonp_data)" = '["for-all"]' ] || { pl_show; pl_fail "a look-alike of the trusted site got alice's message"; }
+}
+
 @test "publishing is closed when no token is configured and REMOTE_USER is not trusted" {
 	T=$(pl_topic)
 	CGI_CONF=$BATS_TEST_TMPDIR/closed.conf
