@@ -29,6 +29,7 @@
 #include "pl_first.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "pl_group.h"
@@ -60,7 +61,10 @@ static int ck_wanted, ck_started, inline_only;
 /* Leader only: frames in the WAL after the last commit, and the count at
  * which to run the next RESTART. */
 static int wal_frames, restart_at = WAL_RESTART_PAGES;
-static const struct pl_conf *ck_conf;
+/* The thread's own copy of what opening the store reads (the database and
+ * the sync mode): it outlives the caller's config, which is freed at exit
+ * while the thread may still be copying. */
+static struct pl_conf ck_conf;
 
 static void *checkpointer(void *arg)
 {
@@ -73,7 +77,7 @@ static void *checkpointer(void *arg)
 			pthread_cond_wait(&ck_cv, &ck_mu);
 		ck_wanted = 0;
 		pthread_mutex_unlock(&ck_mu);
-		if (!st && pl_store_open(&st, ck_conf) != PL_OK)
+		if (!st && pl_store_open(&st, &ck_conf) != PL_OK)
 			continue;
 		if (pl_store_checkpoint(st, PL_CKPT_PASSIVE) == PL_EIO) {
 			pl_store_close(st);
@@ -110,7 +114,10 @@ static int writer_ready(const struct pl_conf *c)
 	if (!ck_started && !inline_only) {
 		pthread_attr_t attr;
 
-		ck_conf = c;
+		pl_conf_defaults(&ck_conf);
+		free(ck_conf.db_path);
+		ck_conf.db_path = pl_xstrdup(c->db_path);
+		ck_conf.synchronous_full = c->synchronous_full;
 		pthread_attr_init(&attr);
 		pthread_attr_setstacksize(&attr, 256 * 1024);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);

@@ -19,6 +19,7 @@
 #include "pl_conf.h"
 #include "pl_log.h"
 #include "pl_out.h"
+#include "pl_group.h"
 #include "pl_publish.h"
 #include "pl_store.h"
 #include "pl_sub.h"
@@ -173,6 +174,7 @@ static int cmd_publish(struct pl_conf *c, int argc, char **argv)
 	if (len > c->max_body) {
 		pl_out_error(&resp, NULL, PL_ETOOBIG, NULL, "the message is larger than max_body", 0);
 	} else if (!open_store(c, &st)) {
+		pl_group_inline();      /* one publish, then exit: no checkpoint thread */
 		pl_publish_trusted(c, st, &r, &resp);
 	} else {
 		goto out;
@@ -183,6 +185,7 @@ out:
 	pl_resp_free(&resp);
 	pl_req_free(&r);
 	pl_store_close(st);
+	pl_group_close();
 	free(body);
 	for (size_t i = 0; i < nenv; i++)
 		free(env[i]);

@@ -387,6 +387,38 @@ static void t_auth(void)
 	}
 }
 
+/* The checkpoint thread, started by the first publish with that request's
+ * config, must not read it later: the process frees its config at exit
+ * while the thread may still be copying the WAL back. Here the config the
+ * thread started with is freed (zeroed), then enough is published through
+ * another to make the WAL ask the thread for a checkpoint. */
+static void t_checkpoint_thread(const char *path)
+{
+	struct pl_conf other;
+	char err[256], body[64];
+	char *env[] = { "REQUEST_METHOD=POST", "QUERY_STRING=topic=/oa/ck", "CONTENT_TYPE=text/plain",
+			"HTTP_AUTHORIZATION=Bearer pub-token-123456", NULL };
+	int fails = 0;
+
+	if (pl_conf_load(&other, path, err, sizeof err) != PL_OK)
+		exit(2);
+	pl_conf_free(&conf);
+	for (int i = 0; i < 400; i++) {
+		struct pl_req r;
+
+		snprintf(body, sizeof body, "message %d", i);
+		pl_req_init(&r, env, body, strlen(body));
+		pl_resp_free(&resp);
+		pl_resp_init(&resp);
+		pl_publish_handle(&other, st, &r, &resp);
+		fails += resp.status != 201;
+		pl_req_free(&r);
+	}
+	usleep(300 * 1000);     /* the thread's checkpoint, had it crashed, would have by now */
+	ok(fails == 0, "publishes past the checkpoint threshold after the first config was freed: all 201, no crash");
+	pl_conf_free(&other);
+}
+
 int main(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -414,6 +446,7 @@ int main(void)
 	t_forms();
 	t_bad();
 	t_auth();
+	t_checkpoint_thread(path);
 	pl_resp_free(&resp);
 	stored(0);
 	pl_store_close(st);
