@@ -598,6 +598,11 @@ static void conn_read(struct conn *c)
 		case PL_FCGI_EV_REPLY:
 			out_add(c, reply, rlen);
 			flush(c);
+			/* Management records answered faster than the peer reads
+			 * the answers: no web server does that, and the queue
+			 * would grow without bound. */
+			if (!c->dead && c->out_len - c->out_off > PL_LOOP_OUT_MAX)
+				conn_kill(c);
 			break;
 		case PL_FCGI_EV_ERROR:
 			pl_log_warn("loop: FastCGI protocol error; closing the connection");
@@ -670,6 +675,7 @@ static void begin_shutdown(void)
 	if (L.lfd >= 0 && L.accept_at == 0)
 		epoll_ctl(L.ep, EPOLL_CTL_DEL, L.lfd, NULL);
 	L.lfd = -1;   /* not closed: it is fd 0 and may be shared; we exit soon */
+	L.accept_at = 0;   /* no accepting to resume: a deadline left would spin the loop */
 	if (L.ops->on_shutdown)
 		L.ops->on_shutdown(L.ud);
 	/* Idle keep-alive connections: nothing to wait for. */

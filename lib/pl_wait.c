@@ -472,6 +472,13 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 			w->end_ms = now + (left > 0 ? left : 0);
 	}
 	w->hb_ms = next_beat(a, now);
+	/* The first waiter after an idle spell: its query examined everything
+	 * up to its cursor, and nobody else waits, so the next wake starts
+	 * there. seen stood still while nothing was held (no wakes came), and
+	 * that wake would otherwise read every row committed meanwhile in one
+	 * turn of the loop (200,000 rows: 0.3 s with every request stalled). */
+	if (!a->waiters && w->cursor > a->seen)
+		a->seen = w->cursor;
 	/* Held: keep only what matching needs, not the request's raw input. */
 	pl_req_free(&req);
 	pl_loop_drop_input(lr);

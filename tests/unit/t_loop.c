@@ -528,6 +528,32 @@ static void test_basic(void)
 		ok(fl > 0 && fl < 200, "slow consumer: pl_loop_write refused after %d chunks of 64 KiB", fl);
 	}
 	close(fd);
+
+	/* A peer that sends management records (each answered) and reads no
+	 * answer: the connection is dropped once 256 KiB of answers wait,
+	 * instead of queueing them for ever. 8 MiB of 8-byte unknown-type
+	 * records would queue 16 MiB. */
+	fd = cli_connect();
+	{
+		static unsigned char recs[65536];
+		size_t sent = 0;
+		int dropped = 0;
+
+		for (size_t i = 0; i + 8 <= sizeof recs; i += 8)
+			pl_fcgi_header(recs + i, 42, 0, 0);
+		while (sent < 8u << 20) {
+			ssize_t n = send(fd, recs, sizeof recs, MSG_NOSIGNAL);
+
+			if (n < 0) {
+				dropped = errno == EPIPE || errno == ECONNRESET;
+				break;
+			}
+			sent += (size_t)n;
+		}
+		ok(dropped, "management records whose answers are not read: dropped after %zu bytes", sent);
+	}
+	close(fd);
+	ok(roundtrip("echo", NULL, out, sizeof out) == 0 && strstr(out, "q=echo"), "and the loop serves the next");
 	ok(stop_server() == 0, "SIGTERM: loop returns 0");
 }
 
