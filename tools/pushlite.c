@@ -17,9 +17,9 @@
 
 #include "pl_auth.h"
 #include "pl_conf.h"
+#include "pl_group.h"
 #include "pl_log.h"
 #include "pl_out.h"
-#include "pl_group.h"
 #include "pl_publish.h"
 #include "pl_store.h"
 #include "pl_sub.h"
