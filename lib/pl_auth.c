@@ -199,7 +199,7 @@ int pl_auth_mint(const char *secret, const char *user, int64_t expiry, char *out
 	return PL_OK;
 }
 
-int pl_auth_verify(const char *secret, const char *token, int64_t now, char *user)
+int pl_auth_verify(const char *secret, const char *token, int64_t now, char *user, int64_t *expires)
 {
 	char sig[SIG_B64_LEN + 1], ubuf[PL_USER_MAX + 1];
 	const char *dot_sig, *dot_exp;
@@ -235,6 +235,8 @@ int pl_auth_verify(const char *secret, const char *token, int64_t now, char *use
 	if (CRYPTO_memcmp(sig, dot_sig + 1, SIG_B64_LEN) != 0 || expiry <= now)
 		return PL_EAUTH;
 	memcpy(user, ubuf, ulen + 1);
+	if (expires)
+		*expires = expiry;
 	return PL_OK;
 }
 
@@ -242,23 +244,7 @@ int pl_auth_is_subscriber(const struct pl_conf *c, const char *s)
 {
 	char user[PL_USER_MAX + 1];
 
-	return s && pl_auth_verify(c->secret, s, (int64_t)time(NULL), user) == PL_OK;
-}
-
-/* The EXPIRY of a token that verified: the digits between its last two dots. */
-static int64_t token_expiry(const char *tok)
-{
-	const char *sig = strrchr(tok, '.'), *p = sig;
-	char num[24];
-	int64_t v = 0;
-
-	while (p > tok && p[-1] != '.')
-		p--;
-	if ((size_t)(sig - p) >= sizeof num)
-		return 0;
-	memcpy(num, p, (size_t)(sig - p));
-	num[sig - p] = '\0';
-	return pl_int_parse(num, 1, INT64_MAX / 2, &v) == PL_OK ? v : 0;
+	return s && pl_auth_verify(c->secret, s, (int64_t)time(NULL), user, NULL) == PL_OK;
 }
 
 int pl_auth_subscriber(const struct pl_conf *c, const struct pl_req *r, char *user, int64_t *until)
@@ -281,10 +267,8 @@ int pl_auth_subscriber(const struct pl_conf *c, const struct pl_req *r, char *us
 	}
 	if (!tok)
 		return PL_OK;
-	if (pl_auth_verify(c->secret, tok, (int64_t)time(NULL), user) == PL_OK) {
-		*until = token_expiry(tok);
+	if (pl_auth_verify(c->secret, tok, (int64_t)time(NULL), user, until) == PL_OK)
 		return PL_OK;
-	}
 	/* A publish or admin token is a valid credential, only not one that
 	 * names a subscriber: 403, as a subscriber token on publish is. */
 	return pl_auth_find(c, tok) ? PL_EFORBID : PL_EAUTH;

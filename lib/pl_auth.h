@@ -32,9 +32,10 @@ int pl_auth_topic_allowed(const struct pl_token *t, const char *topic);
  * bad user, a missing secret, or too small an out. */
 int pl_auth_mint(const char *secret, const char *user, int64_t expiry, char *out, size_t outlen);
 
-/* Verify a subscriber token; on PL_OK copies the user into user[PL_USER_MAX+1].
+/* Verify a subscriber token; on PL_OK copies the user into user[PL_USER_MAX+1]
+ * and, when expires is not NULL, its EXPIRY (unix seconds) into *expires.
  * PL_EAUTH when malformed, forged, or expired at now (unix seconds). */
-int pl_auth_verify(const char *secret, const char *token, int64_t now, char *user);
+int pl_auth_verify(const char *secret, const char *token, int64_t now, char *user, int64_t *expires);
 
 /* 1 if s is a subscriber token that verifies now: a bearer that is not
  * configured but is valid is refused with 403 (not allowed), not 401. */

@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(tok, data, size);
 	tok[size] = '\0';
-	if (pl_auth_verify(SECRET, tok, 1000, user) != PL_OK)
+	if (pl_auth_verify(SECRET, tok, 1000, user, NULL) != PL_OK)
 		return 0;
 	/* Only reachable with a correct signature: the seeds hold minted ones. */
 	if (!pl_auth_user_valid(user) || strlen(tok) != size)
@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		dot--;
 	if (pl_auth_mint(SECRET, user, strtoll(dot, NULL, 10), again, sizeof again) != PL_OK || strcmp(again, tok))
 		abort();
-	if (pl_auth_verify("another-secret-0123456", tok, 1000, user) == PL_OK)
+	if (pl_auth_verify("another-secret-0123456", tok, 1000, user, NULL) == PL_OK)
 		abort();
 	return 0;
 }

@@ -26,7 +26,7 @@
 static int verify(const char *secret, const char *tok, int64_t now, char *user)
 {
 	memset(user, 'Z', PL_USER_MAX + 1);
-	return pl_auth_verify(secret, tok, now, user);
+	return pl_auth_verify(secret, tok, now, user, NULL);
 }
 
 static void t_user(void)
