@@ -37,6 +37,7 @@
 #include "pl_fcgi.h"
 #include "pl_log.h"
 #include "pl_loop.h"
+#include "pl_util.h"
 #include "pl_wake.h"
 #include "pl_waiting.h"
 
@@ -501,8 +502,8 @@ static void answer(struct pl_lreq *r, const char *status, const char *code, cons
 	char b[512];
 	int n = snprintf(b, sizeof b,
 			 "Status: %s\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
-			 "Retry-After: 5\r\n\r\n{\"error\":\"%s\",\"message\":\"%s\"}\n",
-			 status, code, msg);
+			 "Retry-After: %d\r\n\r\n{\"error\":\"%s\",\"message\":\"%s\"}\n",
+			 status, PL_FULL_RETRY_AFTER, code, msg);
 
 	if (n > 0 && (size_t)n < sizeof b)
 		pl_loop_write(r, b, (size_t)n);

@@ -11,7 +11,6 @@
 struct json_object;
 
 #define PL_CALLBACK_MAX 64
-#define PL_FULL_RETRY_AFTER 5   /* seconds a 429 (host full) asks a client to wait */
 
 enum pl_fmt { PL_FMT_JSON, PL_FMT_XML, PL_FMT_JSONP, PL_FMT_SSE, PL_FMT_JS, PL_FMT_NDJSON };
 

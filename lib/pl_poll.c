@@ -86,8 +86,8 @@ void pl_poll_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req 
 	/* HEAD delivers nothing: no first delivery to record. */
 	if (pl_req_method_is(r, "HEAD"))
 		res->ngot = 0;
-	pl_poll_etag(resp, res);
 	etag_of(tag, res);
+	pl_resp_header(resp, "ETag", tag);
 	/* Same URL, same cursor: the same answer the client already holds. */
 	if (!res->reset && !res->gap && etag_matches(pl_req_env(r, "HTTP_IF_NONE_MATCH"), tag)) {
 		resp->status = 304;

@@ -150,7 +150,7 @@ static int lax_json(const char *s, size_t n)
 			size_t k = json_number_len(s + i, n - i);
 
 			/* the number must end where a number cannot go on */
-			if (k == 0 || (i + k < n && strchr("0123456789.eE+-", s[i + k]) && s[i + k] != '\0'))
+			if (k == 0 || (i + k < n && strchr("0123456789.eE+-", s[i + k])))
 				return 1;
 			i += k - 1;
 		}

@@ -205,10 +205,10 @@ static int store_rc(struct pl_store *st, const char *op)
 	int code = sqlite3_extended_errcode(st->db), prim = code & 0xff;
 	int rc = (prim == SQLITE_BUSY || prim == SQLITE_LOCKED) ? PL_EBUSY : PL_EIO;
 
-	snprintf(st->err, sizeof st->err, "%s", sqlite3_errmsg(st->db));
 	/* A caller that asked not to wait expects a busy lock: no log line. */
 	if (st->no_wait && rc == PL_EBUSY)
 		return rc;
+	snprintf(st->err, sizeof st->err, "%s", sqlite3_errmsg(st->db));
 	if (code != last_logged) {
 		pl_log_err("%s: %s: %s", st->path, op, sqlite3_errmsg(st->db));
 		last_logged = code;

@@ -16,12 +16,14 @@ enum pl_rc {
 	PL_EMETHOD,     /* 405 */
 	PL_ETOOBIG,     /* 413 */
 	PL_ETYPE,       /* unsupported content type: 415 */
-	PL_EFULL,       /* too many waiting subscribers: 429 */
+	PL_EFULL,       /* too many waiting subscribers: 429, Retry-After PL_FULL_RETRY_AFTER */
 	PL_EIO,         /* storage unavailable: 503 with Retry-After */
 	PL_EOFF,        /* push switched off by the operator: 503 with Retry-After */
 	PL_EBUSY,       /* storage locked longer than the busy timeout: 503 */
 	PL_ECONF,       /* configuration unusable: 500 */
 };
+
+#define PL_FULL_RETRY_AFTER 5   /* seconds a 429 (host full) asks a client to wait */
 
 /* A growable buffer; always NUL-terminated after the first add. */
 struct pl_buf {
