@@ -184,7 +184,11 @@ static void messages(const struct pl_conf *c, struct pl_store *st, struct pl_req
 	}
 	if (del) {
 		if ((rc = pl_store_delete_matching(st, &sub.f, &n)) != PL_OK) {
-			pl_out_error(resp, &sub.out, rc, NULL, "the message store is unavailable", c->retry_after);
+			/* Batches already deleted stay deleted: say how many, so
+			 * the operator knows repeating the request is what is left. */
+			snprintf(msg, sizeof msg, "the message store is unavailable after %lld deleted; "
+				 "repeat the request to delete the rest", (long long)n);
+			pl_out_error(resp, &sub.out, rc, NULL, msg, c->retry_after);
 		} else {
 			struct json_object *o = json_object_new_object();
 			json_object_object_add(o, "deleted", json_object_new_int64(n));

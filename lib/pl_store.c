@@ -1276,20 +1276,25 @@ out:
 	return rc;
 }
 
+/* Adds to *deleted only what a commit made final: a batch rolled back
+ * deleted nothing. */
 static int delete_ids(struct pl_store *st, const int64_t *ids, size_t n, int64_t *deleted)
 {
+	int64_t batch = 0;
 	int rc, found;
 
 	if ((rc = begin_write(st)) != PL_OK)
 		return rc;
 	for (size_t i = 0; i < n && rc == PL_OK; i++) {
 		rc = delete_in_txn(st, ids[i], &found);
-		*deleted += found;
+		batch += found;
 	}
 	if (rc == PL_OK)
 		rc = commit(st);
 	if (rc != PL_OK)
 		txn_end(st, 0);
+	else
+		*deleted += batch;
 	return rc;
 }
 

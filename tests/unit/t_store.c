@@ -543,6 +543,7 @@ static void t_admin_ops(void)
 	struct pl_filter f;
 	struct pl_result res;
 	int64_t deleted = -1;
+	int rc;
 
 	memset(&res, 0, sizeof res);
 	for (int i = 0; i < 5; i++)
@@ -559,6 +560,20 @@ static void t_admin_ops(void)
 	pub_many(st, "/t", 5);
 	ok(pl_store_tail(st, 6, 3, &res) == PL_OK && !strcmp(ids(&res), "7,8,9") && res.more && res.cursor == 9,
 	   "tail with max 3: 3 rows, more, cursor at the last");
+	/* A batch that fails after others committed: those stay deleted,
+	 * and the count says how many (admin's 503 names it). */
+	pub_many(st, "/big", 1200);
+	ok(sqlite3_exec(st->db, "CREATE TEMP TRIGGER stop_delete BEFORE DELETE ON messages "
+			"WHEN old.id = 14 + 700 BEGIN SELECT RAISE(ABORT, 'refused'); END", NULL, NULL, NULL) == SQLITE_OK,
+	   "a trigger refuses to delete one row of the second batch");
+	filt(&f, "/big", PL_SINCE_ALL, 0, 100);
+	f.admin = 1;
+	rc = pl_store_delete_matching(st, &f, &deleted);
+	ok(rc != PL_OK && deleted == 500,
+	   "delete_matching stopped in its second batch: fails, 500 counted (rc %d, %lld)", rc, (long long)deleted);
+	sqlite3_exec(st->db, "DROP TRIGGER stop_delete", NULL, NULL, NULL);
+	ok(pl_store_delete_matching(st, &f, &deleted) == PL_OK && deleted == 700,
+	   "the same delete again: the 700 left");
 	pl_result_free(&res);
 	pl_store_close(st);
 }
