@@ -116,14 +116,17 @@ int pl_serve_wrong_path(const struct pl_req *r, const char *name, struct pl_resp
 	size_t n;
 	struct pl_outopt eo;
 
-	/* The last "/NAME" in the path must end it, or start an extension:
-	 * "/push/poll", "/cgi-bin/poll.cgi"; not "/push/pollx", "/push/poll/x".
-	 * A program installed under another name is not second-guessed. */
+	/* The last "/NAME" in the path must end it, or end it with a CGI
+	 * script's extension: "/push/poll", "/cgi-bin/poll.cgi"; not
+	 * "/push/pollx", "/push/poll/x", "/push/poll.json" (lighttpd's prefix
+	 * match hands those here too). A program installed under another name
+	 * is not second-guessed. */
 	pl_req_path(r, path, sizeof path);
 	n = (size_t)snprintf(seg, sizeof seg, "/%s", name);
 	for (const char *p = path; (p = strstr(p, seg)); p++)
 		at = p;
-	if ((!pi || !*pi) && (!at || at[n] == '\0' || at[n] == '.'))
+	if ((!pi || !*pi) && (!at || at[n] == '\0' || !strcmp(at + n, ".cgi") || !strcmp(at + n, ".fcgi") ||
+			      !strcmp(at + n, ".fcg")))
 		return 0;
 	pl_sub_error_format(r, &eo);
 	pl_out_error(resp, &eo, PL_ENOTFOUND, NULL,
