@@ -234,7 +234,7 @@ static const struct {
 };
 
 /* 1 when this is the web server's error handler call, answered in resp. */
-static int server_error(const struct pl_req *r, struct pl_resp *resp)
+static int server_error(const struct pl_conf *c, const struct pl_req *r, struct pl_resp *resp)
 {
 	/* REQUEST_URI is still the refused request's; the handler's own URL
 	 * is in SCRIPT_NAME. */
@@ -259,6 +259,7 @@ static int server_error(const struct pl_req *r, struct pl_resp *resp)
 	}
 	if (status == 503)
 		pl_resp_header(resp, "Retry-After", "2");
+	pl_http_cors_error(c, r, resp);
 	pl_out_object(resp, NULL, (int)status, NULL, o);
 	return 1;
 }
@@ -273,7 +274,7 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 
 	pl_req_path(r, path, sizeof path);
 	n = strlen(path);
-	if (server_error(r, resp))
+	if (server_error(c, r, resp))
 		return;
 	if (n >= 7 && !strcmp(path + n - 7, "/health")) {
 		health(c, st, r, resp);
@@ -288,10 +289,11 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 	if (rest) {
 		rest += 6;
 		/* a plain CGI install's extension: "/cgi-bin/admin.cgi/stats" */
-		if (*rest == '.')
+		if (pl_http_cgi_ext(rest, strcspn(rest, "/")))
 			rest += strcspn(rest, "/");
 	}
 	if (!rest || (*rest != '\0' && *rest != '/')) {
+		pl_http_cors_error(c, r, resp);
 		pl_out_error(resp, &eo, PL_ENOTFOUND, NULL, PL_MSG_NO_ENDPOINT, 0);
 		return;
 	}

@@ -32,6 +32,11 @@ int pl_resp_header(struct pl_resp *r, const char *name, const char *value)
 	return PL_OK;
 }
 
+int pl_http_cgi_ext(const char *s, size_t n)
+{
+	return (n == 4 && (!memcmp(s, ".cgi", 4) || !memcmp(s, ".fcg", 4))) || (n == 5 && !memcmp(s, ".fcgi", 5));
+}
+
 const char *pl_http_reason(int status)
 {
 	switch (status) {
@@ -148,6 +153,29 @@ int pl_http_cross_site(const struct pl_conf *c, const struct pl_req *req)
 	return !(origin_allowed(c, origin, &wildcard) && !wildcard);
 }
 
+/* The headers that let an allowed origin's page read the answer. */
+static void allow_origin(const struct pl_conf *c, const char *origin, int wildcard, struct pl_resp *r)
+{
+	/* With credentials the origin must be echoed, never "*". */
+	if (wildcard && !c->cors_credentials) {
+		pl_resp_header(r, "Access-Control-Allow-Origin", "*");
+	} else if (pl_resp_header(r, "Access-Control-Allow-Origin", origin) == PL_OK) {
+		pl_resp_header(r, "Vary", "Origin");
+		if (c->cors_credentials)
+			pl_resp_header(r, "Access-Control-Allow-Credentials", "true");
+	}
+	pl_resp_header(r, "Access-Control-Expose-Headers", "ETag, Retry-After");
+}
+
+void pl_http_cors_error(const struct pl_conf *c, const struct pl_req *req, struct pl_resp *r)
+{
+	const char *origin = req ? pl_req_env(req, "HTTP_ORIGIN") : NULL;
+	int wildcard;
+
+	if (origin && origin_allowed(c, origin, &wildcard))
+		allow_origin(c, origin, wildcard, r);
+}
+
 int pl_http_cors(const struct pl_conf *c, const struct pl_req *req, struct pl_resp *r, const char *methods)
 {
 	const char *origin = pl_req_env(req, "HTTP_ORIGIN");
@@ -164,15 +192,7 @@ int pl_http_cors(const struct pl_conf *c, const struct pl_req *req, struct pl_re
 		}
 		return preflight;
 	}
-	/* With credentials the origin must be echoed, never "*". */
-	if (wildcard && !c->cors_credentials) {
-		pl_resp_header(r, "Access-Control-Allow-Origin", "*");
-	} else if (pl_resp_header(r, "Access-Control-Allow-Origin", origin) == PL_OK) {
-		pl_resp_header(r, "Vary", "Origin");
-		if (c->cors_credentials)
-			pl_resp_header(r, "Access-Control-Allow-Credentials", "true");
-	}
-	pl_resp_header(r, "Access-Control-Expose-Headers", "ETag, Retry-After");
+	allow_origin(c, origin, wildcard, r);
 	if (preflight) {
 		r->status = 204;
 		pl_resp_header(r, "Access-Control-Allow-Methods", methods);

@@ -31,12 +31,20 @@ const char *pl_http_code(int rc);
  * Returns 1 when the request was an OPTIONS preflight, which r now answers
  * (204, or 403 for an origin not allowed). */
 int pl_http_cors(const struct pl_conf *c, const struct pl_req *req, struct pl_resp *r, const char *methods);
+/* An error answered before its program's own CORS step (a wrong path, a
+ * body too large, an unreadable query string): the same Allow-Origin
+ * headers, so that an allowed page can read why. */
+void pl_http_cors_error(const struct pl_conf *c, const struct pl_req *req, struct pl_resp *r);
 
 /* 1 when the browser says another site made the request (Sec-Fetch-Site:
  * cross-site), and that site is not one the config trusts with its
  * visitors' credentials (listed by name in cors_origins, with
  * cors_credentials on). */
 int pl_http_cross_site(const struct pl_conf *c, const struct pl_req *req);
+
+/* 1 when s[0..n) is a CGI script's extension (".cgi", ".fcgi", ".fcg"):
+ * "/cgi-bin/poll.cgi" names poll, "/push/poll.json" does not. */
+int pl_http_cgi_ext(const char *s, size_t n);
 
 /* The 404 of a URL under /push/ that names no endpoint. */
 #define PL_MSG_NO_ENDPOINT \

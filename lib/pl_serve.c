@@ -22,6 +22,7 @@
 
 #include "pl_admin.h"
 #include "pl_group.h"
+#include "pl_http.h"
 #include "pl_log.h"
 #include "pl_loop.h"
 #include "pl_out.h"
@@ -125,8 +126,7 @@ int pl_serve_wrong_path(const struct pl_req *r, const char *name, struct pl_resp
 	n = (size_t)snprintf(seg, sizeof seg, "/%s", name);
 	for (const char *p = path; (p = strstr(p, seg)); p++)
 		at = p;
-	if ((!pi || !*pi) && (!at || at[n] == '\0' || !strcmp(at + n, ".cgi") || !strcmp(at + n, ".fcgi") ||
-			      !strcmp(at + n, ".fcg")))
+	if ((!pi || !*pi) && (!at || at[n] == '\0' || pl_http_cgi_ext(at + n, strlen(at + n))))
 		return 0;
 	pl_sub_error_format(r, &eo);
 	pl_out_error(resp, &eo, PL_ENOTFOUND, NULL,
@@ -139,11 +139,13 @@ int pl_serve_wrong_path(const struct pl_req *r, const char *name, struct pl_resp
 static int handle_pre(struct app *a, struct pl_store **st, const struct pl_req *r, int qrc, int cut,
 		      struct pl_resp *resp)
 {
-	if (a->prog != PL_PROG_ADMIN &&
-	    pl_serve_wrong_path(r, a->prog == PL_PROG_PUBLISH ? "publish" : "poll", resp))
+	if ((a->prog != PL_PROG_ADMIN &&
+	     pl_serve_wrong_path(r, a->prog == PL_PROG_PUBLISH ? "publish" : "poll", resp)) ||
+	    pl_serve_refuse(&a->conf, a->conf_ok, r, qrc, resp)) {
+		if (a->conf_ok)
+			pl_http_cors_error(&a->conf, r, resp);
 		return 1;
-	if (pl_serve_refuse(&a->conf, a->conf_ok, r, qrc, resp))
-		return 1;
+	}
 	if (cut) {
 		/* The client went away mid-upload: what came is not the message. */
 		pl_out_error(resp, NULL, PL_EINVAL, NULL,
@@ -357,6 +359,8 @@ static void too_big(struct loop_app *l, struct pl_lreq *lr, char **env)
 
 	pl_resp_init(&resp);
 	too_large(&l->a->conf, &r, qrc, &resp);
+	if (l->a->conf_ok)
+		pl_http_cors_error(&l->a->conf, &r, &resp);
 	loop_answer(l, lr, &r, &resp);
 	pl_resp_free(&resp);
 	pl_req_free(&r);

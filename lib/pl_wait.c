@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "pl_gzip.h"
+#include "pl_http.h"
 #include "pl_log.h"
 #include "pl_loop.h"
 #include "pl_out.h"
@@ -369,10 +370,17 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 
 		pl_out_error(&resp, pl_serve_early_format(&req, qrc, &eo), PL_ETOOBIG, NULL,
 			     "subscribe requests take no body", 0);
+		if (a->conf_ok)
+			pl_http_cors_error(&a->conf, &req, &resp);
 		goto answer_now;
 	}
 	if (pl_serve_wrong_path(&req, a->mode == PL_WAIT_STREAM ? "stream" : "longpoll", &resp) ||
-	    pl_serve_refuse(&a->conf, a->conf_ok, &req, qrc, &resp) || pl_poll_preamble(&a->conf, &req, &resp))
+	    pl_serve_refuse(&a->conf, a->conf_ok, &req, qrc, &resp)) {
+		if (a->conf_ok)
+			pl_http_cors_error(&a->conf, &req, &resp);
+		goto answer_now;
+	}
+	if (pl_poll_preamble(&a->conf, &req, &resp))
 		goto answer_now;
 	rc = pl_sub_parse(&w->sub, &req, &a->conf, a->mode == PL_WAIT_STREAM ? PL_SUB_STREAM : PL_SUB_LONGPOLL,
 			  msg, sizeof msg);

@@ -24,6 +24,25 @@ teardown_file() { pl_teardown_server; }
 	[ "$(pl_hdr Access-Control-Allow-Origin)" = "$PL_ORIGIN" ] || { pl_show; pl_fail "no ACAO on an error"; }
 }
 
+@test "errors answered before the CORS step carry it too: 413, unreadable query, wrong path" {
+	T=$(pl_topic)
+	head -c 1048577 /dev/zero | tr '\0' a >"$BATS_TEST_TMPDIR/big"
+	pl_publish "topic=$T" -H "Origin: $PL_ORIGIN" -H 'Content-Type: text/plain' --data-binary @"$BATS_TEST_TMPDIR/big"
+	pl_expect_error 413
+	[ "$(pl_hdr Access-Control-Allow-Origin)" = "$PL_ORIGIN" ] || { pl_show; pl_fail "no ACAO on the 413"; }
+	for ep in poll longpoll stream; do
+		pl_req GET "/push/$ep?topic=$T&x=%zz%ff" -H "Origin: $PL_ORIGIN"
+		pl_expect_error 400
+		[ "$(pl_hdr Access-Control-Allow-Origin)" = "$PL_ORIGIN" ] || { pl_show; pl_fail "no ACAO on $ep's 400"; }
+		pl_req GET "/push/${ep}x?topic=$T" -H "Origin: $PL_ORIGIN"
+		pl_expect_error 404
+		[ "$(pl_hdr Access-Control-Allow-Origin)" = "$PL_ORIGIN" ] || { pl_show; pl_fail "no ACAO on ${ep}x's 404"; }
+	done
+	pl_req GET "/push/poll?topic=$T&x=%ff" -H 'Origin: https://evil.example'
+	pl_expect_error 400
+	! pl_hdr Access-Control-Allow-Origin >/dev/null || { pl_show; pl_fail "ACAO given to an unlisted origin on a 400"; }
+}
+
 @test "an unlisted origin gets no CORS headers" {
 	T=$(pl_topic)
 	for o in https://evil.example http://allowed.example https://allowed.example.evil.example null; do

@@ -165,7 +165,7 @@ TABLE
 
 @test "a misspelt or extended endpoint path is a JSON 404, not the endpoint" {
 	for p in pollx poll/x poll.json poll. longpollx longpoll/x longpoll.x streamx stream/ stream.sse \
-		 publishx publish/x publish.php healthz health.json; do
+		 publishx publish/x publish.php healthz health.json admin.json/stats adminx/stats; do
 		pl_req GET "/push/$p?topic=/e&timeout=1"
 		pl_expect_error 404
 	done
