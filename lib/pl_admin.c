@@ -62,38 +62,42 @@ static int authorize(const struct pl_conf *c, const struct pl_req *r, char *err,
 	return PL_OK;
 }
 
-/* DELETE, or POST with _method=DELETE for clients that cannot send DELETE. */
+/* DELETE, or POST with _method=DELETE for clients that cannot send DELETE.
+ * Method names are case-sensitive in HTTP, but this one is a form field
+ * that forms and libraries spell either way. */
 static int wants_delete(struct pl_req *r)
 {
 	const char *m;
+	int del;
 
 	if (pl_req_method_is(r, "DELETE"))
 		return 1;
 	if (!pl_req_method_is(r, "POST"))
 		return 0;
 	m = pl_req_arg(r, "_method");
-	if (!r->form && r->body_len && pl_kv_parse(r->body, r->body_len, &r->form, &r->nform) == PL_OK) {
-		if (!m)
-			m = pl_kv_get(r->form, r->nform, "_method");
-		/* An HTML form sends its filter (topic=, user=) in the body
-		 * with _method: read it as the query, the body's fields first. */
-		if (m && !strcasecmp(m, "DELETE") && r->nform) {
-			size_t n = r->nform + r->nargs;
-			struct pl_kv *kv = pl_xcalloc(n, sizeof *kv);
+	if (r->form || !r->body_len || pl_kv_parse(r->body, r->body_len, &r->form, &r->nform) != PL_OK)
+		return m && !strcasecmp(m, "DELETE");
+	if (!m)
+		m = pl_kv_get(r->form, r->nform, "_method");
+	/* Decided before the query's fields are replaced: m may point into
+	 * them. */
+	del = m && !strcasecmp(m, "DELETE");
+	/* An HTML form sends its filter (topic=, user=) in the body with
+	 * _method: read it as the query, the body's fields first. */
+	if (del && r->nform) {
+		size_t n = r->nform + r->nargs;
+		struct pl_kv *kv = pl_xcalloc(n, sizeof *kv);
 
-			for (size_t i = 0; i < n; i++) {
-				const struct pl_kv *from = i < r->nform ? &r->form[i] : &r->args[i - r->nform];
-				kv[i].k = pl_xstrdup(from->k);
-				kv[i].v = pl_xstrdup(from->v);
-			}
-			pl_kv_free(r->args, r->nargs);
-			r->args = kv;
-			r->nargs = n;
+		for (size_t i = 0; i < n; i++) {
+			const struct pl_kv *from = i < r->nform ? &r->form[i] : &r->args[i - r->nform];
+			kv[i].k = pl_xstrdup(from->k);
+			kv[i].v = pl_xstrdup(from->v);
 		}
+		pl_kv_free(r->args, r->nargs);
+		r->args = kv;
+		r->nargs = n;
 	}
-	/* Method names are case-sensitive in HTTP, but this one is a form
-	 * field that forms and libraries spell either way. */
-	return m && !strcasecmp(m, "DELETE");
+	return del;
 }
 
 static void stats(const struct pl_conf *c, struct pl_store *st, struct pl_resp *resp, const struct pl_outopt *eo)
@@ -264,6 +268,43 @@ static int server_error(const struct pl_conf *c, const struct pl_req *r, struct 
 	return 1;
 }
 
+/* Where the script's name ends in path: the web server's PATH_INFO is the
+ * rest (lighttpd and Apache set it; "/push/x/admin/stats" is script
+ * "/push/x" and path info "/admin/stats", not admin). Without it, or when
+ * the raw path does not end with it (%-escapes), the whole path. */
+static size_t script_end(const struct pl_req *r, const char *path)
+{
+	const char *pi = pl_req_env(r, "PATH_INFO");
+	size_t n = strlen(path), pn = pi ? strlen(pi) : 0;
+
+	if (pn && pn < n && !strcmp(path + n - pn, pi))
+		return n - pn;
+	return n;
+}
+
+/* The admin resource after ".../admin" (or a plain CGI install's
+ * "admin.cgi"): "", "/messages", "/stats"...; NULL when the path names no
+ * admin resource. The script part, when known, must end with the name. */
+static const char *admin_resource(const char *path, size_t script_len)
+{
+	const char *at = NULL, *rest;
+
+	for (const char *p = path; (p = strstr(p, "/admin")) && (size_t)(p - path) < script_len; p++) {
+		rest = p + 6;
+		if (pl_http_cgi_ext(rest, strcspn(rest, "/")))
+			rest += strcspn(rest, "/");
+		if (*rest == '\0' || *rest == '/') {
+			at = rest;
+			if (script_len < strlen(path))
+				continue;   /* the last one in the script part */
+			break;              /* no path info: the first one */
+		}
+	}
+	if (at && script_len < strlen(path) && (size_t)(at - path) != script_len)
+		return NULL;
+	return at;
+}
+
 void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req *r, struct pl_resp *resp)
 {
 	char path[PATH_MAX_LEN], err[256];
@@ -273,10 +314,10 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 	int rc;
 
 	pl_req_path(r, path, sizeof path);
-	n = strlen(path);
+	n = script_end(r, path);
 	if (server_error(c, r, resp))
 		return;
-	if (n >= 7 && !strcmp(path + n - 7, "/health")) {
+	if (n == strlen(path) && n >= 7 && !strcmp(path + n - 7, "/health")) {
 		health(c, st, r, resp);
 		return;
 	}
@@ -285,14 +326,8 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 	 * that a wrong URL gets a JSON error like any other, not the server's
 	 * HTML page. It names no resource: no token is needed to learn that,
 	 * and no preflight is answered for it. */
-	rest = strstr(path, "/admin");
-	if (rest) {
-		rest += 6;
-		/* a plain CGI install's extension: "/cgi-bin/admin.cgi/stats" */
-		if (pl_http_cgi_ext(rest, strcspn(rest, "/")))
-			rest += strcspn(rest, "/");
-	}
-	if (!rest || (*rest != '\0' && *rest != '/')) {
+	rest = admin_resource(path, n);
+	if (!rest) {
 		pl_http_cors_error(c, r, resp);
 		pl_out_error(resp, &eo, PL_ENOTFOUND, NULL, PL_MSG_NO_ENDPOINT, 0);
 		return;

@@ -124,6 +124,20 @@ teardown_file() { pl_teardown_server; }
 	[ "$(pl_ids)" = "$kept" ]
 }
 
+@test "POST with _method=DELETE in the query and other fields in the form body deletes" {
+	T=$(pl_topic)
+	pl_pub "$T/a" one; a=$PUB_ID
+	pl_pub "$T/b" two
+	pl_pub "$T/c" kept; kept=$PUB_ID
+	pl_admin POST "/push/admin/messages/$a?_method=DELETE" -d 'note=bye'
+	pl_expect_status 204
+	pl_admin POST "/push/admin/messages?_method=DELETE" -d "topic=$T/b"
+	pl_expect_status 200
+	[ "$(pl_json .deleted)" = 1 ] || pl_fail "deleted: $BODY"
+	pl_poll "topic=$T&since=all"
+	[ "$(pl_ids)" = "$kept" ] || { pl_show; pl_fail "left: $(pl_ids)"; }
+}
+
 @test "admin wrong methods: 405" {
 	pl_admin POST /push/admin/messages -d x
 	pl_expect_error 405
@@ -158,12 +172,16 @@ teardown_file() { pl_teardown_server; }
 }
 
 @test "unknown admin path: 404" {
-	pl_admin GET /push/admin/nothing-here
-	pl_expect_error 404
+	for p in /push/admin/nothing-here /push/admin/health /push/admin/messages/health; do
+		pl_admin GET "$p"
+		pl_expect_error 404 || pl_fail "GET $p"
+	done
 }
 
 @test "any other path under /push/: 404 with a JSON error (no token needed), XML when asked" {
-	for p in /push/ /push/nope /push/subscribe/x /push/administrator "/push/a%20b?x=1"; do
+	for p in /push/ /push/nope /push/subscribe/x /push/administrator "/push/a%20b?x=1" \
+		 /push/foo/health /push/x/admin/stats \
+		 /push/x/admin /push/admin.json/stats /push/health/x; do
 		pl_get "$p"
 		pl_expect_error 404 || pl_fail "GET $p"
 		pl_jq_true '.error == "not_found" and (.message | test("/push/poll"))' || pl_fail "GET $p"
