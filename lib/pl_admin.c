@@ -187,7 +187,9 @@ static void messages(const struct pl_conf *c, struct pl_store *st, struct pl_req
 		goto out;
 	}
 	if (del) {
-		if ((rc = pl_store_delete_matching(st, &sub.f, &n)) != PL_OK) {
+		/* The same filter as a list, since= included; limit= caps the
+		 * delete only when given (a list's default of 100 does not). */
+		if ((rc = pl_store_delete_matching(st, &sub.f, pl_req_arg(r, "limit") ? sub.f.limit : -1, &n)) != PL_OK) {
 			/* Batches already deleted stay deleted: say how many, so
 			 * the operator knows repeating the request is what is left. */
 			snprintf(msg, sizeof msg, "the message store is unavailable after %lld deleted; "

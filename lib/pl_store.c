@@ -1308,30 +1308,36 @@ int pl_store_delete(struct pl_store *st, int64_t id)
 	return rc;
 }
 
-int pl_store_delete_matching(struct pl_store *st, const struct pl_filter *f, int64_t *deleted)
+int pl_store_delete_matching(struct pl_store *st, const struct pl_filter *f, int64_t max, int64_t *deleted)
 {
 	struct pl_filter g = *f;
 	struct pl_result res;
 	int64_t ids[PL_LIMIT_MAX];
-	int rc;
+	int rc = PL_OK;
 
 	memset(&res, 0, sizeof res);
 	*deleted = 0;
-	g.since = PL_SINCE_ID;
-	g.since_id = 0;
-	g.limit = 500;
 	/* Read a batch, delete it, go on after it: the write lock is held for
-	 * one short batch at a time, never for the whole delete. */
+	 * one short batch at a time, never for the whole delete. The first
+	 * batch starts where the filter's since does, as a list would. */
 	for (;;) {
 		size_t n;
 
+		g.limit = max >= 0 && max - *deleted < 500 ? (int)(max - *deleted) : 500;
+		if (g.limit <= 0)
+			break;
 		if ((rc = pl_store_query(st, &g, &res)) != PL_OK || res.n == 0)
+			break;
+		/* A cursor past the head lists from the start (reset); a delete
+		 * does not: it names nothing that exists. */
+		if (res.reset)
 			break;
 		n = res.n;
 		for (size_t i = 0; i < n; i++)
 			ids[i] = res.rows[i].id;
 		if ((rc = delete_ids(st, ids, n, deleted)) != PL_OK || !res.more)
 			break;
+		g.since = PL_SINCE_ID;
 		g.since_id = ids[n - 1];
 	}
 	pl_result_free(&res);

@@ -173,8 +173,10 @@ int pl_store_mark_pending(struct pl_store *st, struct pl_marks *m, int wait);
 /* One message; PL_ENOTFOUND when absent. */
 int pl_store_get(struct pl_store *st, int64_t id, struct pl_result *res);
 int pl_store_delete(struct pl_store *st, int64_t id);
-/* Delete every message a filter matches (admin); *deleted counts them. */
-int pl_store_delete_matching(struct pl_store *st, const struct pl_filter *f, int64_t *deleted);
+/* Delete the messages a filter matches (admin), from its since on, the
+ * oldest first, at most max of them (max < 0: all); *deleted counts them.
+ * f->limit is not used. */
+int pl_store_delete_matching(struct pl_store *st, const struct pl_filter *f, int64_t max, int64_t *deleted);
 int pl_store_stats(struct pl_store *st, struct pl_stats *s);
 int pl_store_purge(struct pl_store *st, const struct pl_purge *p, struct pl_purge_result *r);
 

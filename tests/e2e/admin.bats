@@ -171,6 +171,28 @@ teardown_file() { pl_teardown_server; }
 	[ "$(pl_ids)" = "$kept" ]
 }
 
+@test "DELETE by filter deletes what the same filter lists: since= and limit= count" {
+	T=$(pl_topic)
+	pl_pub "$T" a; a=$PUB_ID
+	pl_pub "$T" b; b=$PUB_ID
+	pl_pub "$T" c; c=$PUB_ID
+	pl_pub "$T" d; d=$PUB_ID
+	pl_pub "$T" e; e=$PUB_ID
+	pl_admin DELETE "/push/admin/messages?topic=$T&since=$c&limit=1"
+	pl_expect_status 200
+	[ "$(pl_json .deleted)" = 1 ] || pl_fail "since=c&limit=1 deleted: $BODY"
+	pl_admin DELETE "/push/admin/messages?topic=$T&since=now"
+	[ "$(pl_json .deleted)" = 0 ] || pl_fail "since=now deleted: $BODY"
+	pl_admin DELETE "/push/admin/messages?topic=$T&since=999999999"
+	[ "$(pl_json .deleted)" = 0 ] || pl_fail "a cursor past the head deleted: $BODY"
+	pl_poll "topic=$T&since=all"
+	[ "$(pl_ids)" = "$a $b $c $e" ] || { pl_show; pl_fail "left: $(pl_ids)"; }
+	pl_admin DELETE "/push/admin/messages?topic=$T&since=$a"
+	[ "$(pl_json .deleted)" = 3 ] || pl_fail "since=a deleted: $BODY"
+	pl_poll "topic=$T&since=all"
+	[ "$(pl_ids)" = "$a" ] || { pl_show; pl_fail "left: $(pl_ids)"; }
+}
+
 @test "unknown admin path: 404" {
 	for p in /push/admin/nothing-here /push/admin/health /push/admin/messages/health; do
 		pl_admin GET "$p"

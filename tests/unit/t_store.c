@@ -552,9 +552,9 @@ static void t_admin_ops(void)
 	filt(&f, "/d", PL_SINCE_ALL, 0, 100);
 	f.admin = 1;
 	f.user_filter = "u1";
-	ok(pl_store_delete_matching(st, &f, &deleted) == PL_OK && deleted == 2, "delete_matching user=u1: 2 rows");
+	ok(pl_store_delete_matching(st, &f, -1, &deleted) == PL_OK && deleted == 2, "delete_matching user=u1: 2 rows");
 	f.user_filter = NULL;
-	ok(pl_store_delete_matching(st, &f, &deleted) == PL_OK && deleted == 3, "delete_matching /d: the 3 left");
+	ok(pl_store_delete_matching(st, &f, -1, &deleted) == PL_OK && deleted == 3, "delete_matching /d: the 3 left");
 	ok(pl_store_tail(st, 0, 10, &res) == PL_OK && !strcmp(ids(&res), "6") && res.head == 6 && !res.more,
 	   "tail: only /keep remains");
 	pub_many(st, "/t", 5);
@@ -568,11 +568,11 @@ static void t_admin_ops(void)
 	   "a trigger refuses to delete one row of the second batch");
 	filt(&f, "/big", PL_SINCE_ALL, 0, 100);
 	f.admin = 1;
-	rc = pl_store_delete_matching(st, &f, &deleted);
+	rc = pl_store_delete_matching(st, &f, -1, &deleted);
 	ok(rc != PL_OK && deleted == 500,
 	   "delete_matching stopped in its second batch: fails, 500 counted (rc %d, %lld)", rc, (long long)deleted);
 	sqlite3_exec(st->db, "DROP TRIGGER stop_delete", NULL, NULL, NULL);
-	ok(pl_store_delete_matching(st, &f, &deleted) == PL_OK && deleted == 700,
+	ok(pl_store_delete_matching(st, &f, -1, &deleted) == PL_OK && deleted == 700,
 	   "the same delete again: the 700 left");
 	pl_result_free(&res);
 	pl_store_close(st);
