@@ -136,17 +136,28 @@ static int origin_allowed(const struct pl_conf *c, const char *origin, int *wild
 int pl_http_cross_site(const struct pl_conf *c, const struct pl_req *req)
 {
 	const char *site = pl_req_env(req, "HTTP_SEC_FETCH_SITE");
-	const char *ref = pl_req_env(req, "HTTP_REFERER"), *host, *end;
+	const char *ref = pl_req_env(req, "HTTP_REFERER"), *host, *end, *own;
 	char origin[256];
+	size_t hn;
 	int wildcard;
 
-	if (!site || strcasecmp(site, "cross-site"))
+	/* Browsers of the last years say who asked; "same-site" is another
+	 * origin (a sibling host) and is judged like any other. */
+	if (site && (!strcasecmp(site, "same-origin") || !strcasecmp(site, "none")))
 		return 0;
-	if (!c->cors_credentials || !ref || !(host = strstr(ref, "://")))
+	/* Another site, or a browser too old to say: the Referer decides.
+	 * Without one (removed by a referrer policy, which a hostile page
+	 * sets itself) nothing shows the page is this host's. */
+	if (!ref || !(host = strstr(ref, "://")))
 		return 1;
+	host += 3;
+	end = host + strcspn(host, "/?#");
+	hn = (size_t)(end - host);
+	own = pl_req_env(req, "HTTP_HOST");
+	if (!site && own && hn && strlen(own) == hn && !strncasecmp(host, own, hn))
+		return 0;               /* a page of this host, in an old browser */
 	/* The Referer's origin: scheme://host[:port], up to the path. */
-	end = host + 3 + strcspn(host + 3, "/?#");
-	if ((size_t)(end - ref) >= sizeof origin)
+	if (!c->cors_credentials || (size_t)(end - ref) >= sizeof origin)
 		return 1;
 	memcpy(origin, ref, (size_t)(end - ref));
 	origin[end - ref] = '\0';

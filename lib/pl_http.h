@@ -36,10 +36,11 @@ int pl_http_cors(const struct pl_conf *c, const struct pl_req *req, struct pl_re
  * headers, so that an allowed page can read why. */
 void pl_http_cors_error(const struct pl_conf *c, const struct pl_req *req, struct pl_resp *r);
 
-/* 1 when the browser says another site made the request (Sec-Fetch-Site:
- * cross-site), and that site is not one the config trusts with its
- * visitors' credentials (listed by name in cors_origins, with
- * cors_credentials on). */
+/* 1 when another site's page may have made the request: the browser says
+ * so (Sec-Fetch-Site: cross-site or same-site), or says nothing and the
+ * Referer is missing or names another host; unless the Referer's origin is
+ * one the config trusts with its visitors' credentials (listed by name in
+ * cors_origins, with cors_credentials on). */
 int pl_http_cross_site(const struct pl_conf *c, const struct pl_req *req);
 
 /* 1 when s[0..n) is a CGI script's extension (".cgi", ".fcgi", ".fcg"):
