@@ -100,16 +100,15 @@ static int wants_delete(struct pl_req *r)
 	return del;
 }
 
-static void stats(const struct pl_conf *c, struct pl_store *st, struct pl_resp *resp, const struct pl_outopt *eo)
+struct json_object *pl_admin_stats(const struct pl_conf *c, struct pl_store *st)
 {
 	struct pl_stats s;
 	struct json_object *o;
 	long waiting;
 
-	if (pl_store_stats(st, &s) != PL_OK) {
-		pl_out_error(resp, eo, PL_EIO, NULL, "the message store is unavailable", c->retry_after);
-		return;
-	}
+	if (pl_store_stats(st, &s) != PL_OK)
+		return NULL;
+	/* -1: the count's directory cannot be read; nobody is counted. */
 	waiting = pl_waiting_total(c->db_path);
 	o = json_object_new_object();
 	json_object_object_add(o, "rows", json_object_new_int64(s.rows));
@@ -120,6 +119,17 @@ static void stats(const struct pl_conf *c, struct pl_store *st, struct pl_resp *
 	json_object_object_add(o, "waiting", json_object_new_int64(waiting < 0 ? 0 : waiting));
 	json_object_object_add(o, "publishes_last_minute", json_object_new_int64(s.publishes_last_minute));
 	json_object_object_add(o, "push", json_object_new_boolean(c->push_enabled));
+	return o;
+}
+
+static void stats(const struct pl_conf *c, struct pl_store *st, struct pl_resp *resp, const struct pl_outopt *eo)
+{
+	struct json_object *o = pl_admin_stats(c, st);
+
+	if (!o) {
+		pl_out_error(resp, eo, PL_EIO, NULL, "the message store is unavailable", c->retry_after);
+		return;
+	}
 	pl_out_object(resp, eo, 200, "stats", o);
 }
 

@@ -2,6 +2,8 @@
 #ifndef PL_ADMIN_H
 #define PL_ADMIN_H
 
+#include <json-c/json.h>
+
 #include "pl_conf.h"
 #include "pl_http.h"
 #include "pl_req.h"
@@ -10,5 +12,8 @@
 /* Route by the request path: a path ending in "/health" is the public
  * health check; everything after "/admin" is the admin API. */
 void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req *r, struct pl_resp *resp);
+/* The stats object of /admin/stats and `pushlite stats`; NULL when the
+ * store cannot be read. */
+struct json_object *pl_admin_stats(const struct pl_conf *c, struct pl_store *st);
 
 #endif

@@ -632,6 +632,8 @@ int pl_filter_match(const struct pl_filter *f, const struct pl_row *r, int64_t n
 			return 0;
 		if (f->undelivered && (!r->user || r->last_get))
 			return 0;
+		if (f->unexpired && r->expires <= now_ms)
+			return 0;
 	} else {
 		/* The one check that keeps a user's message from anyone else. */
 		if (r->user && !str_eq(r->user, f->identity))

@@ -61,6 +61,7 @@ struct pl_filter {
 	                         * unless client is set */
 	const char *user_filter;/* admin: only messages for this user */
 	int undelivered;        /* admin: only user messages never delivered */
+	int unexpired;          /* admin: no expired rows either (pushlite tail) */
 	enum pl_since since;
 	int64_t since_id;       /* PL_SINCE_ID */
 	int64_t since_age;      /* PL_SINCE_AGE: seconds back from now */

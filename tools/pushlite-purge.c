@@ -36,7 +36,7 @@ int main(int argc, char **argv)
 
 	pl_log_init("pushlite-purge");
 	opterr = 0;     /* our own one-line reasons, for cron mail */
-	while ((o = getopt_long(argc, argv, "d:nr:a:qc:h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, ":d:nr:a:qc:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'd': db = optarg; break;
 		case 'c': conf = optarg; break;
@@ -55,6 +55,9 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'h': usage(stdout); return 0;
+		case ':':
+			fprintf(stderr, "pushlite-purge: %s needs a value (see --help)\n", argv[optind - 1]);
+			return 2;
 		default:
 			fprintf(stderr, "pushlite-purge: bad option %s (see --help)\n", argv[optind - 1]);
 			return 2;
@@ -64,10 +67,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pushlite-purge: unexpected argument %s (see --help)\n", argv[optind]);
 		return 2;
 	}
-	/* Silent on success means the config's warnings too (a short token):
-	 * cron would mail them every night. A failure still says why. */
-	if (quiet)
-		pl_log_set_level(PL_LOG_ERR);
+	/* The config's warnings (a short token) are the web programs' to
+	 * give: here they would make a failure's reason more than one line,
+	 * and cron would mail them every night. */
+	pl_log_set_level(PL_LOG_ERR);
 	if ((conf ? pl_conf_load(&c, conf, err, sizeof err) : pl_conf_load_env(&c, err, sizeof err)) != PL_OK) {
 		/* --db alone is enough: a bad or missing config then does not matter. */
 		if (!db) {

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pl_admin.h"
 #include "pl_auth.h"
 #include "pl_conf.h"
 #include "pl_group.h"
@@ -24,7 +25,6 @@
 #include "pl_store.h"
 #include "pl_sub.h"
 #include "pl_topic.h"
-#include "pl_waiting.h"
 #include "pl_wake.h"
 
 static volatile sig_atomic_t stop;
@@ -122,6 +122,12 @@ static char *read_all(FILE *f, size_t max, size_t *len)
 
 /* Publishing goes through the very code the web endpoint runs, given the
  * fields as the X- headers a request would carry. */
+static void free_env(char **env, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(env[i]);
+}
+
 static int cmd_publish(struct pl_conf *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -138,7 +144,7 @@ static int cmd_publish(struct pl_conf *c, int argc, char **argv)
 	while ((o = next_opt("publish", argc, argv, ":h", opts)) != -1) {
 		const char *h = NULL;
 		switch (o) {
-		case 'h': usage(stdout); return 0;
+		case 'h': usage(stdout); free_env(env, nenv); return 0;
 		case 'y': h = "HTTP_X_TYPE"; break;
 		case 'u': h = "HTTP_X_USER"; break;
 		case 'c': h = "HTTP_X_CLIENTS"; break;
@@ -146,15 +152,16 @@ static int cmd_publish(struct pl_conf *c, int argc, char **argv)
 		case 's': h = "HTTP_X_SRC"; break;
 		case 'g': h = "HTTP_X_TARGET"; break;
 		case 'j': json = 1; continue;
-		default: return 2;
+		default: free_env(env, nenv); return 2;
 		}
 		if (nenv < 10 && asprintf(&env[nenv], "%s=%s", h, optarg) > 0)
 			nenv++;
 	}
-	if (optind >= argc)
-		return bad_usage("publish", "a TOPIC is needed");
-	if (argc - optind > 2)
-		return bad_usage("publish", "TOPIC and at most one TEXT (quote a text with blanks)");
+	if (optind >= argc || argc - optind > 2) {
+		free_env(env, nenv);
+		return optind >= argc ? bad_usage("publish", "a TOPIC is needed")
+				      : bad_usage("publish", "TOPIC and at most one TEXT (quote a text with blanks)");
+	}
 	if (asprintf(&env[nenv], "HTTP_X_TOPIC=%s", argv[optind]) > 0)
 		nenv++;
 	env[nenv++] = pl_xstrdup("REQUEST_METHOD=POST");
@@ -187,8 +194,7 @@ out:
 	pl_store_close(st);
 	pl_group_close();
 	free(body);
-	for (size_t i = 0; i < nenv; i++)
-		free(env[i]);
+	free_env(env, nenv);
 	return rc;
 }
 
@@ -222,7 +228,8 @@ static int cmd_tail(struct pl_conf *c, int argc, char **argv)
 
 	memset(&f, 0, sizeof f);
 	memset(&res, 0, sizeof res);
-	f.admin = 1;
+	f.admin = 1;            /* every user's messages, every client kind */
+	f.unexpired = 1;        /* but, as everywhere, never an expired one */
 	f.since = PL_SINCE_NOW;
 	f.limit = PL_LIMIT_MAX;
 	while ((o = next_opt("tail", argc, argv, ":h", opts)) != -1) {
@@ -317,7 +324,8 @@ static int cmd_token(struct pl_conf *c, int argc, char **argv)
 		return bad_usage("token", "--user U is needed");
 	if (optind != argc)
 		return bad_usage("token", "no arguments besides the options");
-	if (!secret) {
+	if (!secret || !*secret) {
+		/* The programs refuse an empty secret: its tokens could never be used. */
 		fprintf(stderr, "pushlite: no secret: set 'secret =' in the configuration or pass --secret\n");
 		return 1;
 	}
@@ -332,22 +340,18 @@ static int cmd_token(struct pl_conf *c, int argc, char **argv)
 static int cmd_stats(struct pl_conf *c)
 {
 	struct pl_store *st;
-	struct pl_stats s;
-	int rc;
+	struct json_object *o;
 
 	if (open_existing(c, &st))
 		return 1;
-	rc = pl_store_stats(st, &s);
+	o = pl_admin_stats(c, st);
 	pl_store_close(st);
-	if (rc != PL_OK) {
+	if (!o) {
 		fprintf(stderr, "pushlite: cannot read the database %s\n", c->db_path);
 		return 1;
 	}
-	printf("{\"rows\":%lld,\"oldest_id\":%lld,\"newest_id\":%lld,\"db_bytes\":%lld,\"wal_bytes\":%lld,"
-	       "\"waiting\":%ld,\"publishes_last_minute\":%lld,\"push\":%s}\n",
-	       (long long)s.rows, (long long)s.oldest_id, (long long)s.newest_id, (long long)s.db_bytes,
-	       (long long)s.wal_bytes, pl_waiting_total(c->db_path), (long long)s.publishes_last_minute,
-	       c->push_enabled ? "true" : "false");
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
 	return 0;
 }
 
@@ -385,7 +389,10 @@ int main(int argc, char **argv)
 	/* Each command parses its own options from here. */
 	argc -= optind;
 	argv += optind;
-	optind = 1;
+	/* 0, not 1: glibc starts afresh only then, and would otherwise keep
+	 * the "+" of the options above (stop at the first word), so that
+	 * "tail /t --since all" took --since for a topic. */
+	optind = 0;
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		usage(stdout);
 		rc = 0;

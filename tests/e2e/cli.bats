@@ -57,6 +57,32 @@ wait_for() {
 	pl_jq_true --argjson id "$id" '.messages | length == 1 and .[0].id == $id and .[0].data == "from the shell" and .[0].type == "notice"'
 }
 
+@test "options may follow the topic: publish /t TEXT --type T, tail /t --since all" {
+	T=$(pl_topic)
+	out=$(cli publish "$T" 'after the topic' --type notice --ttl 1h)
+	id=$(printf '%s' "$out" | jq -r .id)
+	[[ $id =~ ^[0-9]+$ ]] || pl_fail "no id: $out"
+	run timeout 10 sh -c "'$PL_TOOLS/pushlite' --conf '$PL_CONF' tail '$T' --since all | head -1"
+	[ "$status" = 0 ] || pl_fail "tail TOPIC --since all: exit $status: $output"
+	printf '%s' "$output" | jq -e --argjson id "$id" '.id == $id and .type == "notice" and .data == "after the topic"' >/dev/null ||
+		pl_fail "tail after the topic's options: $output"
+}
+
+@test "tail never prints an expired message (not yet purged), like every endpoint" {
+	T=$(pl_topic)
+	cli publish --ttl 1 "$T" 'short-lived' >/dev/null
+	sleep 1.2
+	cli publish "$T" 'kept' >/dev/null
+	run timeout 10 sh -c "'$PL_TOOLS/pushlite' --conf '$PL_CONF' tail --since all '$T' | head -1"
+	[ "$status" = 0 ] || pl_fail "tail: exit $status: $output"
+	[ "$(printf '%s' "$output" | jq -r .data)" = kept ] || pl_fail "tail printed: $output"
+}
+
+@test "token: an empty --secret is refused (the programs would refuse its tokens)" {
+	run "$PL_TOOLS/pushlite" --conf "$PL_CONF" token --user bob --secret ''
+	[ "$status" = 1 ] && [ "${#lines[@]}" = 1 ] || pl_fail "exit $status: $output"
+}
+
 @test "stats from the CLI: the admin stats' fields" {
 	out=$(cli stats)
 	printf '%s' "$out" | jq -e '([.rows, .oldest_id, .newest_id, .db_bytes, .wal_bytes, .waiting,
