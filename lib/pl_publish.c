@@ -126,13 +126,28 @@ static size_t json_number_len(const char *s, size_t n)
 	return i;
 }
 
-/* 1 if s[0..n), which json-c's strict mode took, is still not JSON: json-c
- * lets through single quotes, numbers such as "1." or "01", and raw control
- * characters inside strings. A double keeps its text as written, so "1."
- * would be stored and served, and break every answer that carries it. */
-static int lax_json(const char *s, size_t n)
+/* 1 when the integer at s[0..n) (digits, perhaps a leading '-') is
+ * outside what json-c holds (int64 below zero, uint64 above): it would
+ * clamp it, and serve 18446744073709551615 for a 30-digit id. */
+static int int_out_of_range(const char *s, size_t n)
 {
-	int in_str = 0;
+	int neg = *s == '-';
+	const char *max = neg ? "9223372036854775808" : "18446744073709551615";
+	size_t digits = n - (size_t)neg, maxlen = strlen(max);
+
+	return digits > maxlen || (digits == maxlen && memcmp(s + neg, max, maxlen) > 0);
+}
+
+/* What json-c's strict mode took but is still not to be stored: 1 when
+ * s[0..n) is not JSON (json-c lets through single quotes, numbers such as
+ * "1." or "01", and raw control characters inside strings; a double keeps
+ * its text as written, so "1." would be stored and served, and break every
+ * answer that carries it); -1 when nested deeper than max_depth (json-c
+ * misses "[[...[]]]" one level over); -2 for an integer json-c would
+ * clamp; 0 when fine. */
+static int lax_json(const char *s, size_t n, int max_depth)
+{
+	int in_str = 0, depth = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		if (in_str) {
@@ -144,6 +159,11 @@ static int lax_json(const char *s, size_t n)
 				return 1;
 		} else if (s[i] == '"') {
 			in_str = 1;
+		} else if (s[i] == '[' || s[i] == '{') {
+			if (++depth > max_depth)
+				return -1;
+		} else if (s[i] == ']' || s[i] == '}') {
+			depth--;
 		} else if (s[i] == '\'') {
 			return 1;
 		} else if (s[i] == '-' || is_digit(s[i])) {
@@ -152,18 +172,37 @@ static int lax_json(const char *s, size_t n)
 			/* the number must end where a number cannot go on */
 			if (k == 0 || (i + k < n && strchr("0123456789.eE+-", s[i + k])))
 				return 1;
+			if (strcspn(s + i, ".eE") >= k && int_out_of_range(s + i, k))
+				return -2;
 			i += k - 1;
 		}
 	}
 	return 0;
 }
 
+#define DEPTH_TEXT_(n) #n
+#define DEPTH_TEXT(n) DEPTH_TEXT_(n)
+
+/* The reason for a parse_json() *valid below 1. */
+static const char *json_problem(int valid, const char *invalid)
+{
+	if (valid == -1)
+		return "JSON nested deeper than " DEPTH_TEXT(PL_JSON_DEPTH) " levels";
+	if (valid == -2)
+		return "an integer beyond 64 bits (send such numbers as strings)";
+	return invalid;
+}
+
 /* Strict JSON: the whole of s[0..n), surrounding blanks allowed. *valid is
  * 1 for valid JSON, 0 for invalid, -1 for JSON nested deeper than
- * PL_JSON_DEPTH (deeper than json-c's default of 32: real documents nest
- * more; the checks below walk the tree recursively, so it stays bounded). */
-static struct json_object *parse_json(const char *s, size_t n, int *valid)
+ * max_depth (PL_JSON_DEPTH for a message's data: deeper than json-c's
+ * default of 32, as real documents nest more; the checks below walk the
+ * tree recursively, so it stays bounded), -2 for an integer beyond 64
+ * bits. */
+static struct json_object *parse_json(const char *s, size_t n, int max_depth, int *valid)
 {
+	int lax = 0;
+
 	struct json_tokener *tok;
 	struct json_object *o;
 	size_t off;
@@ -172,7 +211,7 @@ static struct json_object *parse_json(const char *s, size_t n, int *valid)
 	*valid = 0;
 	if (n == 0 || n > INT32_MAX || memchr(s, '\0', n) || !pl_utf8_valid(s, n))
 		return NULL;
-	tok = json_tokener_new_ex(PL_JSON_DEPTH + 1);   /* json-c counts the value itself too */
+	tok = json_tokener_new_ex(max_depth + 1);       /* json-c counts the value itself too */
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	o = json_tokener_parse_ex(tok, s, (int)n);
 	/* json-c's JSON null is a NULL object: success tells it from an error. */
@@ -191,7 +230,9 @@ static struct json_object *parse_json(const char *s, size_t n, int *valid)
 		return NULL;    /* o is NULL: nothing parsed */
 	while (off < n && strchr(" \t\r\n", s[off]))
 		off++;
-	if (off < n || (o && !json_finite(o)) || lax_json(s, n)) {
+	if (off < n || (o && !json_finite(o)) || (lax = lax_json(s, n, max_depth))) {
+		if (off >= n && o && json_finite(o) && lax < 0)
+			*valid = lax;
 		json_object_put(o);
 		return NULL;
 	}
@@ -355,14 +396,14 @@ static int batch_line(struct batch *b, const struct pl_conf *c, const struct fie
 		      const char *s, size_t n, int64_t now, char *err)
 {
 	int valid, have_data = 0;
-	struct json_object *o = parse_json(s, n, &valid), *data = NULL;
+	/* The line's object is one level more than its data. */
+	struct json_object *o = parse_json(s, n, PL_JSON_DEPTH + 1, &valid), *data = NULL;
 	struct fields f = *dflt;
 	char num[24];
 
 	if (!o || !json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
-		snprintf(err, ERRLEN, valid < 0 ? "JSON nested deeper than %d levels" : "not a JSON object",
-			 PL_JSON_DEPTH);
+		snprintf(err, ERRLEN, "%s", json_problem(valid, "not a JSON object"));
 		return PL_EINVAL;
 	}
 	own_obj(b, o);
@@ -563,10 +604,9 @@ static int parse_body(struct batch *b, const struct pl_conf *c, struct pl_req *r
 	if (!strcmp(mt, "application/json")) {
 		int valid;
 
-		data = parse_json(r->body, r->body_len, &valid);
+		data = parse_json(r->body, r->body_len, PL_JSON_DEPTH, &valid);
 		if (valid <= 0) {
-			snprintf(err, ERRLEN, valid < 0 ? "the body is JSON nested deeper than %d levels" :
-				 "the body is not valid JSON", PL_JSON_DEPTH);
+			snprintf(err, ERRLEN, "the body: %s", json_problem(valid, "not valid JSON"));
 			return PL_EINVAL;
 		}
 		if (data)

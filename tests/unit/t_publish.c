@@ -164,6 +164,34 @@ static void t_forms(void)
 	   strstr(stored(reply_id()), "[0,0,0.5,-0.0e-0,1E+5,10,1.5e10,\"tab\\there\",true,false,null,{\"e\":-2}]"),
 	   "every form of JSON number, escapes and literals are taken and kept as written (%s)", shown());
 
+	ok(req("POST", "topic=/oa/j", "application/json", "[18446744073709551615,-9223372036854775808,12345678901234567890123.5]",
+	       "HTTP_AUTHORIZATION=" PUB, NULL) == 201 &&
+	   strstr(stored(reply_id()), "[18446744073709551615,-9223372036854775808,12345678901234567890123.5]"),
+	   "the largest and smallest 64-bit integers, and a long double, kept as written (%s)", shown());
+	{
+		/* Nesting: 64 levels of data, in a body or a batch line; 65 is
+		 * refused also when the innermost container is empty. */
+		char deep[256], line[300];
+		int d;
+
+		for (d = 0; d < 64; d++) {
+			deep[d] = '[';
+			deep[64 + d] = ']';
+		}
+		deep[128] = '\0';
+		ok(req("POST", "topic=/oa/j", "application/json", deep, "HTTP_AUTHORIZATION=" PUB, NULL) == 201,
+		   "64 empty levels: taken");
+		snprintf(line, sizeof line, "{\"topic\":\"/oa/b\",\"data\":%s}\n", deep);
+		ok(req("POST", "", "application/x-ndjson", line, "HTTP_AUTHORIZATION=" PUB, NULL) == 201,
+		   "64 levels of data in a batch line: taken, as in a body");
+		snprintf(line, sizeof line, "[%s]", deep);
+		ok(req("POST", "topic=/oa/j", "application/json", line, "HTTP_AUTHORIZATION=" PUB, NULL) == 400 &&
+		   strstr(shown(), "deeper"), "65 empty levels: 400, too deep (%s)", shown());
+		snprintf(line, sizeof line, "{\"topic\":\"/oa/b\",\"data\":[%s]}\n", deep);
+		ok(req("POST", "", "application/x-ndjson", line, "HTTP_AUTHORIZATION=" PUB, NULL) == 400,
+		   "65 levels of data in a batch line: 400");
+	}
+
 	/* Form fields. */
 	req("POST", "", "application/x-www-form-urlencoded",
 	    "topic=%2Foa%2Ff&data=hello+world&type=notice&user=alice&clients=pc,ios,pc&src=OA&target=HR&ttl=60",
@@ -272,6 +300,12 @@ static void t_bad(void)
 		{ "topic=/oa/x", "application/json", "\"a\tb\"", 400, "a raw tab inside a string" },
 		{ "topic=/oa/x", "application/json", "{\"a\":\"x\ny\"}", 400, "a raw newline inside a string" },
 		{ "topic=/oa/x", "application/json", "[1e999]", 400, "a number beyond double range" },
+		{ "topic=/oa/x", "application/json", "{\"z\":123456789012345678901234567890}", 400,
+		  "an integer beyond 64 bits (json-c would clamp it)" },
+		{ "topic=/oa/x", "application/json", "[18446744073709551616]", 400, "2^64" },
+		{ "topic=/oa/x", "application/json", "[-9223372036854775809]", 400, "-2^63 - 1" },
+		{ "topic=/oa/x", "application/x-ndjson", "{\"topic\":\"/oa/b\",\"data\":99999999999999999999}\n", 400,
+		  "ndjson with an integer beyond 64 bits" },
 		{ "topic=/oa/x", "application/json", "{\"a\":\"it's\",'b':1}", 400, "a single-quoted key after a string with '" },
 		{ "topic=/oa/x", "application/json", "", 400, "empty JSON body" },
 		{ "topic=/oa/x", "application/json", "\"\xff\"", 400, "JSON with bad UTF-8" },
