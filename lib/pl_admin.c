@@ -296,25 +296,37 @@ static size_t script_end(const struct pl_req *r, const char *path)
 
 /* The admin resource after ".../admin" (or a plain CGI install's
  * "admin.cgi"): "", "/messages", "/stats"...; NULL when the path names no
- * admin resource. The script part, when known, must end with the name. */
+ * admin resource. When the web server said where the script's name ends,
+ * that name must end with "admin", and a raw path with dot segments (which
+ * the web server resolved) names nothing. */
 static const char *admin_resource(const char *path, size_t script_len)
 {
-	const char *at = NULL, *rest;
+	size_t n = strlen(path);
+	const char *p;
 
-	for (const char *p = path; (p = strstr(p, "/admin")) && (size_t)(p - path) < script_len; p++) {
-		rest = p + 6;
+	if (script_len < n) {
+		for (p = path; (p = strstr(p, "/.")) && (size_t)(p - path) < script_len; p++)
+			if (p[2] == '/' || (p[2] == '.' && p[3] == '/'))
+				return NULL;
+		for (size_t e = script_len; e > 0; e--)
+			if (path[e - 1] == '/') {
+				size_t k = script_len - e;
+				if ((k == 5 || (k > 5 && pl_http_cgi_ext(path + e + 5, k - 5))) &&
+				    !strncmp(path + e, "admin", 5))
+					return path + script_len;
+				return NULL;
+			}
+		return NULL;
+	}
+	for (p = path; (p = strstr(p, "/admin")); p++) {
+		const char *rest = p + 6;
+
 		if (pl_http_cgi_ext(rest, strcspn(rest, "/")))
 			rest += strcspn(rest, "/");
-		if (*rest == '\0' || *rest == '/') {
-			at = rest;
-			if (script_len < strlen(path))
-				continue;   /* the last one in the script part */
-			break;              /* no path info: the first one */
-		}
+		if (*rest == '\0' || *rest == '/')
+			return rest;
 	}
-	if (at && script_len < strlen(path) && (size_t)(at - path) != script_len)
-		return NULL;
-	return at;
+	return NULL;
 }
 
 void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req *r, struct pl_resp *resp)

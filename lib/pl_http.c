@@ -146,10 +146,12 @@ int pl_http_cross_site(const struct pl_conf *c, const struct pl_req *req)
 	if (site && (!strcasecmp(site, "same-origin") || !strcasecmp(site, "none")))
 		return 0;
 	/* Another site, or a browser too old to say: the Referer decides.
-	 * Without one (removed by a referrer policy, which a hostile page
-	 * sets itself) nothing shows the page is this host's. */
+	 * When the browser said cross-site, a missing Referer (removed by a
+	 * referrer policy, which a hostile page sets itself) shows nothing.
+	 * When nothing says anything (a script, curl, a browser that sends no
+	 * Referer) there is nothing to go on: the login counts. */
 	if (!ref || !(host = strstr(ref, "://")))
-		return 1;
+		return site != NULL;
 	host += 3;
 	end = host + strcspn(host, "/?#");
 	hn = (size_t)(end - host);

@@ -524,11 +524,10 @@ static int form_has_data(const char *s, size_t n)
 	for (size_t i = 0; i < n;) {
 		size_t end = i;
 
-		while (end < n && s[end] != '&' && s[end] != ';')
+		/* "data" alone, without '=', is a word of a text ("curl -d data"). */
+		while (end < n && s[end] != '&')
 			end++;
 		if (end - i >= 5 && !memcmp(s + i, "data=", 5))
-			return 1;
-		if (end - i == 4 && !memcmp(s + i, "data", 4))
 			return 1;
 		i = end + 1;
 	}
@@ -624,6 +623,10 @@ static int parse_body(struct batch *b, const struct pl_conf *c, struct pl_req *r
 			}
 			if (given_twice(r->form, r->nform, err) != PL_OK)
 				return PL_EINVAL;
+			if (!*pl_kv_get(r->form, r->nform, "data")) {
+				snprintf(err, ERRLEN, "the message is empty");     /* as an empty text is */
+				return PL_EINVAL;
+			}
 			request_fields(r, r->form, r->nform, &f);
 			data = own_obj(b, json_object_new_string(pl_kv_get(r->form, r->nform, "data")));
 			return add_msg(b, c, &f, data, now, err);

@@ -73,7 +73,9 @@ int pl_kv_parse(const char *s, size_t n, struct pl_kv **out, size_t *nout)
 		size_t end = i, eq;
 		char *k, *v;
 
-		while (end < n && s[end] != '&' && s[end] != ';')
+		/* '&' only, as the URL standard and browsers' forms do: the old
+		 * CGI habit of ';' too cut "data=Meeting at 3; room 5" short. */
+		while (end < n && s[end] != '&')
 			end++;
 		if (end == i) {           /* "a=1&&b=2": tolerate empty pairs */
 			i = end + 1;

@@ -177,18 +177,17 @@ alt_conf() {  # alt_conf KEY=VALUE...: CGI_CONF with those settings
 	CGI_ENV=(REMOTE_USER=alice HTTP_SEC_FETCH_SITE=cross-site HTTP_REFERER=https://evil.example/page)
 	pl_cgi_req poll GET "topic=$T&since=all&format=jsonp&callback=cb"
 	[ "$(jsonp_data)" = '["for-all"]' ] || { pl_show; pl_fail "cross-site JSONP carried alice's message"; }
-	# the same from the site itself, or from an old browser on a page of
-	# this host: alice
-	for env in HTTP_SEC_FETCH_SITE=same-origin HTTP_SEC_FETCH_SITE=none HTTP_REFERER=http://Push.Example:8080/app; do
+	# the same from the site itself, from an old browser on a page of this
+	# host, or from a script (nothing to go on): alice
+	for env in HTTP_SEC_FETCH_SITE=same-origin HTTP_SEC_FETCH_SITE=none HTTP_REFERER=http://Push.Example:8080/app X_NONE=1; do
 		CGI_ENV=(REMOTE_USER=alice HTTP_HOST=push.example:8080 "$env")
 		pl_cgi_req poll GET "topic=$T&since=all&format=jsonp&callback=cb"
 		[ "$(jsonp_data)" = '["for-alice","for-all"]' ] || { pl_show; pl_fail "$env: alice's message missing"; }
 	done
-	# an old browser (no Sec-Fetch-Site) on another site's page, or one
-	# that sends no Referer (a hostile page can suppress it), or a sibling
-	# host (same-site is another origin): broadcasts only
+	# an old browser (no Sec-Fetch-Site) on another site's page, or a
+	# sibling host (same-site is another origin): broadcasts only
 	for env in HTTP_REFERER=https://evil.example/page HTTP_REFERER=http://push.example.evil.example:8080/ \
-		   X_NONE=1 "HTTP_SEC_FETCH_SITE=same-site HTTP_REFERER=https://www.push.example/"; do
+		   "HTTP_SEC_FETCH_SITE=same-site HTTP_REFERER=https://www.push.example/"; do
 		# shellcheck disable=SC2206
 		CGI_ENV=(REMOTE_USER=alice HTTP_HOST=push.example:8080 $env)
 		pl_cgi_req poll GET "topic=$T&since=all&format=jsonp&callback=cb"

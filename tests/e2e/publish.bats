@@ -105,6 +105,26 @@ teardown_file() { pl_teardown_server; }
 	pl_msg_true '.data == "disk full"'
 }
 
+@test "form bodies: ';' is text, not a separator; 'data' alone is text; an empty data= is 400" {
+	T=$(pl_topic)
+	pl_publish "topic=$T" -d 'data=Meeting at 3; room 5&type=note'
+	pl_expect_status 201
+	pl_stored "$T"
+	pl_msg_true '.data == "Meeting at 3; room 5" and .type == "note"'
+	pl_publish "topic=$T" -d 'Meeting at 3; type=x'
+	pl_expect_status 201
+	pl_stored "$T"
+	pl_msg_true '.data == "Meeting at 3; type=x"'
+	pl_publish "topic=$T" -d 'data'
+	pl_expect_status 201
+	pl_stored "$T"
+	pl_msg_true '.data == "data"'
+	n=$(pl_count_topic "$T")
+	pl_publish "topic=$T" -d 'data=&type=x'
+	pl_expect_error 400
+	[ "$(pl_count_topic "$T")" = "$n" ] || pl_fail "an empty data= stored something"
+}
+
 @test "form body with a data field: every field applies" {
 	T=$(pl_topic)
 	pl_publish "" --data-urlencode "topic=$T" --data-urlencode 'data=hello & good+bye' \

@@ -44,7 +44,9 @@ static void t_kv(void)
 	size_t n;
 
 	ok(parses_to("a=1&b=2", (const char *[]){ "a=1", "b=2" }, 2), "a=1&b=2: two pairs in order");
-	ok(parses_to("a=1;b=2", (const char *[]){ "a=1", "b=2" }, 2), "';' separates pairs too");
+	ok(parses_to("a=1;b=2", (const char *[]){ "a=1;b=2" }, 1), "';' is data, not a separator (URL standard)");
+	ok(parses_to("data=Meeting at 3; room 5&type=x", (const char *[]){ "data=Meeting at 3; room 5", "type=x" }, 2),
+	   "a text with '; ' stays whole");
 	ok(parses_to("msg=disk+full", (const char *[]){ "msg=disk full" }, 1), "'+' decodes to a space");
 	ok(parses_to("t=%2Fnews%2fsports", (const char *[]){ "t=/news/sports" }, 1), "%s", "%2F and %2f decode to '/'");
 	ok(parses_to("p=%2B", (const char *[]){ "p=+" }, 1), "%s", "%2B is a literal '+', not a space");
