@@ -43,22 +43,23 @@ void pl_conf_defaults(struct pl_conf *c)
 	c->retry_after = 30;
 }
 
-static int parse_bool(const char *v, int *out)
-{
-	if (!strcasecmp(v, "on") || !strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1"))
-		*out = 1;
-	else if (!strcasecmp(v, "off") || !strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0"))
-		*out = 0;
-	else
-		return PL_EINVAL;
-	return PL_OK;
-}
-
 static int parse_int(const char *v, int64_t lo, int64_t hi, int *out)
 {
 	int64_t x;
 
 	if (pl_int_parse(v, lo, hi, &x) != PL_OK)
+		return PL_EINVAL;
+	*out = (int)x;
+	return PL_OK;
+}
+
+/* Seconds: a bare number or a duration ("25", "25s", "2m", "1h"), as
+ * default_ttl takes; the 100-year ceiling of a duration is refused by hi. */
+static int parse_secs(const char *v, int64_t lo, int64_t hi, int *out)
+{
+	int64_t x;
+
+	if (pl_duration_parse(v, 1, &x) != PL_OK || x < lo || x > hi)
 		return PL_EINVAL;
 	*out = (int)x;
 	return PL_OK;
@@ -186,31 +187,31 @@ static int set_key(struct pl_conf *c, const char *k, const char *v)
 			return PL_EINVAL;
 		c->max_body = (size_t)n;
 	} else if (!strcmp(k, "longpoll_timeout")) {
-		return parse_int(v, 1, 3600, &c->longpoll_timeout);
+		return parse_secs(v, 1, 3600, &c->longpoll_timeout);
 	} else if (!strcmp(k, "longpoll_max_timeout")) {
-		return parse_int(v, 1, 3600, &c->longpoll_max_timeout);
+		return parse_secs(v, 1, 3600, &c->longpoll_max_timeout);
 	} else if (!strcmp(k, "stream_max_time")) {
-		return parse_int(v, 1, 86400, &c->stream_max_time);
+		return parse_secs(v, 1, 86400, &c->stream_max_time);
 	} else if (!strcmp(k, "heartbeat")) {
-		return parse_int(v, 1, 3600, &c->heartbeat);
+		return parse_secs(v, 1, 3600, &c->heartbeat);
 	} else if (!strcmp(k, "longpoll_keepalive")) {
-		return parse_int(v, 0, 3600, &c->longpoll_keepalive);
+		return parse_secs(v, 0, 3600, &c->longpoll_keepalive);
 	} else if (!strcmp(k, "longpoll_gzip")) {
-		return parse_bool(v, &c->longpoll_gzip);
+		return pl_bool_parse(v, &c->longpoll_gzip);
 	} else if (!strcmp(k, "max_waiting")) {
 		return parse_int(v, 1, 1000000, &c->max_waiting);
 	} else if (!strcmp(k, "max_topics")) {
 		return parse_int(v, 1, PL_MAX_TOPICS, &c->max_topics);
 	} else if (!strcmp(k, "retry_after")) {
-		return parse_int(v, 1, 86400, &c->retry_after);
+		return parse_secs(v, 1, 86400, &c->retry_after);
 	} else if (!strcmp(k, "push")) {
-		return parse_bool(v, &c->push_enabled);
+		return pl_bool_parse(v, &c->push_enabled);
 	} else if (!strcmp(k, "publish_get")) {
-		return parse_bool(v, &c->publish_get);
+		return pl_bool_parse(v, &c->publish_get);
 	} else if (!strcmp(k, "trust_remote_user")) {
-		return parse_bool(v, &c->trust_remote_user);
+		return pl_bool_parse(v, &c->trust_remote_user);
 	} else if (!strcmp(k, "cors_credentials")) {
-		return parse_bool(v, &c->cors_credentials);
+		return pl_bool_parse(v, &c->cors_credentials);
 	} else if (!strcmp(k, "synchronous")) {
 		if (!strcasecmp(v, "normal"))
 			c->synchronous_full = 0;
@@ -219,6 +220,10 @@ static int set_key(struct pl_conf *c, const char *k, const char *v)
 		else
 			return PL_EINVAL;
 	} else if (!strcmp(k, "cors_origins")) {
+		/* Given twice, the last line counts, as for every key. */
+		for (size_t i = 0; i < c->ncors; i++)
+			free(c->cors_origins[i]);
+		c->ncors = 0;
 		return split_list(v, add_origin, c);
 	} else {
 		return PL_ENOTFOUND;
@@ -246,11 +251,17 @@ static int on_ini(void *user, const char *section, const char *k, const char *v)
 		else if (rc != PL_ENOTFOUND && !strcmp(k, "secret"))
 			why = ": not empty (16 bytes or more)";
 		else if (rc != PL_ENOTFOUND && !strcmp(k, "token"))
-			why = ": 1-256 of A-Z a-z 0-9 - . _ ~ + / = (8 or more)";
+			why = ": 1-190 of A-Z a-z 0-9 - . _ ~ + / =";
 		else if (rc != PL_ENOTFOUND && !strcmp(k, "topics"))
 			why = ": valid topic prefixes such as /ops /oa";
-		snprintf(ps->reason, sizeof ps->reason, "%s key '%.64s' in [%.64s]%s",
-			 rc == PL_ENOTFOUND ? "unknown" : rc == PL_ECONF ? "the" : "bad value for", k, section, why);
+		if (rc == PL_ENOTFOUND && strcmp(section, "pushlite") && strcmp(section, "") &&
+		    strncmp(section, "token ", 6))
+			snprintf(ps->reason, sizeof ps->reason,
+				 "unknown section [%.64s] (sections are [pushlite] and [token NAME])", section);
+		else
+			snprintf(ps->reason, sizeof ps->reason, "%s key '%.64s' in [%.64s]%s",
+				 rc == PL_ENOTFOUND ? "unknown" : rc == PL_ECONF ? "the" : "bad value for", k, section,
+				 why);
 		ps->failed = 1;
 	}
 	return rc == PL_OK;
@@ -323,6 +334,28 @@ int pl_conf_load(struct pl_conf *c, const char *path, char *err, size_t errlen)
 				snprintf(bad, sizeof bad, "a NUL byte (not a text file?)");
 			while (skip < (size_t)n && (line[skip] == ' ' || line[skip] == '\t'))
 				skip++;
+			if (!bad[0] && skip < (size_t)n && line[skip] == '[') {
+				/* A section header: "[ pushlite ]" is [pushlite]; one
+				 * without ']' would leave the keys below in the section
+				 * before it, and be reported as one of them. */
+				char *close = memchr(line + skip, ']', (size_t)n - skip);
+				size_t a = skip + 1, z;
+
+				if (!close) {
+					snprintf(bad, sizeof bad, "a section header without ']'");
+					break;
+				}
+				z = (size_t)(close - line);
+				while (a < z && (line[a] == ' ' || line[a] == '\t'))
+					a++;
+				while (z > a && (line[z - 1] == ' ' || line[z - 1] == '\t'))
+					z--;
+				pl_buf_addc(&text, '[');
+				pl_buf_add(&text, line + a, z - a);
+				pl_buf_add(&text, close, (size_t)(line + n - close));
+				pl_buf_addc(&text, '\n');
+				continue;
+			}
 			pl_buf_add(&text, line + skip, (size_t)n - skip);
 			pl_buf_addc(&text, '\n');
 		}

@@ -125,7 +125,9 @@ static int parse_since(struct pl_sub *sub, const struct pl_req *r, enum pl_sub_k
 		s = pl_req_arg(r, "last_event_id");
 		name = "last_event_id";
 	}
-	if (!s) {
+	/* Empty, like an empty header: no cursor yet (a client's first
+	 * request may send last_event_id= with nothing). */
+	if (!s || !*s) {
 		s = pl_req_arg(r, "since");
 		name = "since";
 	}
@@ -250,8 +252,13 @@ int pl_sub_parse(struct pl_sub *sub, const struct pl_req *r, const struct pl_con
 			}
 			sub->f.user_filter = keep(sub, &used, v, strlen(v));
 		}
-		if ((v = pl_req_arg(r, "undelivered")))
-			sub->f.undelivered = strcmp(v, "0") && strcmp(v, "false");
+		/* "&undelivered" alone is the flag set. */
+		if ((v = pl_req_arg(r, "undelivered")) && *v && pl_bool_parse(v, &sub->f.undelivered) != PL_OK) {
+			snprintf(msg, msglen, "undelivered must be 1 or 0 (on/off, yes/no, true/false)");
+			return PL_EINVAL;
+		} else if (v && !*v) {
+			sub->f.undelivered = 1;
+		}
 		return PL_OK;
 	}
 	switch (pl_auth_subscriber(c, r, sub->user, &sub->until)) {

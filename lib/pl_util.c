@@ -103,6 +103,17 @@ int64_t pl_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int pl_bool_parse(const char *v, int *out)
+{
+	if (!strcasecmp(v, "on") || !strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1"))
+		*out = 1;
+	else if (!strcasecmp(v, "off") || !strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0"))
+		*out = 0;
+	else
+		return PL_EINVAL;
+	return PL_OK;
+}
+
 int pl_int_parse(const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
 	char *end;

@@ -49,6 +49,8 @@ int64_t pl_now_ms(void);
 
 /* Parse a whole decimal integer in [lo, hi]. s may be NULL (PL_EINVAL). */
 int pl_int_parse(const char *s, int64_t lo, int64_t hi, int64_t *out);
+/* on/yes/true/1 or off/no/false/0 (any case); PL_EINVAL otherwise. */
+int pl_bool_parse(const char *v, int *out);
 
 /* Parse a duration "90", "90s", "30m", "12h", "3d" into seconds.
  * A bare integer counts as seconds only if bare_ok; with !bare_ok a bare

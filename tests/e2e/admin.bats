@@ -193,6 +193,23 @@ teardown_file() { pl_teardown_server; }
 	[ "$(pl_ids)" = "$a" ] || { pl_show; pl_fail "left: $(pl_ids)"; }
 }
 
+@test "undelivered= takes the config's booleans; alone it is on; anything else is 400" {
+	T=$(pl_topic)
+	pl_publish "topic=$T&user=u1" -H 'Content-Type: text/plain' --data-binary never-read
+	pl_expect_status 201; u=$(pl_json .id)
+	pl_pub "$T" broadcast; b=$PUB_ID
+	for v in no off false 0 FALSE; do
+		pl_admin GET "/push/admin/messages?topic=$T&undelivered=$v"
+		[ "$(pl_ids)" = "$u $b" ] || { pl_show; pl_fail "undelivered=$v: $(pl_ids)"; }
+	done
+	for v in "undelivered" "undelivered=1" "undelivered=yes" "undelivered=on" "undelivered=TRUE"; do
+		pl_admin GET "/push/admin/messages?topic=$T&$v"
+		[ "$(pl_ids)" = "$u" ] || { pl_show; pl_fail "$v: $(pl_ids)"; }
+	done
+	pl_admin GET "/push/admin/messages?topic=$T&undelivered=maybe"
+	pl_expect_error 400
+}
+
 @test "unknown admin path: 404" {
 	for p in /push/admin/nothing-here /push/admin/health /push/admin/messages/health; do
 		pl_admin GET "$p"

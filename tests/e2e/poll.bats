@@ -98,6 +98,11 @@ expect_ids() {
 	expect_ids "${IDS[3]}"
 	pl_poll "topic=$T&since=all" -H "Last-Event-ID: ${IDS[1]}"
 	expect_ids "${IDS[2]}" "${IDS[3]}"
+	# empty, like an empty header: no cursor, since= (or the default) counts
+	pl_poll "topic=$T&since=${IDS[2]}&last_event_id="
+	expect_ids "${IDS[3]}"
+	pl_poll "topic=$T&last_event_id="
+	expect_ids "${IDS[0]}" "${IDS[1]}" "${IDS[2]}" "${IDS[3]}"
 }
 
 @test "limit: at most that many; more=true and cursor = last returned id; following gets the rest once" {

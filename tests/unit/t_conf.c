@@ -176,7 +176,7 @@ static void t_bad(void)
 		{ "longpoll_keepalive = -1", "negative longpoll_keepalive" },
 		{ "longpoll_gzip = sometimes", "non-boolean longpoll_gzip" },
 		{ "heartbeat = 0", "zero heartbeat" },
-		{ "heartbeat = 15s", "heartbeat with a unit" },
+		{ "heartbeat = 15x", "heartbeat with an unknown unit" },
 		{ "max_waiting = 0", "zero max_waiting" },
 		{ "max_topics = 65", "max_topics over the ceiling of 64" },
 		{ "max_topics = 257", "max_topics over 256" },
@@ -381,6 +381,41 @@ static void t_env(void)
 	pl_conf_free(&c);
 }
 
+/* Section headers with blanks or without ']', unknown sections, times
+ * with units, a key given twice. */
+static void t_forms(void)
+{
+	struct pl_conf c;
+	char err[512];
+	int rc;
+
+	rc = load(&c, "[ pushlite ]\npush = off\n[\ttoken a ]\ntoken = abcdefgh12\n", err, sizeof err);
+	ok(rc == PL_OK && !c.push_enabled && c.ntokens == 1 && !strcmp(c.tokens[0].name, "a"),
+	   "blanks inside [ ] are not part of the section's name (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "# x\n[pushlite\nx = 1\n", err, sizeof err);
+	ok(rc == PL_ECONF && names_line(err, 2) && strstr(err, "]"), "a header without ']' is named as such (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "[pushlite]\npush = on\n[pushlte]\npush = off\n", err, sizeof err);
+	ok(rc == PL_ECONF && names_line(err, 4) && strstr(err, "unknown section [pushlte]"),
+	   "an unknown section is named as a section (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "longpoll_timeout = 20s\nlongpoll_max_timeout = 2m\nstream_max_time = 5m\nheartbeat = 15s\n"
+		  "retry_after = 1m\nlongpoll_keepalive = 0s\n", err, sizeof err);
+	ok(rc == PL_OK && c.longpoll_timeout == 20 && c.longpoll_max_timeout == 120 && c.stream_max_time == 300 &&
+	   c.heartbeat == 15 && c.retry_after == 60 && c.longpoll_keepalive == 0,
+	   "times take durations with units (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "stream_max_time = 2d\n", err, sizeof err);
+	ok(rc == PL_ECONF && names_line(err, 1), "a time over its range is still refused (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "cors_origins = https://a.example\ncors_origins = https://b.example https://c.example\n", err,
+		  sizeof err);
+	ok(rc == PL_OK && c.ncors == 2 && !strcmp(c.cors_origins[0], "https://b.example"),
+	   "cors_origins given twice: the last line counts, as for every key (%s)", err);
+	pl_conf_free(&c);
+}
+
 int main(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -397,6 +432,7 @@ int main(void)
 	t_short();
 	t_tokens();
 	t_env();
+	t_forms();
 	unlink(file);
 	rmdir(dir);
 	return tap_done();
