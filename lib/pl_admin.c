@@ -156,7 +156,7 @@ static void one_message(const struct pl_conf *c, struct pl_store *st, struct pl_
 		return;
 	}
 	if (!pl_req_method_is(r, "GET") && !pl_req_method_is(r, "HEAD")) {
-		pl_resp_header(resp, "Allow", "GET, DELETE");
+		pl_resp_header(resp, "Allow", "GET, HEAD, DELETE, POST");
 		pl_out_error(resp, eo, PL_EMETHOD, NULL, "use GET or DELETE", 0);
 		return;
 	}
@@ -181,7 +181,7 @@ static void messages(const struct pl_conf *c, struct pl_store *st, struct pl_req
 
 	memset(&res, 0, sizeof res);
 	if (!del && !pl_req_method_is(r, "GET") && !pl_req_method_is(r, "HEAD")) {
-		pl_resp_header(resp, "Allow", "GET, DELETE");
+		pl_resp_header(resp, "Allow", "GET, HEAD, DELETE, POST");
 		pl_out_error(resp, eo, PL_EMETHOD, NULL, "use GET to list or DELETE to delete by filter", 0);
 		return;
 	}
@@ -363,7 +363,7 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 		return;
 	}
 	if ((rc = authorize(c, r, err, sizeof err)) != PL_OK) {
-		if (rc == PL_EAUTH)
+		if (rc == PL_EAUTH && eo.fmt != PL_FMT_JSONP)
 			pl_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"pushlite admin\"");
 		pl_out_error(resp, &eo, rc, NULL, err, 0);
 		return;

@@ -197,6 +197,8 @@ int pl_http_cors(const struct pl_conf *c, const struct pl_req *req, struct pl_re
 	if (!origin || !origin_allowed(c, origin, &wildcard)) {
 		if (preflight)
 			r->status = origin ? 403 : 204;
+		if (preflight && !origin)
+			pl_resp_header(r, "Allow", methods);    /* a plain OPTIONS asks this */
 		if (preflight && origin) {
 			/* An error like every other: a JSON body that says why. */
 			pl_resp_header(r, "Content-Type", "application/json; charset=utf-8");

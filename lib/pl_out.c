@@ -549,27 +549,3 @@ void pl_out_stream_heartbeat(struct pl_buf *b, const struct pl_outopt *o)
 	}
 }
 
-void pl_out_stream_error(struct pl_buf *b, const struct pl_outopt *o, int rc, const char *msg)
-{
-	struct json_object *e = error_object(rc, NULL, msg);
-	const char *s = json_object_to_json_string_ext(e, JSON_FLAGS);
-
-	switch (o->fmt) {
-	case PL_FMT_SSE:
-		pl_buf_addf(b, "event: error\ndata: %s\n\n", s);
-		break;
-	case PL_FMT_JS:
-		js_call(b, o->callback, s, strlen(s));
-		break;
-	case PL_FMT_JSONP:
-		jsonp_wrap(b, o->callback, s, strlen(s));
-		break;
-	case PL_FMT_XML:
-		xml_error(b, pl_http_code(rc), msg);
-		break;
-	default:
-		pl_buf_adds(b, s);
-		pl_buf_addc(b, '\n');
-	}
-	json_object_put(e);
-}

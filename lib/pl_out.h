@@ -64,8 +64,6 @@ void pl_out_stream_headers(struct pl_resp *resp, const struct pl_outopt *o);
 void pl_out_stream_start(struct pl_buf *b, const struct pl_outopt *o, int retry_ms);
 void pl_out_stream_msg(struct pl_buf *b, const struct pl_outopt *o, const struct pl_row *r);
 void pl_out_stream_heartbeat(struct pl_buf *b, const struct pl_outopt *o);
-/* An error inside an already started stream (e.g. storage gone). */
-void pl_out_stream_error(struct pl_buf *b, const struct pl_outopt *o, int rc, const char *msg);
 /* What closes a stream that ends (XML: the root element). */
 void pl_out_stream_end(struct pl_buf *b, const struct pl_outopt *o);
 

@@ -775,7 +775,8 @@ static struct pl_pub *publish_begin(const struct pl_conf *c, struct pl_store *st
 	p->ndjson = !strcmp(mt, "application/x-ndjson") && !pl_req_method_is(r, "GET");
 	return p;
 fail:
-	if (rc == PL_EAUTH)
+	/* Not on JSONP's status 200: a challenge belongs to a 401. */
+	if (rc == PL_EAUTH && p->eo.fmt != PL_FMT_JSONP)
 		pl_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"pushlite\"");
 	pl_out_error(resp, &p->eo, rc, NULL, err, c->retry_after);
 answered:

@@ -68,6 +68,14 @@ teardown_file() { pl_teardown_server; }
 	[ "$(pl_hdr Access-Control-Allow-Origin)" = "$PL_ORIGIN" ] || { pl_show; pl_fail "no ACAO on poll preflight"; }
 }
 
+@test "OPTIONS without an Origin (not a preflight): 204 with Allow, on every endpoint" {
+	for ep in publish:POST poll:GET longpoll:GET stream:GET admin/messages:DELETE; do
+		pl_req OPTIONS "/push/${ep%%:*}"
+		pl_expect_status 204
+		[[ $(pl_hdr Allow) == *"${ep#*:}"* ]] || { pl_show; pl_fail "OPTIONS /push/${ep%%:*}: no Allow with ${ep#*:}"; }
+	done
+}
+
 @test "preflight from an unlisted origin gets no Access-Control-Allow-Origin" {
 	pl_req OPTIONS /push/publish -H 'Origin: https://evil.example' -H 'Access-Control-Request-Method: POST'
 	! pl_hdr Access-Control-Allow-Origin >/dev/null || { pl_show; pl_fail "ACAO given to an unlisted origin"; }

@@ -180,6 +180,9 @@ TABLE
 	pl_expect_status 401
 	printf '%s' "$BODY" | xmllint --xpath 'string(/error/@code)' - 2>/dev/null | grep -qx unauthorized ||
 		{ pl_show; pl_fail "401 as XML: no <error code=\"unauthorized\">"; }
+	pl_req POST '/push/publish?topic=/e&format=jsonp&callback=cb' -H 'Content-Type: text/plain' --data-binary x
+	pl_expect_status 200
+	! pl_hdr WWW-Authenticate >/dev/null || { pl_show; pl_fail "a JSONP 200 carries a WWW-Authenticate challenge"; }
 	pl_publish 'topic=bad&format=jsonp&callback=cb' -H 'Content-Type: text/plain' --data-binary x
 	pl_expect_status 200
 	[[ $BODY == '/**/cb({'*'"error":"bad_request"'* ]] || { pl_show; pl_fail "400 as JSONP: not 200 with the error inside"; }
@@ -241,6 +244,7 @@ TABLE
 	# TRACE would echo the request, the Authorization header with it
 	pl_req TRACE '/push/publish?topic=/e' -H "Authorization: Bearer $PL_PUB_TOKEN"
 	case $HTTP_STATUS in 405|501) ;; *) pl_show; pl_fail "TRACE: $HTTP_STATUS" ;; esac
+	[ "$HTTP_STATUS" != 405 ] || pl_hdr Allow >/dev/null || { pl_show; pl_fail "a 405 without Allow"; }
 	pl_expect_error "$HTTP_STATUS"
 	[[ $BODY != *"$PL_PUB_TOKEN"* ]] || { pl_show; pl_fail "TRACE echoed the token"; }
 	long=$(head -c 9000 /dev/zero | tr '\0' a)

@@ -349,9 +349,6 @@ static void t_streams(void)
 	pl_out_stream_heartbeat(&b, &sse);
 	ok(!strcmp(b.p, ": hb\n\n"), "sse heartbeat is a comment");
 	pl_buf_reset(&b);
-	pl_out_stream_error(&b, &sse, PL_EIO, "gone");
-	ok(!strcmp(b.p, "event: error\ndata: {\"error\":\"storage_unavailable\",\"message\":\"gone\"}\n\n"), "sse error event");
-	pl_buf_reset(&b);
 
 	pl_out_stream_start(&b, &nd, 3000);
 	ok(b.len == 1 && b.p[0] == '\n', "ndjson start: one empty line (a heartbeat), so the head leaves at once");
@@ -385,10 +382,6 @@ static void t_streams(void)
 	pl_buf_reset(&b);
 	pl_out_stream_heartbeat(&b, &js);
 	ok(!strcmp(b.p, "<script>parent.pushlite_cb(null);</script>\n"), "iframe heartbeat calls back with null");
-	pl_buf_reset(&b);
-	pl_out_stream_error(&b, &js, PL_EOFF, "</script>off");
-	ok(has(b.p, "parent.pushlite_cb({\"error\":\"push_off\"") && strstr(b.p, "</script>") == b.p + b.len - 10,
-	   "iframe error: escaped, one closing tag");
 	pl_buf_free(&b);
 	free(r.body);
 }
