@@ -255,28 +255,33 @@ static int server_error(const struct pl_conf *c, const struct pl_req *r, struct 
 	/* REQUEST_URI is still the refused request's; the handler's own URL
 	 * is in SCRIPT_NAME. */
 	const char *rs = pl_req_env(r, "REDIRECT_STATUS"), *sn = pl_req_env(r, "SCRIPT_NAME");
+	const char *uri = pl_req_env(r, "REQUEST_URI"), *code = NULL, *msg = NULL;
 	size_t n = sn ? strlen(sn) : 0;
 	int64_t status;
-	struct json_object *o;
+	struct pl_outopt eo;
 
 	if (n < 6 || strcmp(sn + n - 6, "/error") || !rs ||
 	    pl_int_parse(rs, 400, 599, &status) != PL_OK)
 		return 0;
-	o = json_object_new_object();
 	for (size_t i = 0; i < sizeof server_errors / sizeof server_errors[0]; i++)
 		if (server_errors[i].status == status) {
-			json_object_object_add(o, "error", json_object_new_string(server_errors[i].code));
-			json_object_object_add(o, "message", json_object_new_string(server_errors[i].msg));
+			code = server_errors[i].code;
+			msg = server_errors[i].msg;
 			break;
 		}
-	if (!json_object_object_length(o)) {
-		json_object_object_add(o, "error", json_object_new_string(status < 500 ? "bad_request" : "internal"));
-		json_object_object_add(o, "message", json_object_new_string("the web server refused the request"));
+	if (!code) {
+		code = status < 500 ? "bad_request" : "internal";
+		msg = "the web server refused the request";
 	}
-	if (status == 503)
-		pl_resp_header(resp, "Retry-After", "2");
 	pl_http_cors_error(c, r, resp);
-	pl_out_object(resp, NULL, (int)status, NULL, o);
+	/* In the format the refused request asked for (its query is in
+	 * REQUEST_URI): a script tag reads only JSONP. */
+	memset(&eo, 0, sizeof eo);
+	if (uri && strchr(uri, '?'))
+		pl_sub_raw_format(strchr(uri, '?') + 1, &eo);
+	pl_out_error(resp, &eo, status == 503 ? PL_EIO : PL_EINVAL, code, msg, status == 503 ? 2 : 0);
+	if (eo.fmt != PL_FMT_JSONP)
+		resp->status = (int)status;
 	return 1;
 }
 

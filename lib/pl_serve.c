@@ -64,10 +64,16 @@ int pl_serve_conf(struct pl_conf *c, const char *name)
 
 const struct pl_outopt *pl_serve_early_format(const struct pl_req *r, int query_rc, struct pl_outopt *eo)
 {
-	if (!r || query_rc != PL_OK)
+	const char *q;
+
+	if (!r)
 		return NULL;
-	pl_sub_error_format(r, eo);
-	return eo;
+	if (query_rc == PL_OK) {
+		pl_sub_error_format(r, eo);
+		return eo;
+	}
+	q = pl_req_env(r, "QUERY_STRING");
+	return q && pl_sub_raw_format(q, eo) == PL_OK ? eo : NULL;
 }
 
 static void too_large(const struct pl_conf *c, const struct pl_req *r, int query_rc, struct pl_resp *resp)
@@ -103,7 +109,7 @@ int pl_serve_refuse(const struct pl_conf *c, int conf_ok, const struct pl_req *r
 		}
 	}
 	if (query_rc != PL_OK) {
-		pl_out_error(resp, NULL, PL_EINVAL, NULL,
+		pl_out_error(resp, pl_serve_early_format(r, query_rc, &eo), PL_EINVAL, NULL,
 			     "the query string is too long, badly %-encoded, or not UTF-8", 0);
 		return 1;
 	}

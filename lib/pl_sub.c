@@ -96,6 +96,35 @@ void pl_sub_error_format(const struct pl_req *r, struct pl_outopt *o)
 	pl_sub_answer_format(r, o, msg, sizeof msg);
 }
 
+/* A script tag's error must come as JSONP, the only answer it can read,
+ * also when the rest of the query is unreadable. */
+int pl_sub_raw_format(const char *q, struct pl_outopt *eo)
+{
+	char keep[160];
+	size_t n = 0;
+	struct pl_req t;
+	int rc = PL_EINVAL;
+
+	for (const char *p = q; *p; ) {
+		size_t len = strcspn(p, "&");
+
+		if ((!strncmp(p, "format=", 7) || !strncmp(p, "callback=", 9)) && n + len + 1 < sizeof keep) {
+			if (n)
+				keep[n++] = '&';
+			memcpy(keep + n, p, len);
+			n += len;
+		}
+		p += len + (p[len] == '&');
+	}
+	memset(&t, 0, sizeof t);
+	if (n && pl_kv_parse(keep, n, &t.args, &t.nargs) == PL_OK) {
+		pl_sub_error_format(&t, eo);
+		rc = PL_OK;
+	}
+	pl_req_free(&t);
+	return rc;
+}
+
 int pl_sub_since(const char *s, struct pl_filter *f)
 {
 	int64_t v;

@@ -30,6 +30,10 @@ struct pl_sub {
  * it is parsed (auth, unknown resource, method): xml, or jsonp with a valid
  * callback, as asked; else JSON. */
 void pl_sub_error_format(const struct pl_req *r, struct pl_outopt *o);
+/* The same, from the format= and callback= pairs alone of a raw query
+ * string that cannot be read as a whole (a bad %-escape elsewhere, too
+ * many pairs); PL_EINVAL when it has none that can be read. */
+int pl_sub_raw_format(const char *query, struct pl_outopt *o);
 
 /* The answer format of a request that is not a subscription (publish,
  * admin): json, xml, or jsonp with a valid callback. PL_EINVAL with a

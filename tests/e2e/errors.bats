@@ -175,6 +175,27 @@ TABLE
 	pl_expect_status 201
 }
 
+@test "an unreadable query string still answers in the asked format: JSONP with status 200, XML" {
+	many=$(for i in $(seq 140); do printf 'a%d=1&' "$i"; done)
+	for ep in poll longpoll stream admin/stats; do
+		for q in "topic=/e&format=jsonp&callback=cb&x=%ff" "${many}topic=/e&format=jsonp&callback=cb"; do
+			pl_req GET "/push/$ep?$q"
+			pl_expect_status 200 || pl_fail "$ep: ${q:0:40}..."
+			[[ $BODY == '/**/cb({'*'"error":"bad_request"'* ]] || { pl_show; pl_fail "$ep: not the JSONP error"; }
+		done
+		pl_req GET "/push/$ep?topic=/e&format=xml&x=%ff"
+		pl_expect_status 400
+		printf '%s' "$BODY" | xmllint --xpath 'string(/error/@code)' - 2>/dev/null | grep -qx bad_request ||
+			{ pl_show; pl_fail "$ep: the 400 is not XML"; }
+	done
+	pl_req POST "/push/publish?topic=/e&format=jsonp&callback=cb&x=%ff" -H 'Content-Type: text/plain' --data-binary x
+	pl_expect_status 200
+	[[ $BODY == '/**/cb({'*'"error":"bad_request"'* ]] || { pl_show; pl_fail "publish: not the JSONP error"; }
+	# a callback that is not a name is not used: plain JSON
+	pl_req GET "/push/poll?topic=/e&format=jsonp&callback=alert(1)&x=%ff"
+	pl_expect_error 400
+}
+
 @test "publish errors come in the asked format: XML, or JSONP with status 200" {
 	pl_req POST '/push/publish?topic=/e&format=xml' -H 'Content-Type: text/plain' --data-binary x
 	pl_expect_status 401
