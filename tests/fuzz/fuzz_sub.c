@@ -4,7 +4,8 @@
  * an Accept header and an Authorization header, parsed for every kind of
  * subscription over a fake CGI environment. An accepted subscription has
  * 1..max_topics distinct valid topics, a limit in 1..1000 and a safe
- * callback; a refused one says why. */
+ * callback; a refused one says why. The query alone, read for its format
+ * as an unreadable query is, gives a safe callback too. */
 #include "pl_first.h"
 
 #include <stdint.h>
@@ -80,6 +81,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pl_sub_free(&s);
 	}
 	pl_req_free(&r);
+	{
+		/* The raw query's format, as unreadable queries are answered. */
+		struct pl_outopt o;
+
+		if (pl_sub_raw_format(env[0] + strlen(names[0]), &o) == PL_OK &&
+		    (o.fmt == PL_FMT_JSONP || o.fmt == PL_FMT_JS) && !pl_out_callback_valid(o.callback))
+			abort();
+	}
 	for (size_t i = 0; i < n; i++)
 		free(env[i]);
 	return 0;
