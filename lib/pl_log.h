@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-enum pl_log_level { PL_LOG_ERR, PL_LOG_WARN, PL_LOG_INFO, PL_LOG_DEBUG };
+enum pl_log_level { PL_LOG_NONE = -1, PL_LOG_ERR, PL_LOG_WARN, PL_LOG_INFO, PL_LOG_DEBUG };
 
 /* Set the program name printed in front of each line (default "pushlite"). */
 void pl_log_init(const char *prog);

@@ -95,7 +95,7 @@ int main(int argc, char **argv)
 	}
 	/* Cron mails what we print: one line of our own per failure, so the
 	 * library's log lines are off. */
-	pl_log_set_level((enum pl_log_level)-1);
+	pl_log_set_level(PL_LOG_NONE);
 	if (pl_store_open_existing(&st, &c) != PL_OK) {
 		fprintf(stderr, "pushlite-purge: cannot open the database %s: %s\n", c.db_path, pl_store_open_error());
 		pl_conf_free(&c);

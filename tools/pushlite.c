@@ -75,23 +75,31 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
-static int open_store(struct pl_conf *c, struct pl_store **st)
+/* Opens the store, or says why in one line of its own (the library's log
+ * line would say it a second time). existing: commands that only read, for
+ * which a missing database is a typo, not one to create. */
+static int open_db(struct pl_conf *c, struct pl_store **st, int existing)
 {
-	if (pl_store_open(st, c) != PL_OK) {
+	int rc;
+
+	pl_log_set_level(PL_LOG_NONE);
+	rc = existing ? pl_store_open_existing(st, c) : pl_store_open(st, c);
+	pl_log_set_level(PL_LOG_INFO);
+	if (rc != PL_OK) {
 		fprintf(stderr, "pushlite: cannot open the database %s: %s\n", c->db_path, pl_store_open_error());
 		return 1;
 	}
 	return 0;
 }
 
-/* Commands that only read: a missing database is a typo, not one to create. */
+static int open_store(struct pl_conf *c, struct pl_store **st)
+{
+	return open_db(c, st, 0);
+}
+
 static int open_existing(struct pl_conf *c, struct pl_store **st)
 {
-	if (pl_store_open_existing(st, c) != PL_OK) {
-		fprintf(stderr, "pushlite: cannot open the database %s: %s\n", c->db_path, pl_store_open_error());
-		return 1;
-	}
-	return 0;
+	return open_db(c, st, 1);
 }
 
 static int cmd_init(struct pl_conf *c)

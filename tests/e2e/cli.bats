@@ -78,6 +78,15 @@ wait_for() {
 	[ "$(printf '%s' "$output" | jq -r .data)" = kept ] || pl_fail "tail printed: $output"
 }
 
+@test "a database that cannot be opened: exit 1 and one line that says why" {
+	for cmd in init stats "publish /t x"; do
+		# shellcheck disable=SC2086
+		run "$PL_TOOLS/pushlite" --db /nonexistent-dir/x.db $cmd
+		[ "$status" = 1 ] && [ "${#lines[@]}" = 1 ] && [[ $output == *"cannot open the database"* ]] ||
+			pl_fail "pushlite $cmd: exit $status, ${#lines[@]} lines: $output"
+	done
+}
+
 @test "token: an empty --secret is refused (the programs would refuse its tokens)" {
 	run "$PL_TOOLS/pushlite" --conf "$PL_CONF" token --user bob --secret ''
 	[ "$status" = 1 ] && [ "${#lines[@]}" = 1 ] || pl_fail "exit $status: $output"
