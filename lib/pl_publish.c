@@ -172,7 +172,8 @@ static int lax_json(const char *s, size_t n, int max_depth)
 			/* the number must end where a number cannot go on */
 			if (k == 0 || (i + k < n && strchr("0123456789.eE+-", s[i + k])))
 				return 1;
-			if (strcspn(s + i, ".eE") >= k && int_out_of_range(s + i, k))
+			if (!memchr(s + i, '.', k) && !memchr(s + i, 'e', k) && !memchr(s + i, 'E', k) &&
+			    int_out_of_range(s + i, k))
 				return -2;
 			i += k - 1;
 		}
