@@ -202,8 +202,11 @@ static void messages(const struct pl_conf *c, struct pl_store *st, struct pl_req
 		if ((rc = pl_store_delete_matching(st, &sub.f, pl_req_arg(r, "limit") ? sub.f.limit : -1, &n)) != PL_OK) {
 			/* Batches already deleted stay deleted: say how many, so
 			 * the operator knows repeating the request is what is left. */
-			snprintf(msg, sizeof msg, "the message store is unavailable after %lld deleted; "
-				 "repeat the request to delete the rest", (long long)n);
+			if (n)
+				snprintf(msg, sizeof msg, "the message store is unavailable after %lld deleted; "
+					 "repeat the request to delete the rest", (long long)n);
+			else
+				snprintf(msg, sizeof msg, "the message store is unavailable");
 			pl_out_error(resp, &sub.out, rc, NULL, msg, c->retry_after);
 		} else {
 			struct json_object *o = json_object_new_object();

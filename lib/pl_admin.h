@@ -9,8 +9,10 @@
 #include "pl_req.h"
 #include "pl_store.h"
 
-/* Route by the request path: a path ending in "/health" is the public
- * health check; everything after "/admin" is the admin API. */
+/* Route by the request path: the script named "health" is the public
+ * health check; what follows the script named "admin" (PATH_INFO) is the
+ * admin API; anything else is a JSON 404, or the web server's own error
+ * (REDIRECT_STATUS) in JSON. */
 void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req *r, struct pl_resp *resp);
 /* The stats object of /admin/stats and `pushlite stats`; NULL when the
  * store cannot be read. */
