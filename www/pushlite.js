@@ -613,7 +613,9 @@ var Pushlite = (function (win) {
 			probeInterval: num(o.probeInterval, 30000),
 			probeMax: num(o.probeMax, 300000),
 			fallbackAfter: num(o.fallbackAfter, 2),
-			timeout: num(o.timeout, 25),
+			/* The server answers timeout=0 at once: at least 1 s, or an idle
+			 * topic would be asked about in a tight loop. */
+			timeout: Math.max(1, Math.round(num(o.timeout, 25))),
 			stall: num(o.stallTimeout, 45000),
 			heldOk: num(o.heldOk, 1500),
 			streamMin: num(o.streamMin, 1000),
@@ -622,7 +624,7 @@ var Pushlite = (function (win) {
 		var closed = false, gen = 0, cur = null, timer = null, probeTimer = null, watch = null;
 		var cursor = null, since = 'now';
 		var best = null, active = null, mode = 'push';
-		var fails = 0, probeFails = 0, probeDue = false, quickEnds = 0;
+		var fails = 0, probeFails = 0, probeDue = false, quickEnds = 0, quickEmpties = 0;
 		var store = null, self;
 
 		for (k = 0; k < topics.length; k++) {
@@ -912,9 +914,15 @@ var Pushlite = (function (win) {
 			});
 		}
 
+		/* A long poll is asked again at once after each answer, except an
+		 * answer that brought nothing new sooner than the server holds an
+		 * idle request (its timeout is at least 1 s): a proxy or server
+		 * that answers at once would make that a tight loop, so such
+		 * answers in a row back off (retryMin doubling up to retryMax). */
 		function longpoll(viaJsonp) {
-			var my = ++gen;
+			var my = ++gen, sent = now();
 			cur = get('/longpoll', 'timeout=' + cfg.timeout, (cfg.timeout + 20) * 1000, viaJsonp, function (err, d) {
+				var was = cursor, more;
 				if (my !== gen || closed)
 					return;
 				cur = null;
@@ -923,9 +931,16 @@ var Pushlite = (function (win) {
 					return;
 				}
 				success();
-				apply(d);
-				if (!closed)
+				more = apply(d);
+				if (closed)
+					return;
+				if (!more && cursor === was && now() - sent < 900) {
+					quickEmpties++;
+					later(run, backoff(quickEmpties));
+				} else {
+					quickEmpties = 0;
 					longpoll(viaJsonp);
+				}
 			});
 			/* A request the server holds counts as working. */
 			win.setTimeout(function () {
