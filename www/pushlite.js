@@ -283,11 +283,13 @@ var Pushlite = (function (win) {
 
 	/* Errors: {code, message, status, network, refused, fatal, retryAfter}.
 	 * network: unreachable or cut off (retry, later fall back);
-	 * refused: the server refuses this transport now (503, push off: fall back at once);
+	 * refused: the server refuses this transport now (503, push off; 429,
+	 * too many requests held on the host): fall back at once, and probe
+	 * no sooner than its Retry-After;
 	 * fatal: asking again cannot help (400, 401, 403). */
 	function httpError(status, code, message, retryAfter) {
 		var e = { code: code || 'http_' + status, message: message || 'HTTP status ' + status, status: status };
-		if (status === 503) {
+		if (status === 503 || status === 429) {
 			e.refused = true;
 			e.retryAfter = retryAfter;
 		} else if (status === 400 || status === 401 || status === 403) {
@@ -779,6 +781,23 @@ var Pushlite = (function (win) {
 			return Math.round(d / 2 + Math.random() * d / 2);
 		}
 
+		/* A server's Retry-After in ms (capped by probeMax), jittered upwards
+		 * only, so that a client never comes back sooner than asked; 0
+		 * when the error carries none. */
+		function retryAfterMs(err) {
+			var d = err && err.retryAfter > 0 ? err.retryAfter * 1000 : 0;
+			if (d > cfg.probeMax)
+				d = cfg.probeMax;
+			return Math.round(d * (1 + Math.random() / 4));
+		}
+
+		/* Delay before the n-th retry after err: the backoff, but never
+		 * less than the server's Retry-After (429 host full, 503). */
+		function retryDelay(err, n) {
+			var d = backoff(n), ra = retryAfterMs(err);
+			return ra > d ? ra : d;
+		}
+
 		function clearTimer() {
 			if (timer !== null) {
 				win.clearTimeout(timer);
@@ -833,30 +852,33 @@ var Pushlite = (function (win) {
 			fails++;
 			if (mode === 'probe') {
 				probeFails++;
-				fallback(err.retryAfter);
+				fallback(err);
 			} else if (mode === 'fallback' || best === 'poll') {
-				later(run, err.retryAfter ? Math.min(err.retryAfter * 1000, cfg.retryMax) : backoff(fails));
+				later(run, retryDelay(err, fails));
 			} else if (err.refused || err.missing || fails >= cfg.fallbackAfter) {
-				fallback(err.retryAfter);
+				fallback(err);
 			} else {
-				later(run, backoff(fails));
+				later(run, retryDelay(err, fails));
 			}
 		}
 
-		/* Push is off or unreachable: poll slowly and probe the preferred
-		 * transport from time to time. */
-		function fallback(retryAfter) {
-			var d;
+		/* Push is off, unreachable or full: poll slowly and probe the
+		 * preferred transport from time to time (never sooner than the
+		 * server's Retry-After). */
+		function fallback(err) {
+			var d = retryAfterMs(err);
 			stop();
 			clearTimer();
 			mode = 'fallback';
 			setActive('poll');
 			if (probeTimer !== null)
 				win.clearTimeout(probeTimer);
-			d = retryAfter > 0 ? retryAfter * 1000 : cfg.probeInterval * Math.pow(2, Math.min(probeFails, 10));
-			if (d > cfg.probeMax)
-				d = cfg.probeMax;
-			d = Math.round(d * (0.75 + Math.random() * 0.5));
+			if (!d) {
+				d = cfg.probeInterval * Math.pow(2, Math.min(probeFails, 10));
+				if (d > cfg.probeMax)
+					d = cfg.probeMax;
+				d = Math.round(d * (0.75 + Math.random() * 0.5));
+			}
 			probeTimer = win.setTimeout(probe, d);
 			later(run, fails > 1 ? backoff(fails - 1) : 0);
 		}

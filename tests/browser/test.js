@@ -98,6 +98,19 @@ function request(port, method, p, { body, headers = {}, timeout = 10000 } = {}) 
   });
 }
 
+// Open a request the server holds (a stream): resolves with it once the
+// answer's head has come; call .destroy() to end it.
+function hold(port, p) {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: p }, (res) => {
+      res.on('data', () => {});
+      res.on('error', () => {});
+      resolve({ status: res.statusCode, destroy: () => req.destroy() });
+    });
+    req.on('error', reject);
+  });
+}
+
 // Gaps in ms between consecutive times.
 const gaps = (times) => times.slice(1).map((t, i) => t - times[i]);
 
@@ -112,10 +125,11 @@ class Server {
     this.log = path.join(OUT, 'serve.log');
   }
 
-  async start({ push = 'on', timeoutSecs = 90 } = {}) {
+  // extra: further [pushlite] settings, one per line
+  async start({ push = 'on', timeoutSecs = 90, extra = '' } = {}) {
     // extra [pushlite] settings (scripts/serve appends STATE/pushlite.local):
     // a short heartbeat lets the iframe client notice a dead stream quickly
-    fs.writeFileSync(path.join(this.state, 'pushlite.local'), `heartbeat = ${HEARTBEAT}\npush = ${push}\n`);
+    fs.writeFileSync(path.join(this.state, 'pushlite.local'), `heartbeat = ${HEARTBEAT}\npush = ${push}\n${extra}`);
     const fd = fs.openSync(this.log, 'a');
     fs.writeSync(fd, `\n===== start ${++this.starts} (push ${push}) ${new Date().toISOString()}\n`);
     const parts = SERVE_CMD.split(/\s+/).filter(Boolean);
@@ -200,7 +214,7 @@ function fixture(scriptSrc, strip = '', autostart = null) {
   return `<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>pushlite test fixture</title>
 <script>
-var T = { msgs: [], ids: [], transports: [], errors: [], pushOff: [], resets: 0, gaps: 0, sub: null };
+var T = { msgs: [], ids: [], transports: [], errors: [], pushOff: [], full: [], resets: 0, gaps: 0, sub: null };
 ${strip}
 </script>
 <script src="${scriptSrc}"></script>
@@ -224,6 +238,7 @@ function startSub(o) {
     if (e.code === 'reset') T.resets++;
     if (e.code === 'gap') T.gaps++;
     if (e.code === 'push_off') T.pushOff[T.pushOff.length] = e.transport + ':' + (e.retryAfter || 0);
+    if (e.code === 'too_many_subscribers') T.full[T.full.length] = e.status + ':' + (e.retryAfter || 0);
   };
   T.sub = Pushlite.subscribe(o);
   return true;
@@ -991,6 +1006,58 @@ async function main() {
       ok(fs.statSync(path.join(OUT, 'demo.png')).size > 5000, `demo page: screenshot saved to ${path.relative(ROOT, path.join(OUT, 'demo.png'))}`);
       ok(errs.length === 0, 'demo page: no script errors', errs.join('\n'));
       await context.close();
+    }
+
+    /* ---- J: the host is full (429 with Retry-After): the client waits that
+     * long before it asks again, and keeps working through the poll */
+    {
+      await server.stop();
+      await server.start({ extra: 'max_waiting = 1\n' });
+      const holder = await hold(port, '/push/stream?topic=/bt/full/hold&since=now&format=sse');
+      // (each program reads the host's count of waiting requests every 100 ms)
+      const full = await waitFor(async () => {
+        const r = await request(port, 'GET', '/push/longpoll?topic=/bt/full&since=now&timeout=1');
+        return r.status === 429 ? r : null;
+      }, 5000) || await request(port, 'GET', '/push/longpoll?topic=/bt/full&since=now&timeout=1');
+      const ra = parseInt(full.headers['retry-after'], 10);
+      ok(holder.status === 200 && full.status === 429 && ra > 0,
+        'max_waiting = 1, one stream held: /push/longpoll answers 429 with Retry-After',
+        `stream ${holder.status}; longpoll ${full.status} retry-after=${full.headers['retry-after']} ${full.body.slice(0, 200)}`);
+      const list = [];
+      for (const tr of ['longpoll', 'jsonp', 'iframe']) {
+        const f = await openFixture(browser, origin);
+        f.tr = tr;
+        f.topic = '/bt/full/' + tr;
+        f.times = [];
+        const ep = tr === 'iframe' ? '/push/stream?' : '/push/longpoll?';
+        f.page.on('request', (r) => { if (r.url().includes(ep)) f.times.push(Date.now()); });
+        await f.page.evaluate((o) => startSub(o), Object.assign({}, FAST, { url: '/push', topics: [f.topic], transport: tr, probeMax: 60000 }));
+        list.push(f);
+      }
+      // the first request and the next one (the probe from the fallback),
+      // both refused: 429 reported twice, with the server's Retry-After
+      for (const f of list) {
+        await waitFor(async () => f.times.length >= 2 && (await f.page.evaluate(() => T.full.length)) >= 2, (ra * 1.25 + 5) * 1000);
+      }
+      for (const f of list) {
+        const st = await state(f.page);
+        const full = await f.page.evaluate(() => T.full.join(' '));
+        const errs = st.errors;
+        const g = gaps(f.times.slice(0, 2));
+        // (less 0.5 s for the lag of the browser's events; without the wait: 0.1-0.3 s)
+        ok(g.length === 1 && g[0] >= ra * 1000 - 500 && full.split(' ').slice(0, 2).join(' ') === `429:${ra} 429:${ra}` &&
+          st.transports === 'poll',
+          `${f.tr}: host full (429): asks again only after Retry-After (${ra} s), on the poll meanwhile`,
+          `gaps between requests ${g.join(', ')} ms; 429s (status:retryAfter) ${full}; errors ${errs}; transports ${st.transports}`);
+      }
+      for (const f of list) f.want = [await server.publish(f.topic, 'while the host is full')];
+      for (const f of list) {
+        const st = await waitFor(async () => { const s = await state(f.page); return s.ids ? s : null; }, 5000) || await state(f.page);
+        ok(sameList(idList(st.ids), f.want) && st.transport === 'poll', `${f.tr}: host full: messages arrive through the poll`,
+          describe(st, f.want));
+      }
+      holder.destroy();
+      for (const f of list) await f.context.close();
     }
   } catch (e) {
     ok(false, 'browser tests ran to the end', e.stack || String(e));
