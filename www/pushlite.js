@@ -899,11 +899,13 @@ var Pushlite = (function (win) {
 		/* Fetch /poll until nothing more is pending, then call next().
 		 * XDomainRequest hides every status: a refused token looks like a
 		 * network failure and would be retried for ever. So once it has
-		 * failed into the fallback, the slow poll goes by JSONP, whose
-		 * answers carry their errors inside: a 401 is then seen, and fatal. */
+		 * failed into the fallback (or, with the poll as the transport,
+		 * once a poll has failed), the poll goes by JSONP, whose answers
+		 * carry their errors inside: a 401 is then seen, and fatal. */
 		function catchUp(next) {
 			var my = ++gen;
-			cur = get('/poll', null, 30000, !xhrOk || (useXdr && mode === 'fallback'), function (err, d) {
+			var viaJsonp = !xhrOk || (useXdr && (mode === 'fallback' || (best === 'poll' && fails > 0)));
+			cur = get('/poll', null, 30000, viaJsonp, function (err, d) {
 				if (my !== gen || closed)
 					return;
 				cur = null;

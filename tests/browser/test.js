@@ -706,6 +706,19 @@ async function main() {
         'IE8/9 through XDomainRequest: a forged token is found out (the fallback poll goes by JSONP), fatal, and the client stops',
         `errors ${bad.errors}\nrequests after the fatal error: ${f.requests - before}`);
       await f.context.close();
+
+      // The same with the poll forced: there is no fallback to fail into,
+      // yet the 401 is found out the same way after one failed poll.
+      f = await open('xdr-poll-bad');
+      const pbad = await subscribeUntilFatal(f.page,
+        Object.assign({ url: `${origin}/push`, topics: ['/bt/xdr'], cors: true, transport: 'poll', token: 'v1.alice.99999999999.forged' }, FAST), 8000);
+      const pused = await f.page.evaluate(() => window.XDR_USED);
+      const pbefore = f.requests;
+      await sleep(1500);
+      ok(/^(network:0: ){1,2}unauthorized:401:fatal$/.test(pbad.errors) && pused > 0 && f.requests === pbefore,
+        'IE8/9 through XDomainRequest, transport poll: a forged token is found out after a failed poll (JSONP), fatal, and the client stops',
+        `errors ${pbad.errors}\nXDomainRequest used ${pused} times; requests after the fatal error: ${f.requests - pbefore}`);
+      await f.context.close();
     }
 
     /* ---- E: cross-origin page without CORS: auto picks JSONP */
