@@ -283,11 +283,13 @@ var Pushlite = (function (win) {
 
 	/* Errors: {code, message, status, network, refused, fatal, retryAfter}.
 	 * network: unreachable or cut off (retry, later fall back);
-	 * refused: the server refuses this transport now (503, push off: fall back at once);
+	 * refused: the server refuses this transport now (503, push off; 429,
+	 * too many requests held on the host): fall back at once, and probe
+	 * no sooner than its Retry-After;
 	 * fatal: asking again cannot help (400, 401, 403). */
 	function httpError(status, code, message, retryAfter) {
 		var e = { code: code || 'http_' + status, message: message || 'HTTP status ' + status, status: status };
-		if (status === 503) {
+		if (status === 503 || status === 429) {
 			e.refused = true;
 			e.retryAfter = retryAfter;
 		} else if (status === 400 || status === 401 || status === 403) {
@@ -613,7 +615,9 @@ var Pushlite = (function (win) {
 			probeInterval: num(o.probeInterval, 30000),
 			probeMax: num(o.probeMax, 300000),
 			fallbackAfter: num(o.fallbackAfter, 2),
-			timeout: num(o.timeout, 25),
+			/* The server answers timeout=0 at once: at least 1 s, or an idle
+			 * topic would be asked about in a tight loop. */
+			timeout: Math.max(1, Math.round(num(o.timeout, 25))),
 			stall: num(o.stallTimeout, 45000),
 			heldOk: num(o.heldOk, 1500),
 			streamMin: num(o.streamMin, 1000),
@@ -622,7 +626,7 @@ var Pushlite = (function (win) {
 		var closed = false, gen = 0, cur = null, timer = null, probeTimer = null, watch = null;
 		var cursor = null, since = 'now';
 		var best = null, active = null, mode = 'push';
-		var fails = 0, probeFails = 0, probeDue = false, quickEnds = 0;
+		var fails = 0, probeFails = 0, probeDue = false, quickEnds = 0, quickEmpties = 0;
 		var store = null, self;
 
 		for (k = 0; k < topics.length; k++) {
@@ -777,6 +781,23 @@ var Pushlite = (function (win) {
 			return Math.round(d / 2 + Math.random() * d / 2);
 		}
 
+		/* A server's Retry-After in ms (capped by probeMax), jittered upwards
+		 * only, so that a client never comes back sooner than asked; 0
+		 * when the error carries none. */
+		function retryAfterMs(err) {
+			var d = err && err.retryAfter > 0 ? err.retryAfter * 1000 : 0;
+			if (d > cfg.probeMax)
+				d = cfg.probeMax;
+			return Math.round(d * (1 + Math.random() / 4));
+		}
+
+		/* Delay before the n-th retry after err: the backoff, but never
+		 * less than the server's Retry-After (429 host full, 503). */
+		function retryDelay(err, n) {
+			var d = backoff(n), ra = retryAfterMs(err);
+			return ra > d ? ra : d;
+		}
+
 		function clearTimer() {
 			if (timer !== null) {
 				win.clearTimeout(timer);
@@ -831,30 +852,33 @@ var Pushlite = (function (win) {
 			fails++;
 			if (mode === 'probe') {
 				probeFails++;
-				fallback(err.retryAfter);
+				fallback(err);
 			} else if (mode === 'fallback' || best === 'poll') {
-				later(run, err.retryAfter ? Math.min(err.retryAfter * 1000, cfg.retryMax) : backoff(fails));
+				later(run, retryDelay(err, fails));
 			} else if (err.refused || err.missing || fails >= cfg.fallbackAfter) {
-				fallback(err.retryAfter);
+				fallback(err);
 			} else {
-				later(run, backoff(fails));
+				later(run, retryDelay(err, fails));
 			}
 		}
 
-		/* Push is off or unreachable: poll slowly and probe the preferred
-		 * transport from time to time. */
-		function fallback(retryAfter) {
-			var d;
+		/* Push is off, unreachable or full: poll slowly and probe the
+		 * preferred transport from time to time (never sooner than the
+		 * server's Retry-After). */
+		function fallback(err) {
+			var d = retryAfterMs(err);
 			stop();
 			clearTimer();
 			mode = 'fallback';
 			setActive('poll');
 			if (probeTimer !== null)
 				win.clearTimeout(probeTimer);
-			d = retryAfter > 0 ? retryAfter * 1000 : cfg.probeInterval * Math.pow(2, Math.min(probeFails, 10));
-			if (d > cfg.probeMax)
-				d = cfg.probeMax;
-			d = Math.round(d * (0.75 + Math.random() * 0.5));
+			if (!d) {
+				d = cfg.probeInterval * Math.pow(2, Math.min(probeFails, 10));
+				if (d > cfg.probeMax)
+					d = cfg.probeMax;
+				d = Math.round(d * (0.75 + Math.random() * 0.5));
+			}
 			probeTimer = win.setTimeout(probe, d);
 			later(run, fails > 1 ? backoff(fails - 1) : 0);
 		}
@@ -875,11 +899,13 @@ var Pushlite = (function (win) {
 		/* Fetch /poll until nothing more is pending, then call next().
 		 * XDomainRequest hides every status: a refused token looks like a
 		 * network failure and would be retried for ever. So once it has
-		 * failed into the fallback, the slow poll goes by JSONP, whose
-		 * answers carry their errors inside: a 401 is then seen, and fatal. */
+		 * failed into the fallback (or, with the poll as the transport,
+		 * once a poll has failed), the poll goes by JSONP, whose answers
+		 * carry their errors inside: a 401 is then seen, and fatal. */
 		function catchUp(next) {
 			var my = ++gen;
-			cur = get('/poll', null, 30000, !xhrOk || (useXdr && mode === 'fallback'), function (err, d) {
+			var viaJsonp = !xhrOk || (useXdr && (mode === 'fallback' || (best === 'poll' && fails > 0)));
+			cur = get('/poll', null, 30000, viaJsonp, function (err, d) {
 				if (my !== gen || closed)
 					return;
 				cur = null;
@@ -912,9 +938,15 @@ var Pushlite = (function (win) {
 			});
 		}
 
+		/* A long poll is asked again at once after each answer, except an
+		 * answer that brought nothing new sooner than the server holds an
+		 * idle request (its timeout is at least 1 s): a proxy or server
+		 * that answers at once would make that a tight loop, so such
+		 * answers in a row back off (retryMin doubling up to retryMax). */
 		function longpoll(viaJsonp) {
-			var my = ++gen;
+			var my = ++gen, sent = now();
 			cur = get('/longpoll', 'timeout=' + cfg.timeout, (cfg.timeout + 20) * 1000, viaJsonp, function (err, d) {
+				var was = cursor, more;
 				if (my !== gen || closed)
 					return;
 				cur = null;
@@ -923,9 +955,16 @@ var Pushlite = (function (win) {
 					return;
 				}
 				success();
-				apply(d);
-				if (!closed)
+				more = apply(d);
+				if (closed)
+					return;
+				if (!more && cursor === was && now() - sent < 900) {
+					quickEmpties++;
+					later(run, backoff(quickEmpties));
+				} else {
+					quickEmpties = 0;
 					longpoll(viaJsonp);
+				}
 			});
 			/* A request the server holds counts as working. */
 			win.setTimeout(function () {

@@ -98,6 +98,22 @@ function request(port, method, p, { body, headers = {}, timeout = 10000 } = {}) 
   });
 }
 
+// Open a request the server holds (a stream): resolves with it once the
+// answer's head has come; call .destroy() to end it.
+function hold(port, p) {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: p }, (res) => {
+      res.on('data', () => {});
+      res.on('error', () => {});
+      resolve({ status: res.statusCode, destroy: () => req.destroy() });
+    });
+    req.on('error', reject);
+  });
+}
+
+// Gaps in ms between consecutive times.
+const gaps = (times) => times.slice(1).map((t, i) => t - times[i]);
+
 /* --------------------------------------------------------------- server */
 
 class Server {
@@ -109,10 +125,11 @@ class Server {
     this.log = path.join(OUT, 'serve.log');
   }
 
-  async start({ push = 'on', timeoutSecs = 90 } = {}) {
+  // extra: further [pushlite] settings, one per line
+  async start({ push = 'on', timeoutSecs = 90, extra = '' } = {}) {
     // extra [pushlite] settings (scripts/serve appends STATE/pushlite.local):
     // a short heartbeat lets the iframe client notice a dead stream quickly
-    fs.writeFileSync(path.join(this.state, 'pushlite.local'), `heartbeat = ${HEARTBEAT}\npush = ${push}\n`);
+    fs.writeFileSync(path.join(this.state, 'pushlite.local'), `heartbeat = ${HEARTBEAT}\npush = ${push}\n${extra}`);
     const fd = fs.openSync(this.log, 'a');
     fs.writeSync(fd, `\n===== start ${++this.starts} (push ${push}) ${new Date().toISOString()}\n`);
     const parts = SERVE_CMD.split(/\s+/).filter(Boolean);
@@ -197,7 +214,7 @@ function fixture(scriptSrc, strip = '', autostart = null) {
   return `<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>pushlite test fixture</title>
 <script>
-var T = { msgs: [], ids: [], transports: [], errors: [], pushOff: [], resets: 0, gaps: 0, sub: null };
+var T = { msgs: [], ids: [], transports: [], errors: [], pushOff: [], full: [], resets: 0, gaps: 0, sub: null };
 ${strip}
 </script>
 <script src="${scriptSrc}"></script>
@@ -221,6 +238,7 @@ function startSub(o) {
     if (e.code === 'reset') T.resets++;
     if (e.code === 'gap') T.gaps++;
     if (e.code === 'push_off') T.pushOff[T.pushOff.length] = e.transport + ':' + (e.retryAfter || 0);
+    if (e.code === 'too_many_subscribers') T.full[T.full.length] = e.status + ':' + (e.retryAfter || 0);
   };
   T.sub = Pushlite.subscribe(o);
   return true;
@@ -688,6 +706,19 @@ async function main() {
         'IE8/9 through XDomainRequest: a forged token is found out (the fallback poll goes by JSONP), fatal, and the client stops',
         `errors ${bad.errors}\nrequests after the fatal error: ${f.requests - before}`);
       await f.context.close();
+
+      // The same with the poll forced: there is no fallback to fail into,
+      // yet the 401 is found out the same way after one failed poll.
+      f = await open('xdr-poll-bad');
+      const pbad = await subscribeUntilFatal(f.page,
+        Object.assign({ url: `${origin}/push`, topics: ['/bt/xdr'], cors: true, transport: 'poll', token: 'v1.alice.99999999999.forged' }, FAST), 8000);
+      const pused = await f.page.evaluate(() => window.XDR_USED);
+      const pbefore = f.requests;
+      await sleep(1500);
+      ok(/^(network:0: ){1,2}unauthorized:401:fatal$/.test(pbad.errors) && pused > 0 && f.requests === pbefore,
+        'IE8/9 through XDomainRequest, transport poll: a forged token is found out after a failed poll (JSONP), fatal, and the client stops',
+        `errors ${pbad.errors}\nXDomainRequest used ${pused} times; requests after the fatal error: ${f.requests - pbefore}`);
+      await f.context.close();
     }
 
     /* ---- E: cross-origin page without CORS: auto picks JSONP */
@@ -904,6 +935,49 @@ async function main() {
       ok(/^timeout:0:longpoll/.test(st.errors), 'longpoll: an answer that does not come in time is reported as timeout, not network', st.errors);
       await f.context.close();
     }
+    {
+      // Long polls on an idle topic that come back at once and empty are
+      // not asked again in a tight loop: timeout 0 (which the server answers
+      // at once) counts as 1 s, and empty answers that come sooner than the
+      // server holds a request (a proxy answering at once) back off.
+      const list = [];
+      for (const [tr, proxy] of [['longpoll', false], ['jsonp', false], ['longpoll', true], ['jsonp', true]]) {
+        const f = await openFixture(browser, origin);
+        f.label = proxy ? `${tr}: empty answers that come at once (a proxy)` : `${tr}: timeout 0 on an idle topic`;
+        f.proxy = proxy;
+        f.topic = `/bt/idle/${tr}${proxy ? '/proxy' : ''}`;
+        f.times = [];
+        f.page.on('request', (r) => { if (r.url().includes('/push/longpoll?')) f.times.push(Date.now()); });
+        if (proxy) {
+          await f.page.route('**/push/longpoll?**', (route) => {
+            const cb = new URL(route.request().url()).searchParams.get('callback');
+            const body = '{"cursor":1,"more":false,"messages":[]}';
+            route.fulfill({ status: 200, contentType: cb ? 'application/javascript' : 'application/json',
+              body: cb ? `${cb}(${body});` : body });
+          });
+        }
+        await f.page.evaluate((o) => startSub(o), { url: '/push', topics: [f.topic], transport: tr,
+          timeout: proxy ? 20 : 0, retryMin: 200, retryMax: 1500 });
+        list.push(f);
+      }
+      // count each page's long polls in the 3 s from its first one
+      for (const f of list) await waitFor(() => f.times.length > 0 && Date.now() > f.times[0] + 3100, 15000);
+      for (const f of list) {
+        const n = f.times.filter((t) => f.times.length && t < f.times[0] + 3000).length;
+        // held 1 s each: 3 (4 with the lag of the browser's events); a proxy's: backoff from 100-200 ms doubling up to 0.75-1.5 s: 5-7
+        const [lo, hi] = f.proxy ? [3, 9] : [2, 5];
+        ok(n >= lo && n <= hi, `${f.label}: no tight loop (${n} long polls in 3 s)`,
+          `${n} long polls in 3 s, want ${lo}-${hi}; gaps ${gaps(f.times.slice(0, 12)).join(', ')} ms; errors ${(await state(f.page)).errors}`);
+      }
+      for (const f of list) {
+        if (f.proxy) continue;
+        const id = await server.publish(f.topic, 'after idle');
+        const st = await waitFor(async () => { const s = await state(f.page); return s.ids === String(id) ? s : null; }, 5000) ||
+          await state(f.page);
+        ok(st.ids === String(id) && st.errors === '', `${f.label}: a message still arrives`, describe(st, [id]));
+      }
+      for (const f of list) await f.context.close();
+    }
 
     /* ---- H: the demo page */
     {
@@ -945,6 +1019,58 @@ async function main() {
       ok(fs.statSync(path.join(OUT, 'demo.png')).size > 5000, `demo page: screenshot saved to ${path.relative(ROOT, path.join(OUT, 'demo.png'))}`);
       ok(errs.length === 0, 'demo page: no script errors', errs.join('\n'));
       await context.close();
+    }
+
+    /* ---- J: the host is full (429 with Retry-After): the client waits that
+     * long before it asks again, and keeps working through the poll */
+    {
+      await server.stop();
+      await server.start({ extra: 'max_waiting = 1\n' });
+      const holder = await hold(port, '/push/stream?topic=/bt/full/hold&since=now&format=sse');
+      // (each program reads the host's count of waiting requests every 100 ms)
+      const full = await waitFor(async () => {
+        const r = await request(port, 'GET', '/push/longpoll?topic=/bt/full&since=now&timeout=1');
+        return r.status === 429 ? r : null;
+      }, 5000) || await request(port, 'GET', '/push/longpoll?topic=/bt/full&since=now&timeout=1');
+      const ra = parseInt(full.headers['retry-after'], 10);
+      ok(holder.status === 200 && full.status === 429 && ra > 0,
+        'max_waiting = 1, one stream held: /push/longpoll answers 429 with Retry-After',
+        `stream ${holder.status}; longpoll ${full.status} retry-after=${full.headers['retry-after']} ${full.body.slice(0, 200)}`);
+      const list = [];
+      for (const tr of ['longpoll', 'jsonp', 'iframe']) {
+        const f = await openFixture(browser, origin);
+        f.tr = tr;
+        f.topic = '/bt/full/' + tr;
+        f.times = [];
+        const ep = tr === 'iframe' ? '/push/stream?' : '/push/longpoll?';
+        f.page.on('request', (r) => { if (r.url().includes(ep)) f.times.push(Date.now()); });
+        await f.page.evaluate((o) => startSub(o), Object.assign({}, FAST, { url: '/push', topics: [f.topic], transport: tr, probeMax: 60000 }));
+        list.push(f);
+      }
+      // the first request and the next one (the probe from the fallback),
+      // both refused: 429 reported twice, with the server's Retry-After
+      for (const f of list) {
+        await waitFor(async () => f.times.length >= 2 && (await f.page.evaluate(() => T.full.length)) >= 2, (ra * 1.25 + 5) * 1000);
+      }
+      for (const f of list) {
+        const st = await state(f.page);
+        const full = await f.page.evaluate(() => T.full.join(' '));
+        const errs = st.errors;
+        const g = gaps(f.times.slice(0, 2));
+        // (less 0.5 s for the lag of the browser's events; without the wait: 0.1-0.3 s)
+        ok(g.length === 1 && g[0] >= ra * 1000 - 500 && full.split(' ').slice(0, 2).join(' ') === `429:${ra} 429:${ra}` &&
+          st.transports === 'poll',
+          `${f.tr}: host full (429): asks again only after Retry-After (${ra} s), on the poll meanwhile`,
+          `gaps between requests ${g.join(', ')} ms; 429s (status:retryAfter) ${full}; errors ${errs}; transports ${st.transports}`);
+      }
+      for (const f of list) f.want = [await server.publish(f.topic, 'while the host is full')];
+      for (const f of list) {
+        const st = await waitFor(async () => { const s = await state(f.page); return s.ids ? s : null; }, 5000) || await state(f.page);
+        ok(sameList(idList(st.ids), f.want) && st.transport === 'poll', `${f.tr}: host full: messages arrive through the poll`,
+          describe(st, f.want));
+      }
+      holder.destroy();
+      for (const f of list) await f.context.close();
     }
   } catch (e) {
     ok(false, 'browser tests ran to the end', e.stack || String(e));
