@@ -1,6 +1,7 @@
 /* pl_poll.c: GET /poll: answer at once with what is new since a cursor */
 #include "pl_first.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,26 +44,37 @@ void pl_poll_etag(struct pl_resp *resp, const struct pl_result *res)
 	pl_resp_header(resp, "ETag", tag);
 }
 
-/* 1 if If-None-Match lists the tag "N" (weak or strong), also as "N-gzip"
- * or "N-deflate": the web server's compression renames the tag of the
- * answer it compressed (lighttpd and Apache both), and a client sends back
- * what it got, while the next answer, too small to compress, is "N". */
-static int etag_matches(const char *inm, const char *tag)
+/* The tags "N" (weak or strong) that If-None-Match lists, also as
+ * "N-gzip" or "N-deflate": the web server's compression renames the tag of
+ * the answer it compressed (lighttpd and Apache both), and a client sends
+ * back what it got, while the next answer, too small to compress, is "N".
+ * 1 when one of them is within [lo, hi]; *got is the largest such. */
+static int etag_listed(const char *inm, int64_t lo, int64_t hi, int64_t *got)
 {
-	size_t n = strlen(tag) - 1;     /* "N without the closing quote */
+	int found = 0;
 
-	for (const char *p = inm; p && (p = strstr(p, "\"")); p++) {
-		const char *e = p + n;
+	for (const char *p = inm; p && (p = strchr(p, '"')); ) {
+		const char *d = ++p, *e;
+		int64_t v = 0;
 
-		if (strncmp(p, tag, n) || !(p == inm || p[-1] == ' ' || p[-1] == ',' || p[-1] == '/'))
+		if (!(d - 1 == inm || d[-2] == ' ' || d[-2] == ',' || d[-2] == '/'))
+			continue;
+		for (e = d; *e >= '0' && *e <= '9' && v <= (INT64_MAX - 9) / 10; e++)
+			v = v * 10 + (*e - '0');
+		if (e == d || (*e >= '0' && *e <= '9'))
 			continue;
 		if (*e == '-')
 			for (e++; *e >= 'a' && *e <= 'z'; e++)
 				;
-		if (*e == '"' && (e[1] == '\0' || e[1] == ',' || e[1] == ' '))
-			return 1;
+		if (*e != '"' || !(e[1] == '\0' || e[1] == ',' || e[1] == ' '))
+			continue;
+		p = e + 1;
+		if (v >= lo && v <= hi && (!found || v > *got)) {
+			*got = v;
+			found = 1;
+		}
 	}
-	return 0;
+	return found;
 }
 
 void pl_poll_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req *r,
@@ -70,6 +82,8 @@ void pl_poll_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req 
 {
 	struct pl_sub sub;
 	char msg[256], tag[32];
+	const char *inm;
+	int64_t held = 0;
 	int rc;
 
 	memset(&sub, 0, sizeof sub);
@@ -86,13 +100,21 @@ void pl_poll_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req 
 	/* HEAD delivers nothing: no first delivery to record. */
 	if (pl_req_method_is(r, "HEAD"))
 		res->ngot = 0;
-	etag_of(tag, res);
-	pl_resp_header(resp, "ETag", tag);
-	/* Same URL, same cursor: the same answer the client already holds. */
-	if (!res->reset && !res->gap && etag_matches(pl_req_env(r, "HTTP_IF_NONE_MATCH"), tag)) {
+	/* Nothing new for this subscription, for a client that holds the
+	 * answer of a cursor up to this one: 304, with the tag it holds (the
+	 * cursor moves over other topics' messages, which it need not follow;
+	 * following its own cursor it misses nothing). The same cursor: the
+	 * same answer, also one with messages (the same URL again). */
+	inm = pl_req_env(r, "HTTP_IF_NONE_MATCH");
+	if (inm && !res->reset && !res->gap &&
+	    etag_listed(inm, res->n ? res->cursor : 0, res->cursor, &held)) {
+		snprintf(tag, sizeof tag, "\"%lld\"", (long long)held);
+		pl_resp_header(resp, "ETag", tag);
 		resp->status = 304;
 		goto out;
 	}
+	etag_of(tag, res);
+	pl_resp_header(resp, "ETag", tag);
 	pl_out_result(resp, &sub.out, res);
 out:
 	pl_sub_free(&sub);

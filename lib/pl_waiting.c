@@ -175,8 +175,9 @@ out:
 	return v;
 }
 
-long pl_waiting_total(const char *db_path)
+static long total(const char *db_path, int others)
 {
+	long self = others && wt.fd >= 0 && wt.pid == getpid() ? (long)wt.pid : -1;
 	char dir[PATH_MAX];
 	DIR *d = NULL;
 	struct dirent *e;
@@ -207,6 +208,8 @@ long pl_waiting_total(const char *db_path)
 		}
 		if (!*s || strspn(s, "0123456789") != strlen(s))
 			continue;
+		if (s == e->d_name && self > 0 && atol(s) == self)
+			continue;
 		v = read_one(dirfd(d), e->d_name);
 		if (v > 0 && s == e->d_name)
 			sum += v;
@@ -215,6 +218,16 @@ out:
 	if (d)
 		closedir(d);
 	return sum;
+}
+
+long pl_waiting_total(const char *db_path)
+{
+	return total(db_path, 0);
+}
+
+long pl_waiting_others(const char *db_path)
+{
+	return total(db_path, 1);
 }
 
 void pl_waiting_close(void)

@@ -42,6 +42,10 @@ void pl_waiting_queries(long n);
  * processes' files are removed. Returns 0 when there is no directory, -1 when
  * it cannot be read. */
 long pl_waiting_total(const char *db_path);
+/* The same without this process's own file: a process adds its own count,
+ * which it knows exactly, where the file may lag behind by up to
+ * PL_WAITING_INTERVAL_MS. */
+long pl_waiting_others(const char *db_path);
 
 /* Remove this process's file. NULL-safe in spirit: does nothing if not open. */
 void pl_waiting_close(void);
