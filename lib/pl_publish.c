@@ -369,7 +369,11 @@ static void request_fields(const struct pl_req *r, const struct pl_kv *form, siz
 
 static struct json_object *text_data(const char *s, size_t n, char *err)
 {
-	if (memchr(s, '\0', n) || !pl_utf8_valid(s, n)) {
+	if (memchr(s, '\0', n)) {
+		snprintf(err, ERRLEN, "message text must not contain a NUL byte (send binary data encoded, e.g. base64)");
+		return NULL;
+	}
+	if (!pl_utf8_valid(s, n)) {
 		snprintf(err, ERRLEN, "message text must be UTF-8");
 		return NULL;
 	}

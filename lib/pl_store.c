@@ -906,6 +906,12 @@ int pl_store_query(struct pl_store *st, const struct pl_filter *f, struct pl_res
 		break;
 	case PL_SINCE_NOW:
 		cursor = head;
+		if (f->now_from_ms > 0 && oldest != 0) {
+			int64_t first;
+			if ((rc = first_id_created_from(st, oldest, head, f->now_from_ms, &first)) != PL_OK)
+				goto out;
+			cursor = first - 1;
+		}
 		break;
 	case PL_SINCE_AGE:
 		if (oldest == 0) {

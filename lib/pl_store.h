@@ -65,6 +65,8 @@ struct pl_filter {
 	enum pl_since since;
 	int64_t since_id;       /* PL_SINCE_ID */
 	int64_t since_age;      /* PL_SINCE_AGE: seconds back from now */
+	int64_t now_from_ms;    /* PL_SINCE_NOW: > 0 when "now" is that time
+	                         * (ms since the epoch), not the query's */
 	int limit;              /* 1..PL_LIMIT_MAX */
 };
 

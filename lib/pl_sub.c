@@ -145,6 +145,25 @@ int pl_sub_since(const char *s, struct pl_filter *f)
 	return PL_OK;
 }
 
+/* When the web server received the request, if it says so (Apache's
+ * configs set X-Pushlite-Start: t=MICROSECONDS) and that was a moment ago:
+ * mod_fcgid may take a second to start a process for a second waiting
+ * request, and a message published meanwhile came after the client's
+ * "now". 0 otherwise; also for a time a client made up beyond a minute
+ * back (within it, it asks no more than since=60s would). */
+static int64_t received_ms(const struct pl_req *r)
+{
+	const char *t = pl_req_env(r, "HTTP_X_PUSHLITE_START");
+	int64_t us, ms, now = pl_now_ms();
+
+	if (!t || strncmp(t, "t=", 2) || pl_int_parse(t + 2, 0, INT64_MAX, &us) != PL_OK)
+		return 0;
+	ms = us / 1000;
+	/* A query a few ms after the arrival finds the same "now" from the
+	 * head: the search by time is for a request that waited. */
+	return ms <= now - 20 && ms >= now - 60000 ? ms : 0;
+}
+
 static int parse_since(struct pl_sub *sub, const struct pl_req *r, enum pl_sub_kind kind, char *msg, size_t msglen)
 {
 	const char *s = pl_req_env(r, "HTTP_LAST_EVENT_ID");
@@ -162,12 +181,12 @@ static int parse_since(struct pl_sub *sub, const struct pl_req *r, enum pl_sub_k
 	}
 	if (!s) {
 		sub->f.since = kind == PL_SUB_POLL || kind == PL_SUB_ADMIN ? PL_SINCE_ALL : PL_SINCE_NOW;
-		return PL_OK;
-	}
-	if (pl_sub_since(s, &sub->f) != PL_OK) {
+	} else if (pl_sub_since(s, &sub->f) != PL_OK) {
 		snprintf(msg, msglen, "%s must be a message id, now, all, or a duration such as 10m", name);
 		return PL_EINVAL;
 	}
+	if (sub->f.since == PL_SINCE_NOW)
+		sub->f.now_from_ms = received_ms(r);
 	return PL_OK;
 }
 

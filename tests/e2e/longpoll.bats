@@ -122,6 +122,45 @@ cur() {
 	done
 }
 
+@test "the default since=now is when the client asked: five at once, a publish half a second later reaches all" {
+	# Under mod_fcgid each waiting request needs a process of its own, and
+	# starting one may take a second: "now" is still when Apache received
+	# the request (X-Pushlite-Start), not when the program got it.
+	T=$(pl_topic)
+	pids=()
+	outs=()
+	for i in 1 2 3 4 5; do
+		lp_bg "topic=$T&timeout=20"
+		pids+=("$LP_PID")
+		outs+=("$LP_OUT")
+	done
+	sleep 0.5
+	pl_pub "$T" all
+	for i in 0 1 2 3 4; do
+		LP_PID=${pids[$i]} LP_OUT=${outs[$i]}
+		lp_wait
+		pl_jq_true --argjson id "$PUB_ID" '[.messages[].id] == [$id]' || pl_fail "subscriber $i: $BODY"
+	done
+}
+
+@test "X-Pushlite-Start (set by the Apache configs): since=now counts from then, within a minute" {
+	[ "$PL_SERVER" = lighttpd ] || skip "Apache sets X-Pushlite-Start itself, over the client's"
+	T=$(pl_topic)
+	pl_pub "$T" before
+	sleep 1.1
+	t0=$(( $(date +%s%N) / 1000 ))
+	pl_pub "$T" after; after=$PUB_ID
+	sleep 0.3
+	lp_start() { curl -sS --max-time 10 -H "X-Pushlite-Start: t=$1" "$PL_URL/push/longpoll?topic=$T&timeout=1"; }
+	BODY=$(lp_start $(( t0 - 500000 )))
+	pl_jq_true --argjson id "$after" '[.messages[].id] == [$id]' || pl_fail "received 0.8 s ago: $BODY"
+	# made up: more than a minute back, or in the future, counts for nothing
+	for t in $(( t0 - 120000000 )) $(( t0 + 60000000 )) x; do
+		BODY=$(lp_start "$t")
+		pl_jq_true '.messages == []' || pl_fail "X-Pushlite-Start: t=$t: $BODY"
+	done
+}
+
 @test "a batch wakes it with every matching message; cursor follows" {
 	T=$(pl_topic)
 	lp_bg "topic=$T&since=$(cur "$T")&timeout=10"

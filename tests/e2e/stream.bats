@@ -37,6 +37,25 @@ sse_data() {
 		f && /^data:/ { sub(/^data: ?/, ""); print; exit } /^$/ { f = 0 }' "$ST_OUT"
 }
 
+@test "the default since=now is when the client asked: three streams at once, a publish 0.3 s later reaches all" {
+	T=$(pl_topic)
+	outs=()
+	pids=()
+	for i in 1 2 3; do
+		out=$BATS_TEST_TMPDIR/now.$i
+		curl -sS -N --max-time 8 -o "$out" "$PL_URL/push/stream?topic=$T&format=ndjson" 2>/dev/null 3>&- &
+		pids+=($!)
+		outs+=("$out")
+	done
+	sleep 0.3
+	pl_pub "$T" all
+	for i in 0 1 2; do
+		f=${outs[$i]}
+		wait_for 6 grep -q "\"id\":$PUB_ID," "$f" || pl_fail "stream $i did not get $PUB_ID: $(cat "$f")"
+	done
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+}
+
 @test "SSE (default format): text/event-stream, id/event/data per message, heartbeats, ends by itself" {
 	T=$(pl_topic)
 	t0=$(pl_now_ms)
