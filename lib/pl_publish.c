@@ -210,6 +210,12 @@ static struct json_object *parse_json(const char *s, size_t n, int max_depth, in
 	enum json_tokener_error e;
 
 	*valid = 0;
+	/* RFC 8259 lets a parser ignore a byte order mark, which some Windows
+	 * tools write first. */
+	if (n >= 3 && !memcmp(s, "\xef\xbb\xbf", 3)) {
+		s += 3;
+		n -= 3;
+	}
 	if (n == 0 || n > INT32_MAX || memchr(s, '\0', n) || !pl_utf8_valid(s, n))
 		return NULL;
 	tok = json_tokener_new_ex(max_depth + 1);       /* json-c counts the value itself too */

@@ -154,6 +154,8 @@ static void t_forms(void)
 	   strstr(stored(reply_id()), "\"data\":42"), "a bare JSON number, media type in any case");
 	ok(req("POST", "topic=/oa/j", "application/json", "\"\\u00e9\"", "HTTP_AUTHORIZATION=" PUB, NULL) == 201,
 	   "a JSON string with an escape");
+	ok(req("POST", "topic=/oa/j", "application/json", "\xef\xbb\xbf{\"bom\":1}", "HTTP_AUTHORIZATION=" PUB, NULL) == 201 &&
+	   strstr(stored(reply_id()), "\"data\":{\"bom\":1}"), "a JSON body after a byte order mark (RFC 8259 lets it be ignored)");
 	ok(req("POST", "topic=/oa/j", "application/json", "{\"a\":\"it's \\\"q\\\" 'x'\",\"n\":-1.5e3}",
 	       "HTTP_AUTHORIZATION=" PUB, NULL) == 201 && strstr(stored(reply_id()), "it's"),
 	   "single quotes and escaped quotes inside strings, finite doubles are fine");
