@@ -202,12 +202,11 @@ static const char *json_problem(int valid, const char *invalid)
  * bits. */
 static struct json_object *parse_json(const char *s, size_t n, int max_depth, int *valid)
 {
-	int lax = 0;
-
 	struct json_tokener *tok;
 	struct json_object *o;
 	size_t off;
 	enum json_tokener_error e;
+	int lax = 0;
 
 	*valid = 0;
 	/* RFC 8259 lets a parser ignore a byte order mark, which some Windows
