@@ -103,44 +103,34 @@ cur() {
 	pl_jq_true '[.messages[].data] == ["for-alice"]'
 }
 
-@test "several waiting subscribers all wake on one publish" {
-	T=$(pl_topic)
-	pids=()
-	outs=()
-	c=$(cur "$T")
+# five_wake TOPIC EXTRA: five long polls on TOPIC at once (EXTRA added to
+# their query), a publish half a second later: each gets just that message.
+five_wake() {
+	local pids=() outs=() i
 	for i in 1 2 3 4 5; do
-		lp_bg "topic=$T&since=$c&timeout=20"
+		lp_bg "topic=$1$2&timeout=20"
 		pids+=("$LP_PID")
 		outs+=("$LP_OUT")
 	done
 	sleep 0.5
-	pl_pub "$T" all
+	pl_pub "$1" all
 	for i in 0 1 2 3 4; do
 		LP_PID=${pids[$i]} LP_OUT=${outs[$i]}
 		lp_wait
-		pl_jq_true --argjson id "$PUB_ID" '[.messages[].id] == [$id]' || pl_fail "subscriber $i"
+		pl_jq_true --argjson id "$PUB_ID" '[.messages[].id] == [$id]' || pl_fail "subscriber $i: $BODY"
 	done
+}
+
+@test "several waiting subscribers all wake on one publish" {
+	T=$(pl_topic)
+	five_wake "$T" "&since=$(cur "$T")"
 }
 
 @test "the default since=now is when the client asked: five at once, a publish half a second later reaches all" {
 	# Under mod_fcgid each waiting request needs a process of its own, and
 	# starting one may take a second: "now" is still when Apache received
 	# the request (X-Pushlite-Start), not when the program got it.
-	T=$(pl_topic)
-	pids=()
-	outs=()
-	for i in 1 2 3 4 5; do
-		lp_bg "topic=$T&timeout=20"
-		pids+=("$LP_PID")
-		outs+=("$LP_OUT")
-	done
-	sleep 0.5
-	pl_pub "$T" all
-	for i in 0 1 2 3 4; do
-		LP_PID=${pids[$i]} LP_OUT=${outs[$i]}
-		lp_wait
-		pl_jq_true --argjson id "$PUB_ID" '[.messages[].id] == [$id]' || pl_fail "subscriber $i: $BODY"
-	done
+	five_wake "$(pl_topic)" ""
 }
 
 @test "X-Pushlite-Start (set by the Apache configs): since=now counts from then, within a minute" {
