@@ -61,8 +61,13 @@ static int next_opt(const char *cmd, int argc, char **argv, const char *shorts, 
 	if (o == '?' || o == ':') {
 		char what[160];
 
-		snprintf(what, sizeof what, o == ':' ? "option %.100s needs a value" : "unknown option %.100s",
-			 argv[optind - 1]);
+		/* An unknown short option is in optopt: argv[optind - 1] may be
+		 * another word once getopt has moved the non-options about. */
+		if (o == '?' && optopt)
+			snprintf(what, sizeof what, "unknown option -%c", optopt);
+		else
+			snprintf(what, sizeof what, o == ':' ? "option %.100s needs a value" : "unknown option %.100s",
+				 argv[optind - 1]);
 		bad_usage(cmd, what);
 		return -2;
 	}
@@ -149,7 +154,9 @@ static int cmd_publish(struct pl_conf *c, int argc, char **argv)
 	struct pl_req r;
 	struct pl_resp resp;
 
-	while ((o = next_opt("publish", argc, argv, ":h", opts)) != -1) {
+	/* "+": options come before TOPIC, so that a TEXT may begin with '-'
+	 * ("-5 degrees"). */
+	while ((o = next_opt("publish", argc, argv, "+:h", opts)) != -1) {
 		const char *h = NULL;
 		switch (o) {
 		case 'h': usage(stdout); free_env(env, nenv); return 0;
@@ -166,9 +173,14 @@ static int cmd_publish(struct pl_conf *c, int argc, char **argv)
 			nenv++;
 	}
 	if (optind >= argc || argc - optind > 2) {
+		int late = 0;
+
+		for (int i = optind + 1; i < argc; i++)
+			late |= argv[i][0] == '-';
 		free_env(env, nenv);
 		return optind >= argc ? bad_usage("publish", "a TOPIC is needed")
-				      : bad_usage("publish", "TOPIC and at most one TEXT (quote a text with blanks)");
+				      : bad_usage("publish", late ? "options go before TOPIC" :
+						  "TOPIC and at most one TEXT (quote a text with blanks)");
 	}
 	if (asprintf(&env[nenv], "HTTP_X_TOPIC=%s", argv[optind]) > 0)
 		nenv++;

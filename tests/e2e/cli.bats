@@ -57,15 +57,19 @@ wait_for() {
 	pl_jq_true --argjson id "$id" '.messages | length == 1 and .[0].id == $id and .[0].data == "from the shell" and .[0].type == "notice"'
 }
 
-@test "options may follow the topic: publish /t TEXT --type T, tail /t --since all" {
+@test "tail takes options after its topics; publish's TEXT may begin with '-' (its options go first)" {
 	T=$(pl_topic)
-	out=$(cli publish "$T" 'after the topic' --type notice --ttl 1h)
+	out=$(cli publish --type notice "$T" '-5 degrees')
 	id=$(printf '%s' "$out" | jq -r .id)
 	[[ $id =~ ^[0-9]+$ ]] || pl_fail "no id: $out"
 	run timeout 10 sh -c "'$PL_TOOLS/pushlite' --conf '$PL_CONF' tail '$T' --since all | head -1"
 	[ "$status" = 0 ] || pl_fail "tail TOPIC --since all: exit $status: $output"
-	printf '%s' "$output" | jq -e --argjson id "$id" '.id == $id and .type == "notice" and .data == "after the topic"' >/dev/null ||
+	printf '%s' "$output" | jq -e --argjson id "$id" '.id == $id and .type == "notice" and .data == "-5 degrees"' >/dev/null ||
 		pl_fail "tail after the topic's options: $output"
+	run "$PL_TOOLS/pushlite" --conf "$PL_CONF" publish "$T" hi --type notice
+	[ "$status" = 2 ] && [[ $output == *"options go before TOPIC"* ]] || pl_fail "publish with options late: $status $output"
+	run "$PL_TOOLS/pushlite" --conf "$PL_CONF" publish -Z "$T" hi
+	[ "$status" = 2 ] && [[ $output == *"unknown option -Z"* ]] || pl_fail "an unknown short option is not named: $output"
 }
 
 @test "tail never prints an expired message (not yet purged), like every endpoint" {
