@@ -46,6 +46,9 @@
  * much later so a waiter woken too early does not sleep until the fallback
  * timer. */
 #define SETTLE_MS 20
+/* Without inotify: how often the database file is looked at while requests
+ * wait. */
+#define CHECK_MS 200
 /* How long a closing connection may take to read the rest of our output. */
 #define LINGER_MS 2000
 /* After on_shutdown, how long requests still held or output still queued may take. */
@@ -101,6 +104,7 @@ static struct loop {
 	int woke;               /* the database may have changed this turn */
 	int wake_armed;         /* the inotify descriptor is in the epoll set */
 	int64_t settle_at, fallback_at, accept_at, shutdown_at;
+	int64_t check_at;       /* no inotify: next pl_wake_changed() */
 	int64_t turn_at;        /* pl_loop_turn_in: an on_turn wanted by then */
 	int shutting;
 	int cgi_done;
@@ -754,6 +758,14 @@ static void run_wakes(int64_t now)
 	}
 	if (L.conf->fallback_ms > 0 && now >= L.fallback_at)
 		fire = 1;
+	/* No inotify here: a stat of the database a few times a second while
+	 * requests wait stands in for it (the fallback alone would answer
+	 * seconds late). */
+	if (L.wake && pl_wake_fd(L.wake) < 0 && L.held > 0 && now >= L.check_at) {
+		L.check_at = now + CHECK_MS;
+		if (pl_wake_changed(L.wake))
+			fire = 1;
+	}
 	L.woke = 0;
 	if (!fire)
 		return;
@@ -775,6 +787,8 @@ static int next_timeout(int64_t now)
 		t = L.settle_at;
 	if (L.conf->fallback_ms > 0 && L.fallback_at < t)
 		t = L.fallback_at;
+	if (L.wake && pl_wake_fd(L.wake) < 0 && L.held > 0 && L.check_at < t)
+		t = L.check_at;
 	if (L.accept_at && L.accept_at < t)
 		t = L.accept_at;
 	if (L.shutting && L.shutdown_at < t)

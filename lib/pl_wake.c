@@ -38,6 +38,8 @@ struct pl_wake {
 	char *dir;              /* directory of the database */
 	char *db;               /* base name of the database */
 	char *wal;              /* base name of the WAL */
+	char *path;             /* the database file, for pl_wake_changed() */
+	struct timespec seen;   /* its last ctime seen there */
 };
 
 #define WAKE_MASK (IN_ATTRIB | IN_CREATE | IN_MOVED_TO | IN_DELETE | \
@@ -64,7 +66,22 @@ static int split(struct pl_wake *w, const char *db_path)
 	if (k < 0 || (size_t)k >= sizeof wal)
 		return -1;
 	w->wal = pl_xstrdup(wal);
+	w->path = pl_xstrdup(db_path);
 	return 0;
+}
+
+int pl_wake_changed(struct pl_wake *w)
+{
+	struct stat sb;
+	int changed;
+
+	/* pl_wake_touch() sets the file's times: its ctime moves with every
+	 * commit, whatever inotify can do. */
+	if (!w || stat(w->path, &sb) != 0)
+		return 0;
+	changed = sb.st_ctim.tv_sec != w->seen.tv_sec || sb.st_ctim.tv_nsec != w->seen.tv_nsec;
+	w->seen = sb.st_ctim;
+	return changed;
 }
 
 int pl_wake_open(struct pl_wake **wp, const char *db_path)
@@ -77,6 +94,7 @@ int pl_wake_open(struct pl_wake **wp, const char *db_path)
 		pl_log_err("wake: database path unusable: %s", db_path);
 		goto out;
 	}
+	pl_wake_changed(w);     /* the time to compare with from now on */
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (w->fd < 0) {
 		pl_log_warn("wake: inotify_init1: %s; falling back to the timer", strerror(errno));
@@ -194,6 +212,7 @@ void pl_wake_close(struct pl_wake *w)
 	free(w->dir);
 	free(w->db);
 	free(w->wal);
+	free(w->path);
 	free(w);
 }
 

@@ -40,6 +40,12 @@ int pl_wake_wait(struct pl_wake *w, int timeout_ms);
 /* Stop watching and free w; NULL-safe. */
 void pl_wake_close(struct pl_wake *w);
 
+/* Without inotify (a user's instances used up: each mod_fcgid process
+ * holds one): 1 when a commit touched the database since the last call, by
+ * the file's ctime. A stat, cheap enough to ask a few times a second while
+ * requests wait. */
+int pl_wake_changed(struct pl_wake *w);
+
 /* Writer side: after a COMMIT, mark the database file so that every waiter
  * wakes, after the commit is visible. This is the wake signal: a writer that
  * does not call it is only noticed by the waiters' fallback timer.

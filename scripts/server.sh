@@ -233,6 +233,22 @@ pl_give_search() {
 	return 0
 }
 
+# pl_inotify_room: under mod_fcgid every waiting request is a process of
+# its own with its own inotify instance, and Linux allows a user 128 by
+# default: the waiters past that wake only by the programs' fallback
+# check. As root, raise the limit to the config's FcgidMaxProcesses and
+# some (it is the host's, so say so, with the undo); else warn.
+pl_inotify_room() {
+	local f=/proc/sys/fs/inotify/max_user_instances want=1024 cur
+	cur=$(cat "$f" 2>/dev/null) || return 0
+	[ "$cur" -ge "$want" ] 2>/dev/null && return 0
+	if [ "$(id -u)" = 0 ] && echo "$want" >"$f" 2>/dev/null; then
+		echo "serve: raised fs.inotify.max_user_instances from $cur to $want, one per waiting request under mod_fcgid (undo: sysctl -w fs.inotify.max_user_instances=$cur)" >&2
+	else
+		echo "serve: fs.inotify.max_user_instances is $cur: under mod_fcgid, waiting requests past that many wake by the fallback check, not at once (raise it as root: sysctl -w fs.inotify.max_user_instances=$want)" >&2
+	fi
+}
+
 # pl_gen_apache_any BACKEND STATE PORT BIN WWW CONF: BACKEND is FCGID or
 # PROXY_FCGI (see apache-conf/dev.conf.in).
 pl_gen_apache_any() {
@@ -271,6 +287,7 @@ Group $(id -gn "$u")"
 			errors="$state/errors"
 		fi
 	fi
+	[ "$backend" = FCGID ] && pl_inotify_room
 	pl_subst "$PL_SRC_ROOT/apache-conf/dev.conf.in" "$state/apache.conf" \
 		STATE="$state" PORT="$port" WWW="$www" BIN="$bin" CONF="$conf" \
 		ERRORS="$errors" \

@@ -105,6 +105,15 @@ static void test_wake(void)
 	while (pl_wake_wait(w, 50))
 		;
 
+	/* Without inotify, the database file's ctime tells a commit: changed
+	 * once per touch, then not again. */
+	ok(pl_wake_changed(w) == 1 && pl_wake_changed(w) == 0, "changed: the commits above seen once");
+	pl_wake_touch(db);
+	ok(pl_wake_changed(w) == 1, "changed: a touch (every commit's) is seen");
+	ok(pl_wake_changed(w) == 0, "changed: and only once");
+	while (pl_wake_wait(w, 50))
+		;
+
 	/* The WAL writes of a commit are not the signal (a dozen of them, all
 	 * before the commit is visible): a program that writes without touching
 	 * the database file is left to the caller's fallback timer. */
