@@ -535,6 +535,11 @@ void pl_out_stream_msg(struct pl_buf *b, const struct pl_outopt *o, const struct
 	pl_buf_free(&tmp);
 }
 
+void pl_out_stream_keepalive(struct pl_buf *b, const struct pl_outopt *o)
+{
+	pl_buf_adds(b, o->fmt == PL_FMT_SSE ? ":\n" : "\n");
+}
+
 void pl_out_stream_heartbeat(struct pl_buf *b, const struct pl_outopt *o)
 {
 	switch (o->fmt) {

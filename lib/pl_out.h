@@ -64,6 +64,11 @@ void pl_out_stream_headers(struct pl_resp *resp, const struct pl_outopt *o);
 void pl_out_stream_start(struct pl_buf *b, const struct pl_outopt *o, int retry_ms);
 void pl_out_stream_msg(struct pl_buf *b, const struct pl_outopt *o, const struct pl_row *r);
 void pl_out_stream_heartbeat(struct pl_buf *b, const struct pl_outopt *o);
+/* Bytes that mean nothing to the client, written between heartbeats so that
+ * a web server that learns of a departed client only by writing to it
+ * (Apache) learns it soon: an SSE comment line with no text, else a
+ * newline (in NDJSON an empty line, like a heartbeat). */
+void pl_out_stream_keepalive(struct pl_buf *b, const struct pl_outopt *o);
 /* What closes a stream that ends (XML: the root element). */
 void pl_out_stream_end(struct pl_buf *b, const struct pl_outopt *o);
 

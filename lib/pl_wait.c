@@ -58,7 +58,8 @@ struct waiter {
 	struct pl_sub sub;
 	int64_t cursor;         /* rows above this are still to be examined */
 	int64_t end_ms;         /* monotonic: longpoll timeout, stream maximum */
-	int64_t hb_ms;          /* monotonic: next stream heartbeat or long-poll blank */
+	int64_t hb_ms;          /* monotonic: next write to keep the connection alive */
+	int64_t beat_ms;        /* monotonic: a stream's next heartbeat */
 	struct pl_tsub *tsubs;  /* one filing per subscribed topic */
 	size_t ntsubs;
 	uint64_t gen;           /* the wake batch that last picked it */
@@ -281,13 +282,21 @@ static int stream_rows(struct app *a, struct waiter *w, const struct pl_row *row
 	return a->out.len ? pl_loop_write(w->lr, a->out.p, a->out.len) : 0;
 }
 
-/* When a held request next writes to keep its connection alive: a stream
- * its heartbeat, a long poll its blank (never, with longpoll_keepalive 0). */
-static int64_t next_beat(const struct app *a, int64_t now)
+/* When a held request next writes to keep its connection alive: a long
+ * poll its blank (never, with longpoll_keepalive 0); a stream its
+ * heartbeat, and in between, every longpoll_keepalive seconds, an
+ * insignificant line, so that behind Apache a client that left frees its
+ * slot within seconds, not at the second heartbeat (30 s). beat: a
+ * stream's heartbeat is due again from now. */
+static int64_t next_beat(const struct app *a, struct waiter *w, int64_t now, int beat)
 {
-	if (a->mode == PL_WAIT_STREAM)
-		return now + (int64_t)a->conf.heartbeat * 1000;
-	return a->conf.longpoll_keepalive > 0 ? now + (int64_t)a->conf.longpoll_keepalive * 1000 : 0;
+	int64_t ka = a->conf.longpoll_keepalive > 0 ? now + (int64_t)a->conf.longpoll_keepalive * 1000 : 0;
+
+	if (a->mode != PL_WAIT_STREAM)
+		return ka;
+	if (beat || !w->beat_ms)
+		w->beat_ms = now + (int64_t)a->conf.heartbeat * 1000;
+	return ka && ka < w->beat_ms ? ka : w->beat_ms;
 }
 
 static void arm_timer(struct waiter *w)
@@ -483,7 +492,7 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 		if (left < w->end_ms - now)
 			w->end_ms = now + (left > 0 ? left : 0);
 	}
-	w->hb_ms = next_beat(a, now);
+	w->hb_ms = next_beat(a, w, now, 1);
 	/* The first waiter after an idle spell: its query examined everything
 	 * up to its cursor, and nobody else waits, so the next wake starts
 	 * there. seen stood still while nothing was held (no wakes came), and
@@ -698,6 +707,7 @@ static void on_timer(void *ud, struct pl_lreq *lr)
 	struct app *a = ud;
 	struct waiter *w = pl_lreq_data(lr);
 	int64_t now = pl_loop_now_ms();
+	int beat;
 
 	if (!w)
 		return;
@@ -711,8 +721,11 @@ static void on_timer(void *ud, struct pl_lreq *lr)
 		return;
 	}
 	pl_buf_reset(&a->out);
-	if (a->mode == PL_WAIT_STREAM) {
+	beat = a->mode == PL_WAIT_STREAM && now >= w->beat_ms;
+	if (beat) {
 		pl_out_stream_heartbeat(&a->out, &w->sub.out);
+	} else if (a->mode == PL_WAIT_STREAM) {
+		pl_out_stream_keepalive(&a->out, &w->sub.out);
 	} else if (!w->gz) {
 		pl_buf_addc(&a->out, ' ');
 	} else {
@@ -724,7 +737,7 @@ static void on_timer(void *ud, struct pl_lreq *lr)
 		waiter_end(a, w);
 		return;
 	}
-	w->hb_ms = next_beat(a, now);
+	w->hb_ms = next_beat(a, w, now, beat);
 	arm_timer(w);
 }
 

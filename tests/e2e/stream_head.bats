@@ -30,3 +30,26 @@ setup() { pl_need stream publish; }
 		echo "# $fmt: head and message within $(( $(pl_now_ms) - t0 )) ms" >&3
 	done
 }
+
+@test "a client that leaves a stream frees its slot within seconds, long before the next heartbeat (30 s)" {
+	# Apache learns of a departed client only when a write to it fails:
+	# streams write an insignificant line every longpoll_keepalive seconds
+	# between heartbeats there; lighttpd passes the client's FIN on at once.
+	T=$(pl_topic)
+	# the streams of the test before may still be leaving: start from none
+	none() { [ "$(pl_stat waiting)" = 0 ]; }
+	wait_for 40 none || pl_fail "waiting is $(pl_stat waiting) before the test"
+	base=0
+	pids=()
+	for fmt in sse ndjson js; do
+		curl -sS -N --max-time 40 -o /dev/null "$PL_URL/push/stream?topic=$T&format=$fmt&callback=cb" 2>/dev/null 3>&- &
+		pids+=($!)
+	done
+	held() { [ "$(pl_stat waiting)" -ge $(( base + 3 )) ]; }
+	wait_for 10 held || pl_fail "waiting is $(pl_stat waiting), not $(( base + 3 ))"
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	t0=$(pl_now_ms)
+	freed() { [ "$(pl_stat waiting)" -le "$base" ]; }
+	wait_for 12 freed || pl_fail "waiting still $(pl_stat waiting) 12 s after the clients left (base $base)"
+	echo "# freed $(( $(pl_now_ms) - t0 )) ms after the clients left" >&3
+}

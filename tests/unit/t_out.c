@@ -349,6 +349,9 @@ static void t_streams(void)
 	pl_out_stream_heartbeat(&b, &sse);
 	ok(!strcmp(b.p, ": hb\n\n"), "sse heartbeat is a comment");
 	pl_buf_reset(&b);
+	pl_out_stream_keepalive(&b, &sse);
+	ok(!strcmp(b.p, ":\n"), "sse keep-alive: a comment line with no text (no event, no heartbeat)");
+	pl_buf_reset(&b);
 
 	pl_out_stream_start(&b, &nd, 3000);
 	ok(b.len == 1 && b.p[0] == '\n', "ndjson start: one empty line (a heartbeat), so the head leaves at once");
