@@ -744,6 +744,13 @@ static void wake_arm(void)
 		pl_log_warn("loop: epoll_ctl inotify: %s", strerror(errno));
 }
 
+/* No inotify for this process, and requests wait: pl_wake_changed() stands
+ * in for it. */
+static int must_check(void)
+{
+	return L.wake && pl_wake_fd(L.wake) < 0 && L.held > 0;
+}
+
 static void run_wakes(int64_t now)
 {
 	int fire = 0;
@@ -761,7 +768,7 @@ static void run_wakes(int64_t now)
 	/* No inotify here: a stat of the database a few times a second while
 	 * requests wait stands in for it (the fallback alone would answer
 	 * seconds late). */
-	if (L.wake && pl_wake_fd(L.wake) < 0 && L.held > 0 && now >= L.check_at) {
+	if (must_check() && now >= L.check_at) {
 		L.check_at = now + CHECK_MS;
 		if (pl_wake_changed(L.wake))
 			fire = 1;
@@ -787,7 +794,7 @@ static int next_timeout(int64_t now)
 		t = L.settle_at;
 	if (L.conf->fallback_ms > 0 && L.fallback_at < t)
 		t = L.fallback_at;
-	if (L.wake && pl_wake_fd(L.wake) < 0 && L.held > 0 && L.check_at < t)
+	if (must_check() && L.check_at < t)
 		t = L.check_at;
 	if (L.accept_at && L.accept_at < t)
 		t = L.accept_at;

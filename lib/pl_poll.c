@@ -31,16 +31,16 @@ void pl_poll_error(const struct pl_conf *c, struct pl_resp *resp, const struct p
 	pl_out_error(resp, &sub->out, rc, NULL, msg, c->retry_after);
 }
 
-static void etag_of(char tag[32], const struct pl_result *res)
+static void etag_of(char tag[32], int64_t cursor)
 {
-	snprintf(tag, 32, "\"%lld\"", (long long)res->cursor);
+	snprintf(tag, 32, "\"%lld\"", (long long)cursor);
 }
 
 void pl_poll_etag(struct pl_resp *resp, const struct pl_result *res)
 {
 	char tag[32];
 
-	etag_of(tag, res);
+	etag_of(tag, res->cursor);
 	pl_resp_header(resp, "ETag", tag);
 }
 
@@ -108,12 +108,12 @@ void pl_poll_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req 
 	inm = pl_req_env(r, "HTTP_IF_NONE_MATCH");
 	if (inm && !res->reset && !res->gap &&
 	    etag_listed(inm, res->n ? res->cursor : 0, res->cursor, &held)) {
-		snprintf(tag, sizeof tag, "\"%lld\"", (long long)held);
+		etag_of(tag, held);
 		pl_resp_header(resp, "ETag", tag);
 		resp->status = 304;
 		goto out;
 	}
-	etag_of(tag, res);
+	etag_of(tag, res->cursor);
 	pl_resp_header(resp, "ETag", tag);
 	pl_out_result(resp, &sub.out, res);
 out:
