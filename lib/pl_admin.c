@@ -15,17 +15,22 @@
 
 #define PATH_MAX_LEN 1024
 
+/* What each resource answers: a 405's Allow and a plain OPTIONS say the
+ * same (POST stands for DELETE where DELETE cannot be sent). */
+#define ALLOW_READ "GET, HEAD, OPTIONS"
+#define ALLOW_MESSAGES "GET, HEAD, DELETE, POST, OPTIONS"
+
 static void health(const struct pl_conf *c, struct pl_store *st, struct pl_req *r, struct pl_resp *resp)
 {
 	struct json_object *o;
 	struct pl_outopt eo;
 	int64_t head;
 
-	if (pl_http_cors(c, r, resp, "GET, OPTIONS"))
+	if (pl_http_cors(c, r, resp, ALLOW_READ))
 		return;
 	pl_sub_error_format(r, &eo);
 	if (!pl_req_method_is(r, "GET") && !pl_req_method_is(r, "HEAD")) {
-		pl_resp_header(resp, "Allow", "GET, HEAD, OPTIONS");
+		pl_resp_header(resp, "Allow", ALLOW_READ);
 		pl_out_error(resp, &eo, PL_EMETHOD, NULL, "health is GET only", 0);
 		return;
 	}
@@ -156,7 +161,7 @@ static void one_message(const struct pl_conf *c, struct pl_store *st, struct pl_
 		return;
 	}
 	if (!pl_req_method_is(r, "GET") && !pl_req_method_is(r, "HEAD")) {
-		pl_resp_header(resp, "Allow", "GET, HEAD, DELETE, POST");
+		pl_resp_header(resp, "Allow", ALLOW_MESSAGES);
 		pl_out_error(resp, eo, PL_EMETHOD, NULL, "use GET or DELETE", 0);
 		return;
 	}
@@ -181,7 +186,7 @@ static void messages(const struct pl_conf *c, struct pl_store *st, struct pl_req
 
 	memset(&res, 0, sizeof res);
 	if (!del && !pl_req_method_is(r, "GET") && !pl_req_method_is(r, "HEAD")) {
-		pl_resp_header(resp, "Allow", "GET, HEAD, DELETE, POST");
+		pl_resp_header(resp, "Allow", ALLOW_MESSAGES);
 		pl_out_error(resp, eo, PL_EMETHOD, NULL, "use GET to list or DELETE to delete by filter", 0);
 		return;
 	}
@@ -364,7 +369,7 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 		pl_out_error(resp, &eo, PL_ENOTFOUND, NULL, PL_MSG_NO_ENDPOINT, 0);
 		return;
 	}
-	if (pl_http_cors(c, r, resp, "GET, DELETE, POST, OPTIONS"))
+	if (pl_http_cors(c, r, resp, strcmp(rest, "/stats") ? ALLOW_MESSAGES : ALLOW_READ))
 		return;
 	if (pl_sub_answer_format(r, &eo, err, sizeof err) != PL_OK) {
 		pl_out_error(resp, NULL, PL_EINVAL, NULL, err, 0);
@@ -387,7 +392,7 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 	else if (!strcmp(rest, "/stats") && (pl_req_method_is(r, "GET") || pl_req_method_is(r, "HEAD")))
 		stats(c, st, resp, &eo);
 	else if (!strcmp(rest, "/stats")) {
-		pl_resp_header(resp, "Allow", "GET, HEAD");
+		pl_resp_header(resp, "Allow", ALLOW_READ);
 		pl_out_error(resp, &eo, PL_EMETHOD, NULL, "stats is GET only", 0);
 	}
 	else

@@ -11,7 +11,7 @@
 
 int pl_poll_preamble(const struct pl_conf *c, const struct pl_req *r, struct pl_resp *resp)
 {
-	if (pl_http_cors(c, r, resp, "GET, OPTIONS"))
+	if (pl_http_cors(c, r, resp, "GET, HEAD, OPTIONS"))
 		return 1;
 	if (!pl_req_method_is(r, "GET") && !pl_req_method_is(r, "HEAD")) {
 		struct pl_outopt eo;
@@ -48,8 +48,10 @@ void pl_poll_etag(struct pl_resp *resp, const struct pl_result *res)
  * "N-gzip" or "N-deflate": the web server's compression renames the tag of
  * the answer it compressed (lighttpd and Apache both), and a client sends
  * back what it got, while the next answer, too small to compress, is "N".
- * 1 when one of them is within [lo, hi]; *got is the largest such. */
-static int etag_listed(const char *inm, int64_t lo, int64_t hi, int64_t *got)
+ * 1 when one of them is within [lo, hi]; *got is the largest such and tag
+ * that tag as it was sent (a 304 carries the tag of the answer the client
+ * holds, "N-gzip" included), or "N" when it would not fit. */
+static int etag_listed(const char *inm, int64_t lo, int64_t hi, int64_t *got, char tag[32])
 {
 	int found = 0;
 
@@ -70,8 +72,16 @@ static int etag_listed(const char *inm, int64_t lo, int64_t hi, int64_t *got)
 			continue;
 		p = e + 1;
 		if (v >= lo && v <= hi && (!found || v > *got)) {
+			size_t n = (size_t)(p - (d - 1));
+
 			*got = v;
 			found = 1;
+			if (n < 32) {
+				memcpy(tag, d - 1, n);
+				tag[n] = '\0';
+			} else {
+				etag_of(tag, v);
+			}
 		}
 	}
 	return found;
@@ -107,8 +117,7 @@ void pl_poll_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req 
 	 * same answer, also one with messages (the same URL again). */
 	inm = pl_req_env(r, "HTTP_IF_NONE_MATCH");
 	if (inm && !res->reset && !res->gap &&
-	    etag_listed(inm, res->n ? res->cursor : 0, res->cursor, &held)) {
-		etag_of(tag, held);
+	    etag_listed(inm, res->n ? res->cursor : 0, res->cursor, &held, tag)) {
 		pl_resp_header(resp, "ETag", tag);
 		resp->status = 304;
 		goto out;

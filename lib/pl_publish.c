@@ -730,10 +730,11 @@ static struct pl_pub *publish_begin(const struct pl_conf *c, struct pl_store *st
 {
 	struct pl_pub *p;
 	const struct pl_token *tok;
+	const char *allow = c->publish_get ? "POST, GET, OPTIONS" : "POST, OPTIONS";
 	char err[ERRLEN], mt[128];
 	int rc;
 
-	if (pl_http_cors(c, r, resp, "POST, GET, OPTIONS"))
+	if (pl_http_cors(c, r, resp, allow))
 		return NULL;
 	p = pl_xcalloc(1, sizeof *p);
 	/* The answer in the format asked for (XML, or JSONP with a valid
@@ -743,7 +744,7 @@ static struct pl_pub *publish_begin(const struct pl_conf *c, struct pl_store *st
 		goto answered;
 	}
 	if (!pl_req_method_is(r, "POST") && !(pl_req_method_is(r, "GET") && c->publish_get)) {
-		pl_resp_header(resp, "Allow", c->publish_get ? "POST, GET, OPTIONS" : "POST, OPTIONS");
+		pl_resp_header(resp, "Allow", allow);
 		pl_out_error(resp, &p->eo, PL_EMETHOD, NULL,
 			     pl_req_method_is(r, "GET") ? "publish with POST (GET publishing is switched off)" :
 			     "publish with POST", 0);

@@ -675,7 +675,12 @@ var Pushlite = (function (win) {
 			}
 		}
 
+		/* Every error has the fields docs/client.md lists: the notices
+		 * made here (reset, gap) have no HTTP status. */
 		function report(err) {
+			if (typeof err.status !== 'number')
+				err.status = 0;
+			err.fatal = err.fatal === true;
 			if (!err.transport)
 				err.transport = mode === 'fallback' ? 'poll' : best;
 			emit(o.onError, err);

@@ -76,6 +76,19 @@ teardown_file() { pl_teardown_server; }
 	done
 }
 
+@test "a plain OPTIONS and a 405 list the same methods, on every endpoint" {
+	local opt
+	for ep in publish poll longpoll stream admin/messages admin/messages/1 admin/stats health; do
+		pl_req OPTIONS "/push/$ep?topic=/x"
+		pl_expect_status 204
+		opt=$(pl_hdr Allow) || { pl_show; pl_fail "OPTIONS /push/$ep: no Allow"; }
+		pl_req PUT "/push/$ep?topic=/x" -H "Authorization: Bearer $PL_ADMIN_TOKEN" -d x
+		pl_expect_status 405
+		[ "$(pl_hdr Allow)" = "$opt" ] || { pl_show; pl_fail "/push/$ep: OPTIONS says Allow: $opt, a 405 another"; }
+		[[ $opt == *OPTIONS* ]] || pl_fail "/push/$ep: Allow without OPTIONS: $opt"
+	done
+}
+
 @test "preflight from an unlisted origin gets no Access-Control-Allow-Origin" {
 	pl_req OPTIONS /push/publish -H 'Origin: https://evil.example' -H 'Access-Control-Request-Method: POST'
 	! pl_hdr Access-Control-Allow-Origin >/dev/null || { pl_show; pl_fail "ACAO given to an unlisted origin"; }
