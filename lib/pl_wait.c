@@ -486,7 +486,7 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 	/* A subscriber known by a token is one only until it expires: held on,
 	 * the request would go on delivering the user's messages to whoever
 	 * holds it. It ends then as at its usual end; the next one is a 401. */
-	if (w->sub.until > 0) {
+	if (w->sub.until > 0 && w->sub.until < INT64_MAX / 1000) {
 		int64_t left = w->sub.until * 1000 - pl_now_ms();
 
 		if (left < w->end_ms - now)

@@ -188,6 +188,18 @@ pub_with() {  # pub_with AUTH-HEADER-VALUE TOPIC
 	pl_req GET "/push/stream?topic=$T&format=ndjson&token=$tok"
 	el=$(( $(pl_now_ms) - t0 ))
 	(( el >= 3500 )) || pl_fail "a stream with a valid token ended after $el ms, before stream_max_time"
+	# a token that never expires in practice (year 300 million): held to
+	# the usual ends, not cut short by its expiry's arithmetic
+	tok=$(pl_make_token alice 9999999999999999)
+	t0=$(pl_now_ms)
+	pl_req GET "/push/longpoll?topic=$T&timeout=2&token=$tok"
+	el=$(( $(pl_now_ms) - t0 ))
+	pl_expect_status 200
+	(( el >= 1800 )) || pl_fail "a long poll on a far-future token answered after $el ms, before its timeout (2 s)"
+	t0=$(pl_now_ms)
+	pl_req GET "/push/stream?topic=$T&format=ndjson&token=$tok"
+	el=$(( $(pl_now_ms) - t0 ))
+	(( el >= 3500 )) || pl_fail "a stream on a far-future token ended after $el ms, before stream_max_time"
 }
 
 @test "admin list shows last_get: unset until the user first receives it, then set" {
