@@ -77,6 +77,12 @@ static void *checkpointer(void *arg)
 			pthread_cond_wait(&ck_cv, &ck_mu);
 		ck_wanted = 0;
 		pthread_mutex_unlock(&ck_mu);
+		/* The operator replaced the database (the writer reopens at its
+		 * next commit): checkpoint the new file, and let the old one go. */
+		if (st && pl_store_moved(st)) {
+			pl_store_close(st);
+			st = NULL;
+		}
 		if (!st && pl_store_open(&st, &ck_conf) != PL_OK)
 			continue;
 		if (pl_store_checkpoint(st, PL_CKPT_PASSIVE) == PL_EIO) {
@@ -151,7 +157,9 @@ static void restart_wal(void)
 }
 
 /* Commit v[0..count) in one transaction; if the group fails, commit them one
- * by one, so one request's failure never fails another's publish. */
+ * by one, so one request's failure never fails another's publish. Not when
+ * the write lock was busy past the busy timeout: each would wait it out
+ * again in turn (six publishes, 50 s with the loop stalled). */
 static void commit_v(const struct pl_conf *c, struct pl_msgv *v, size_t count, int *rcs)
 {
 	int rc;
@@ -167,7 +175,7 @@ static void commit_v(const struct pl_conf *c, struct pl_msgv *v, size_t count, i
 	}
 	rc = pl_store_publish_v(writer, v, count);
 	for (size_t i = 0; i < count; i++)
-		rcs[i] = rc == PL_OK || count == 1 ? rc : pl_store_publish_v(writer, &v[i], 1);
+		rcs[i] = rc == PL_OK || rc == PL_EBUSY || count == 1 ? rc : pl_store_publish_v(writer, &v[i], 1);
 	if (rc == PL_EIO) {
 		/* Start afresh next time: the file may be replaced or repaired. */
 		pl_store_close(writer);

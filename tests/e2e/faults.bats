@@ -157,9 +157,20 @@ acked_kept() {
 	rl_note "disk full: $N publishes of 60 KB -> $N201 x 201, $N503 x 503; $LOGGED log lines for $(( 2 * N )) requests"
 }
 
+# big_publishes TOPIC: 12 messages of 600 KB, enough WAL for the publish
+# process to checkpoint (its checkpoint thread opens its own connection).
+big_publishes() {
+	head -c 600000 /dev/zero | tr '\0' 'x' >"$BATS_TEST_TMPDIR/big"
+	for i in $(seq 12); do
+		pl_publish "topic=$1" -H 'Content-Type: text/plain' --data-binary @"$BATS_TEST_TMPDIR/big"
+		pl_expect_status 201 || return 1
+	done
+}
+
 @test "database file deleted while running: no 201 for a message that is not in the database file; recovers after pushlite init" {
 	T=/fault/deleted
 	pl_pub "$T" before
+	big_publishes "$T"
 	before=$(rl_errlog_lines "$PL_DB")
 	rm -f "$PL_DB" "$PL_DB-wal" "$PL_DB-shm"
 	during_fault "$T" del
@@ -180,6 +191,15 @@ acked_kept() {
 	wait_for 15 publish_ok "$T" after || { pl_show; pl_fail "publishing did not come back after pushlite init"; }
 	pl_poll "topic=$T&since=all"
 	pl_jq_true '[.messages[].data] | index("after") != null'
+	# Nothing holds the deleted file: its space is freed, and the new
+	# file's WAL is the one checkpointed.
+	big_publishes "$T"
+	sleep 1.5
+	big_publishes "$T"
+	for p in $(rl_prog_pids publish); do
+		held=$(find "/proc/$p/fd" -lname "$PL_DB*(deleted)" 2>/dev/null | wc -l)
+		[ "$held" = 0 ] || { ls -l "/proc/$p/fd" >&3; pl_fail "publish process $p still holds the deleted database ($held descriptors)"; }
+	done
 }
 
 @test "database file corrupted while running: 503 + Retry-After (never 201 into a broken file, never 500), health answers, works again after restore" {
@@ -249,6 +269,44 @@ acked_kept() {
 	lg=$(pl_json .last_get)
 	[ "$lg" != null ] || pl_fail "last_get not recorded after the lock was released"
 	(( lg >= t_first - 1000 && lg <= t_last )) || pl_fail "last_get $lg is not a delivery time (deliveries $t_first-$t_last)"
+}
+
+@test "publishes gathered while a lock is held elsewhere wait out the busy timeout once, not once each" {
+	T=/fault/gathered
+	pl_pub "$T" before
+	# Hold the write lock until the answers are in.
+	mkfifo "$BATS_TEST_TMPDIR/sql"
+	sqlite3 "$PL_DB" <"$BATS_TEST_TMPDIR/sql" >/dev/null 2>&1 &
+	locker=$!
+	exec 7>"$BATS_TEST_TMPDIR/sql"
+	echo "BEGIN IMMEDIATE;" >&7
+	sleep 0.5
+	# One publish waits for the lock; six more arrive meanwhile and are
+	# committed together after it (one process behind lighttpd).
+	curl -s -o /dev/null -w '%{http_code}' --max-time 40 -H "Authorization: Bearer $PL_PUB_TOKEN" \
+		--data-binary first "$PL_URL/push/publish?topic=$T" >"$BATS_TEST_TMPDIR/s0" &
+	first=$!
+	sleep 0.5
+	t0=$(pl_now_ms)
+	pids=()
+	for i in 1 2 3 4 5 6; do
+		curl -s -o /dev/null -w '%{http_code}' --max-time 40 -H "Authorization: Bearer $PL_PUB_TOKEN" \
+			--data-binary "m$i" "$PL_URL/push/publish?topic=$T" >"$BATS_TEST_TMPDIR/s$i" &
+		pids+=($!)
+	done
+	wait "${pids[@]}" || true
+	ms=$(( $(pl_now_ms) - t0 ))
+	wait "$first" || true
+	echo "COMMIT;" >&7
+	exec 7>&-
+	wait "$locker" || true
+	echo "# six publishes under a held lock answered within $ms ms" >&3
+	for i in 0 1 2 3 4 5 6; do
+		[ "$(cat "$BATS_TEST_TMPDIR/s$i")" = 503 ] || pl_fail "publish $i: status $(cat "$BATS_TEST_TMPDIR/s$i") (want 503)"
+	done
+	# the busy timeout (about 5-7 s) twice at most: the first's wait, then theirs
+	(( ms < 20000 )) || pl_fail "six publishes under a held lock took $ms ms: each waited the busy timeout again"
+	wait_for 15 publish_ok "$T" after
 }
 
 @test "database locked by another writer for longer than the busy timeout: 503 storage_busy with Retry-After, then works" {
