@@ -67,6 +67,7 @@ struct conn {
 	uint8_t close_after;    /* no KEEP_CONN: shut down once output is sent */
 	uint8_t closing;        /* shut down for writing, waiting for EOF */
 	uint8_t no_epoll;       /* CGI stdout that epoll refuses (a file): blocking writes */
+	uint8_t peer_eof;       /* the peer sends no more: not read, closed once sent */
 	uint16_t rid;           /* FastCGI request id of r */
 	uint32_t hidx;          /* index in the timer heap, NO_TIMER when none */
 	int64_t deadline;
@@ -80,6 +81,7 @@ struct conn {
 
 struct pl_lreq {
 	struct conn *c;         /* NULL once gone */
+	int cgi;                /* env is environ: never freed */
 	void *data;
 	char **env;             /* owned unless CGI (then environ) */
 	char *body;
@@ -219,8 +221,9 @@ static void set_events(struct conn *c, int out)
 
 	if (c->no_epoll || c->out_watch == out)
 		return;
-	/* CGI stdout: no EPOLLIN; EPOLLERR/EPOLLHUP are always reported. */
-	ev.events = (c->cgi ? 0 : EPOLLIN | EPOLLRDHUP) | (out ? EPOLLOUT : 0);
+	/* CGI stdout: no EPOLLIN; EPOLLERR/EPOLLHUP are always reported. After
+	 * the peer's EOF, which stays readable, only the output is watched. */
+	ev.events = (c->cgi || c->peer_eof ? 0 : EPOLLIN | EPOLLRDHUP) | (out ? EPOLLOUT : 0);
 	if (epoll_ctl(L.ep, EPOLL_CTL_MOD, c->fd, &ev) == 0)
 		c->out_watch = (uint8_t)out;
 	else
@@ -260,9 +263,9 @@ static void conn_kill(struct conn *c)
 	L.dead = c;
 }
 
-static void release_req(struct pl_lreq *r, int cgi)
+static void release_req(struct pl_lreq *r)
 {
-	if (!cgi)
+	if (!r->cgi)
 		free(r->env);
 	free(r->body);
 	free(r);
@@ -282,7 +285,7 @@ static void reap(void)
 			c->r = NULL;
 			r->c = NULL;
 			L.ops->on_gone(L.ud, r);
-			release_req(r, c->cgi);
+			release_req(r);
 		}
 		pl_fcgi_free(&c->p);
 		free(c->out);
@@ -337,6 +340,10 @@ static void flush(struct conn *c)
 	free(c->out);
 	c->out = NULL;
 	c->out_off = c->out_len = c->out_cap = 0;
+	if (c->peer_eof && !c->r) {
+		conn_kill(c);   /* all sent, and the peer has nothing more to say */
+		return;
+	}
 	set_events(c, 0);
 	if (c->close_after && !c->r && !c->closing)
 		start_linger(c);
@@ -427,8 +434,9 @@ int pl_loop_write(struct pl_lreq *r, const void *p, size_t n)
 		out_add(c, p, n);
 	} else {
 		size_t k = pl_fcgi_stdout_size(n);
+		unsigned char *at = out_room(c, k);   /* moves out_len: before the sum */
 
-		c->out_len += pl_fcgi_stdout(out_room(c, k), c->rid, p, n);
+		c->out_len += pl_fcgi_stdout(at, c->rid, p, n);
 	}
 	flush(c);
 	return c->dead ? -1 : 0;
@@ -457,7 +465,7 @@ void pl_loop_end_with(struct pl_lreq *r, const void *p, size_t n)
 	}
 	c->r = NULL;
 	r->c = NULL;
-	release_req(r, c->cgi);
+	release_req(r);
 	if (c->dead)
 		return;
 	timer_del(c);
@@ -493,7 +501,7 @@ void pl_loop_set_timer(struct pl_lreq *r, int64_t deadline_ms)
 
 void pl_loop_drop_input(struct pl_lreq *r)
 {
-	if (!r->c || !r->c->cgi)
+	if (!r->cgi)
 		free(r->env);
 	free(r->body);
 	r->env = NULL;
@@ -520,6 +528,7 @@ static void dispatch(struct conn *c, char **env, char *body, size_t len, int too
 	struct pl_lreq *r = pl_xcalloc(1, sizeof *r);
 
 	r->c = c;
+	r->cgi = c->cgi;
 	r->env = env;
 	r->body = body;
 	c->r = r;
@@ -544,7 +553,7 @@ static void aborted(struct conn *c)
 		r->c = NULL;
 		timer_del(c);
 		L.ops->on_gone(L.ud, r);
-		release_req(r, 0);
+		release_req(r);
 	}
 	if (c->dead)
 		return;
@@ -576,6 +585,15 @@ static void conn_read(struct conn *c)
 		aborted(c);
 		if (!c->dead)
 			c->close_after = 1;
+		return;
+	}
+	if (n == 0 && c->out_len > c->out_off && !c->closing && !c->dead) {
+		/* EOF with output still queued (the END_REQUEST of an aborted
+		 * request, the end of an answer): send it, then close. The EOF
+		 * stays readable: stop reading, or every turn would come here. */
+		c->peer_eof = 1;
+		c->out_watch = 0;
+		set_events(c, 1);
 		return;
 	}
 	if (n <= 0) {

@@ -99,6 +99,17 @@ static void h_request(void *ud, struct pl_lreq *r, char **env, const char *body,
 		put(r, "Status: 200 OK\r\n\r\n");
 		pl_loop_write(r, chunk, sizeof chunk);
 		pl_loop_end(r);
+	} else if (strcmp(q, "bighold") == 0) {
+		/* More than the socket takes: the rest queues; then held. */
+		static char chunk[65536];
+		int rc = 0;
+
+		put(r, "Status: 200 OK\r\n\r\n");
+		for (int i = 0; i < 6; i++)
+			rc |= pl_loop_write(r, chunk, sizeof chunk);
+		if (rc)
+			flood_rc = -1;
+		hold(r);
 	} else if (strncmp(q, "bigend=", 7) == 0) {
 		/* The last piece and END_REQUEST together: one record, or (past
 		 * a record's 65535 bytes) the queued path. */
@@ -465,6 +476,64 @@ static void test_basic(void)
 	ok(wait_stat("held", 1, 2000) == 1, "request held");
 	close(fd);
 	ok(wait_stat("gone", 2, 2000) == 2 && stat_of("held") == 0, "closing the connection calls on_gone");
+
+	/* A held request with output queued when the web server half-closes
+	 * (a client left; lighttpd passes its FIN on): the request ends, and
+	 * what was queued goes out with END_REQUEST before the close. */
+	fd = cli_connect();
+	if (fd >= 0 && cli_send(fd, 1, 0, "bighold", NULL, 0) == 0) {
+		static unsigned char buf[2 * 65536];   /* a whole record fits */
+		size_t got = 0, stdout_bytes = 0;
+		int ended = 0, framed = 1;
+
+		usleep(200000);                 /* written what fits, queued the rest */
+		shutdown(fd, SHUT_WR);
+		usleep(300000);                 /* the loop sees EOF, more than once */
+		for (;;) {
+			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+			ssize_t k;
+
+			if (poll(&pfd, 1, 5000) <= 0)
+				break;
+			k = read(fd, buf + got, sizeof buf - got);
+			if (k <= 0)
+				break;
+			got += (size_t)k;
+			/* consume whole records from the front */
+			for (;;) {
+				int type;
+				uint16_t id, clen;
+				uint8_t plen;
+				size_t rl;
+
+				if (got < 8)
+					break;
+				if (pl_fcgi_parse_header(buf, &type, &id, &clen, &plen)) {
+					framed = 0;
+					break;
+				}
+				rl = 8 + (size_t)clen + plen;
+				if (got < rl)
+					break;
+				if (type == PL_FCGI_STDOUT)
+					stdout_bytes += clen;
+				if (type == PL_FCGI_END_REQUEST)
+					ended = 1;
+				memmove(buf, buf + rl, got - rl);
+				got -= rl;
+			}
+			if (!framed)
+				break;
+		}
+		ok(framed && ended && stdout_bytes == 18 + 6 * 65536,
+		   "half-closed with output queued: all of it, then END_REQUEST (%zu stdout bytes, end %d)",
+		   stdout_bytes, ended);
+	} else {
+		ok(0, "bighold request sent");
+	}
+	if (fd >= 0)
+		close(fd);
+	ok(wait_stat("gone", 3, 2000) == 3 && stat_of("held") == 0, "the half-closed request is gone");
 
 	/* Timer. */
 	{
