@@ -113,11 +113,13 @@ void pl_poll_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req 
 	/* Nothing new for this subscription, for a client that holds the
 	 * answer of a cursor up to this one: 304, with the tag it holds (the
 	 * cursor moves over other topics' messages, which it need not follow;
-	 * following its own cursor it misses nothing). The same cursor: the
-	 * same answer, also one with messages (the same URL again). */
+	 * following its own cursor it misses nothing). An answer with messages
+	 * is the one a client holds when its tag is at or past the last of
+	 * them (the same URL again: the same messages, whatever came since on
+	 * other topics). */
 	inm = pl_req_env(r, "HTTP_IF_NONE_MATCH");
 	if (inm && !res->reset && !res->gap &&
-	    etag_listed(inm, res->n ? res->cursor : 0, res->cursor, &held, tag)) {
+	    etag_listed(inm, res->n ? res->rows[res->n - 1].id : 0, res->cursor, &held, tag)) {
 		pl_resp_header(resp, "ETag", tag);
 		resp->status = 304;
 		goto out;
