@@ -86,6 +86,10 @@ teardown_file() { pl_teardown_server; }
 		pl_expect_status 405
 		[ "$(pl_hdr Allow)" = "$opt" ] || { pl_show; pl_fail "/push/$ep: OPTIONS says Allow: $opt, a 405 another"; }
 		[[ $opt == *OPTIONS* ]] || pl_fail "/push/$ep: Allow without OPTIONS: $opt"
+		# TRACE, which Apache refuses itself, names the same
+		pl_req TRACE "/push/$ep?topic=/x" -H "Authorization: Bearer $PL_ADMIN_TOKEN"
+		pl_expect_status 405
+		[ "$(pl_hdr Allow)" = "$opt" ] || { pl_show; pl_fail "/push/$ep: OPTIONS says Allow: $opt, a TRACE's 405 another"; }
 	done
 }
 
