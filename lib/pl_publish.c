@@ -588,6 +588,21 @@ static int given_twice(const struct pl_kv *kv, size_t n, char *err)
 	return PL_OK;
 }
 
+/* A Content-Encoding other than identity (blanks and commas aside). */
+static int content_coded(const char *ce)
+{
+	for (const char *p = ce; p && *p; ) {
+		size_t n;
+
+		p += strspn(p, " \t,");
+		n = strcspn(p, " \t,");
+		if (n && !(n == 8 && !strncasecmp(p, "identity", 8)))
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
 static int parse_body(struct batch *b, const struct pl_conf *c, struct pl_req *r, int64_t now, char *err)
 {
 	char mt[128];
@@ -596,6 +611,13 @@ static int parse_body(struct batch *b, const struct pl_conf *c, struct pl_req *r
 	int get = pl_req_method_is(r, "GET");
 
 	media_type(pl_req_env(r, "CONTENT_TYPE"), mt, sizeof mt);
+	/* A compressed body read as text would be stored as bytes no one can
+	 * read, or refused for the wrong reason: say what is wrong. */
+	if (content_coded(pl_req_env(r, "HTTP_CONTENT_ENCODING"))) {
+		snprintf(err, ERRLEN, "Content-Encoding %.40s is not accepted: send the body uncompressed",
+			 pl_req_env(r, "HTTP_CONTENT_ENCODING"));
+		return PL_ETYPE;
+	}
 	if (given_twice(r->args, r->nargs, err) != PL_OK)
 		return PL_EINVAL;
 	if (get) {

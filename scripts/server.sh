@@ -66,9 +66,15 @@ CONF
 # keep-alive blanks: it writes nothing until its answer, which the server can
 # then compress. Apache learns of a departed client only from a failed
 # write, so there the blanks stay (the default, every 3 s).
+# Under mod_fcgid every held request is a process of its own, and a request
+# past FcgidMaxProcessesPerClass (300 in the generated config) waits for a
+# process while it holds an Apache worker: a flood of long polls would take
+# every worker and the whole site with them. A cap below it answers 429 at
+# once instead (docs/deploy.md, 4b).
 pl_server_settings() {
 	case $1 in
 	lighttpd) echo "longpoll_keepalive = 0" ;;
+	apache) echo "max_waiting = 250" ;;
 	esac
 }
 

@@ -340,6 +340,22 @@ teardown_file() { pl_teardown_server; }
 	pl_expect_nothing_stored "$T"
 }
 
+@test "a compressed body (Content-Encoding other than identity): 415 that says so, nothing stored" {
+	T=$(pl_topic)
+	printf 'gzipped text' | gzip >"$BATS_TEST_TMPDIR/g"
+	pl_publish "topic=$T" -H 'Content-Type: text/plain' -H 'Content-Encoding: gzip' --data-binary @"$BATS_TEST_TMPDIR/g"
+	pl_expect_error 415
+	pl_jq_true '.message | test("Content-Encoding")'
+	for ce in br deflate 'gzip, identity'; do
+		pl_publish "topic=$T" -H 'Content-Type: text/plain' -H "Content-Encoding: $ce" --data-binary plain
+		pl_expect_error 415 || pl_fail "Content-Encoding: $ce"
+	done
+	pl_expect_nothing_stored "$T"
+	# identity is no coding at all
+	pl_publish "topic=$T" -H 'Content-Type: text/plain' -H 'Content-Encoding: identity' --data-binary plain
+	pl_expect_status 201
+}
+
 @test "wrong methods: 405 (GET too, publish_get is off)" {
 	T=$(pl_topic)
 	for m in GET PUT DELETE PATCH; do
