@@ -20,7 +20,8 @@
 
 struct parse_state {
 	struct pl_conf *c;
-	char reason[256];
+	char why[256];          /* a handler's own reason for refusing a value */
+	char reason[448];
 	int failed;
 };
 
@@ -83,10 +84,87 @@ static int split_list(const char *v, int (*add)(void *, const char *, size_t), v
 	return PL_OK;
 }
 
+static int is_alpha(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+
+static int is_digit(char ch)
+{
+	return ch >= '0' && ch <= '9';
+}
+
+/* Why s (n bytes) can never equal an Origin header, or NULL when it can.
+ * Origins are compared whole (ignoring case), and a browser sends "null" or
+ * scheme://host[:port], with no path and without the scheme's default port
+ * (RFC 6454, 6.2): "https://a.example/", "a.example" or "*.example.com"
+ * would never match, and the operator would not learn why. */
+static const char *origin_fault(const char *s, size_t n)
+{
+	static const struct { const char *scheme; long port; } dflt[] = {
+		{ "http", 80 }, { "https", 443 }, { "ws", 80 }, { "wss", 443 }, { "ftp", 21 },
+	};
+	size_t i = 0, scheme_len, h;
+
+	if ((n == 1 && s[0] == '*') || (n == 4 && !strncasecmp(s, "null", 4)))
+		return NULL;
+	if (memchr(s, '*', n))
+		return "a wildcard is * alone; list each origin by name";
+	while (i < n && (is_alpha(s[i]) || (i && (is_digit(s[i]) || memchr("+-.", s[i], 3)))))
+		i++;
+	scheme_len = i;
+	if (!scheme_len || n - i < 3 || memcmp(s + i, "://", 3))
+		return "it has no scheme: write https://app.example.com";
+	h = i += 3;
+	if (i < n && s[i] == '[') {
+		/* An IPv6 literal: hex digits, ':' and a dotted IPv4 tail. */
+		while (++i < n && (is_digit(s[i]) || ((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'f') ||
+				   s[i] == ':' || s[i] == '.'))
+			;
+		if (i >= n || s[i] != ']' || i == h + 1)
+			return "the host is not an IPv6 address in [ ]";
+		i++;
+	} else {
+		/* Host names as browsers send them: ASCII (an international
+		 * name travels as xn--...), labels not empty. */
+		for (; i < n && (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '-' || s[i] == '_' || s[i] == '.'); i++)
+			if (s[i] == '.' && (i == h || s[i - 1] == '.'))
+				return "the host has an empty label";
+		if (i == h)
+			return "the host is not letters, digits, - _ and . (an international name: xn--...)";
+	}
+	if (i < n && s[i] == ':') {
+		size_t p = ++i;
+		long port = 0;
+
+		while (i < n && is_digit(s[i]) && i - p < 6)
+			port = port * 10 + (s[i++] - '0');
+		if (i == p || s[p] == '0' || port > 65535 || (i < n && is_digit(s[i])))
+			return "the port is 1-65535, without leading zeros";
+		for (size_t k = 0; k < sizeof dflt / sizeof dflt[0]; k++)
+			if (strlen(dflt[k].scheme) == scheme_len && !strncasecmp(s, dflt[k].scheme, scheme_len) &&
+			    port == dflt[k].port)
+				return "browsers leave the scheme's default port out";
+	}
+	if (i < n && s[i] == '/')
+		return "an origin has no path, not even a trailing /";
+	if (i < n)
+		return "it is not scheme://host[:port]";
+	return NULL;
+}
+
 static int add_origin(void *ud, const char *s, size_t n)
 {
-	struct pl_conf *c = ud;
+	struct parse_state *ps = ud;
+	struct pl_conf *c = ps->c;
+	const char *fault = origin_fault(s, n);
 
+	if (fault) {
+		snprintf(ps->why, sizeof ps->why,
+			 ": '%.*s' can never match an Origin header (scheme://host[:port], null, or * alone): %s",
+			 (int)(n > 80 ? 80 : n), s, fault);
+		return PL_EINVAL;
+	}
 	c->cors_origins = pl_xrealloc(c->cors_origins, (c->ncors + 1) * sizeof *c->cors_origins);
 	c->cors_origins[c->ncors++] = pl_xstrndup(s, n);
 	return PL_OK;
@@ -120,8 +198,9 @@ static struct pl_token *token_for(struct pl_conf *c, const char *name)
 	return &c->tokens[c->ntokens++];
 }
 
-static int set_token_key(struct pl_conf *c, const char *section, const char *k, const char *v)
+static int set_token_key(struct parse_state *ps, const char *section, const char *k, const char *v)
 {
+	struct pl_conf *c = ps->c;
 	const char *name = section + 6;     /* after "token " */
 	struct pl_token *t;
 
@@ -161,8 +240,9 @@ static int set_token_key(struct pl_conf *c, const char *section, const char *k, 
 	return PL_OK;
 }
 
-static int set_key(struct pl_conf *c, const char *k, const char *v)
+static int set_key(struct parse_state *ps, const char *k, const char *v)
 {
+	struct pl_conf *c = ps->c;
 	int64_t secs;
 
 	if (!strcmp(k, "database")) {
@@ -224,7 +304,7 @@ static int set_key(struct pl_conf *c, const char *k, const char *v)
 		for (size_t i = 0; i < c->ncors; i++)
 			free(c->cors_origins[i]);
 		c->ncors = 0;
-		return split_list(v, add_origin, c);
+		return split_list(v, add_origin, ps);
 	} else {
 		return PL_ENOTFOUND;
 	}
@@ -236,17 +316,20 @@ static int on_ini(void *user, const char *section, const char *k, const char *v)
 	struct parse_state *ps = user;
 	int rc;
 
+	ps->why[0] = '\0';
 	if (!strcmp(section, "pushlite") || !strcmp(section, ""))
-		rc = set_key(ps->c, k, v);
+		rc = set_key(ps, k, v);
 	else if (!strncmp(section, "token ", 6))
-		rc = set_token_key(ps->c, section, k, v);
+		rc = set_token_key(ps, section, k, v);
 	else
 		rc = PL_ENOTFOUND;
 	if (rc != PL_OK && !ps->failed) {
 		/* inih reports the line of the first refused key as its result. */
 		const char *why = "";
 
-		if (rc == PL_ECONF)
+		if (ps->why[0])
+			why = ps->why;
+		else if (rc == PL_ECONF)
 			why = " given twice (is the section repeated?)";
 		else if (rc != PL_ENOTFOUND && !strcmp(k, "secret"))
 			why = ": not empty (16 bytes or more)";

@@ -416,6 +416,42 @@ static void t_forms(void)
 	pl_conf_free(&c);
 }
 
+/* cors_origins: each value must be able to equal an Origin header, which is
+ * scheme://host[:port] as the browser serializes it, or "null"; "*" alone
+ * allows any. Anything else would never match, silently. */
+static void t_origins(void)
+{
+	static const char *good[] = {
+		"https://a.example", "http://localhost:8080", "null", "*", "https://[::1]:8443",
+		"HTTPS://App.Example", "chrome-extension://abcdefghij", "http://127.0.0.1:18080",
+		"https://a-b.c_d.example", "https://a.example, http://b.example:8080 null *",
+	};
+	static const char *bad[] = {
+		"https://a.example/", "https://a.example/path", "app.example", "*.example.com",
+		"https://*.example.com", "https://a.example:443", "http://a.example:80", "https://a.example:0",
+		"https://a.example:65536", "https://a.example:08080", "https://", "https://a.example:",
+		"https://user@a.example", "https://a.example?x=1", "https://a.example#top", "//a.example",
+		"1https://a.example", "https://.example", "https://a..example", "https://[::1", "https://é.example",
+	};
+	struct pl_conf c;
+	char text[256], err[512];
+	int rc;
+
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		snprintf(text, sizeof text, "[pushlite]\ncors_origins = %s\n", good[i]);
+		rc = load(&c, text, err, sizeof err);
+		ok(rc == PL_OK && c.ncors >= 1, "cors_origins = %s loads (%s)", good[i], err);
+		pl_conf_free(&c);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(text, sizeof text, "[pushlite]\nheartbeat = 10\ncors_origins = https://ok.example %s\n", bad[i]);
+		rc = load(&c, text, err, sizeof err);
+		ok(rc == PL_ECONF && names_line(err, 3) && strstr(err, "cors_origins") && strstr(err, bad[i]),
+		   "cors_origins = %s is an error naming file:3 and the value (%s)", bad[i], err);
+		pl_conf_free(&c);
+	}
+}
+
 int main(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -433,6 +469,7 @@ int main(void)
 	t_tokens();
 	t_env();
 	t_forms();
+	t_origins();
 	unlink(file);
 	rmdir(dir);
 	return tap_done();
