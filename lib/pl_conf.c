@@ -198,6 +198,8 @@ static struct pl_token *token_for(struct pl_conf *c, const char *name)
 	return &c->tokens[c->ntokens++];
 }
 
+#define ADMIN_NO_TOPICS "an admin token may publish anywhere and takes no topics"
+
 static int set_token_key(struct parse_state *ps, const char *section, const char *k, const char *v)
 {
 	struct pl_conf *c = ps->c;
@@ -232,10 +234,31 @@ static int set_token_key(struct parse_state *ps, const char *section, const char
 			t->role = PL_ROLE_ADMIN;
 		else
 			return PL_EINVAL;
+		if (t->role == PL_ROLE_ADMIN && t->nprefixes) {
+			snprintf(ps->why, sizeof ps->why, ": %s (this token has a 'topics =' line)", ADMIN_NO_TOPICS);
+			return PL_ECONF;
+		}
 	} else if (!strcmp(k, "topics")) {
-		return split_list(v, add_prefix, t);
+		size_t before = t->nprefixes;
+
+		/* The prefixes would be ignored: the operator meant a limit
+		 * that is not there. */
+		if (t->role == PL_ROLE_ADMIN) {
+			snprintf(ps->why, sizeof ps->why, ": %s", ADMIN_NO_TOPICS);
+			return PL_ECONF;
+		}
+		if (split_list(v, add_prefix, t) != PL_OK)
+			return PL_EINVAL;
+		/* No prefix at all means every topic: an empty line must not
+		 * open a token it looks like closing. */
+		if (t->nprefixes == before) {
+			snprintf(ps->why, sizeof ps->why,
+				 ": empty (list the prefixes the token may publish to, such as /ops /oa; "
+				 "/ is every topic)");
+			return PL_EINVAL;
+		}
 	} else {
-		return PL_EINVAL;
+		return PL_ENOTFOUND;
 	}
 	return PL_OK;
 }
@@ -324,7 +347,9 @@ static int on_ini(void *user, const char *section, const char *k, const char *v)
 	else
 		rc = PL_ENOTFOUND;
 	if (rc != PL_OK && !ps->failed) {
-		/* inih reports the line of the first refused key as its result. */
+		/* inih reports the line of the first refused key as its result.
+		 * PL_ECONF: the key has no place there (given twice, say), what
+		 * its value is aside. */
 		const char *why = "";
 
 		if (ps->why[0])

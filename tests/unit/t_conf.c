@@ -307,6 +307,33 @@ static void t_tokens(void)
 		   bad[i].line, err);
 		pl_conf_free(&c);
 	}
+	/* An empty list would leave the token without prefixes, which means
+	 * every topic: the opposite of what an empty line suggests. */
+	rc = load(&c, "[token a]\ntoken = abcdefgh12\ntopics =\n", err, sizeof err);
+	ok(rc == PL_ECONF && names_line(err, 3) && strstr(err, "bad value") && strstr(err, "topics"),
+	   "an empty topics = is a bad value, not an unrestricted token (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "[token a]\ntoken = abcdefgh12\ntopics = , ,\n", err, sizeof err);
+	ok(rc == PL_ECONF && names_line(err, 3) && strstr(err, "topics"), "topics = , , is a bad value too (%s)", err);
+	pl_conf_free(&c);
+	/* An admin token publishes anywhere: topics on it would be ignored. */
+	rc = load(&c, "[token boss]\ntoken = abcdefgh12\nrole = admin\ntopics = /ops\n", err, sizeof err);
+	ok(rc == PL_ECONF && names_line(err, 4) && strstr(err, "admin token may publish anywhere") &&
+	   strstr(err, "takes no topics"), "topics on an admin token is an error saying why (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "[token boss]\ntoken = abcdefgh12\ntopics = /ops\nrole = admin\n", err, sizeof err);
+	ok(rc == PL_ECONF && names_line(err, 4) && strstr(err, "admin token may publish anywhere"),
+	   "topics before role = admin: the role line is named (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "[token boss]\ntoken = abcdefgh12\ntopics = /ops\n[token x]\ntoken = xxxxxxxx12\n"
+		  "[token boss]\nrole = admin\n", err, sizeof err);
+	ok(rc == PL_ECONF && names_line(err, 7) && strstr(err, "admin token"),
+	   "topics, then role = admin in a repeated section: refused too (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "[token a]\ntoken = abcdefgh12\ncolor = red\n", err, sizeof err);
+	ok(rc == PL_ECONF && names_line(err, 3) && strstr(err, "unknown key 'color' in [token a]"),
+	   "an unknown key in a token section is reported as unknown, as in [pushlite] (%s)", err);
+	pl_conf_free(&c);
 	rc = load(&c, "[token lonely]\nrole = admin\n", err, sizeof err);
 	ok(rc == PL_ECONF && strstr(err, "lonely") && strstr(err, "token"), "a token section without token = is refused (%s)", err);
 	pl_conf_free(&c);
