@@ -271,6 +271,15 @@ static int set_key(struct parse_state *ps, const char *k, const char *v)
 	if (!strcmp(k, "database")) {
 		if (!*v)
 			return PL_EINVAL;
+		/* The web server's programs, cron's purge and a shell's CLI each
+		 * have their own working directory: a relative path would be
+		 * three databases. (--db on the command line may be relative:
+		 * there it is the user's shell that resolves it.) */
+		if (*v != '/') {
+			snprintf(ps->why, sizeof ps->why,
+				 ": database must be an absolute path (such as /var/lib/pushlite/pushlite.db)");
+			return PL_EINVAL;
+		}
 		free(c->db_path);
 		c->db_path = pl_xstrdup(v);
 	} else if (!strcmp(k, "secret")) {

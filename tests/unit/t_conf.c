@@ -162,6 +162,9 @@ static void t_bad(void)
 {
 	static const struct { const char *line; const char *why; } tab[] = {
 		{ "database =", "empty database" },
+		{ "database = pushlite.db", "a relative database path" },
+		{ "database = run/pushlite.db", "a relative database path with a directory" },
+		{ "database = ~/pushlite.db", "a database path with ~ (no shell expands it)" },
 		{ "secret =", "an empty secret" },
 		{ "default_ttl = 0", "zero ttl" },
 		{ "default_ttl = 3w", "unknown duration unit" },
@@ -201,7 +204,13 @@ static void t_bad(void)
 		pl_conf_free(&c);
 	}
 	{
-		int rc = load(&c, "[pushlite]\nmax_body = 10\nfoo = 1\n", err, sizeof err);
+		/* Each program would find its own file: the web server's, cron's
+		 * and a shell's working directories differ. */
+		int rc = load(&c, "[pushlite]\ndatabase = ./run/p.db\n", err, sizeof err);
+		ok(rc == PL_ECONF && names_line(err, 2) && strstr(err, "database must be an absolute path"),
+		   "a relative database path: the reason says it must be absolute (%s)", err);
+		pl_conf_free(&c);
+		rc = load(&c, "[pushlite]\nmax_body = 10\nfoo = 1\n", err, sizeof err);
 		ok(rc == PL_ECONF && names_line(err, 3) && strstr(err, "unknown") && strstr(err, "foo"),
 		   "unknown key: the reason says unknown and names it (%s)", err);
 		pl_conf_free(&c);
