@@ -18,6 +18,14 @@
 #include "pl_topic.h"
 #include "pl_util.h"
 
+/* A line holds INI_MAX_LINE - 2 characters (see pl_conf_load); a longer
+ * token could only be written on a line the parser refuses, whereas the
+ * documented "token = X" of the longest one fits. */
+_Static_assert(sizeof "token = " - 1 + PL_TOKEN_MAX <= INI_MAX_LINE - 2, "PL_TOKEN_MAX must fit on a line");
+
+#define PL_STR_(x) #x
+#define PL_STR(x) PL_STR_(x)
+
 struct parse_state {
 	struct pl_conf *c;
 	char why[256];          /* a handler's own reason for refusing a value */
@@ -215,7 +223,7 @@ static int set_token_key(struct parse_state *ps, const char *section, const char
 		/* Tokens travel in headers and query strings: keep them printable.
 		 * A short one is the operator's call (a test setup, say), not an
 		 * unusable file: warned about, not refused. */
-		if (strlen(v) < 1 || strlen(v) > 256 || strspn(v,
+		if (strlen(v) < 1 || strlen(v) > PL_TOKEN_MAX || strspn(v,
 		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=") != strlen(v))
 			return PL_EINVAL;
 		/* A second value for one name (a section repeated by mistake)
@@ -368,7 +376,7 @@ static int on_ini(void *user, const char *section, const char *k, const char *v)
 		else if (rc != PL_ENOTFOUND && !strcmp(k, "secret"))
 			why = ": not empty (16 bytes or more)";
 		else if (rc != PL_ENOTFOUND && !strcmp(k, "token"))
-			why = ": 1-190 of A-Z a-z 0-9 - . _ ~ + / =";
+			why = ": 1-" PL_STR(PL_TOKEN_MAX) " of A-Z a-z 0-9 - . _ ~ + / =";
 		else if (rc != PL_ENOTFOUND && !strcmp(k, "topics"))
 			why = ": valid topic prefixes such as /ops /oa";
 		if (rc == PL_ENOTFOUND && strcmp(section, "pushlite") && strcmp(section, "") &&
