@@ -31,6 +31,7 @@ struct parse_state {
 	char why[256];          /* a handler's own reason for refusing a value */
 	char reason[448];
 	int failed;
+	int default_ttl_set, max_ttl_set;   /* given, not the defaults */
 };
 
 void pl_conf_defaults(struct pl_conf *c)
@@ -301,6 +302,7 @@ static int set_key(struct parse_state *ps, const char *k, const char *v)
 		if (pl_duration_parse(v, 1, &secs) != PL_OK || secs < 1)
 			return PL_EINVAL;
 		*(k[0] == 'd' ? &c->default_ttl : &c->max_ttl) = secs;
+		*(k[0] == 'd' ? &ps->default_ttl_set : &ps->max_ttl_set) = 1;
 	} else if (!strcmp(k, "max_body")) {
 		int n;
 		if (parse_int(v, 1, 256 * 1024 * 1024, &n) != PL_OK)
@@ -392,10 +394,39 @@ static int on_ini(void *user, const char *section, const char *k, const char *v)
 	return rc == PL_OK;
 }
 
-static int check(struct pl_conf *c, char *err, size_t errlen)
+/* secs in the largest unit that divides it ("3d", "90m", "7201s"), as the
+ * operator probably wrote it. */
+static void fmt_secs(int64_t secs, char *out, size_t n)
 {
-	if (c->default_ttl > c->max_ttl)
+	static const struct { int64_t secs; char unit; } units[] = {
+		{ 86400, 'd' }, { 3600, 'h' }, { 60, 'm' }, { 1, 's' },
+	};
+	size_t i = 0;
+
+	while (secs % units[i].secs)
+		i++;
+	snprintf(out, n, "%lld%c", (long long)(secs / units[i].secs), units[i].unit);
+}
+
+static int check(struct parse_state *ps, char *err, size_t errlen)
+{
+	struct pl_conf *c = ps->c;
+
+	/* A request's ttl is capped at max_ttl (docs/protocol.md), but a
+	 * default_ttl written above the maximum contradicts itself: which did
+	 * the operator mean? A max_ttl below the 3 days of an unset
+	 * default_ttl only lowers the default with it. */
+	if (c->default_ttl > c->max_ttl && !ps->default_ttl_set)
 		c->default_ttl = c->max_ttl;
+	if (c->default_ttl > c->max_ttl) {
+		char d[32], m[32];
+
+		fmt_secs(c->default_ttl, d, sizeof d);
+		fmt_secs(c->max_ttl, m, sizeof m);
+		snprintf(err, errlen, "%s: default_ttl (%s) is larger than max_ttl (%s%s)", c->path, d, m,
+			 ps->max_ttl_set ? "" : ", the default");
+		return PL_ECONF;
+	}
 	if (c->longpoll_timeout > c->longpoll_max_timeout)
 		c->longpoll_timeout = c->longpoll_max_timeout;
 	for (size_t i = 0; i < c->ntokens; i++) {
@@ -510,7 +541,7 @@ int pl_conf_load(struct pl_conf *c, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s:%d: %s", path, r, ps.reason);
 		return PL_ECONF;
 	}
-	return check(c, err, errlen);
+	return check(&ps, err, errlen);
 }
 
 int pl_conf_load_env(struct pl_conf *c, char *err, size_t errlen)

@@ -142,11 +142,34 @@ static void t_every_key(void)
 	ok(rc == PL_OK && c.max_body == 4096, "a key before any section, with an inline comment (%s)", err);
 	pl_conf_free(&c);
 
-	/* default_ttl above max_ttl is capped; so is the longpoll timeout. */
-	rc = load(&c, "[pushlite]\ndefault_ttl = 10d\nmax_ttl = 1d\nlongpoll_timeout = 200\nlongpoll_max_timeout = 50\n",
-		  err, sizeof err);
-	ok(rc == PL_OK && c.default_ttl == 86400 && c.longpoll_timeout == 50,
-	   "default_ttl and longpoll_timeout are capped by their maximum");
+	/* default_ttl above max_ttl contradicts itself: which one did the
+	 * operator mean? An error naming both. */
+	rc = load(&c, "[pushlite]\ndefault_ttl = 10d\nmax_ttl = 1d\n", err, sizeof err);
+	ok(rc == PL_ECONF && !strncmp(err, file, strlen(file)) && strstr(err, "default_ttl (10d)") &&
+	   strstr(err, "max_ttl (1d)"), "default_ttl over max_ttl is an error naming both (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "[pushlite]\ndefault_ttl = 40d\n", err, sizeof err);
+	ok(rc == PL_ECONF && strstr(err, "default_ttl (40d)") && strstr(err, "max_ttl (30d, the default)"),
+	   "default_ttl over the default max_ttl: the error says max_ttl is the default (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "[pushlite]\nmax_ttl = 1d\n", err, sizeof err);
+	ok(rc == PL_OK && c.default_ttl == 86400 && c.max_ttl == 86400,
+	   "max_ttl alone below 3 days: the unset default_ttl follows it (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "[pushlite]\ndefault_ttl = 90m\nmax_ttl = 5401\n", err, sizeof err);
+	ok(rc == PL_OK && c.default_ttl == 5400 && c.max_ttl == 5401, "default_ttl under max_ttl loads (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "[pushlite]\nmax_ttl = 2h\ndefault_ttl = 7201\n", err, sizeof err);
+	ok(rc == PL_ECONF && strstr(err, "default_ttl (7201s)") && strstr(err, "max_ttl (2h)"),
+	   "in either order, in the unit that divides it (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "[pushlite]\ndefault_ttl = 1d\nmax_ttl = 24h\n", err, sizeof err);
+	ok(rc == PL_OK && c.default_ttl == 86400 && c.max_ttl == 86400, "default_ttl equal to max_ttl loads (%s)", err);
+	pl_conf_free(&c);
+	/* A request's timeout is capped at longpoll_max_timeout, and so is
+	 * the configured default. */
+	rc = load(&c, "[pushlite]\nlongpoll_timeout = 200\nlongpoll_max_timeout = 50\n", err, sizeof err);
+	ok(rc == PL_OK && c.longpoll_timeout == 50, "longpoll_timeout is capped by longpoll_max_timeout (%s)", err);
 	pl_conf_free(&c);
 
 	rc = load(&c, "[pushlite]\ndefault_ttl = 3600\n", err, sizeof err);
