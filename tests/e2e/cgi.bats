@@ -275,6 +275,10 @@ role = god"; do
 	pl_cgi_req publish POST "topic=$T" x
 	pl_expect_error 503
 	pl_hdr Retry-After >/dev/null || { pl_show; pl_fail "no Retry-After"; }
+	# SQLite's own words ("unable to open database file") say neither what
+	# nor where: the log line names the directory.
+	grep -q 'directory /nonexistent-dir does not exist' "$BATS_TEST_TMPDIR/cgi.err" ||
+		pl_fail "the log does not name the missing directory: $(cat "$BATS_TEST_TMPDIR/cgi.err")"
 	CGI_ENV=()
 	pl_cgi_req poll GET "topic=$T"
 	pl_expect_error 503
