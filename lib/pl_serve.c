@@ -56,7 +56,7 @@ int pl_serve_conf(struct pl_conf *c, const char *name)
 
 	pl_log_init(name);
 	if (pl_conf_load_env(c, err, sizeof err) != PL_OK) {
-		pl_log_err("configuration: %s", err);
+		pl_log_conf_err("configuration: %s", err);
 		return PL_ECONF;
 	}
 	return PL_OK;

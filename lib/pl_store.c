@@ -420,18 +420,22 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 	return PL_OK;
 fail:
 	{
-		int code = st->db ? sqlite3_errcode(st->db) : SQLITE_NOMEM;
+		int code = st->db ? sqlite3_errcode(st->db) : SQLITE_NOMEM, by_dir;
 
 		/* Only the errors a directory can cause: a corrupt file or a
 		 * busy lock in a read-only directory is not the directory's doing. */
-		if (!((code == SQLITE_CANTOPEN || code == SQLITE_READONLY || code == SQLITE_IOERR ||
-		       code == SQLITE_PERM) && dir_fault(c->db_path, open_error, sizeof open_error)))
+		by_dir = (code == SQLITE_CANTOPEN || code == SQLITE_READONLY || code == SQLITE_IOERR ||
+			  code == SQLITE_PERM) && dir_fault(c->db_path, open_error, sizeof open_error);
+		if (!by_dir)
 			snprintf(open_error, sizeof open_error, "%s: %s", op,
 				 st->db ? sqlite3_errmsg(st->db) : "out of memory");
-	}
-	if (!st->db || sqlite3_extended_errcode(st->db) != last_open_err) {
-		pl_log_err("%s: %s", c->db_path, open_error);
-		last_open_err = st->db ? sqlite3_extended_errcode(st->db) : -1;
+		if (!st->db || sqlite3_extended_errcode(st->db) != last_open_err) {
+			if (by_dir)
+				pl_log_conf_err("%s: %s", c->db_path, open_error);
+			else
+				pl_log_err("%s: %s", c->db_path, open_error);
+			last_open_err = st->db ? sqlite3_extended_errcode(st->db) : -1;
+		}
 	}
 fail_logged:
 	pl_store_close(st);
