@@ -18,10 +18,20 @@
 #include "pl_topic.h"
 #include "pl_util.h"
 
+/* A line holds INI_MAX_LINE - 2 characters (see pl_conf_load); a longer
+ * token could only be written on a line the parser refuses, whereas the
+ * documented "token = X" of the longest one fits. */
+_Static_assert(sizeof "token = " - 1 + PL_TOKEN_MAX <= INI_MAX_LINE - 2, "PL_TOKEN_MAX must fit on a line");
+
+#define PL_STR_(x) #x
+#define PL_STR(x) PL_STR_(x)
+
 struct parse_state {
 	struct pl_conf *c;
-	char reason[256];
+	char why[256];          /* a handler's own reason for refusing a value */
+	char reason[448];
 	int failed;
+	int default_ttl_set, max_ttl_set;   /* given, not the defaults */
 };
 
 void pl_conf_defaults(struct pl_conf *c)
@@ -83,10 +93,87 @@ static int split_list(const char *v, int (*add)(void *, const char *, size_t), v
 	return PL_OK;
 }
 
+static int is_alpha(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+
+static int is_digit(char ch)
+{
+	return ch >= '0' && ch <= '9';
+}
+
+/* Why s (n bytes) can never equal an Origin header, or NULL when it can.
+ * Origins are compared whole (ignoring case), and a browser sends "null" or
+ * scheme://host[:port], with no path and without the scheme's default port
+ * (RFC 6454, 6.2): "https://a.example/", "a.example" or "*.example.com"
+ * would never match, and the operator would not learn why. */
+static const char *origin_fault(const char *s, size_t n)
+{
+	static const struct { const char *scheme; long port; } dflt[] = {
+		{ "http", 80 }, { "https", 443 }, { "ws", 80 }, { "wss", 443 }, { "ftp", 21 },
+	};
+	size_t i = 0, scheme_len, h;
+
+	if ((n == 1 && s[0] == '*') || (n == 4 && !strncasecmp(s, "null", 4)))
+		return NULL;
+	if (memchr(s, '*', n))
+		return "a wildcard is * alone; list each origin by name";
+	while (i < n && (is_alpha(s[i]) || (i && (is_digit(s[i]) || memchr("+-.", s[i], 3)))))
+		i++;
+	scheme_len = i;
+	if (!scheme_len || n - i < 3 || memcmp(s + i, "://", 3))
+		return "it has no scheme: write https://app.example.com";
+	h = i += 3;
+	if (i < n && s[i] == '[') {
+		/* An IPv6 literal: hex digits, ':' and a dotted IPv4 tail. */
+		while (++i < n && (is_digit(s[i]) || ((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'f') ||
+				   s[i] == ':' || s[i] == '.'))
+			;
+		if (i >= n || s[i] != ']' || i == h + 1)
+			return "the host is not an IPv6 address in [ ]";
+		i++;
+	} else {
+		/* Host names as browsers send them: ASCII (an international
+		 * name travels as xn--...), labels not empty. */
+		for (; i < n && (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '-' || s[i] == '_' || s[i] == '.'); i++)
+			if (s[i] == '.' && (i == h || s[i - 1] == '.'))
+				return "the host has an empty label";
+		if (i == h)
+			return "the host is not letters, digits, - _ and . (an international name: xn--...)";
+	}
+	if (i < n && s[i] == ':') {
+		size_t p = ++i;
+		long port = 0;
+
+		while (i < n && is_digit(s[i]) && i - p < 6)
+			port = port * 10 + (s[i++] - '0');
+		if (i == p || s[p] == '0' || port > 65535 || (i < n && is_digit(s[i])))
+			return "the port is 1-65535, without leading zeros";
+		for (size_t k = 0; k < sizeof dflt / sizeof dflt[0]; k++)
+			if (strlen(dflt[k].scheme) == scheme_len && !strncasecmp(s, dflt[k].scheme, scheme_len) &&
+			    port == dflt[k].port)
+				return "browsers leave the scheme's default port out";
+	}
+	if (i < n && s[i] == '/')
+		return "an origin has no path, not even a trailing /";
+	if (i < n)
+		return "it is not scheme://host[:port]";
+	return NULL;
+}
+
 static int add_origin(void *ud, const char *s, size_t n)
 {
-	struct pl_conf *c = ud;
+	struct parse_state *ps = ud;
+	struct pl_conf *c = ps->c;
+	const char *fault = origin_fault(s, n);
 
+	if (fault) {
+		snprintf(ps->why, sizeof ps->why,
+			 ": '%.*s' can never match an Origin header (scheme://host[:port], null, or * alone): %s",
+			 (int)(n > 80 ? 80 : n), s, fault);
+		return PL_EINVAL;
+	}
 	c->cors_origins = pl_xrealloc(c->cors_origins, (c->ncors + 1) * sizeof *c->cors_origins);
 	c->cors_origins[c->ncors++] = pl_xstrndup(s, n);
 	return PL_OK;
@@ -120,8 +207,11 @@ static struct pl_token *token_for(struct pl_conf *c, const char *name)
 	return &c->tokens[c->ntokens++];
 }
 
-static int set_token_key(struct pl_conf *c, const char *section, const char *k, const char *v)
+#define ADMIN_NO_TOPICS "an admin token may publish anywhere and takes no topics"
+
+static int set_token_key(struct parse_state *ps, const char *section, const char *k, const char *v)
 {
+	struct pl_conf *c = ps->c;
 	const char *name = section + 6;     /* after "token " */
 	struct pl_token *t;
 
@@ -134,7 +224,7 @@ static int set_token_key(struct pl_conf *c, const char *section, const char *k, 
 		/* Tokens travel in headers and query strings: keep them printable.
 		 * A short one is the operator's call (a test setup, say), not an
 		 * unusable file: warned about, not refused. */
-		if (strlen(v) < 1 || strlen(v) > 256 || strspn(v,
+		if (strlen(v) < 1 || strlen(v) > PL_TOKEN_MAX || strspn(v,
 		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=") != strlen(v))
 			return PL_EINVAL;
 		/* A second value for one name (a section repeated by mistake)
@@ -153,21 +243,52 @@ static int set_token_key(struct pl_conf *c, const char *section, const char *k, 
 			t->role = PL_ROLE_ADMIN;
 		else
 			return PL_EINVAL;
+		if (t->role == PL_ROLE_ADMIN && t->nprefixes) {
+			snprintf(ps->why, sizeof ps->why, ": %s (this token has a 'topics =' line)", ADMIN_NO_TOPICS);
+			return PL_ECONF;
+		}
 	} else if (!strcmp(k, "topics")) {
-		return split_list(v, add_prefix, t);
+		size_t before = t->nprefixes;
+
+		/* The prefixes would be ignored: the operator meant a limit
+		 * that is not there. */
+		if (t->role == PL_ROLE_ADMIN) {
+			snprintf(ps->why, sizeof ps->why, ": %s", ADMIN_NO_TOPICS);
+			return PL_ECONF;
+		}
+		if (split_list(v, add_prefix, t) != PL_OK)
+			return PL_EINVAL;
+		/* No prefix at all means every topic: an empty line must not
+		 * open a token it looks like closing. */
+		if (t->nprefixes == before) {
+			snprintf(ps->why, sizeof ps->why,
+				 ": empty (list the prefixes the token may publish to, such as /ops /oa; "
+				 "/ is every topic)");
+			return PL_EINVAL;
+		}
 	} else {
-		return PL_EINVAL;
+		return PL_ENOTFOUND;
 	}
 	return PL_OK;
 }
 
-static int set_key(struct pl_conf *c, const char *k, const char *v)
+static int set_key(struct parse_state *ps, const char *k, const char *v)
 {
+	struct pl_conf *c = ps->c;
 	int64_t secs;
 
 	if (!strcmp(k, "database")) {
 		if (!*v)
 			return PL_EINVAL;
+		/* The web server's programs, cron's purge and a shell's CLI each
+		 * have their own working directory: a relative path would be
+		 * three databases. (--db on the command line may be relative:
+		 * there it is the user's shell that resolves it.) */
+		if (*v != '/') {
+			snprintf(ps->why, sizeof ps->why,
+				 ": database must be an absolute path (such as /var/lib/pushlite/pushlite.db)");
+			return PL_EINVAL;
+		}
 		free(c->db_path);
 		c->db_path = pl_xstrdup(v);
 	} else if (!strcmp(k, "secret")) {
@@ -181,6 +302,7 @@ static int set_key(struct pl_conf *c, const char *k, const char *v)
 		if (pl_duration_parse(v, 1, &secs) != PL_OK || secs < 1)
 			return PL_EINVAL;
 		*(k[0] == 'd' ? &c->default_ttl : &c->max_ttl) = secs;
+		*(k[0] == 'd' ? &ps->default_ttl_set : &ps->max_ttl_set) = 1;
 	} else if (!strcmp(k, "max_body")) {
 		int n;
 		if (parse_int(v, 1, 256 * 1024 * 1024, &n) != PL_OK)
@@ -224,7 +346,7 @@ static int set_key(struct pl_conf *c, const char *k, const char *v)
 		for (size_t i = 0; i < c->ncors; i++)
 			free(c->cors_origins[i]);
 		c->ncors = 0;
-		return split_list(v, add_origin, c);
+		return split_list(v, add_origin, ps);
 	} else {
 		return PL_ENOTFOUND;
 	}
@@ -236,22 +358,27 @@ static int on_ini(void *user, const char *section, const char *k, const char *v)
 	struct parse_state *ps = user;
 	int rc;
 
+	ps->why[0] = '\0';
 	if (!strcmp(section, "pushlite") || !strcmp(section, ""))
-		rc = set_key(ps->c, k, v);
+		rc = set_key(ps, k, v);
 	else if (!strncmp(section, "token ", 6))
-		rc = set_token_key(ps->c, section, k, v);
+		rc = set_token_key(ps, section, k, v);
 	else
 		rc = PL_ENOTFOUND;
 	if (rc != PL_OK && !ps->failed) {
-		/* inih reports the line of the first refused key as its result. */
+		/* inih reports the line of the first refused key as its result.
+		 * PL_ECONF: the key has no place there (given twice, say), what
+		 * its value is aside. */
 		const char *why = "";
 
-		if (rc == PL_ECONF)
+		if (ps->why[0])
+			why = ps->why;
+		else if (rc == PL_ECONF)
 			why = " given twice (is the section repeated?)";
 		else if (rc != PL_ENOTFOUND && !strcmp(k, "secret"))
 			why = ": not empty (16 bytes or more)";
 		else if (rc != PL_ENOTFOUND && !strcmp(k, "token"))
-			why = ": 1-190 of A-Z a-z 0-9 - . _ ~ + / =";
+			why = ": 1-" PL_STR(PL_TOKEN_MAX) " of A-Z a-z 0-9 - . _ ~ + / =";
 		else if (rc != PL_ENOTFOUND && !strcmp(k, "topics"))
 			why = ": valid topic prefixes such as /ops /oa";
 		if (rc == PL_ENOTFOUND && strcmp(section, "pushlite") && strcmp(section, "") &&
@@ -267,10 +394,39 @@ static int on_ini(void *user, const char *section, const char *k, const char *v)
 	return rc == PL_OK;
 }
 
-static int check(struct pl_conf *c, char *err, size_t errlen)
+/* secs in the largest unit that divides it ("3d", "90m", "7201s"), as the
+ * operator probably wrote it. */
+static void fmt_secs(int64_t secs, char *out, size_t n)
 {
-	if (c->default_ttl > c->max_ttl)
+	static const struct { int64_t secs; char unit; } units[] = {
+		{ 86400, 'd' }, { 3600, 'h' }, { 60, 'm' }, { 1, 's' },
+	};
+	size_t i = 0;
+
+	while (secs % units[i].secs)
+		i++;
+	snprintf(out, n, "%lld%c", (long long)(secs / units[i].secs), units[i].unit);
+}
+
+static int check(struct parse_state *ps, char *err, size_t errlen)
+{
+	struct pl_conf *c = ps->c;
+
+	/* A request's ttl is capped at max_ttl (docs/protocol.md), but a
+	 * default_ttl written above the maximum contradicts itself: which did
+	 * the operator mean? A max_ttl below the 3 days of an unset
+	 * default_ttl only lowers the default with it. */
+	if (c->default_ttl > c->max_ttl && !ps->default_ttl_set)
 		c->default_ttl = c->max_ttl;
+	if (c->default_ttl > c->max_ttl) {
+		char d[32], m[32];
+
+		fmt_secs(c->default_ttl, d, sizeof d);
+		fmt_secs(c->max_ttl, m, sizeof m);
+		snprintf(err, errlen, "%s: default_ttl (%s) is larger than max_ttl (%s%s)", c->path, d, m,
+			 ps->max_ttl_set ? "" : ", the default");
+		return PL_ECONF;
+	}
 	if (c->longpoll_timeout > c->longpoll_max_timeout)
 		c->longpoll_timeout = c->longpoll_max_timeout;
 	for (size_t i = 0; i < c->ntokens; i++) {
@@ -385,7 +541,7 @@ int pl_conf_load(struct pl_conf *c, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s:%d: %s", path, r, ps.reason);
 		return PL_ECONF;
 	}
-	return check(c, err, errlen);
+	return check(&ps, err, errlen);
 }
 
 int pl_conf_load_env(struct pl_conf *c, char *err, size_t errlen)

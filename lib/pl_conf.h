@@ -7,6 +7,9 @@
 
 #define PL_CONF_DEFAULT_PATH "/etc/pushlite.conf"
 #define PL_MAX_PREFIXES 32
+/* The longest token: "token = " and the token must fit on one line of the
+ * INI parser (see pl_conf.c). */
+#define PL_TOKEN_MAX 190
 
 enum pl_role { PL_ROLE_PUBLISH, PL_ROLE_ADMIN };
 

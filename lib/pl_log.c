@@ -43,7 +43,7 @@ void pl_log(int lvl, const char *file, int line, const char *fmt, ...)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
 	/* One fprintf so concurrent threads do not interleave within a line. */
-	if (lvl == PL_LOG_ERR || log_level >= PL_LOG_DEBUG)
+	if (file && (lvl == PL_LOG_ERR || log_level >= PL_LOG_DEBUG))
 		fprintf(stderr, "%s[%ld]: %s: %s (%s:%d)\n", log_prog, (long)getpid(),
 			names[lvl < 0 || lvl > 3 ? 0 : lvl], msg, file, line);
 	else

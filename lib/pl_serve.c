@@ -56,7 +56,7 @@ int pl_serve_conf(struct pl_conf *c, const char *name)
 
 	pl_log_init(name);
 	if (pl_conf_load_env(c, err, sizeof err) != PL_OK) {
-		pl_log_err("configuration: %s", err);
+		pl_log_conf_err("configuration: %s", err);
 		return PL_ECONF;
 	}
 	return PL_OK;
@@ -94,7 +94,8 @@ int pl_serve_refuse(const struct pl_conf *c, int conf_ok, const struct pl_req *r
 
 	if (!conf_ok) {
 		pl_out_error(resp, pl_serve_early_format(r, query_rc, &eo), PL_ECONF, "config",
-			     "the server's pushlite configuration is unusable (its error log names the line)", 0);
+			     "the server's pushlite configuration is unusable "
+			     "(the programs log the file and line on their standard error)", 0);
 		return 1;
 	}
 	if (content_length && *content_length) {

@@ -9,6 +9,7 @@
 #include "pl_first.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -116,7 +117,7 @@ struct pl_store {
  * clears it, so the same fault coming back is logged again. */
 /* Process-wide, so that eight threads meeting one fault log it once. */
 static _Atomic int last_logged, last_open_err;
-static __thread char open_error[256];
+static __thread char open_error[512];
 
 const char *pl_store_open_error(void)
 {
@@ -312,6 +313,51 @@ static int foreign(struct pl_store *st, int *version_out)
 	return PL_EIO;
 }
 
+/* SQLite says "unable to open database file" whether the directory is
+ * missing, not writable (a new database, or the -wal and -shm files WAL mode
+ * creates beside it) or something else: when the directory is the cause,
+ * writes which in out and returns 1; else 0, and SQLite's words stand. */
+static int dir_fault(const char *db_path, char *out, size_t outlen)
+{
+	const char *slash = strrchr(db_path, '/');
+	char dir[384];          /* with the words around it, within open_error */
+	struct stat sb;
+	int n;
+
+	if (!slash)
+		n = snprintf(dir, sizeof dir, ".");
+	else
+		n = snprintf(dir, sizeof dir, "%.*s", slash == db_path ? 1 : (int)(slash - db_path), db_path);
+	if (n < 0 || (size_t)n >= sizeof dir)
+		return 0;
+	if (stat(dir, &sb) != 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			snprintf(out, outlen, "directory %s does not exist", dir);
+		else if (errno == EACCES)
+			snprintf(out, outlen, "directory %s cannot be reached by this user (uid %ld)", dir,
+				 (long)geteuid());
+		else
+			return 0;
+		return 1;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		snprintf(out, outlen, "%s is not a directory", dir);
+		return 1;
+	}
+	/* The effective user creates the files: AT_EACCESS, not the real one. */
+	if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) != 0) {
+		if (errno == EACCES)
+			snprintf(out, outlen, "directory %s is not writable by this user (uid %ld)", dir,
+				 (long)geteuid());
+		else if (errno == EROFS)
+			snprintf(out, outlen, "directory %s is on a read-only file system", dir);
+		else
+			return 0;
+		return 1;
+	}
+	return 0;
+}
+
 /* Before SQLite's first use in the process. Its memory statistics (on by
  * default) take one process-wide mutex on every allocation, and reading a row
  * allocates: threads serving answers queued on it. Nothing here reads them. */
@@ -373,10 +419,23 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 	open_error[0] = '\0';
 	return PL_OK;
 fail:
-	snprintf(open_error, sizeof open_error, "%s: %s", op, st->db ? sqlite3_errmsg(st->db) : "out of memory");
-	if (!st->db || sqlite3_extended_errcode(st->db) != last_open_err) {
-		pl_log_err("%s: %s: %s", c->db_path, op, st->db ? sqlite3_errmsg(st->db) : "out of memory");
-		last_open_err = st->db ? sqlite3_extended_errcode(st->db) : -1;
+	{
+		int code = st->db ? sqlite3_errcode(st->db) : SQLITE_NOMEM, by_dir;
+
+		/* Only the errors a directory can cause: a corrupt file or a
+		 * busy lock in a read-only directory is not the directory's doing. */
+		by_dir = (code == SQLITE_CANTOPEN || code == SQLITE_READONLY || code == SQLITE_IOERR ||
+			  code == SQLITE_PERM) && dir_fault(c->db_path, open_error, sizeof open_error);
+		if (!by_dir)
+			snprintf(open_error, sizeof open_error, "%s: %s", op,
+				 st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		if (!st->db || sqlite3_extended_errcode(st->db) != last_open_err) {
+			if (by_dir)
+				pl_log_conf_err("%s: %s", c->db_path, open_error);
+			else
+				pl_log_err("%s: %s", c->db_path, open_error);
+			last_open_err = st->db ? sqlite3_extended_errcode(st->db) : -1;
+		}
 	}
 fail_logged:
 	pl_store_close(st);
@@ -387,8 +446,12 @@ int pl_store_open_existing(struct pl_store **out, const struct pl_conf *c)
 {
 	*out = NULL;
 	if (!c->db_path || access(c->db_path, F_OK) != 0) {
-		snprintf(open_error, sizeof open_error, "no database there: %s (pushlite init creates one)",
-			 c->db_path ? strerror(errno) : "no path configured");
+		int e = errno;
+
+		/* A missing directory: pushlite init would fail there too. */
+		if (!c->db_path || !dir_fault(c->db_path, open_error, sizeof open_error))
+			snprintf(open_error, sizeof open_error, "no database there: %s (pushlite init creates one)",
+				 c->db_path ? strerror(e) : "no path configured");
 		return PL_ENOTFOUND;
 	}
 	return pl_store_open(out, c);

@@ -106,7 +106,10 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c);
  * with the reason in pl_store_open_error(). */
 int pl_store_open_existing(struct pl_store **out, const struct pl_conf *c);
 void pl_store_close(struct pl_store *st);          /* NULL-safe */
-/* Why the last pl_store_open() of this thread failed ("" if it did not). */
+/* Why the last pl_store_open() of this thread failed ("" if it did not):
+ * "directory D does not exist", "directory D is not writable by this user
+ * (uid N)" and the like when the database's directory is the cause, else the
+ * step and SQLite's message. One line, for the tools to print. */
 const char *pl_store_open_error(void);
 /* 1 when the database file at the configured path is no longer the one st
  * opened (deleted, replaced: an operator recreated it). Looks at most once a

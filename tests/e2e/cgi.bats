@@ -251,6 +251,10 @@ role = god"; do
 		pl_cgi_req publish POST "topic=$T" x || true
 		[[ "$HTTP_STATUS" == 5* ]] || { pl_show; pl_fail "config '$c' gave $HTTP_STATUS"; }
 		[ -s "$BATS_TEST_TMPDIR/cgi.err" ] || pl_fail "config '$c': nothing on stderr"
+		# for the operator: file and line of the config, not of our source
+		grep -q "error: configuration: $CGI_CONF:" "$BATS_TEST_TMPDIR/cgi.err" &&
+			! grep -Eq '\([a-z_/]+\.c:[0-9]+\)' "$BATS_TEST_TMPDIR/cgi.err" ||
+			pl_fail "config '$c': $(cat "$BATS_TEST_TMPDIR/cgi.err")"
 	done
 	# In the format asked for, as every error (SPEC 7)
 	pl_cgi_req publish POST "topic=$T&format=xml" x || true
@@ -275,6 +279,10 @@ role = god"; do
 	pl_cgi_req publish POST "topic=$T" x
 	pl_expect_error 503
 	pl_hdr Retry-After >/dev/null || { pl_show; pl_fail "no Retry-After"; }
+	# SQLite's own words ("unable to open database file") say neither what
+	# nor where: the log line names the directory.
+	grep -q 'directory /nonexistent-dir does not exist$' "$BATS_TEST_TMPDIR/cgi.err" ||
+		pl_fail "the log does not name the missing directory (alone): $(cat "$BATS_TEST_TMPDIR/cgi.err")"
 	CGI_ENV=()
 	pl_cgi_req poll GET "topic=$T"
 	pl_expect_error 503

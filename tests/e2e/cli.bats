@@ -91,6 +91,43 @@ wait_for() {
 	done
 }
 
+@test "a database in a missing or unwritable directory: the one-line reason names the directory" {
+	local conf=$BATS_TEST_TMPDIR/missing-dir.conf dir=$BATS_TEST_TMPDIR/no-such-dir
+	pl_write_test_conf "$conf" "$dir/pushlite.db"
+	for cmd in init stats; do
+		run "$PL_TOOLS/pushlite" --conf "$conf" $cmd
+		[ "$status" = 1 ] && [ "${#lines[@]}" = 1 ] && [[ $output == *"directory $dir does not exist"* ]] ||
+			pl_fail "pushlite $cmd: exit $status: $output"
+	done
+	run env PUSHLITE_CONF="$conf" "$PL_TOOLS/pushlite-purge"
+	[ "$status" = 1 ] && [ "${#lines[@]}" = 1 ] && [[ $output == *"directory $dir does not exist"* ]] ||
+		pl_fail "pushlite-purge: exit $status: $output"
+
+	# A directory the user may not write to: root's, for another user (root
+	# may write anywhere), else our own made read-only.
+	local ro=$PL_STATE/ro-dir bin=$PL_TOOLS/pushlite uid as=()
+	rm -rf "$ro"
+	mkdir -m 0755 "$ro"
+	conf=$PL_STATE/ro-dir.conf
+	pl_write_test_conf "$conf" "$ro/pushlite.db"
+	if [ "$(id -u)" = 0 ]; then
+		# that user must reach the program and the config: copies in the
+		# state directory, which is open to all
+		install -m 0755 "$PL_TOOLS/pushlite" "$PL_STATE/pushlite-copy"
+		bin=$PL_STATE/pushlite-copy
+		chmod 0644 "$conf"
+		as=(runuser -u nobody --)
+		uid=$(id -u nobody)
+	else
+		chmod 0555 "$ro"
+		uid=$(id -u)
+	fi
+	run "${as[@]}" "$bin" --conf "$conf" init
+	[ "$status" = 1 ] && [ "${#lines[@]}" = 1 ] &&
+		[[ $output == *"directory $ro is not writable by this user (uid $uid)"* ]] ||
+		pl_fail "pushlite init in a read-only directory: exit $status: $output"
+}
+
 @test "token: an empty --secret is refused (the programs would refuse its tokens)" {
 	run "$PL_TOOLS/pushlite" --conf "$PL_CONF" token --user bob --secret ''
 	[ "$status" = 1 ] && [ "${#lines[@]}" = 1 ] || pl_fail "exit $status: $output"

@@ -142,11 +142,34 @@ static void t_every_key(void)
 	ok(rc == PL_OK && c.max_body == 4096, "a key before any section, with an inline comment (%s)", err);
 	pl_conf_free(&c);
 
-	/* default_ttl above max_ttl is capped; so is the longpoll timeout. */
-	rc = load(&c, "[pushlite]\ndefault_ttl = 10d\nmax_ttl = 1d\nlongpoll_timeout = 200\nlongpoll_max_timeout = 50\n",
-		  err, sizeof err);
-	ok(rc == PL_OK && c.default_ttl == 86400 && c.longpoll_timeout == 50,
-	   "default_ttl and longpoll_timeout are capped by their maximum");
+	/* default_ttl above max_ttl contradicts itself: which one did the
+	 * operator mean? An error naming both. */
+	rc = load(&c, "[pushlite]\ndefault_ttl = 10d\nmax_ttl = 1d\n", err, sizeof err);
+	ok(rc == PL_ECONF && !strncmp(err, file, strlen(file)) && strstr(err, "default_ttl (10d)") &&
+	   strstr(err, "max_ttl (1d)"), "default_ttl over max_ttl is an error naming both (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "[pushlite]\ndefault_ttl = 40d\n", err, sizeof err);
+	ok(rc == PL_ECONF && strstr(err, "default_ttl (40d)") && strstr(err, "max_ttl (30d, the default)"),
+	   "default_ttl over the default max_ttl: the error says max_ttl is the default (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "[pushlite]\nmax_ttl = 1d\n", err, sizeof err);
+	ok(rc == PL_OK && c.default_ttl == 86400 && c.max_ttl == 86400,
+	   "max_ttl alone below 3 days: the unset default_ttl follows it (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "[pushlite]\ndefault_ttl = 90m\nmax_ttl = 5401\n", err, sizeof err);
+	ok(rc == PL_OK && c.default_ttl == 5400 && c.max_ttl == 5401, "default_ttl under max_ttl loads (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "[pushlite]\nmax_ttl = 2h\ndefault_ttl = 7201\n", err, sizeof err);
+	ok(rc == PL_ECONF && strstr(err, "default_ttl (7201s)") && strstr(err, "max_ttl (2h)"),
+	   "in either order, in the unit that divides it (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "[pushlite]\ndefault_ttl = 1d\nmax_ttl = 24h\n", err, sizeof err);
+	ok(rc == PL_OK && c.default_ttl == 86400 && c.max_ttl == 86400, "default_ttl equal to max_ttl loads (%s)", err);
+	pl_conf_free(&c);
+	/* A request's timeout is capped at longpoll_max_timeout, and so is
+	 * the configured default. */
+	rc = load(&c, "[pushlite]\nlongpoll_timeout = 200\nlongpoll_max_timeout = 50\n", err, sizeof err);
+	ok(rc == PL_OK && c.longpoll_timeout == 50, "longpoll_timeout is capped by longpoll_max_timeout (%s)", err);
 	pl_conf_free(&c);
 
 	rc = load(&c, "[pushlite]\ndefault_ttl = 3600\n", err, sizeof err);
@@ -162,6 +185,9 @@ static void t_bad(void)
 {
 	static const struct { const char *line; const char *why; } tab[] = {
 		{ "database =", "empty database" },
+		{ "database = pushlite.db", "a relative database path" },
+		{ "database = run/pushlite.db", "a relative database path with a directory" },
+		{ "database = ~/pushlite.db", "a database path with ~ (no shell expands it)" },
 		{ "secret =", "an empty secret" },
 		{ "default_ttl = 0", "zero ttl" },
 		{ "default_ttl = 3w", "unknown duration unit" },
@@ -201,7 +227,13 @@ static void t_bad(void)
 		pl_conf_free(&c);
 	}
 	{
-		int rc = load(&c, "[pushlite]\nmax_body = 10\nfoo = 1\n", err, sizeof err);
+		/* Each program would find its own file: the web server's, cron's
+		 * and a shell's working directories differ. */
+		int rc = load(&c, "[pushlite]\ndatabase = ./run/p.db\n", err, sizeof err);
+		ok(rc == PL_ECONF && names_line(err, 2) && strstr(err, "database must be an absolute path"),
+		   "a relative database path: the reason says it must be absolute (%s)", err);
+		pl_conf_free(&c);
+		rc = load(&c, "[pushlite]\nmax_body = 10\nfoo = 1\n", err, sizeof err);
 		ok(rc == PL_ECONF && names_line(err, 3) && strstr(err, "unknown") && strstr(err, "foo"),
 		   "unknown key: the reason says unknown and names it (%s)", err);
 		pl_conf_free(&c);
@@ -276,6 +308,15 @@ static void t_short(void)
 		ok(rc == PL_OK && c.ntokens == 1 && strlen(c.tokens[0].secret) == 190,
 		   "a 190-character token loads (%s)", rc == PL_OK ? "ok" : err);
 		pl_conf_free(&c);
+		/* Written without blanks, 191 characters fit on a line: the
+		 * limit is still the one the error and the docs give. */
+		n = snprintf(text, sizeof text, "[pushlite]\nheartbeat = 10\n[token a]\ntoken=");
+		memset(text + n, 'x', 191);
+		strcpy(text + n + 191, "\nrole = publish\n");
+		rc = load(&c, text, err, sizeof err);
+		ok(rc == PL_ECONF && names_line(err, 4) && strstr(err, "1-190"),
+		   "a 191-character token on a line that holds it is refused as over 190 (%s)", err);
+		pl_conf_free(&c);
 	}
 	pl_log_set_level(PL_LOG_INFO);
 }
@@ -307,6 +348,33 @@ static void t_tokens(void)
 		   bad[i].line, err);
 		pl_conf_free(&c);
 	}
+	/* An empty list would leave the token without prefixes, which means
+	 * every topic: the opposite of what an empty line suggests. */
+	rc = load(&c, "[token a]\ntoken = abcdefgh12\ntopics =\n", err, sizeof err);
+	ok(rc == PL_ECONF && names_line(err, 3) && strstr(err, "bad value") && strstr(err, "topics"),
+	   "an empty topics = is a bad value, not an unrestricted token (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "[token a]\ntoken = abcdefgh12\ntopics = , ,\n", err, sizeof err);
+	ok(rc == PL_ECONF && names_line(err, 3) && strstr(err, "topics"), "topics = , , is a bad value too (%s)", err);
+	pl_conf_free(&c);
+	/* An admin token publishes anywhere: topics on it would be ignored. */
+	rc = load(&c, "[token boss]\ntoken = abcdefgh12\nrole = admin\ntopics = /ops\n", err, sizeof err);
+	ok(rc == PL_ECONF && names_line(err, 4) && strstr(err, "admin token may publish anywhere") &&
+	   strstr(err, "takes no topics"), "topics on an admin token is an error saying why (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "[token boss]\ntoken = abcdefgh12\ntopics = /ops\nrole = admin\n", err, sizeof err);
+	ok(rc == PL_ECONF && names_line(err, 4) && strstr(err, "admin token may publish anywhere"),
+	   "topics before role = admin: the role line is named (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "[token boss]\ntoken = abcdefgh12\ntopics = /ops\n[token x]\ntoken = xxxxxxxx12\n"
+		  "[token boss]\nrole = admin\n", err, sizeof err);
+	ok(rc == PL_ECONF && names_line(err, 7) && strstr(err, "admin token"),
+	   "topics, then role = admin in a repeated section: refused too (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "[token a]\ntoken = abcdefgh12\ncolor = red\n", err, sizeof err);
+	ok(rc == PL_ECONF && names_line(err, 3) && strstr(err, "unknown key 'color' in [token a]"),
+	   "an unknown key in a token section is reported as unknown, as in [pushlite] (%s)", err);
+	pl_conf_free(&c);
 	rc = load(&c, "[token lonely]\nrole = admin\n", err, sizeof err);
 	ok(rc == PL_ECONF && strstr(err, "lonely") && strstr(err, "token"), "a token section without token = is refused (%s)", err);
 	pl_conf_free(&c);
@@ -416,6 +484,42 @@ static void t_forms(void)
 	pl_conf_free(&c);
 }
 
+/* cors_origins: each value must be able to equal an Origin header, which is
+ * scheme://host[:port] as the browser serializes it, or "null"; "*" alone
+ * allows any. Anything else would never match, silently. */
+static void t_origins(void)
+{
+	static const char *good[] = {
+		"https://a.example", "http://localhost:8080", "null", "*", "https://[::1]:8443",
+		"HTTPS://App.Example", "chrome-extension://abcdefghij", "http://127.0.0.1:18080",
+		"https://a-b.c_d.example", "https://a.example, http://b.example:8080 null *",
+	};
+	static const char *bad[] = {
+		"https://a.example/", "https://a.example/path", "app.example", "*.example.com",
+		"https://*.example.com", "https://a.example:443", "http://a.example:80", "https://a.example:0",
+		"https://a.example:65536", "https://a.example:08080", "https://", "https://a.example:",
+		"https://user@a.example", "https://a.example?x=1", "https://a.example#top", "//a.example",
+		"1https://a.example", "https://.example", "https://a..example", "https://[::1", "https://é.example",
+	};
+	struct pl_conf c;
+	char text[256], err[512];
+	int rc;
+
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		snprintf(text, sizeof text, "[pushlite]\ncors_origins = %s\n", good[i]);
+		rc = load(&c, text, err, sizeof err);
+		ok(rc == PL_OK && c.ncors >= 1, "cors_origins = %s loads (%s)", good[i], err);
+		pl_conf_free(&c);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(text, sizeof text, "[pushlite]\nheartbeat = 10\ncors_origins = https://ok.example %s\n", bad[i]);
+		rc = load(&c, text, err, sizeof err);
+		ok(rc == PL_ECONF && names_line(err, 3) && strstr(err, "cors_origins") && strstr(err, bad[i]),
+		   "cors_origins = %s is an error naming file:3 and the value (%s)", bad[i], err);
+		pl_conf_free(&c);
+	}
+}
+
 int main(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -433,6 +537,7 @@ int main(void)
 	t_tokens();
 	t_env();
 	t_forms();
+	t_origins();
 	unlink(file);
 	rmdir(dir);
 	return tap_done();
