@@ -250,7 +250,8 @@ static const struct {
 	{ 417, "expectation_failed", "Expect: only 100-continue is understood" },
 	{ 431, "headers_too_large", "the request headers are larger than the web server accepts" },
 	{ 500, "internal", "the pushlite program failed; its error log says why" },
-	{ 501, "not_implemented", "this method is not supported: use GET, POST, HEAD, OPTIONS or DELETE" },
+	{ 501, "not_implemented", "this method or transfer coding is not supported: use GET, POST, HEAD, OPTIONS "
+	  "or DELETE, and send a body as it is, with Content-Length or chunked" },
 	{ 502, "bad_gateway", "the pushlite program could not be reached; try again in a second" },
 	{ 503, "unavailable", "the pushlite program is starting or has no free slot; try again in a second" },
 	{ 504, "timeout", "the pushlite program did not answer in time; try again" },
