@@ -82,8 +82,6 @@ struct app {
 	struct pl_result tail;  /* reused for every wake */
 	struct pl_buf out;      /* reused output buffer */
 	struct pl_marks got;    /* first deliveries not recorded yet */
-	long host_waiting;      /* pl_waiting_others(), read at most every 100 ms */
-	int64_t host_waiting_at;
 	/* The last answer built during this wake: a fan-out to thousands of
 	 * waiters on one topic builds it once and writes it thousands of times. */
 	struct {
@@ -311,23 +309,19 @@ static void refuse(struct app *a, struct pl_lreq *lr, struct pl_req *req, struct
 	answer(a, lr, req, resp);
 }
 
-/* Waiting requests on this host: the other processes' counts, which they
- * write at most every PL_WAITING_INTERVAL_MS (so reading the directory more
- * often than that, once per request, would learn nothing new), and this
- * process's own, known exactly: a request that ended a moment ago no longer
- * counts (read from the file, it did, and a host at its cap answered the
- * next one 429). pl_loop_waiting() counts this request too. */
+/* Waiting requests on this host, besides this one: the other processes'
+ * exact counts, and this process's own (pl_loop_waiting() counts this
+ * request too). This one is published first: two processes taking a
+ * request each at once then both count the other, and at the cap both
+ * refuse rather than both accept (a burst across processes went past the
+ * cap by as many processes as took part). */
 static long host_waiting(struct app *a)
 {
-	int64_t now = pl_loop_now_ms();
 	long others;
 
-	if (!a->host_waiting_at || now - a->host_waiting_at >= PL_WAITING_INTERVAL_MS) {
-		a->host_waiting = pl_waiting_others(a->conf.db_path);
-		a->host_waiting_at = now;
-	}
-	others = a->host_waiting > 0 ? a->host_waiting : 0;
-	return others + pl_loop_waiting() - 1;
+	pl_waiting_set(pl_loop_waiting());
+	others = pl_waiting_others(a->conf.db_path);
+	return (others > 0 ? others : 0) + pl_loop_waiting() - 1;
 }
 
 /* Begin a stream: headers (added to resp, which carries the CORS headers

@@ -7,7 +7,16 @@
  * never finds an unlocked file that is still being born. The count is written
  * with pwrite() at offset 0 in a fixed width, so no truncate is needed; the
  * store query count follows on a second line of fixed width, so a reader of
- * the first WIDTH bytes sees the same as before it existed. */
+ * the first WIDTH bytes sees the same as before it existed.
+ *
+ * The text is rate-limited: a burst of requests across processes would each
+ * read the others' counts up to PL_WAITING_INTERVAL_MS old, and together let
+ * in far more than the cap. So the file also holds the exact count as an
+ * atomic int at LIVE_OFF, stored on every change through a shared mapping,
+ * and a waiting process keeps the other processes' files mapped: the sum it
+ * checks a request against is current, and only the list of processes is
+ * read from the directory (again when the directory changed, or after the
+ * interval, which also finds the dead). */
 #include "pl_first.h"
 
 #include <dirent.h>
@@ -18,7 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +39,9 @@
 
 #define WIDTH 12   /* "%11d\n": any int fits */
 #define QWIDTH 21  /* "%20lld\n": the store query count */
+#define MAP_BYTES 4096
+#define LIVE_OFF 64        /* the exact count: an atomic int after the text */
+#define PEERS_MAX 4096     /* processes mapped; more are read from their text */
 
 /* This process's counter: one per process by design (see the header). */
 static struct {
@@ -37,7 +51,23 @@ static struct {
 	int written, pending;   /* last value written, last value recorded */
 	long long queries, queries_written;   /* store queries: counted, last written */
 	long long last_ms;      /* time of the last write */
+	_Atomic int *live;      /* the exact count in the shared mapping, or NULL */
 } wt = { .fd = -1 };
+
+/* The other processes' files, as this process last listed them. */
+struct peer {
+	long pid;
+	int fd;                 /* read-only; its lock probe tells a dead writer */
+	unsigned gen;           /* the listing that last found it alive */
+	_Atomic int *live;      /* mapped count, or NULL: read the text */
+};
+static struct {
+	struct peer *v;
+	size_t n, cap;
+	char dir[PATH_MAX];     /* of the database these are for */
+	struct timespec mtime;  /* the directory's when last listed */
+	long long listed_ms;
+} pe;
 
 static long long mono_ms(void)
 {
@@ -100,6 +130,17 @@ int pl_waiting_open(const char *db_path)
 		goto fail;
 	wt.fd = fd;
 	write_count(0);
+	op = "ftruncate";
+	if (ftruncate(fd, MAP_BYTES) < 0)
+		goto fail;
+	{
+		void *m = mmap(NULL, MAP_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+		/* Unmapped, the count is still written as text: readers use that. */
+		wt.live = m == MAP_FAILED ? NULL : (_Atomic int *)((char *)m + LIVE_OFF);
+		if (wt.live)
+			atomic_store(wt.live, 0);
+	}
 	op = "rename";
 	if (rename(tmp, wt.path) < 0)
 		goto fail;
@@ -124,6 +165,8 @@ void pl_waiting_set(int count)
 {
 	if (wt.fd < 0 || wt.pid != getpid())
 		return;
+	if (wt.live)
+		atomic_store(wt.live, count);
 	wt.pending = count;
 	if (stale() && mono_ms() - wt.last_ms >= PL_WAITING_INTERVAL_MS)
 		write_count(count);
@@ -225,17 +268,144 @@ long pl_waiting_total(const char *db_path)
 	return total(db_path, 0);
 }
 
+static void peer_drop(size_t i)
+{
+	if (pe.v[i].live)
+		munmap((char *)pe.v[i].live - LIVE_OFF, MAP_BYTES);
+	close(pe.v[i].fd);
+	pe.v[i] = pe.v[--pe.n];
+}
+
+static void peers_clear(void)
+{
+	while (pe.n)
+		peer_drop(pe.n - 1);
+}
+
+/* Map the file of a live process (listed as of gen); nothing when it is
+ * dead or unreadable. */
+static void peer_add(int dfd, const char *name, long pid, unsigned gen)
+{
+	struct peer p = { .pid = pid, .gen = gen };
+	struct stat sb;
+
+	if (pe.n == pe.cap) {
+		if (pe.cap >= PEERS_MAX)
+			return;
+		pe.cap = pe.cap ? pe.cap * 2 : 16;
+		pe.v = pl_xrealloc(pe.v, pe.cap * sizeof *pe.v);
+	}
+	p.fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (p.fd < 0)
+		return;
+	if (flock(p.fd, LOCK_SH | LOCK_NB) == 0) {
+		unlinkat(dfd, name, 0);   /* nobody holds it: its process is gone */
+		close(p.fd);
+		return;
+	}
+	if (fstat(p.fd, &sb) == 0 && sb.st_size >= MAP_BYTES) {
+		void *m = mmap(NULL, MAP_BYTES, PROT_READ, MAP_SHARED, p.fd, 0);
+
+		if (m != MAP_FAILED)
+			p.live = (_Atomic int *)((char *)m + LIVE_OFF);
+	}
+	pe.v[pe.n++] = p;
+}
+
+/* List the directory again: new processes mapped, dead and gone ones
+ * dropped (a dead writer's lock is free: its file is removed). */
+static int peers_list(const char *dir)
+{
+	static unsigned gen;
+	long self = wt.fd >= 0 && wt.pid == getpid() ? (long)wt.pid : -1;
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return -1;
+	gen++;
+	while ((e = readdir(d))) {
+		const char *s = e->d_name;
+		long pid;
+		size_t i;
+
+		if (!*s || strspn(s, "0123456789") != strlen(s) || (pid = atol(s)) == self)
+			continue;
+		for (i = 0; i < pe.n && pe.v[i].pid != pid; i++)
+			;
+		if (i == pe.n) {
+			peer_add(dirfd(d), s, pid, gen);
+		} else if (flock(pe.v[i].fd, LOCK_SH | LOCK_NB) == 0) {
+			unlinkat(dirfd(d), s, 0);
+		} else {
+			pe.v[i].gen = gen;
+		}
+	}
+	closedir(d);
+	for (size_t i = pe.n; i-- > 0; )
+		if (pe.v[i].gen != gen)
+			peer_drop(i);   /* the last one moves here: already looked at */
+	return 0;
+}
+
+static long peer_count(const struct peer *p)
+{
+	char b[WIDTH + 1];
+	ssize_t n;
+	long v;
+
+	if (p->live)
+		return atomic_load(p->live);
+	n = pread(p->fd, b, WIDTH, 0);
+	if (n <= 0)
+		return 0;
+	b[n] = '\0';
+	v = strtol(b, NULL, 10);
+	return v > 0 ? v : 0;
+}
+
 long pl_waiting_others(const char *db_path)
 {
-	return total(db_path, 1);
+	char dir[PATH_MAX];
+	struct stat sb;
+	long long now = mono_ms();
+	long sum = 0;
+
+	if (dir_of(dir, sizeof dir, db_path))
+		return -1;
+	if (strcmp(dir, pe.dir)) {
+		peers_clear();
+		snprintf(pe.dir, sizeof pe.dir, "%s", dir);
+		pe.listed_ms = 0;
+	}
+	if (stat(dir, &sb) < 0) {
+		peers_clear();
+		return errno == ENOENT ? 0 : -1;
+	}
+	/* A process that came or went changed the directory; the interval
+	 * also finds writers that died without removing their file. */
+	if (!pe.listed_ms || now - pe.listed_ms >= PL_WAITING_INTERVAL_MS ||
+	    sb.st_mtim.tv_sec != pe.mtime.tv_sec || sb.st_mtim.tv_nsec != pe.mtime.tv_nsec) {
+		if (peers_list(dir) < 0)
+			return total(db_path, 1);
+		pe.mtime = sb.st_mtim;
+		pe.listed_ms = now;
+	}
+	for (size_t i = 0; i < pe.n; i++)
+		sum += peer_count(&pe.v[i]);
+	return sum;
 }
 
 void pl_waiting_close(void)
 {
+	peers_clear();
 	if (wt.fd < 0)
 		return;
 	if (wt.pid == getpid())
 		unlink(wt.path);
+	if (wt.live)
+		munmap((char *)wt.live - LIVE_OFF, MAP_BYTES);
+	wt.live = NULL;
 	close(wt.fd);
 	wt.fd = -1;
 }

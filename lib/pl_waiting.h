@@ -42,9 +42,11 @@ void pl_waiting_queries(long n);
  * processes' files are removed. Returns 0 when there is no directory, -1 when
  * it cannot be read. */
 long pl_waiting_total(const char *db_path);
-/* The same without this process's own file: a process adds its own count,
- * which it knows exactly, where the file may lag behind by up to
- * PL_WAITING_INTERVAL_MS. */
+/* The other processes' counts, exact (their shared mappings; a process
+ * that started less than PL_WAITING_INTERVAL_MS ago may be missed when the
+ * directory's time did not change): a process adds its own, which it knows
+ * exactly, having published it first with pl_waiting_set(), so that two
+ * taking a request at once each count the other's. */
 long pl_waiting_others(const char *db_path);
 
 /* Remove this process's file. NULL-safe in spirit: does nothing if not open. */

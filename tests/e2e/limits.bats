@@ -213,6 +213,28 @@ secs_since() {  # secs_since START-MS: elapsed seconds with 3 decimals
 	rl_note "max_waiting=3: 4th long poll answered 429 in $el s"
 }
 
+@test "max_waiting 3 across processes: a burst of long polls and streams at once holds 3, the rest 429" {
+	T=$(pl_topic)
+	pids=()
+	# long poll and stream are two programs: the cap is summed over both
+	for i in 1 2 3 4 5 6; do
+		curl -sS -o /dev/null -w '%{http_code}\n' --max-time 20 "$PL_URL/push/longpoll?topic=$T&timeout=4" \
+			>"$BATS_TEST_TMPDIR/lp.$i" 3>&- &
+		pids+=($!)
+		curl -sS -N -o /dev/null -w '%{http_code}\n' --max-time 20 "$PL_URL/push/stream?topic=$T&format=ndjson" \
+			>"$BATS_TEST_TMPDIR/st.$i" 3>&- &
+		pids+=($!)
+	done
+	sleep 1.5
+	held=$(pl_stat waiting)
+	for p in "${pids[@]}"; do wait "$p" || true; done
+	ok=$(cat "$BATS_TEST_TMPDIR"/lp.* "$BATS_TEST_TMPDIR"/st.* | grep -c '^200$' || true)
+	full=$(cat "$BATS_TEST_TMPDIR"/lp.* "$BATS_TEST_TMPDIR"/st.* | grep -c '^429$' || true)
+	rl_note "burst of 12 against max_waiting=3: $held held at once, $ok answered 200, $full refused 429"
+	(( held <= 3 )) || pl_fail "$held requests held at once with max_waiting = 3"
+	(( ok <= 3 && ok + full == 12 )) || pl_fail "$ok held and $full refused of 12 (want at most 3 held, the rest 429)"
+}
+
 @test "stream ends after stream_max_time (3 s), cleanly" {
 	T=$(pl_topic)
 	for fmt in sse ndjson js; do

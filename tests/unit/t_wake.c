@@ -252,6 +252,50 @@ static void test_waiting(void)
 	ok(pl_waiting_due_ms() == -1, "set after close does nothing");
 }
 
+/* The counts a waiting process checks a request against are the others'
+ * exact ones, not their rate-limited text: a burst across processes
+ * cannot pass the cap by reading stale counts. */
+static void test_waiting_live(void)
+{
+	struct timespec ts = { 0, 150 * 1000000L };
+	int cmd[2], ack[2], st;
+	pid_t pid;
+	char c;
+
+	if (pipe(cmd) < 0 || pipe(ack) < 0)
+		return;
+	ok(pl_waiting_open(db) == 0, "live: open");
+	pl_waiting_set(2);
+	pid = fork();
+	if (pid == 0) {
+		close(cmd[1]);
+		close(ack[0]);
+		if (pl_waiting_open(db) != 0)
+			_exit(1);
+		while (read(cmd[0], &c, 1) == 1) {
+			pl_waiting_set(c == 'a' ? 3 : 7);   /* within the interval: text not written */
+			(void)!write(ack[1], "k", 1);
+		}
+		_exit(0);
+	}
+	close(cmd[0]);
+	close(ack[1]);
+	(void)!write(cmd[1], "a", 1);
+	(void)!read(ack[0], &c, 1);
+	ok(pl_waiting_others(db) == 3, "live: another process's count at once: %ld", pl_waiting_others(db));
+	(void)!write(cmd[1], "b", 1);
+	(void)!read(ack[0], &c, 1);
+	ok(pl_waiting_others(db) == 7, "live: and its next one at once: %ld", pl_waiting_others(db));
+	ok(pl_waiting_total(db) <= 2, "the text stays rate-limited (admin stats): %ld", pl_waiting_total(db));
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	nanosleep(&ts, NULL);
+	ok(pl_waiting_others(db) == 0, "live: a killed process no longer counts: %ld", pl_waiting_others(db));
+	close(cmd[1]);
+	close(ack[0]);
+	pl_waiting_close();
+}
+
 static void cleanup(void)
 {
 	char cmd[128];
@@ -272,6 +316,7 @@ int main(void)
 	snprintf(db, sizeof db, "%s/t.db", dir);
 	test_wake();
 	test_waiting();
+	test_waiting_live();
 	cleanup();
 	return tap_done();
 }
