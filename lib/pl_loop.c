@@ -406,15 +406,11 @@ static int write_direct(struct conn *c, struct iovec *iov, int cnt)
 	return 0;
 }
 
-int pl_loop_write(struct pl_lreq *r, const void *p, size_t n)
+/* Send or queue n bytes of stdout on c, whatever is queued already. */
+static int stdout_write(struct conn *c, const void *p, size_t n)
 {
-	struct conn *c = r->c;
 	unsigned char hdr[PL_FCGI_HEADER_LEN];
 
-	if (!c || c->dead)
-		return -1;
-	if (c->out_len - c->out_off > PL_LOOP_OUT_MAX)
-		return -1;
 	if (n == 0)
 		return 0;
 	if (c->no_epoll) {   /* stdout is a file or terminal: it blocks, it cannot lag */
@@ -442,6 +438,17 @@ int pl_loop_write(struct pl_lreq *r, const void *p, size_t n)
 	return c->dead ? -1 : 0;
 }
 
+int pl_loop_write(struct pl_lreq *r, const void *p, size_t n)
+{
+	struct conn *c = r->c;
+
+	if (!c || c->dead)
+		return -1;
+	if (c->out_len - c->out_off > PL_LOOP_OUT_MAX)
+		return -1;
+	return stdout_write(c, p, n);
+}
+
 void pl_loop_turn_in(int ms)
 {
 	int64_t t = pl_loop_now_ms() + ms;
@@ -459,8 +466,12 @@ void pl_loop_end_with(struct pl_lreq *r, const void *p, size_t n)
 
 	if (!c)
 		return;   /* inside on_gone: reap frees r */
+	/* The last piece goes behind what is queued even past PL_LOOP_OUT_MAX
+	 * (the end of a document, after a slow reader's stream was cut): the
+	 * drain deadline bounds it. */
 	if (n && (c->cgi || c->no_epoll || c->dead || c->out_len != c->out_off || n > PL_FCGI_MAX_CONTENT)) {
-		pl_loop_write(r, p, n);
+		if (!c->dead)
+			stdout_write(c, p, n);
 		first = 2;
 	}
 	c->r = NULL;

@@ -76,7 +76,8 @@ int pl_loop_write(struct pl_lreq *r, const void *p, size_t n);
 #define PL_LOOP_DRAIN_MS 30000
 void pl_loop_end(struct pl_lreq *r);
 /* pl_loop_write(r, p, n) then pl_loop_end(r), in one system call when
- * nothing is queued: a fan-out answers thousands of requests in a row. */
+ * nothing is queued: a fan-out answers thousands of requests in a row. The
+ * last piece is queued even when PL_LOOP_OUT_MAX bytes wait already. */
 void pl_loop_end_with(struct pl_lreq *r, const void *p, size_t n);
 
 /* Set r's one deadline (CLOCK_MONOTONIC ms, see pl_loop_now_ms); 0 clears it.

@@ -601,7 +601,9 @@ static void offer(struct app *a, struct waiter *w, const struct pl_result *tail,
 			note_got(a, w, r);
 		}
 		if (a->out.len && pl_loop_write(w->lr, a->out.p, a->out.len) != 0) {
-			waiter_end(a, w);
+			/* Too far behind (or gone): end what was sent whole, with
+			 * the format's end; the reader resumes from its last id. */
+			stream_close(a, w);
 			return;
 		}
 		if (tail->cursor > w->cursor)
@@ -728,7 +730,10 @@ static void on_timer(void *ud, struct pl_lreq *lr)
 		pl_gzip_add(&w->gzs, &a->out, &a->blank);
 	}
 	if (pl_loop_write(lr, a->out.p, a->out.len) != 0) {
-		waiter_end(a, w);
+		if (a->mode == PL_WAIT_STREAM)
+			stream_close(a, w);
+		else
+			waiter_end(a, w);
 		return;
 	}
 	w->hb_ms = next_beat(a, w, now, beat);
