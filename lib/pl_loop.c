@@ -605,6 +605,10 @@ static void conn_read(struct conn *c)
 		c->peer_eof = 1;
 		c->out_watch = 0;
 		set_events(c, 1);
+		/* A peer that stops reading too gets the drain time, no more
+		 * (aborting the request took its timer). */
+		if (c->hidx == NO_TIMER)
+			timer_set(c, pl_loop_now_ms() + PL_LOOP_DRAIN_MS);
 		return;
 	}
 	if (n <= 0) {

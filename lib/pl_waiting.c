@@ -41,7 +41,7 @@
 #define QWIDTH 21  /* "%20lld\n": the store query count */
 #define MAP_BYTES 4096
 #define LIVE_OFF 64        /* the exact count: an atomic int after the text */
-#define PEERS_MAX 4096     /* processes mapped; more are read from their text */
+#define PEERS_MAX 4096     /* processes mapped; past that, others go uncounted */
 
 /* This process's counter: one per process by design (see the header). */
 static struct {
@@ -67,6 +67,7 @@ static struct {
 	char dir[PATH_MAX];     /* of the database these are for */
 	struct timespec mtime;  /* the directory's when last listed */
 	long long listed_ms;
+	int warned;             /* the directory could not be read: said once */
 } pe;
 
 static long long mono_ms(void)
@@ -136,10 +137,13 @@ int pl_waiting_open(const char *db_path)
 	{
 		void *m = mmap(NULL, MAP_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 
-		/* Unmapped, the count is still written as text: readers use that. */
+		/* Unmapped, the count is still written as text; a file of the
+		 * text's length tells readers to read that. */
 		wt.live = m == MAP_FAILED ? NULL : (_Atomic int *)((char *)m + LIVE_OFF);
 		if (wt.live)
 			atomic_store(wt.live, 0);
+		else if (ftruncate(fd, WIDTH + QWIDTH) < 0)
+			goto fail;
 	}
 	op = "rename";
 	if (rename(tmp, wt.path) < 0)
@@ -153,6 +157,9 @@ fail:
 	unlink(tmp);
 out:
 	if (rc) {
+		if (wt.live)
+			munmap((char *)wt.live - LIVE_OFF, MAP_BYTES);
+		wt.live = NULL;
 		pl_log_err("waiting: %s %s: %s", op, dir, strerror(err));
 		if (fd >= 0)
 			close(fd);
@@ -312,6 +319,14 @@ static void peer_add(int dfd, const char *name, long pid, unsigned gen)
 	pe.v[pe.n++] = p;
 }
 
+static int same_file(int dfd, const char *name, int fd)
+{
+	struct stat a, b;
+
+	return fstatat(dfd, name, &a, AT_SYMLINK_NOFOLLOW) == 0 && fstat(fd, &b) == 0 &&
+	       a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
 /* List the directory again: new processes mapped, dead and gone ones
  * dropped (a dead writer's lock is free: its file is removed). */
 static int peers_list(const char *dir)
@@ -333,13 +348,18 @@ static int peers_list(const char *dir)
 			continue;
 		for (i = 0; i < pe.n && pe.v[i].pid != pid; i++)
 			;
-		if (i == pe.n) {
-			peer_add(dirfd(d), s, pid, gen);
-		} else if (flock(pe.v[i].fd, LOCK_SH | LOCK_NB) == 0) {
-			unlinkat(dirfd(d), s, 0);
-		} else {
+		/* The same file, its writer alive: keep it. Anything else (its
+		 * writer died; a new process with the same pid made a new file)
+		 * is looked at afresh: the lock of the file under that name now
+		 * decides, never the old descriptor's. */
+		if (i < pe.n && same_file(dirfd(d), s, pe.v[i].fd) &&
+		    flock(pe.v[i].fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
 			pe.v[i].gen = gen;
+			continue;
 		}
+		if (i < pe.n)
+			peer_drop(i);
+		peer_add(dirfd(d), s, pid, gen);
 	}
 	closedir(d);
 	for (size_t i = pe.n; i-- > 0; )
@@ -386,8 +406,12 @@ long pl_waiting_others(const char *db_path)
 	 * also finds writers that died without removing their file. */
 	if (!pe.listed_ms || now - pe.listed_ms >= PL_WAITING_INTERVAL_MS ||
 	    sb.st_mtim.tv_sec != pe.mtime.tv_sec || sb.st_mtim.tv_nsec != pe.mtime.tv_nsec) {
-		if (peers_list(dir) < 0)
-			return total(db_path, 1);
+		/* Unreadable: the processes listed last time still count, and
+		 * the next try is an interval away (one line in the log). */
+		if (peers_list(dir) < 0 && !pe.warned) {
+			pl_log_warn("waiting: opendir %s: %s", dir, strerror(errno));
+			pe.warned = 1;
+		}
 		pe.mtime = sb.st_mtim;
 		pe.listed_ms = now;
 	}

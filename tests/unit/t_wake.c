@@ -296,6 +296,69 @@ static void test_waiting_live(void)
 	pl_waiting_close();
 }
 
+/* A pid used again: the file under a dead process's name is a new
+ * process's, alive, and must count (not be removed as the dead one's). */
+static void test_waiting_pid_reuse(void)
+{
+	struct timespec ts = { 0, 150 * 1000000L };
+	char name[200], tmp[220];
+	int pfd[2], st;
+	pid_t first, second;
+	char c;
+
+	if (pipe(pfd) < 0)
+		return;
+	first = fork();
+	if (first == 0) {
+		close(pfd[0]);
+		if (pl_waiting_open(db) == 0)
+			pl_waiting_set(3);
+		(void)!write(pfd[1], "r", 1);
+		pause();
+		_exit(0);
+	}
+	close(pfd[1]);
+	(void)!read(pfd[0], &c, 1);
+	close(pfd[0]);
+	ok(pl_waiting_others(db) == 3, "pid reused: the first process counts 3");
+	kill(first, SIGKILL);   /* its file stays: it could not remove it */
+	waitpid(first, &st, 0);
+	snprintf(name, sizeof name, "%s.waiting/%ld", db, (long)first);
+	if (pipe(pfd) < 0)
+		return;
+	second = fork();
+	if (second == 0) {
+		/* what pl_waiting_open does, under the first one's pid */
+		int fd;
+		void *m;
+
+		close(pfd[0]);
+		snprintf(tmp, sizeof tmp, "%s.waiting/.tmp.x%ld", db, (long)getpid());
+		fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC, 0660);
+		if (fd < 0 || flock(fd, LOCK_EX) < 0 || ftruncate(fd, MAP_BYTES) < 0)
+			_exit(1);
+		m = mmap(NULL, MAP_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (m == MAP_FAILED)
+			_exit(1);
+		atomic_store((_Atomic int *)((char *)m + LIVE_OFF), 7);
+		if (rename(tmp, name) < 0)
+			_exit(1);
+		(void)!write(pfd[1], "r", 1);
+		pause();
+		_exit(0);
+	}
+	close(pfd[1]);
+	(void)!read(pfd[0], &c, 1);
+	close(pfd[0]);
+	nanosleep(&ts, NULL);   /* past the interval: the directory is listed again */
+	ok(pl_waiting_others(db) == 7 && access(name, F_OK) == 0,
+	   "pid reused: the new process's file counts (%ld) and stays", pl_waiting_others(db));
+	kill(second, SIGKILL);
+	waitpid(second, &st, 0);
+	unlink(name);
+	peers_clear();
+}
+
 static void cleanup(void)
 {
 	char cmd[128];
@@ -317,6 +380,7 @@ int main(void)
 	test_wake();
 	test_waiting();
 	test_waiting_live();
+	test_waiting_pid_reuse();
 	cleanup();
 	return tap_done();
 }
