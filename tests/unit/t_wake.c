@@ -205,13 +205,40 @@ static void test_wake(void)
 	ok(pl_wake_open(&w, "") == -1 && w == NULL, "empty path refused");
 }
 
+/* A child process that publishes count n (after *delay, when given: past
+ * the text's rate limit) and waits to be killed; its pid once it has. */
+static pid_t waiting_child(int n, const struct timespec *delay)
+{
+	int pfd[2];
+	pid_t pid;
+	char c;
+
+	if (pipe(pfd) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		close(pfd[0]);
+		if (pl_waiting_open(db) == 0) {
+			if (delay)
+				nanosleep(delay, NULL);
+			pl_waiting_set(n);
+		}
+		(void)!write(pfd[1], "r", 1);
+		pause();
+		_exit(0);
+	}
+	close(pfd[1]);
+	(void)!read(pfd[0], &c, 1);
+	close(pfd[0]);
+	return pid;
+}
+
 static void test_waiting(void)
 {
 	struct timespec ts = { 0, 120 * 1000000L };
 	char path[200];
-	int pfd[2], st;
+	int st;
 	pid_t pid;
-	char c;
 
 	ok(pl_waiting_total(db) == 0, "no directory yet: 0");
 	ok(pl_waiting_open(db) == 0 && pl_waiting_open(db) == 0, "open (twice is fine)");
@@ -224,22 +251,8 @@ static void test_waiting(void)
 	ok(pl_waiting_due_ms() == -1 && pl_waiting_total(db) == 5, "written after the interval");
 
 	/* A live child with 3, then killed: its file goes. */
-	if (pipe(pfd) < 0)
+	if ((pid = waiting_child(3, &ts)) < 0)
 		return;
-	pid = fork();
-	if (pid == 0) {
-		close(pfd[0]);
-		if (pl_waiting_open(db) == 0) {
-			nanosleep(&ts, NULL);
-			pl_waiting_set(3);
-		}
-		(void)!write(pfd[1], "r", 1);
-		pause();
-		_exit(0);
-	}
-	close(pfd[1]);
-	(void)!read(pfd[0], &c, 1);
-	close(pfd[0]);
 	ok(pl_waiting_total(db) == 8, "two processes: 5 + 3");
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
@@ -306,20 +319,8 @@ static void test_waiting_pid_reuse(void)
 	pid_t first, second;
 	char c;
 
-	if (pipe(pfd) < 0)
+	if ((first = waiting_child(3, NULL)) < 0)
 		return;
-	first = fork();
-	if (first == 0) {
-		close(pfd[0]);
-		if (pl_waiting_open(db) == 0)
-			pl_waiting_set(3);
-		(void)!write(pfd[1], "r", 1);
-		pause();
-		_exit(0);
-	}
-	close(pfd[1]);
-	(void)!read(pfd[0], &c, 1);
-	close(pfd[0]);
 	ok(pl_waiting_others(db) == 3, "pid reused: the first process counts 3");
 	kill(first, SIGKILL);   /* its file stays: it could not remove it */
 	waitpid(first, &st, 0);
