@@ -48,11 +48,12 @@ void pl_poll_etag(struct pl_resp *resp, const struct pl_result *res)
  * "N-gzip" or "N-deflate": the web server's compression renames the tag of
  * the answer it compressed (lighttpd and Apache both), and a client sends
  * back what it got, while the next answer, too small to compress, is "N".
- * 1 when one of them is within [lo, hi]; *got is the largest such and tag
+ * 1 when one of them is within [lo, hi]; tag is the largest such
  * that tag as it was sent (a 304 carries the tag of the answer the client
  * holds, "N-gzip" included), or "N" when it would not fit. */
-static int etag_listed(const char *inm, int64_t lo, int64_t hi, int64_t *got, char tag[32])
+static int etag_listed(const char *inm, int64_t lo, int64_t hi, char tag[32])
 {
+	int64_t got = 0;
 	int found = 0;
 
 	for (const char *p = inm; p && (p = strchr(p, '"')); ) {
@@ -71,10 +72,10 @@ static int etag_listed(const char *inm, int64_t lo, int64_t hi, int64_t *got, ch
 		if (*e != '"' || !(e[1] == '\0' || e[1] == ',' || e[1] == ' '))
 			continue;
 		p = e + 1;
-		if (v >= lo && v <= hi && (!found || v > *got)) {
+		if (v >= lo && v <= hi && (!found || v > got)) {
 			size_t n = (size_t)(p - (d - 1));
 
-			*got = v;
+			got = v;
 			found = 1;
 			if (n < 32) {
 				memcpy(tag, d - 1, n);
@@ -93,7 +94,6 @@ void pl_poll_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req 
 	struct pl_sub sub;
 	char msg[256], tag[32];
 	const char *inm;
-	int64_t held = 0;
 	int rc;
 
 	memset(&sub, 0, sizeof sub);
@@ -119,7 +119,7 @@ void pl_poll_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req 
 	 * other topics). */
 	inm = pl_req_env(r, "HTTP_IF_NONE_MATCH");
 	if (inm && !res->reset && !res->gap &&
-	    etag_listed(inm, res->n ? res->rows[res->n - 1].id : 0, res->cursor, &held, tag)) {
+	    etag_listed(inm, res->n ? res->rows[res->n - 1].id : 0, res->cursor, tag)) {
 		pl_resp_header(resp, "ETag", tag);
 		resp->status = 304;
 		goto out;

@@ -205,9 +205,9 @@ static void test_wake(void)
 	ok(pl_wake_open(&w, "") == -1 && w == NULL, "empty path refused");
 }
 
-/* A child process that publishes count n (after *delay, when given: past
- * the text's rate limit) and waits to be killed; its pid once it has. */
-static pid_t waiting_child(int n, const struct timespec *delay)
+/* Fork a child that runs body(arg), says so, and waits to be killed; its
+ * pid once body has run, or -1. */
+static pid_t ready_child(void (*body)(const void *), const void *arg)
 {
 	int pfd[2];
 	pid_t pid;
@@ -218,11 +218,7 @@ static pid_t waiting_child(int n, const struct timespec *delay)
 	pid = fork();
 	if (pid == 0) {
 		close(pfd[0]);
-		if (pl_waiting_open(db) == 0) {
-			if (delay)
-				nanosleep(delay, NULL);
-			pl_waiting_set(n);
-		}
+		body(arg);
 		(void)!write(pfd[1], "r", 1);
 		pause();
 		_exit(0);
@@ -231,6 +227,28 @@ static pid_t waiting_child(int n, const struct timespec *delay)
 	(void)!read(pfd[0], &c, 1);
 	close(pfd[0]);
 	return pid;
+}
+
+struct count_after { int n; const struct timespec *delay; };
+
+static void publish_count(const void *arg)
+{
+	const struct count_after *ca = arg;
+
+	if (pl_waiting_open(db) == 0) {
+		if (ca->delay)
+			nanosleep(ca->delay, NULL);
+		pl_waiting_set(ca->n);
+	}
+}
+
+/* A child that publishes count n (after *delay, when given: past the
+ * text's rate limit). */
+static pid_t waiting_child(int n, const struct timespec *delay)
+{
+	struct count_after ca = { n, delay };
+
+	return ready_child(publish_count, &ca);
 }
 
 static void test_waiting(void)
@@ -309,15 +327,35 @@ static void test_waiting_live(void)
 	pl_waiting_close();
 }
 
+/* What pl_waiting_open does, under the file name given (another
+ * process's pid), with the count 7. */
+static void impersonate(const void *arg)
+{
+	const char *name = arg;
+	char tmp[220];
+	int fd;
+	void *m;
+
+	snprintf(tmp, sizeof tmp, "%s.waiting/.tmp.x%ld", db, (long)getpid());
+	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC, 0660);
+	if (fd < 0 || flock(fd, LOCK_EX) < 0 || ftruncate(fd, MAP_BYTES) < 0)
+		_exit(1);
+	m = mmap(NULL, MAP_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		_exit(1);
+	atomic_store((_Atomic int *)((char *)m + LIVE_OFF), 7);
+	if (rename(tmp, name) < 0)
+		_exit(1);
+}
+
 /* A pid used again: the file under a dead process's name is a new
  * process's, alive, and must count (not be removed as the dead one's). */
 static void test_waiting_pid_reuse(void)
 {
 	struct timespec ts = { 0, 150 * 1000000L };
-	char name[200], tmp[220];
-	int pfd[2], st;
+	char name[200];
+	int st;
 	pid_t first, second;
-	char c;
 
 	if ((first = waiting_child(3, NULL)) < 0)
 		return;
@@ -325,32 +363,8 @@ static void test_waiting_pid_reuse(void)
 	kill(first, SIGKILL);   /* its file stays: it could not remove it */
 	waitpid(first, &st, 0);
 	snprintf(name, sizeof name, "%s.waiting/%ld", db, (long)first);
-	if (pipe(pfd) < 0)
+	if ((second = ready_child(impersonate, name)) < 0)
 		return;
-	second = fork();
-	if (second == 0) {
-		/* what pl_waiting_open does, under the first one's pid */
-		int fd;
-		void *m;
-
-		close(pfd[0]);
-		snprintf(tmp, sizeof tmp, "%s.waiting/.tmp.x%ld", db, (long)getpid());
-		fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC, 0660);
-		if (fd < 0 || flock(fd, LOCK_EX) < 0 || ftruncate(fd, MAP_BYTES) < 0)
-			_exit(1);
-		m = mmap(NULL, MAP_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		if (m == MAP_FAILED)
-			_exit(1);
-		atomic_store((_Atomic int *)((char *)m + LIVE_OFF), 7);
-		if (rename(tmp, name) < 0)
-			_exit(1);
-		(void)!write(pfd[1], "r", 1);
-		pause();
-		_exit(0);
-	}
-	close(pfd[1]);
-	(void)!read(pfd[0], &c, 1);
-	close(pfd[0]);
 	nanosleep(&ts, NULL);   /* past the interval: the directory is listed again */
 	ok(pl_waiting_others(db) == 7 && access(name, F_OK) == 0,
 	   "pid reused: the new process's file counts (%ld) and stays", pl_waiting_others(db));
