@@ -1,9 +1,9 @@
 /* pl_store.h: the message store every program uses.
  *
- * This interface is all the programs know of storage: the SQLite backend in
- * pl_store.c is one implementation, and another (PostgreSQL) can sit behind
- * the same functions. A struct pl_store is one connection: use it from one
- * thread at a time; open one per thread. */
+ * This interface is all the programs know of storage: the SQLite backend
+ * (pl_store.c, pl_store_read.c, pl_store_write.c) is one implementation, and
+ * another (PostgreSQL) can sit behind the same functions. A struct pl_store
+ * is one connection: use it from one thread at a time; open one per thread. */
 #ifndef PL_STORE_H
 #define PL_STORE_H
 

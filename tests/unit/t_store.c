@@ -5,8 +5,11 @@
  * user isolation and the clients/type filters on both read paths (the
  * primary-key range near the head and the message_paths merge far from it),
  * expiry, purge, delete, last_get, id reuse, and the query plans of the hot
- * statements. Includes pl_store.c for its connection and SQL text. */
+ * statements. Includes the backend's three files for its connection, SQL
+ * text and row cache. */
 #include "pl_store.c"
+#include "pl_store_read.c"
+#include "pl_store_write.c"
 
 #include <signal.h>
 #include <stdarg.h>
@@ -770,21 +773,21 @@ static void t_plans(void)
 	ok(strstr(p, "SEARCH message_paths USING PRIMARY KEY (path=? AND user=? AND id>?)") &&
 	   !strstr(p, "SCAN") && !strstr(p, "TEMP B-TREE"),
 	   "far from the head: a message_paths range, ids only, no scan, no sort (%s)", p);
-	plan(st->db, sql_text[S_SCAN], p, sizeof p);
+	plan(st->db, pl_sq_text[S_SCAN], p, sizeof p);
 	ok(strstr(p, "SEARCH messages USING INTEGER PRIMARY KEY (rowid>?)") && !strstr(p, "SCAN") &&
 	   !strstr(p, "TEMP B-TREE"), "near the head: primary-key range (%s)", p);
-	plan(st->db, sql_text[S_ROW], p, sizeof p);
+	plan(st->db, pl_sq_text[S_ROW], p, sizeof p);
 	ok(strstr(p, "SEARCH messages USING INTEGER PRIMARY KEY (rowid=?)") != NULL, "one row by id (%s)", p);
-	plan(st->db, sql_text[S_EXPIRED], p, sizeof p);
+	plan(st->db, pl_sq_text[S_EXPIRED], p, sizeof p);
 	ok(strstr(p, "messages_expires") && strstr(p, "expires<") && !strstr(p, "SCAN messages") && !strstr(p, "TEMP B-TREE"),
 	   "purge of expired rows: the expires index (%s)", p);
-	plan(st->db, sql_text[S_OLDEST_IDS], p, sizeof p);
+	plan(st->db, pl_sq_text[S_OLDEST_IDS], p, sizeof p);
 	ok(strstr(p, "SEARCH messages USING INTEGER PRIMARY KEY (rowid<?)") != NULL, "purge of the oldest rows: id range (%s)", p);
-	plan(st->db, sql_text[S_CREATED_AT], p, sizeof p);
+	plan(st->db, pl_sq_text[S_CREATED_AT], p, sizeof p);
 	ok(strstr(p, "SEARCH messages USING INTEGER PRIMARY KEY (rowid>?)") != NULL, "bisection by created: id range (%s)", p);
-	plan(st->db, sql_text[S_DEL_PATH], p, sizeof p);
+	plan(st->db, pl_sq_text[S_DEL_PATH], p, sizeof p);
 	ok(strstr(p, "SEARCH message_paths USING PRIMARY KEY") && !strstr(p, "SCAN"), "delete of path rows by key (%s)", p);
-	plan(st->db, sql_text[S_COUNT_EXPIRED], p, sizeof p);
+	plan(st->db, pl_sq_text[S_COUNT_EXPIRED], p, sizeof p);
 	ok(strstr(p, "messages_expires") && !strstr(p, "SCAN messages"), "dry-run count of expired rows: the index (%s)", p);
 	pl_store_close(st);
 }

@@ -1,0 +1,92 @@
+/* pl_store_sqlite.h: what the three files of the SQLite backend share.
+ *
+ * The backend of pl_store.h is split by concern: pl_store.c opens the
+ * connection, owns the schema and the statements, and maps SQLite's errors;
+ * pl_store_read.c answers subscriptions (rows, the row cache, filters, the
+ * cursor); pl_store_write.c publishes, records first deliveries, deletes,
+ * counts and purges. The programs never include this header: they know
+ * storage only through pl_store.h. */
+#ifndef PL_STORE_SQLITE_H
+#define PL_STORE_SQLITE_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pl_store.h"
+#include "pl_util.h"
+
+/* The statements every connection prepares once, by index. */
+enum {
+	S_BEGIN, S_BEGIN_IMM, S_COMMIT, S_ROLLBACK,
+	S_HEAD, S_OLDEST, S_INS, S_INS_PATH, S_ROW, S_SCAN, S_CREATED_AT,
+	S_DEL, S_DEL_PATH, S_EXPIRED, S_OLDEST_IDS, S_COUNT, S_MARK, S_PREV_ID,
+	S_COUNT_EXPIRED, S_COUNT_OLD_LIVE, S_NTH_NEWEST, S_IDS_UPTO,
+	S_NSTMT
+};
+
+/* Their SQL text, also the name a failure is logged under. */
+extern const char *const pl_sq_text[S_NSTMT];
+
+struct pl_sq_cached;
+
+struct pl_store {
+	sqlite3 *db;
+	struct pl_buf scratch;  /* a message body being stored */
+	int wal_pages;          /* writer: checkpoint wanted past this */
+	void (*wal_cb)(void *, int);
+	void *wal_arg;
+	char *path;
+	dev_t dev;              /* the file opened, to notice it was replaced */
+	ino_t ino;
+	int64_t moved_checked;  /* monotonic ms of the last look */
+	sqlite3_stmt *st[S_NSTMT];
+	sqlite3_stmt *paths[2 * PL_MAX_TOPICS];   /* merge streams, prepared on first use */
+	struct pl_sq_cached **cache;  /* the row cache (pl_store_read.c) */
+	size_t cache_bytes;
+	int no_wait;            /* busy handler: give up at once */
+	char err[256];          /* the last failure's reason: a rollback after
+	                         * it leaves sqlite3_errmsg() at "not an error" */
+};
+
+/* A failed SQLite call on st as PL_EBUSY or PL_EIO; logs op and SQLite's
+ * reason once per kind of fault and keeps the reason for pl_store_errmsg(). */
+int pl_sq_rc(struct pl_store *st, const char *op);
+
+/* A write committed: the next fault of any kind is logged again. */
+void pl_sq_ok(void);
+
+/* Step statement `which` to its end and reset it: PL_OK or PL_EIO. */
+int pl_sq_exec(struct pl_store *st, int which);
+
+/* BEGIN (a read snapshot) and BEGIN IMMEDIATE (the write lock now, so ids
+ * follow commit order); COMMIT. Each returns PL_OK or pl_sq_rc()'s code. */
+int pl_sq_read_begin(struct pl_store *st);
+int pl_sq_write_begin(struct pl_store *st);
+int pl_sq_commit(struct pl_store *st);
+
+/* End an open transaction, if any: commit when commit is set, else roll
+ * back. Does nothing outside a transaction. */
+void pl_sq_txn_end(struct pl_store *st, int commit);
+
+/* The first column of statement `which`'s first row in *out (0 when there is
+ * none), with arg bound to ?1 when has_arg; read_int2 binds ?1 and ?2. */
+int pl_sq_read_int(struct pl_store *st, int which, int64_t arg, int has_arg, int64_t *out);
+int pl_sq_read_int2(struct pl_store *st, int which, int64_t a, int64_t b, int64_t *out);
+
+/* The smallest id in [lo, hi] created at or after t_ms, in *out; one past hi
+ * when none is. Inside the caller's read transaction. */
+int pl_sq_first_created(struct pl_store *st, int64_t lo, int64_t hi, int64_t t_ms, int64_t *out);
+
+/* Column i of s as a malloc'ed string, NULL when it is NULL. */
+char *pl_sq_col_text(sqlite3_stmt *s, int i);
+
+/* The row cache: record a first delivery in a cached row (no-op when id is
+ * not cached or already marked); free the whole cache. */
+void pl_sq_cache_got(struct pl_store *st, int64_t id, int64_t ms);
+void pl_sq_cache_free(struct pl_store *st);
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+int64_t pl_sq_mono_ms(void);
+
+#endif

@@ -1,0 +1,511 @@
+/* pl_store_write.c: the SQLite backend of pl_store.h: changing the table.
+ *
+ * Publishing (the stored body is written once here, so the read path never
+ * parses it again), recording first deliveries, deleting one message or a
+ * filter's worth, the admin's counts, and the purge. Every change is a short
+ * BEGIN IMMEDIATE transaction; the long ones (a filtered delete, a purge)
+ * go in batches, so a publisher waits for one batch at most. */
+#include "pl_first.h"
+
+#include <json-c/json.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "pl_log.h"
+#include "pl_store.h"
+#include "pl_store_sqlite.h"
+#include "pl_topic.h"
+#include "pl_util.h"
+#include "pl_wake.h"
+
+/* "key": before a field: "{" for the first, "," for the others. */
+static void add_key(struct pl_buf *b, const char *k, int first)
+{
+	pl_buf_adds(b, first ? "{\"" : ",\"");
+	pl_buf_adds(b, k);
+	pl_buf_adds(b, "\":");
+}
+
+/* A string field, absent when v is NULL. Topics, users and client kinds are
+ * validated to letters, digits and a few of . _ ~ - / @ +, which need no
+ * escaping in JSON; anything else (type, src, target) goes through json-c. */
+static void add_str(struct pl_buf *b, const char *k, const char *v, int first)
+{
+	const unsigned char *p;
+	struct json_object *o;
+
+	if (!v)
+		return;
+	add_key(b, k, first);
+	for (p = (const unsigned char *)v; *p; p++)
+		if (*p < 0x20 || *p == '"' || *p == '\\' || *p >= 0x7f)
+			break;
+	if (!*p) {
+		pl_buf_addc(b, '"');
+		pl_buf_add(b, v, (size_t)(p - (const unsigned char *)v));
+		pl_buf_addc(b, '"');
+		return;
+	}
+	o = json_object_new_string(v);
+	pl_buf_adds(b, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+/* The stored JSON object; ids are spliced in front when answering, so the
+ * body never has to be parsed again on the read path. Written field by field
+ * rather than as a json-c object: a batch stores thousands of them. */
+void pl_msg_body(const struct pl_msg *m, struct pl_buf *b)
+{
+	add_str(b, "topic", m->topic, 1);
+	add_str(b, "user", m->user, 0);
+	if (m->clients) {
+		pl_buf_adds(b, ",\"clients\":[\"");
+		for (const char *p = m->clients; *p; p++) {
+			if (*p == ',')
+				pl_buf_adds(b, "\",\"");
+			else
+				pl_buf_addc(b, *p);
+		}
+		pl_buf_adds(b, "\"]");
+	}
+	add_str(b, "type", m->type, 0);
+	add_str(b, "src", m->src, 0);
+	add_str(b, "target", m->target, 0);
+	pl_buf_adds(b, ",\"data\":");
+	pl_buf_adds(b, json_object_to_json_string_ext(m->data, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	pl_buf_adds(b, ",\"created\":");
+	pl_buf_addi64(b, m->created);
+	pl_buf_adds(b, ",\"expires\":");
+	pl_buf_addi64(b, m->expires);
+	pl_buf_addc(b, '}');
+}
+
+static void bind_opt(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+static int insert_one(struct pl_store *st, struct pl_msg *m)
+{
+	sqlite3_stmt *s = st->st[S_INS], *p = st->st[S_INS_PATH];
+	const char *body = m->body;
+	size_t body_len = m->body_len;
+	size_t lens[PL_TOPIC_SEGMENTS + 1], n;
+	int r, rc = PL_OK;
+
+	if (!body) {
+		pl_buf_reset(&st->scratch);
+		pl_msg_body(m, &st->scratch);
+		body = st->scratch.p;
+		body_len = st->scratch.len;
+	}
+
+	sqlite3_bind_text(s, 1, m->topic, -1, SQLITE_STATIC);
+	bind_opt(s, 2, m->user);
+	bind_opt(s, 3, m->clients);
+	bind_opt(s, 4, m->type);
+	bind_opt(s, 5, m->src);
+	bind_opt(s, 6, m->target);
+	sqlite3_bind_int64(s, 7, m->created);
+	sqlite3_bind_int64(s, 8, m->expires);
+	sqlite3_bind_text(s, 9, body, (int)body_len, SQLITE_STATIC);
+	r = sqlite3_step(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (r != SQLITE_DONE)
+		return pl_sq_rc(st, "insert");
+	m->id = sqlite3_last_insert_rowid(st->db);
+	n = pl_topic_ancestors(m->topic, lens);
+	for (size_t i = 0; i < n && rc == PL_OK; i++) {
+		sqlite3_bind_text(p, 1, m->topic, (int)lens[i], SQLITE_STATIC);
+		sqlite3_bind_text(p, 2, m->user ? m->user : "", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(p, 3, m->id);
+		if (sqlite3_step(p) != SQLITE_DONE)
+			rc = pl_sq_rc(st, "insert path");
+		sqlite3_reset(p);
+	}
+	return rc;
+}
+
+int pl_store_publish(struct pl_store *st, struct pl_msg *m, size_t n)
+{
+	struct pl_msgv v = { m, n };
+
+	return pl_store_publish_v(st, &v, 1);
+}
+
+int pl_store_publish_v(struct pl_store *st, struct pl_msgv *v, size_t nv)
+{
+	int rc;
+
+	if ((rc = pl_sq_write_begin(st)) != PL_OK)
+		return rc;
+	for (size_t k = 0; k < nv && rc == PL_OK; k++)
+		for (size_t i = 0; i < v[k].n && rc == PL_OK; i++)
+			rc = insert_one(st, &v[k].m[i]);
+	if (rc == PL_OK)
+		rc = pl_sq_commit(st);
+	if (rc != PL_OK) {
+		pl_sq_txn_end(st, 0);
+	} else {
+		pl_sq_ok();
+		pl_wake_touch(st->path);   /* waiters wake after the commit is visible */
+	}
+	return rc;
+}
+
+/* ms: one time per id, or NULL for now_ms for all. */
+static int mark_got(struct pl_store *st, const int64_t *ids, const int64_t *ms, size_t n, int64_t now_ms)
+{
+	sqlite3_stmt *s = st->st[S_MARK];
+	int rc;
+
+	if (n == 0)
+		return PL_OK;
+	if ((rc = pl_sq_write_begin(st)) != PL_OK)
+		return rc;
+	for (size_t i = 0; i < n && rc == PL_OK; i++) {
+		sqlite3_bind_int64(s, 1, ms ? ms[i] : now_ms);
+		sqlite3_bind_int64(s, 2, ids[i]);
+		if (sqlite3_step(s) != SQLITE_DONE)
+			rc = pl_sq_rc(st, "mark delivered");
+		sqlite3_reset(s);
+	}
+	if (rc == PL_OK)
+		rc = pl_sq_commit(st);
+	if (rc != PL_OK) {
+		pl_sq_txn_end(st, 0);
+		return rc;
+	}
+	/* Marked now, here or (unseen by the cache) earlier by another
+	 * connection: either way the cached row need not ask again. */
+	for (size_t i = 0; i < n; i++)
+		pl_sq_cache_got(st, ids[i], ms ? ms[i] : now_ms);
+	return rc;
+}
+
+int pl_store_mark_got(struct pl_store *st, const int64_t *ids, size_t n, int64_t now_ms)
+{
+	return mark_got(st, ids, NULL, n, now_ms);
+}
+
+void pl_marks_add(struct pl_marks *m, const int64_t *ids, size_t n, int64_t now_ms)
+{
+	if (n > PL_MARKS_MAX - m->n) {
+		/* The lock has been held for a long time: these get their time
+		 * when they are next delivered. */
+		if (!m->dropped)
+			pl_log_err("first deliveries not recorded: the database's write lock has been held "
+				   "while %d were waiting", PL_MARKS_MAX);
+		m->dropped = 1;
+		return;
+	}
+	if (m->n + n > m->cap) {
+		m->cap = (m->n + n) * 2;
+		m->id = pl_xrealloc(m->id, m->cap * sizeof *m->id);
+		m->ms = pl_xrealloc(m->ms, m->cap * sizeof *m->ms);
+	}
+	for (size_t i = 0; i < n; i++) {
+		m->id[m->n] = ids[i];
+		m->ms[m->n++] = now_ms;
+	}
+}
+
+void pl_marks_free(struct pl_marks *m)
+{
+	free(m->id);
+	free(m->ms);
+	memset(m, 0, sizeof *m);
+}
+
+int pl_store_mark_pending(struct pl_store *st, struct pl_marks *m, int wait)
+{
+	int rc;
+
+	if (!m->n)
+		return PL_OK;
+	if (!wait && m->retry_at && pl_sq_mono_ms() < m->retry_at)
+		return PL_EBUSY;
+	st->no_wait = !wait;
+	rc = mark_got(st, m->id, m->ms, m->n, 0);
+	st->no_wait = 0;
+	if (rc == PL_EBUSY && !wait) {
+		m->retry_at = pl_sq_mono_ms() + PL_MARKS_RETRY_MS;
+		return rc;
+	}
+	m->n = 0;
+	m->dropped = 0;
+	m->retry_at = 0;
+	return rc;
+}
+
+/* Delete one row and its path entries inside the caller's transaction. */
+static int delete_in_txn(struct pl_store *st, int64_t id, int *found)
+{
+	sqlite3_stmt *d = st->st[S_DEL], *p = st->st[S_DEL_PATH];
+	char *topic = NULL, *user = NULL;
+	size_t lens[PL_TOPIC_SEGMENTS + 1], n;
+	int r, rc = PL_OK;
+
+	sqlite3_bind_int64(d, 1, id);
+	r = sqlite3_step(d);
+	if (r == SQLITE_ROW) {
+		topic = pl_sq_col_text(d, 0);
+		user = pl_sq_col_text(d, 1);
+		r = sqlite3_step(d);
+	}
+	sqlite3_reset(d);
+	*found = topic != NULL;
+	if (r != SQLITE_DONE) {
+		rc = pl_sq_rc(st, "delete");
+		goto out;
+	}
+	if (!topic)
+		goto out;
+	n = pl_topic_ancestors(topic, lens);
+	for (size_t i = 0; i < n && rc == PL_OK; i++) {
+		sqlite3_bind_text(p, 1, topic, (int)lens[i], SQLITE_STATIC);
+		sqlite3_bind_text(p, 2, user ? user : "", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(p, 3, id);
+		if (sqlite3_step(p) != SQLITE_DONE)
+			rc = pl_sq_rc(st, "delete path");
+		sqlite3_reset(p);
+	}
+out:
+	free(topic);
+	free(user);
+	return rc;
+}
+
+/* Adds to *deleted only what a commit made final: a batch rolled back
+ * deleted nothing. */
+static int delete_ids(struct pl_store *st, const int64_t *ids, size_t n, int64_t *deleted)
+{
+	int64_t batch = 0;
+	int rc, found;
+
+	if ((rc = pl_sq_write_begin(st)) != PL_OK)
+		return rc;
+	for (size_t i = 0; i < n && rc == PL_OK; i++) {
+		rc = delete_in_txn(st, ids[i], &found);
+		batch += found;
+	}
+	if (rc == PL_OK)
+		rc = pl_sq_commit(st);
+	if (rc != PL_OK)
+		pl_sq_txn_end(st, 0);
+	else
+		*deleted += batch;
+	return rc;
+}
+
+int pl_store_delete(struct pl_store *st, int64_t id)
+{
+	int64_t deleted = 0;
+	int rc = delete_ids(st, &id, 1, &deleted);
+
+	if (rc == PL_OK && !deleted)
+		rc = PL_ENOTFOUND;
+	return rc;
+}
+
+int pl_store_delete_matching(struct pl_store *st, const struct pl_filter *f, int64_t max, int64_t *deleted)
+{
+	struct pl_filter g = *f;
+	struct pl_result res;
+	int64_t ids[PL_LIMIT_MAX];
+	int rc = PL_OK;
+
+	memset(&res, 0, sizeof res);
+	*deleted = 0;
+	/* Read a batch, delete it, go on after it: the write lock is held for
+	 * one short batch at a time, never for the whole delete. The first
+	 * batch starts where the filter's since does, as a list would. */
+	for (;;) {
+		size_t n;
+
+		g.limit = max >= 0 && max - *deleted < 500 ? (int)(max - *deleted) : 500;
+		if (g.limit <= 0)
+			break;
+		if ((rc = pl_store_query(st, &g, &res)) != PL_OK || res.n == 0)
+			break;
+		/* A cursor past the head lists from the start (reset); a delete
+		 * does not: it names nothing that exists. */
+		if (res.reset)
+			break;
+		n = res.n;
+		for (size_t i = 0; i < n; i++)
+			ids[i] = res.rows[i].id;
+		if ((rc = delete_ids(st, ids, n, deleted)) != PL_OK || !res.more)
+			break;
+		g.since = PL_SINCE_ID;
+		g.since_id = ids[n - 1];
+	}
+	pl_result_free(&res);
+	return rc;
+}
+
+static int64_t file_size(const char *path, const char *suffix)
+{
+	char p[4096];
+	struct stat sb;
+	int n = snprintf(p, sizeof p, "%s%s", path, suffix);
+
+	if (n < 0 || (size_t)n >= sizeof p || stat(p, &sb) != 0)
+		return 0;
+	return (int64_t)sb.st_size;
+}
+
+int pl_store_stats(struct pl_store *st, struct pl_stats *s)
+{
+	int64_t oldest, first, prev;
+	int rc;
+
+	memset(s, 0, sizeof *s);
+	if ((rc = pl_sq_read_begin(st)) != PL_OK)
+		return rc;
+	if ((rc = pl_sq_read_int(st, S_COUNT, 0, 0, &s->rows)) != PL_OK ||
+	    (rc = pl_sq_read_int(st, S_OLDEST, 0, 0, &oldest)) != PL_OK ||
+	    (rc = pl_sq_read_int(st, S_HEAD, 0, 0, &s->newest_id)) != PL_OK)
+		goto out;
+	s->oldest_id = oldest;
+	/* Ids are given in commit order and never reused, so the ids after the
+	 * last message kept from before the minute were all published in it,
+	 * also those deleted since (a count of rows would miss them). Without
+	 * such a message, count from the first one of the minute. */
+	if (oldest && (rc = pl_sq_first_created(st, oldest, s->newest_id, pl_now_ms() - 60000, &first)) == PL_OK) {
+		if ((rc = pl_sq_read_int(st, S_PREV_ID, first, 1, &prev)) != PL_OK)
+			goto out;
+		if (first > s->newest_id)
+			s->publishes_last_minute = 0;
+		else
+			s->publishes_last_minute = s->newest_id - (prev ? prev : first - 1);
+	}
+out:
+	pl_sq_txn_end(st, 1);
+	s->db_bytes = file_size(st->path, "");
+	s->wal_bytes = file_size(st->path, "-wal");
+	return rc;
+}
+
+/* Collect up to max ids from a one-column statement with (arg, max) binds. */
+static int collect_ids(struct pl_store *st, int which, int64_t arg, int max, int64_t *ids, size_t *n)
+{
+	sqlite3_stmt *s = st->st[which];
+	int r;
+
+	*n = 0;
+	sqlite3_bind_int64(s, 1, arg);
+	sqlite3_bind_int(s, 2, max);
+	while ((r = sqlite3_step(s)) == SQLITE_ROW)
+		ids[(*n)++] = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return r == SQLITE_DONE ? PL_OK : pl_sq_rc(st, pl_sq_text[which]);
+}
+
+/* Delete batches of ids chosen by `which` until none is left. Each batch is
+ * its own short write transaction, so publishers wait for at most one
+ * batch. Every choice is a fixed set of rows (expired at now, below an id),
+ * so a second purge at once shares the work instead of adding to it. */
+static int purge_loop(struct pl_store *st, const struct pl_purge *p, int which, int64_t arg, int64_t *count)
+{
+	int64_t ids[PL_LIMIT_MAX];
+	int batch = p->batch > 0 && p->batch <= PL_LIMIT_MAX ? p->batch : 200;
+	int rc = PL_OK;
+
+	for (;;) {
+		size_t n;
+		int64_t before = *count;
+
+		if ((rc = collect_ids(st, which, arg, batch, ids, &n)) != PL_OK || n == 0)
+			break;
+		if ((rc = delete_ids(st, ids, n, count)) != PL_OK)
+			break;
+		/* Another purge took these rows first: ours would find the next
+		 * batch, but a batch that deleted nothing and was short ends it. */
+		if (*count == before && n < (size_t)batch)
+			break;
+	}
+	return rc;
+}
+
+/* What a purge would delete, counted in one snapshot. */
+static int purge_count(struct pl_store *st, const struct pl_purge *p, int64_t cut, struct pl_purge_result *out)
+{
+	int64_t rows, left;
+	int rc;
+
+	if ((rc = pl_sq_read_int(st, S_COUNT_EXPIRED, p->now_ms, 1, &out->expired)) != PL_OK)
+		return rc;
+	if (p->max_age >= 0 && (rc = pl_sq_read_int2(st, S_COUNT_OLD_LIVE, cut, p->now_ms, &out->over_age)) != PL_OK)
+		return rc;
+	if (p->max_rows >= 0) {
+		if ((rc = pl_sq_read_int(st, S_COUNT, 0, 0, &rows)) != PL_OK)
+			return rc;
+		left = rows - out->expired - out->over_age;
+		out->over_rows = left > p->max_rows ? left - p->max_rows : 0;
+	}
+	return PL_OK;
+}
+
+int pl_store_purge(struct pl_store *st, const struct pl_purge *p, struct pl_purge_result *out)
+{
+	int64_t head, oldest, cut = 0;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if ((rc = pl_sq_read_begin(st)) != PL_OK)
+		return rc;
+	if ((rc = pl_sq_read_int(st, S_OLDEST, 0, 0, &oldest)) != PL_OK ||
+	    (rc = pl_sq_read_int(st, S_HEAD, 0, 0, &head)) != PL_OK)
+		goto out;
+	if (p->max_age >= 0 && oldest &&
+	    (rc = pl_sq_first_created(st, oldest, head, p->now_ms - p->max_age * 1000, &cut)) != PL_OK)
+		goto out;
+	if (p->dry_run) {
+		rc = purge_count(st, p, cut, out);
+		goto out;
+	}
+	pl_sq_txn_end(st, 1);
+	if ((rc = purge_loop(st, p, S_EXPIRED, p->now_ms, &out->expired)) != PL_OK)
+		goto out;
+	if (cut && (rc = purge_loop(st, p, S_OLDEST_IDS, cut, &out->over_age)) != PL_OK)
+		goto out;
+	/* The cap as an id: the oldest of the newest max_rows rows is kept,
+	 * everything before it goes. A count to delete instead would be spent
+	 * twice by two purges at once (or by a purge and an admin delete), each
+	 * on other rows, and leave far fewer than max_rows. */
+	if (p->max_rows >= 0) {
+		int64_t upto = 0;   /* the newest id that goes */
+
+		if ((rc = pl_sq_read_begin(st)) != PL_OK)
+			goto out;
+		if (p->max_rows == 0) {
+			rc = pl_sq_read_int(st, S_HEAD, 0, 0, &upto);
+		} else {
+			rc = pl_sq_read_int(st, S_NTH_NEWEST, p->max_rows - 1, 1, &upto);
+			upto--;     /* the oldest id kept, less one; 0 (-1) when fewer rows */
+		}
+		pl_sq_txn_end(st, 1);
+		if (rc != PL_OK)
+			goto out;
+		if (upto > 0 && (rc = purge_loop(st, p, S_IDS_UPTO, upto, &out->over_rows)) != PL_OK)
+			goto out;
+	}
+	/* PASSIVE: never waits for readers, so it never holds up publishers.
+	 * BUSY means another checkpoint (a second purge) is doing the work. */
+	{
+		int r = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		if (r != SQLITE_OK && r != SQLITE_BUSY && r != SQLITE_LOCKED)
+			rc = pl_sq_rc(st, "checkpoint");
+	}
+out:
+	pl_sq_txn_end(st, 1);
+	return rc;
+}
