@@ -194,13 +194,18 @@ int pl_waiting_due_ms(void)
 	return left < 0 ? 0 : (int)left;
 }
 
-/* Count in the file name of a live process, or -1 (dead: removed, or unreadable). */
+/* Count in the file name of a live process, or -1 (dead: removed, or
+ * unreadable): the exact one from the shared mapping, so that the admin's
+ * stats agree with the cap (the text is up to PL_WAITING_INTERVAL_MS old:
+ * a request refused at the cap would still show as waiting); the text for a
+ * file without one. */
 static long read_one(int dfd, const char *name)
 {
 	char b[WIDTH + 1];
 	long v = -1;
 	ssize_t n;
 	char *end;
+	struct stat sb;
 	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
 	if (fd < 0)
@@ -212,6 +217,17 @@ static long read_one(int dfd, const char *name)
 	}
 	if (errno != EWOULDBLOCK)
 		goto out;
+	if (fstat(fd, &sb) == 0 && sb.st_size >= MAP_BYTES) {
+		void *m = mmap(NULL, MAP_BYTES, PROT_READ, MAP_SHARED, fd, 0);
+
+		if (m != MAP_FAILED) {
+			v = atomic_load((_Atomic int *)((char *)m + LIVE_OFF));
+			munmap(m, MAP_BYTES);
+			if (v < 0)
+				v = -1;
+			goto out;
+		}
+	}
 	n = pread(fd, b, WIDTH, 0);
 	if (n <= 0)
 		goto out;
