@@ -81,7 +81,11 @@ struct pl_result {
 };
 
 struct pl_stats {
-	int64_t rows, oldest_id, newest_id, db_bytes, wal_bytes, publishes_last_minute;
+	int64_t rows;
+	int64_t oldest_id, newest_id;   /* of the messages stored; 0 when none is */
+	int64_t last_id;                /* the newest id ever assigned (the head a
+	                                 * since=now cursor starts from) */
+	int64_t db_bytes, wal_bytes, publishes_last_minute;
 };
 
 struct pl_purge {
@@ -152,7 +156,13 @@ int pl_store_query(struct pl_store *st, const struct pl_filter *f, struct pl_res
  * For the per-process watcher of waiting requests, which matches in memory. */
 int pl_store_tail(struct pl_store *st, int64_t after, size_t max, struct pl_result *res);
 
+/* The newest id ever assigned (also after its message was deleted): the
+ * head that cursors are measured against. */
 int pl_store_head(struct pl_store *st, int64_t *head);
+
+/* The ids of the newest message stored (0 when none is) and the head, in
+ * one snapshot. */
+int pl_store_newest(struct pl_store *st, int64_t *newest, int64_t *head);
 /* Record the first delivery time of user messages (only where still unset). */
 int pl_store_mark_got(struct pl_store *st, const int64_t *ids, size_t n, int64_t now_ms);
 

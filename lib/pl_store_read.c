@@ -637,6 +637,19 @@ int pl_store_head(struct pl_store *st, int64_t *head)
 	return pl_sq_read_int(st, S_HEAD, 0, 0, head);
 }
 
+int pl_store_newest(struct pl_store *st, int64_t *newest, int64_t *head)
+{
+	int rc;
+
+	*newest = *head = 0;
+	if ((rc = pl_sq_read_begin(st)) != PL_OK)
+		return rc;
+	if ((rc = pl_sq_read_int(st, S_NEWEST, 0, 0, newest)) == PL_OK)
+		rc = pl_sq_read_int(st, S_HEAD, 0, 0, head);
+	pl_sq_txn_end(st, 1);
+	return rc;
+}
+
 int pl_store_get(struct pl_store *st, int64_t id, struct pl_result *res)
 {
 	struct pl_row row;

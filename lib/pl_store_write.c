@@ -364,7 +364,7 @@ static int64_t file_size(const char *path, const char *suffix)
 
 int pl_store_stats(struct pl_store *st, struct pl_stats *s)
 {
-	int64_t oldest, first, prev;
+	int64_t oldest, first, prev, head;
 	int rc;
 
 	memset(s, 0, sizeof *s);
@@ -372,20 +372,22 @@ int pl_store_stats(struct pl_store *st, struct pl_stats *s)
 		return rc;
 	if ((rc = pl_sq_read_int(st, S_COUNT, 0, 0, &s->rows)) != PL_OK ||
 	    (rc = pl_sq_read_int(st, S_OLDEST, 0, 0, &oldest)) != PL_OK ||
-	    (rc = pl_sq_read_int(st, S_HEAD, 0, 0, &s->newest_id)) != PL_OK)
+	    (rc = pl_sq_read_int(st, S_NEWEST, 0, 0, &s->newest_id)) != PL_OK ||
+	    (rc = pl_sq_read_int(st, S_HEAD, 0, 0, &head)) != PL_OK)
 		goto out;
 	s->oldest_id = oldest;
+	s->last_id = head;
 	/* Ids are given in commit order and never reused, so the ids after the
 	 * last message kept from before the minute were all published in it,
 	 * also those deleted since (a count of rows would miss them). Without
 	 * such a message, count from the first one of the minute. */
-	if (oldest && (rc = pl_sq_first_created(st, oldest, s->newest_id, pl_now_ms() - 60000, &first)) == PL_OK) {
+	if (oldest && (rc = pl_sq_first_created(st, oldest, head, pl_now_ms() - 60000, &first)) == PL_OK) {
 		if ((rc = pl_sq_read_int(st, S_PREV_ID, first, 1, &prev)) != PL_OK)
 			goto out;
-		if (first > s->newest_id)
+		if (first > head)
 			s->publishes_last_minute = 0;
 		else
-			s->publishes_last_minute = s->newest_id - (prev ? prev : first - 1);
+			s->publishes_last_minute = head - (prev ? prev : first - 1);
 	}
 out:
 	pl_sq_txn_end(st, 1);

@@ -207,7 +207,9 @@ static int cmd_publish(struct pl_conf *c, int argc, char **argv)
 		goto out;
 	}
 	fwrite(resp.body.p, 1, resp.body.len, resp.status == 201 ? stdout : stderr);
-	rc = resp.status == 201 ? 0 : 1;
+	/* Refused as the endpoint would refuse it (a bad topic, --ttl, JSON):
+	 * the command line is wrong, as with any other usage mistake. */
+	rc = resp.status == 201 ? 0 : resp.status >= 400 && resp.status < 500 ? 2 : 1;
 out:
 	pl_resp_free(&resp);
 	pl_req_free(&r);

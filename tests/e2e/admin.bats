@@ -238,7 +238,7 @@ teardown_file() { pl_teardown_server; }
 	pl_expect_status 200
 	pl_expect_ctype application/json
 	pl_expect_no_store
-	for k in rows oldest_id newest_id db_bytes wal_bytes waiting publishes_last_minute; do
+	for k in rows oldest_id newest_id last_id db_bytes wal_bytes waiting publishes_last_minute; do
 		pl_jq_true --arg k "$k" 'has($k)' || pl_fail "no $k"
 	done
 	pl_jq_true '(.rows|type=="number") and (.db_bytes|type=="number") and .db_bytes > 0
@@ -250,10 +250,30 @@ teardown_file() { pl_teardown_server; }
 	pl_pub "$T" two; id=$PUB_ID
 	pl_admin GET /push/admin/stats
 	pl_jq_true --argjson r "$rows" --argjson p "$plm" --argjson id "$id" \
-		'.rows == $r + 2 and .publishes_last_minute >= $p + 2 and .newest_id == $id and .oldest_id <= $id'
+		'.rows == $r + 2 and .publishes_last_minute >= $p + 2 and .newest_id == $id and .last_id == $id
+		 and .oldest_id <= $id'
 	pl_admin DELETE "/push/admin/messages/$id"
 	pl_admin GET /push/admin/stats
-	pl_jq_true --argjson r "$rows" '.rows == $r + 1'
+	pl_jq_true --argjson r "$rows" --argjson id "$id" '.rows == $r + 1 and .newest_id < $id and .last_id == $id'
+}
+
+@test "stats and health: newest_id is the newest message stored (0 when none is), last_id the newest id ever given" {
+	pl_pub /st/a one; a=$PUB_ID
+	pl_pub /st/a two; b=$PUB_ID
+	pl_admin DELETE "/push/admin/messages/$b"
+	pl_expect_status 204
+	pl_admin GET /push/admin/stats
+	pl_jq_true --argjson a "$a" --argjson b "$b" '.newest_id == $a and .last_id == $b'
+	pl_get /push/health
+	pl_jq_true --argjson a "$a" --argjson b "$b" '.newest_id == $a and .last_id == $b'
+	# An empty table: both ends 0, the head kept (ids are never reused).
+	PUSHLITE_CONF=$PL_CONF run "$PL_TOOLS/pushlite-purge" --quiet --max-rows 0
+	[ "$status" -eq 0 ] || pl_fail "purge: $output"
+	pl_admin GET /push/admin/stats
+	pl_jq_true --argjson b "$b" '.rows == 0 and .oldest_id == 0 and .newest_id == 0 and .last_id == $b'
+	pl_admin GET "/push/admin/stats?format=xml"
+	printf '%s' "$BODY" >"$BATS_TEST_TMPDIR/s.xml"
+	[ "$(xmllint --xpath 'string(/stats/@last_id)' "$BATS_TEST_TMPDIR/s.xml")" = "$b" ] || pl_fail "xml: $BODY"
 }
 
 @test "admin errors in the asked format: XML, or JSONP (status 200, the error inside)" {

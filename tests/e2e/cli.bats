@@ -47,6 +47,18 @@ wait_for() {
 	[[ $out == *--bogus* ]] || pl_fail "the unknown option is not named: $out"
 }
 
+@test "publish from the CLI: a message the endpoint refuses is a usage mistake: its JSON error on stderr, exit 2" {
+	local args out err rc
+	for args in "--ttl bogus /t x" "/bad//topic x" "--clients PC! /t x" "--json /t {nope"; do
+		rc=0
+		# shellcheck disable=SC2086
+		out=$("$PL_TOOLS/pushlite" --conf "$PL_CONF" publish $args 2>"$BATS_TEST_TMPDIR/err") || rc=$?
+		err=$(cat "$BATS_TEST_TMPDIR/err")
+		[ "$rc" = 2 ] && [ -z "$out" ] && [[ $err == *'"error":"bad_request"'* ]] ||
+			pl_fail "publish $args: exit $rc, stdout '$out', stderr '$err'"
+	done
+}
+
 @test "publish from the CLI: 201's JSON on stdout, then polled like any message" {
 	T=$(pl_topic)
 	out=$(cli publish --type notice "$T" 'from the shell')

@@ -88,8 +88,8 @@ delete_loop() {
 	wait "$p1" "$p2" "$p3" "$q1" "$q2" "$q3"
 
 	# Everything is published: tell the subscribers where the head is.
-	head=$(pl_stat newest_id)
-	[[ "$head" =~ ^[0-9]+$ ]] || pl_fail "no newest_id"
+	head=$(pl_stat last_id)
+	[[ "$head" =~ ^[0-9]+$ ]] || pl_fail "no last_id"
 	echo "$head" >"$d/stop.tmp" && mv "$d/stop.tmp" "$d/stop"
 	wait "$follower"
 	fsum=$(cat "$d/follow.sum")

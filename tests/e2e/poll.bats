@@ -156,7 +156,7 @@ expect_ids() {
 	expect_ids
 	pl_jq_true '.more == false'
 	c=$(pl_json .cursor)
-	n=$(pl_stat newest_id)
+	n=$(pl_stat last_id)
 	[ "$c" = "$n" ] || pl_fail "cursor $c, newest id $n (published $newest)"
 	pl_poll "topic=$T/none&since=$n"
 	pl_jq_true --argjson n "$n" '.cursor == $n'
@@ -167,7 +167,7 @@ expect_ids() {
 	pl_pub "$T" a; a=$PUB_ID
 	pl_pub "/elsewhere$BATS_TEST_NUMBER" b
 	pl_poll "topic=$T&since=all"
-	n=$(pl_stat newest_id)
+	n=$(pl_stat last_id)
 	pl_jq_true --argjson a "$a" --argjson n "$n" '.more == false and .cursor >= $a and .cursor <= $n'
 }
 

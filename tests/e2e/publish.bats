@@ -230,7 +230,7 @@ teardown_file() { pl_teardown_server; }
 
 @test "NDJSON batch is all or nothing: one bad line stores none" {
 	T=$(pl_topic)
-	before=$(pl_stat newest_id)
+	before=$(pl_stat last_id)
 	for bad in "{\"topic\":\"$T/x/../y\",\"data\":\"b\"}" '{"topic":' "{\"topic\":\"$T/b\",\"data\":\"b\",\"ttl\":\"soon\"}" \
 		"{\"topic\":\"$T/b\",\"data\":\"b\",\"clients\":[\"PC!\"]}" '[1,2]' "{\"data\":\"no topic\"}"; do
 		printf '%s\n' "{\"topic\":\"$T/a\",\"data\":\"first\"}" "$bad" "{\"topic\":\"$T/c\",\"data\":\"third\"}" \
@@ -239,7 +239,7 @@ teardown_file() { pl_teardown_server; }
 		pl_expect_error 400 || pl_fail "bad line: $bad"
 	done
 	pl_expect_nothing_stored "$T"
-	after=$(pl_stat newest_id)
+	after=$(pl_stat last_id)
 	[ "$before" = "$after" ] || pl_fail "newest_id moved from $before to $after"
 }
 
@@ -276,14 +276,14 @@ teardown_file() { pl_teardown_server; }
 }
 
 @test "topic missing or /: 400, nothing stored" {
-	before=$(pl_stat newest_id)
+	before=$(pl_stat last_id)
 	pl_publish "" -H 'Content-Type: text/plain' --data-binary x
 	pl_expect_error 400
 	pl_publish "topic=/" -H 'Content-Type: text/plain' --data-binary x
 	pl_expect_error 400
 	pl_publish "topic=" -H 'Content-Type: text/plain' --data-binary x
 	pl_expect_error 400
-	[ "$(pl_stat newest_id)" = "$before" ]
+	[ "$(pl_stat last_id)" = "$before" ]
 }
 
 @test "invalid UTF-8 (text, JSON, form): 400 and nothing stored" {

@@ -535,6 +535,15 @@ static void t_purge(void)
 	/* ids are not reused after a purge of the newest rows either. */
 	p.max_rows = 0;
 	pl_store_purge(st, &p, &r);
+	{
+		int64_t newest = -1, head = -1;
+		pl_store_stats(st, &s);
+		ok(s.rows == 0 && s.oldest_id == 0 && s.newest_id == 0 && s.last_id == 12,
+		   "stats of an empty table: oldest and newest 0, the last id given kept (%lld)", (long long)s.last_id);
+		int nrc = pl_store_newest(st, &newest, &head);
+		ok(nrc == PL_OK && newest == 0 && head == 12,
+		   "newest: none stored, head 12 (%lld, %lld)", (long long)newest, (long long)head);
+	}
 	ok(pub(st, "/p", NULL, NULL, NULL) == 13, "after purging everything the next id is 13");
 	pl_result_free(&res);
 	pl_store_close(st);
