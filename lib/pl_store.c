@@ -191,14 +191,17 @@ void pl_sq_txn_end(struct pl_store *st, int commit)
 		pl_sq_exec(st, commit ? S_COMMIT : S_ROLLBACK);
 }
 
+/* On failure the reason, naming the step, is in open_error and logged. */
 static int apply_schema(struct pl_store *st)
 {
 	sqlite3_stmt *s = NULL;
 	int version = -1, rc = PL_EIO;
+	const char *op = "begin immediate";
 	char *err = NULL;
 
 	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		goto out;
+	op = "read user_version";
 	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK ||
 	    sqlite3_step(s) != SQLITE_ROW)
 		goto out;
@@ -206,20 +209,25 @@ static int apply_schema(struct pl_store *st)
 	sqlite3_finalize(s);
 	s = NULL;
 	if (version > SCHEMA_VERSION) {
-		pl_log_err("%s: schema version %d is newer than this program (%d)", st->path, version,
-			   SCHEMA_VERSION);
+		/* Another program made it newer since foreign() looked. */
+		snprintf(open_error, sizeof open_error, "schema version %d is newer than this program (%d)",
+			 version, SCHEMA_VERSION);
+		pl_log_err("%s: %s", st->path, open_error);
 		goto out;
 	}
-	if (version == 0 && sqlite3_exec(st->db, pl_schema_sql, NULL, NULL, &err) != SQLITE_OK) {
-		pl_log_err("%s: creating schema: %s", st->path, err ? err : "?");
+	op = "create";
+	if (version == 0 && sqlite3_exec(st->db, pl_schema_sql, NULL, NULL, &err) != SQLITE_OK)
 		goto out;
-	}
+	op = "commit";
 	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		goto out;
 	rc = PL_OK;
 out:
-	if (rc != PL_OK && version != -1 && version <= SCHEMA_VERSION && !err)
-		pl_log_err("%s: schema: %s", st->path, sqlite3_errmsg(st->db));
+	if (rc != PL_OK && version <= SCHEMA_VERSION) {
+		/* Before the rollback, which leaves sqlite3_errmsg() at "not an error". */
+		snprintf(open_error, sizeof open_error, "schema: %s: %s", op, err ? err : sqlite3_errmsg(st->db));
+		pl_log_err("%s: %s", st->path, open_error);
+	}
 	sqlite3_free(err);
 	sqlite3_finalize(s);
 	if (!sqlite3_get_autocommit(st->db))

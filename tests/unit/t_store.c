@@ -813,6 +813,28 @@ static void t_open(void)
 	pl_conf_free(&c);
 	pl_store_close(NULL);
 
+	/* A schema that cannot be written (another connection holds the write
+	 * lock past the busy timeout): the reason names the step. */
+	{
+		sqlite3 *holder = NULL;
+		char path[300];
+
+		snprintf(path, sizeof path, "%s/locked.sqlite", dir);
+		if (sqlite3_open(path, &holder) == SQLITE_OK &&
+		    sqlite3_exec(holder, "PRAGMA journal_mode=WAL; BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) {
+			pl_conf_defaults(&c);
+			free(c.db_path);
+			c.db_path = pl_xstrdup(path);
+			ok(pl_store_open(&st, &c) == PL_EIO && st == NULL &&
+			   strstr(pl_store_open_error(), "schema: begin immediate: database is locked"),
+			   "schema under another's write lock: EIO, and why (%s)", pl_store_open_error());
+			pl_conf_free(&c);
+		} else {
+			ok(0, "schema under another's write lock: cannot set up (%s)", sqlite3_errmsg(holder));
+		}
+		sqlite3_close(holder);
+	}
+
 	/* A second open of the same file sees the same schema and rows. */
 	st = open_fresh();
 	pub(st, "/r", NULL, NULL, NULL);
