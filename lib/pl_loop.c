@@ -777,11 +777,12 @@ static void wake_arm(void)
 		pl_log_warn("loop: epoll_ctl inotify: %s", strerror(errno));
 }
 
-/* No inotify for this process, and requests wait: pl_wake_changed() stands
- * in for it. */
+/* No inotify watch for this process (none to be had, or the database's
+ * directory was replaced and is not watched yet), and requests wait:
+ * pl_wake_changed() stands in for it. */
 static int must_check(void)
 {
-	return L.wake && pl_wake_fd(L.wake) < 0 && L.held > 0;
+	return L.wake && !pl_wake_watching(L.wake) && L.held > 0;
 }
 
 static void run_wakes(int64_t now)

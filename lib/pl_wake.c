@@ -34,7 +34,8 @@
 
 struct pl_wake {
 	int fd;                 /* inotify descriptor, -1 timer-only */
-	int wd;                 /* watch on the directory */
+	int wd;                 /* watch on the directory, -1 while it is gone */
+	int lost_said;          /* the watch's loss was logged */
 	char *dir;              /* directory of the database */
 	char *db;               /* base name of the database */
 	char *wal;              /* base name of the WAL */
@@ -70,11 +71,33 @@ static int split(struct pl_wake *w, const char *db_path)
 	return 0;
 }
 
+/* Watch the directory again after it was removed or replaced; quiet while
+ * it is still missing. */
+static void rewatch(struct pl_wake *w)
+{
+	w->wd = inotify_add_watch(w->fd, w->dir, WAKE_MASK);
+	if (w->wd >= 0 && w->lost_said) {
+		pl_log_info("wake: watching %s again", w->dir);
+		w->lost_said = 0;
+	} else if (w->wd < 0 && !w->lost_said) {
+		pl_log_warn("wake: the watch on %s is gone (%s); looking at the database instead until it is back",
+			    w->dir, strerror(errno));
+		w->lost_said = 1;
+	}
+}
+
+int pl_wake_watching(const struct pl_wake *w)
+{
+	return w && w->fd >= 0 && w->wd >= 0;
+}
+
 int pl_wake_changed(struct pl_wake *w)
 {
 	struct stat sb;
 	int changed;
 
+	if (w && w->fd >= 0 && w->wd < 0)
+		rewatch(w);
 	/* pl_wake_touch() sets the file's times: its ctime moves with every
 	 * commit, whatever inotify can do. */
 	if (!w || stat(w->path, &sb) != 0)
@@ -165,10 +188,10 @@ int pl_wake_read(struct pl_wake *w)
 			if (ev->len > (size_t)n - off - sizeof *ev)
 				break;   /* cannot happen per inotify(7); never read past the buffer */
 			changed |= relevant(w, ev);
-			if (ev->mask & IN_IGNORED) {
-				/* The directory went away or was replaced: watch again, if it is back. */
-				w->wd = inotify_add_watch(w->fd, w->dir, WAKE_MASK);
-			}
+			/* The directory went away or was replaced: watch again,
+			 * if it is back; else pl_wake_changed() tries again. */
+			if (ev->mask & IN_IGNORED)
+				rewatch(w);
 			off += sizeof *ev + ev->len;
 		}
 	}

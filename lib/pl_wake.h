@@ -21,6 +21,11 @@ int pl_wake_open(struct pl_wake **w, const char *db_path);
 /* Descriptor to poll for input, or -1 when timer-only. */
 int pl_wake_fd(const struct pl_wake *w);
 
+/* 1 while inotify watches the database's directory; 0 when there is no
+ * inotify, or the directory was removed and is not back (then
+ * pl_wake_changed() stands in, and watches it again once it is). */
+int pl_wake_watching(const struct pl_wake *w);
+
 /* What pl_wake_read() saw, or'ed: a commit that readers already see
  * (PL_WAKE_COMMIT), or a change that may become visible only a moment later,
  * such as the WAL being created by a commit under way, the database being

@@ -305,7 +305,11 @@ static int cmd_tail(struct pl_conf *c, int argc, char **argv)
 		}
 		f.since = PL_SINCE_ID;
 		f.since_id = res.cursor;
-		if (!res.more && tail_wait(w, 5000))
+		/* Without a watch (no inotify, or the directory replaced and not
+		 * watched again yet: pl_wake_changed() tries) look every second. */
+		if (!res.more && !pl_wake_watching(w))
+			pl_wake_changed(w);
+		if (!res.more && tail_wait(w, pl_wake_watching(w) ? 5000 : 1000))
 			break;
 	}
 	rc = 0;

@@ -205,6 +205,40 @@ static void test_wake(void)
 	ok(pl_wake_open(&w, "") == -1 && w == NULL, "empty path refused");
 }
 
+/* The database's directory removed and made again (a restore, a
+ * redeployment): the watch dies with it, the process looks at the file
+ * instead meanwhile, and watches the new directory once it is there. */
+static void test_wake_dir_replaced(void)
+{
+	struct pl_wake *w = NULL;
+	char sub[128], file[160];
+	int fd;
+
+	snprintf(sub, sizeof sub, "%s/sub", dir);
+	snprintf(file, sizeof file, "%s/x.db", sub);
+	if (mkdir(sub, 0700) != 0 || (fd = open(file, O_WRONLY | O_CREAT, 0600)) < 0) {
+		ok(0, "directory replaced: set-up");
+		return;
+	}
+	close(fd);
+	ok(pl_wake_open(&w, file) == 0 && pl_wake_watching(w), "directory replaced: watching at first");
+	unlink(file);
+	rmdir(sub);
+	ok(pl_wake_wait(w, 1000) == 1 && !pl_wake_watching(w), "directory removed: a change, and no watch left");
+	ok(pl_wake_changed(w) == 0 && !pl_wake_watching(w), "while it is missing: nothing changed, still no watch");
+	fd = mkdir(sub, 0700) == 0 ? open(file, O_WRONLY | O_CREAT, 0600) : -1;
+	if (fd >= 0)
+		close(fd);
+	pl_wake_changed(w);
+	ok(fd >= 0 && pl_wake_watching(w), "directory back: watched again at the next look");
+	while (pl_wake_wait(w, 50))
+		;
+	ok(pl_wake_touch(file) == 0 && pl_wake_wait(w, 1000) == 1, "a commit's touch in the new directory wakes");
+	pl_wake_close(w);
+	unlink(file);
+	rmdir(sub);
+}
+
 /* Fork a child that runs body(arg), says so, and waits to be killed; its
  * pid once body has run, or -1. */
 static pid_t ready_child(void (*body)(const void *), const void *arg)
@@ -395,6 +429,7 @@ int main(void)
 	}
 	snprintf(db, sizeof db, "%s/t.db", dir);
 	test_wake();
+	test_wake_dir_replaced();
 	test_waiting();
 	test_waiting_live();
 	test_waiting_pid_reuse();
