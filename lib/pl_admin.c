@@ -353,7 +353,8 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 	size_t n;
 	int rc;
 
-	pl_req_path(r, path, sizeof path);
+	/* A path too long for the buffer names no endpoint: "" is a 404. */
+	(void)pl_req_path(r, path, sizeof path);
 	n = script_end(r, path);
 	if (server_error(c, r, resp))
 		return;

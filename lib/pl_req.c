@@ -168,20 +168,30 @@ int pl_req_method_is(const struct pl_req *r, const char *m)
 	return v && !strcmp(v, m);
 }
 
-void pl_req_path(const struct pl_req *r, char *out, size_t outlen)
+int pl_req_path(const struct pl_req *r, char *out, size_t outlen)
 {
 	const char *u = pl_req_env(r, "REQUEST_URI");
 	size_t n;
 
+	if (outlen == 0)
+		return PL_ETOOBIG;
 	if (!u) {
 		/* Plain CGI without REQUEST_URI: rebuild it from its parts. */
 		const char *sn = pl_req_env(r, "SCRIPT_NAME"), *pi = pl_req_env(r, "PATH_INFO");
-		snprintf(out, outlen, "%s%s", sn ? sn : "", pi ? pi : "");
-		return;
+		int k = snprintf(out, outlen, "%s%s", sn ? sn : "", pi ? pi : "");
+
+		if (k < 0 || (size_t)k >= outlen)
+			goto too_long;
+		return PL_OK;
 	}
 	n = strcspn(u, "?");
 	if (n >= outlen)
-		n = outlen - 1;
+		goto too_long;
 	memcpy(out, u, n);
 	out[n] = '\0';
+	return PL_OK;
+too_long:
+	/* Cut short, it could name an endpoint the whole path does not. */
+	out[0] = '\0';
+	return PL_ETOOBIG;
 }

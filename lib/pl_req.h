@@ -44,7 +44,9 @@ void pl_kv_free(struct pl_kv *kv, size_t n);
 /* 1 when the request's method is m. */
 int pl_req_method_is(const struct pl_req *r, const char *m);
 
-/* The path part of REQUEST_URI (query cut off), written to out; "" if none. */
-void pl_req_path(const struct pl_req *r, char *out, size_t outlen);
+/* The path part of REQUEST_URI (query cut off), or SCRIPT_NAME and
+ * PATH_INFO without it, written to out; "" if none. Returns PL_OK, or
+ * PL_ETOOBIG (and out "") when it does not fit in outlen bytes. */
+int pl_req_path(const struct pl_req *r, char *out, size_t outlen);
 
 #endif

@@ -122,6 +122,7 @@ int pl_serve_wrong_path(const struct pl_req *r, const char *name, struct pl_resp
 	const char *pi = pl_req_env(r, "PATH_INFO"), *at = NULL;
 	char path[1024], seg[64];
 	size_t n;
+	int k;
 	struct pl_outopt eo;
 
 	/* The last "/NAME" in the path must end it, or end it with a CGI
@@ -129,12 +130,17 @@ int pl_serve_wrong_path(const struct pl_req *r, const char *name, struct pl_resp
 	 * "/push/pollx", "/push/poll/x", "/push/poll.json" (lighttpd's prefix
 	 * match hands those here too). A program installed under another name
 	 * is not second-guessed. */
-	pl_req_path(r, path, sizeof path);
-	n = (size_t)snprintf(seg, sizeof seg, "/%s", name);
-	for (const char *p = path; (p = strstr(p, seg)); p++)
-		at = p;
-	if ((!pi || !*pi) && (!at || at[n] == '\0' || pl_http_cgi_ext(at + n, strlen(at + n))))
-		return 0;
+	k = snprintf(seg, sizeof seg, "/%s", name);
+	if (k < 0 || (size_t)k >= sizeof seg)
+		return 0;       /* a program name of ours: cannot happen */
+	n = (size_t)k;
+	/* A path too long to read whole is not this endpoint's. */
+	if (pl_req_path(r, path, sizeof path) == PL_OK) {
+		for (const char *p = path; (p = strstr(p, seg)); p++)
+			at = p;
+		if ((!pi || !*pi) && (!at || at[n] == '\0' || pl_http_cgi_ext(at + n, strlen(at + n))))
+			return 0;
+	}
 	pl_sub_error_format(r, &eo);
 	pl_out_error(resp, &eo, PL_ENOTFOUND, NULL,
 		     PL_MSG_NO_ENDPOINT, 0);

@@ -225,6 +225,11 @@ teardown_file() { pl_teardown_server; }
 		pl_expect_error 404 || pl_fail "GET $p"
 		pl_jq_true '.error == "not_found" and (.message | test("/push/poll"))' || pl_fail "GET $p"
 	done
+	# A path longer than the programs read whole is no endpoint either,
+	# even when its first 1,023 bytes end in /health.
+	p="/push/$(printf 'a%.0s' $(seq 1010))/healthx"
+	pl_get "$p"
+	pl_expect_error 404 || pl_fail "GET a ${#p}-byte path"
 	pl_req POST /push/nope -H 'Content-Type: text/plain' --data-binary hi
 	pl_expect_error 404
 	pl_get "/push/nope?format=xml"
