@@ -3,9 +3,11 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,11 +127,28 @@ static void mac_cache_free(void *p)
 	free(m);
 }
 
+/* libcrypto failing to sign is no bad token, though it reads as one (every
+ * token is refused): said once, naming the call and libcrypto's reason. */
+static void crypto_failed(const char *op)
+{
+	static _Atomic int said;
+	char why[256];
+
+	if (atomic_exchange(&said, 1))
+		return;
+	ERR_error_string_n(ERR_peek_last_error(), why, sizeof why);
+	pl_log_err("tokens: %s failed (%s): no subscriber token can be checked or made", op, why);
+}
+
 static void mac_setup(void)
 {
 	mac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	if (pthread_key_create(&mac_key, mac_cache_free) != 0)
+	if (!mac_alg)
+		crypto_failed("EVP_MAC_fetch HMAC");
+	if (pthread_key_create(&mac_key, mac_cache_free) != 0) {
+		pl_log_err("tokens: pthread_key_create: out of keys");
 		abort();
+	}
 }
 
 /* A context keyed with secret, ready for input; NULL on failure. */
@@ -161,6 +180,7 @@ static EVP_MAC_CTX *mac_ctx(const char *secret)
 	m->secret = pl_xstrdup(secret);
 	m->ctx = EVP_MAC_CTX_new(mac_alg);
 	if (!m->ctx || !EVP_MAC_init(m->ctx, (const unsigned char *)secret, strlen(secret), params)) {
+		crypto_failed(m->ctx ? "EVP_MAC_init HMAC-SHA256" : "EVP_MAC_CTX_new");
 		EVP_MAC_CTX_free(m->ctx);
 		m->ctx = NULL;
 		m->secret[0] = '\0';   /* never matches a real secret: rebuilt next time */
@@ -175,9 +195,13 @@ static int sign(const char *secret, const char *msg, size_t n, char out[SIG_B64_
 	size_t maclen = 0;
 	EVP_MAC_CTX *ctx = mac_ctx(secret);
 
-	if (!ctx || !EVP_MAC_update(ctx, (const unsigned char *)msg, n) ||
-	    !EVP_MAC_final(ctx, mac, &maclen, sizeof mac) || maclen != 32)
+	if (!ctx)
 		return PL_EINVAL;
+	if (!EVP_MAC_update(ctx, (const unsigned char *)msg, n) ||
+	    !EVP_MAC_final(ctx, mac, &maclen, sizeof mac) || maclen != 32) {
+		crypto_failed("EVP_MAC_update/final HMAC-SHA256");
+		return PL_EINVAL;
+	}
 	b64url(mac, maclen, out);
 	return PL_OK;
 }

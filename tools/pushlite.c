@@ -348,6 +348,10 @@ static int cmd_token(struct pl_conf *c, int argc, char **argv)
 	}
 	if (!user)
 		return bad_usage("token", "--user U is needed");
+	if (!pl_auth_user_valid(user)) {
+		fprintf(stderr, "pushlite: token: --user must be 1-%d of A-Z a-z 0-9 . _ @ + -\n", PL_USER_MAX);
+		return 2;
+	}
 	if (optind != argc)
 		return bad_usage("token", "no arguments besides the options");
 	if (!secret || !*secret) {
@@ -356,7 +360,7 @@ static int cmd_token(struct pl_conf *c, int argc, char **argv)
 		return 1;
 	}
 	if (pl_auth_mint(secret, user, (int64_t)time(NULL) + ttl, tok, sizeof tok) != PL_OK) {
-		fprintf(stderr, "pushlite: user must be 1-%d of A-Z a-z 0-9 . _ @ + -\n", PL_USER_MAX);
+		fprintf(stderr, "pushlite: token: signing failed (libcrypto's HMAC-SHA256 is not available)\n");
 		return 1;
 	}
 	puts(tok);

@@ -33,7 +33,7 @@ wait_for() {
 
 @test "usage mistakes: one line that names the mistake, exit 2" {
 	for args in "" "publish" "tail" "token" "stats extra" "init extra" "frobnicate" "publish --bogus /t x" \
-		"tail --since" "token --user" "publish /t one two"; do
+		"tail --since" "token --user" "token --user a/b" "token --user bob --ttl soon" "publish /t one two"; do
 		# shellcheck disable=SC2086
 		out=$("$PL_TOOLS/pushlite" --conf "$PL_CONF" $args 2>&1 >/dev/null) && pl_fail "pushlite $args: exit 0"
 		run "$PL_TOOLS/pushlite" --conf "$PL_CONF" $args
@@ -138,6 +138,15 @@ wait_for() {
 	[ "$status" = 1 ] && [ "${#lines[@]}" = 1 ] &&
 		[[ $output == *"directory $ro is not writable by this user (uid $uid)"* ]] ||
 		pl_fail "pushlite init in a read-only directory: exit $status: $output"
+}
+
+@test "token: libcrypto without HMAC (only OpenSSL's null provider) is a signing failure named as such, exit 1" {
+	printf '%s\n' 'openssl_conf = init' '[init]' 'providers = provs' '[provs]' 'null = nul' '[nul]' 'activate = 1' \
+		>"$BATS_TEST_TMPDIR/null.cnf"
+	OPENSSL_CONF=$BATS_TEST_TMPDIR/null.cnf run "$PL_TOOLS/pushlite" --conf "$PL_CONF" token --user bob \
+		--secret 0123456789abcdef0123
+	[ "$status" = 1 ] && [[ $output == *"EVP_MAC_fetch HMAC failed"* ]] && [[ $output == *"signing failed"* ]] ||
+		pl_fail "exit $status: $output"
 }
 
 @test "token: an empty --secret is refused (the programs would refuse its tokens)" {
