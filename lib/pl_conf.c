@@ -515,10 +515,11 @@ int pl_conf_load(struct pl_conf *c, const char *path, char *err, size_t errlen)
 			pl_buf_add(&text, line + skip, (size_t)n - skip);
 			pl_buf_addc(&text, '\n');
 		}
-		free(line);
 		/* A directory opens fine and reads as an error, which would be
-		 * taken for an empty file: check, or it would mean "all defaults". */
-		rerr = ferror(f) ? errno : 0;
+		 * taken for an empty file: check, or it would mean "all defaults"
+		 * (errno as getline left it; EIO if it left none). */
+		rerr = ferror(f) ? (errno ? errno : EIO) : 0;
+		free(line);
 		fclose(f);
 		if (rerr) {
 			pl_buf_free(&text);

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcgiapp.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -270,7 +271,14 @@ static void *worker(void *arg)
 		pl_buf_reset(&out);
 		pl_result_reset(&got);
 		handle(a, &st, req.envp, body, len, cut, &out, &got);
-		FCGX_PutStr(out.p, (int)out.len, req.out);
+		/* In pieces: a list of 1,000 large messages can pass INT_MAX. */
+		for (size_t off = 0; off < out.len;) {
+			size_t k = out.len - off < INT_MAX ? out.len - off : INT_MAX;
+
+			if (FCGX_PutStr(out.p + off, (int)k, req.out) < 0)
+				break;
+			off += k;
+		}
 		FCGX_Finish_r(&req);
 		/* First deliveries are recorded after the answer is on its way. */
 		if (got.ngot && st)

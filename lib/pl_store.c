@@ -40,6 +40,7 @@ const char *const pl_sq_text[S_NSTMT] = {
 	[S_HEAD] = "SELECT seq FROM sqlite_sequence WHERE name = 'messages'",
 	[S_OLDEST] = "SELECT min(id) FROM messages",
 	[S_NEWEST] = "SELECT max(id) FROM messages",
+	[S_LAST_CREATED] = "SELECT created FROM messages ORDER BY id DESC LIMIT 1",
 	[S_INS] = "INSERT INTO messages (topic, user, clients, type, src, target, created, expires, body) "
 		  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[S_INS_PATH] = "INSERT INTO message_paths (path, user, id) VALUES (?, ?, ?)",

@@ -27,7 +27,10 @@ struct pl_msg {
 	const char *clients;    /* NULL: all kinds; else normalized "pc,ios" */
 	const char *type, *src, *target;   /* NULL: absent */
 	struct json_object *data;          /* the body; borrowed reference */
-	int64_t created, expires;          /* ms; set by the caller */
+	int64_t created, expires;          /* ms; set by the caller; moved forward
+	                                    * by the store (both alike) when an
+	                                    * earlier-committed message is newer,
+	                                    * so times never decrease along ids */
 	const char *body;       /* the stored text, from pl_msg_body(), or NULL:
 	                         * then it is written at insert time */
 	size_t body_len;
@@ -152,7 +155,8 @@ int pl_store_checkpoint(struct pl_store *st, enum pl_ckpt mode);
  * Free with pl_result_free(). */
 int pl_store_query(struct pl_store *st, const struct pl_filter *f, struct pl_result *res);
 
-/* Every row with id > after, oldest first, at most max; res->head is set.
+/* Every row with id > after, oldest first, at most max (>= 1, else
+ * PL_EINVAL); res->head is set. On failure res is left empty.
  * For the per-process watcher of waiting requests, which matches in memory. */
 int pl_store_tail(struct pl_store *st, int64_t after, size_t max, struct pl_result *res);
 

@@ -612,9 +612,11 @@ out:
 int pl_store_tail(struct pl_store *st, int64_t after, size_t max, struct pl_result *res)
 {
 	sqlite3_stmt *s = st->st[S_SCAN];
-	int r, rc;
+	int r = SQLITE_DONE, rc;
 
 	pl_result_reset(res);
+	if (max == 0)
+		return PL_EINVAL;
 	if ((rc = pl_sq_read_begin(st)) != PL_OK)
 		return rc;
 	if ((rc = pl_sq_read_int(st, S_HEAD, 0, 0, &res->head)) != PL_OK)
@@ -629,6 +631,8 @@ int pl_store_tail(struct pl_store *st, int64_t after, size_t max, struct pl_resu
 	res->cursor = res->more ? res->rows[res->n - 1].id : (res->head > after ? res->head : after);
 out:
 	pl_sq_txn_end(st, 1);
+	if (rc != PL_OK)
+		pl_result_reset(res);   /* no half answer, as pl_store_query */
 	return rc;
 }
 

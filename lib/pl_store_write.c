@@ -140,12 +140,42 @@ int pl_store_publish(struct pl_store *st, struct pl_msg *m, size_t n)
 	return pl_store_publish_v(st, &v, 1);
 }
 
+/* Ids follow commit order, but a message's time was taken when its request
+ * was read, before the write lock: one that waited longer for the lock (a
+ * busy writer elsewhere, another publish process) would carry an earlier
+ * time than a message committed before it. since=10m, the long poll's
+ * since=now behind Apache and purge --max-age find ids by time, by
+ * bisection, so the times must not decrease along the ids: a message older
+ * than the newest one stored takes that one's time (its ttl kept). Rare;
+ * only such a message's stored text is written again. */
+static int created_in_order(struct pl_store *st, struct pl_msgv *v, size_t nv)
+{
+	int64_t floor;
+	int rc = pl_sq_read_int(st, S_LAST_CREATED, 0, 0, &floor);
+
+	if (rc != PL_OK)
+		return rc;
+	for (size_t k = 0; k < nv; k++)
+		for (size_t i = 0; i < v[k].n; i++) {
+			struct pl_msg *m = &v[k].m[i];
+
+			if (m->created < floor) {
+				m->expires += floor - m->created;
+				m->created = floor;
+				m->body = NULL;     /* insert_one writes it again */
+			}
+			floor = m->created;
+		}
+	return PL_OK;
+}
+
 int pl_store_publish_v(struct pl_store *st, struct pl_msgv *v, size_t nv)
 {
 	int rc;
 
 	if ((rc = pl_sq_write_begin(st)) != PL_OK)
 		return rc;
+	rc = created_in_order(st, v, nv);
 	for (size_t k = 0; k < nv && rc == PL_OK; k++)
 		for (size_t i = 0; i < v[k].n && rc == PL_OK; i++)
 			rc = insert_one(st, &v[k].m[i]);

@@ -152,10 +152,12 @@ static void t_req(void)
 	ok(!strcmp(pl_req_env(&r, "HTTP_X_TOPIC"), "/hdr"), "req_env finds a parameter");
 	ok(!strcmp(pl_req_env(&r, "HTTP_X"), "short"), "req_env matches the whole name, not a prefix");
 	ok(pl_req_env(&r, "HTTP_X_TOPI") == NULL && pl_req_env(&r, "NOPE") == NULL, "req_env of a missing name is NULL");
-	pl_req_path(&r, path, sizeof path);
-	ok(!strcmp(path, "/push/poll"), "req_path cuts the query off REQUEST_URI");
-	pl_req_path(&r, path, 5);
-	ok(!strcmp(path, "/pus"), "req_path truncates to the buffer and stays terminated");
+	ok(pl_req_path(&r, path, sizeof path) == PL_OK && !strcmp(path, "/push/poll"),
+	   "req_path cuts the query off REQUEST_URI");
+	ok(pl_req_path(&r, path, 11) == PL_OK && !strcmp(path, "/push/poll"), "req_path: exactly fits");
+	ok(pl_req_path(&r, path, 10) == PL_ETOOBIG && path[0] == '\0',
+	   "req_path refuses a path one byte too long, leaving \"\" (never a shorter path)");
+	ok(pl_req_path(&r, path, 0) == PL_ETOOBIG, "req_path with no room at all");
 	pl_req_free(&r);
 	ok(r.args == NULL && r.nargs == 0, "req_free clears args");
 	pl_req_free(NULL);

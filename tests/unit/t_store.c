@@ -250,6 +250,49 @@ static void t_since_age(void)
 	pl_store_close(st);
 }
 
+/* A message whose time was taken before another's but which committed after
+ * it (it waited longer for the write lock) takes the newer time: since=AGE
+ * bisects ids by time, and would skip a message of the window. */
+static void t_created_order(void)
+{
+	struct pl_store *st = open_fresh();
+	struct pl_filter f;
+	struct pl_result res;
+	int64_t a, b, created_a = 0, created_b = 0, expires_b = 0;
+
+	memset(&res, 0, sizeof res);
+	pub_at(st, "/t", NULL, NULL, NULL, -60 * 60 * 1000LL, 24 * 3600 * 1000LL);
+	a = pub_at(st, "/t", NULL, NULL, NULL, -1000, 24 * 3600 * 1000LL);
+	b = pub_at(st, "/t", NULL, NULL, NULL, -5000, 24 * 3600 * 1000LL);   /* read earlier, committed later */
+	pub_at(st, "/t", NULL, NULL, NULL, -40 * 60 * 1000LL, 24 * 3600 * 1000LL);
+	if (pl_store_get(st, a, &res) == PL_OK && res.n == 1)
+		created_a = res.rows[0].created;
+	if (pl_store_get(st, b, &res) == PL_OK && res.n == 1) {
+		created_b = res.rows[0].created;
+		expires_b = res.rows[0].expires;
+	}
+	ok(b == a + 1 && created_b == created_a && expires_b == created_b + 24 * 3600 * 1000LL,
+	   "a later commit with an earlier time takes the newest stored time, its ttl kept");
+	ok(res.n == 1 && strstr(res.rows[0].body, "\"created\":") &&
+	   atoll(strstr(res.rows[0].body, "\"created\":") + 10) == created_b, "its stored text says so too");
+	filt(&f, "/t", PL_SINCE_AGE, 0, 100);
+	f.since_age = 3;
+	ok(pl_store_query(st, &f, &res) == PL_OK && res.n == 3 && res.rows[0].id == a,
+	   "since=3s: the message read 5 s ago and committed after the 1 s one is in (%s)", ids(&res));
+	pl_store_close(st);
+
+	/* An hour-old time between two of the window: by its own time the
+	 * bisection would land on it and step past the first. */
+	st = open_fresh();
+	a = pub_at(st, "/t", NULL, NULL, NULL, -2000, 24 * 3600 * 1000LL);
+	pub_at(st, "/t", NULL, NULL, NULL, -3600 * 1000LL, 24 * 3600 * 1000LL);
+	pub_at(st, "/t", NULL, NULL, NULL, -1000, 24 * 3600 * 1000LL);
+	ok(pl_store_query(st, &f, &res) == PL_OK && res.n == 3 && res.rows[0].id == a,
+	   "since=3s: none of the window skipped (%s)", ids(&res));
+	pl_result_free(&res);
+	pl_store_close(st);
+}
+
 /* Ids at the very end of the range: cursors, gaps, ages and the purge cap
  * must not step past INT64_MAX (signed overflow). */
 static void t_id_ceiling(void)
@@ -306,7 +349,7 @@ static void t_isolation(int far)
 	ub = pub(st, "/n", "bob", NULL, NULL);
 	cl = pub(st, "/n/y", NULL, "pc,ios", NULL);
 	ty = pub(st, "/n", NULL, NULL, "notice");
-	exp = pub_at(st, "/n", NULL, NULL, NULL, -2000, 1000);   /* already expired */
+	exp = pub_at(st, "/n", NULL, NULL, NULL, 0, -1);         /* already expired */
 	b1 = pub(st, "/news", NULL, NULL, NULL);                 /* not under /n */
 	(void)b1;
 
@@ -930,6 +973,7 @@ int main(void)
 	t_open();
 	t_cursor();
 	t_since_age();
+	t_created_order();
 	t_id_ceiling();
 	t_isolation(0);
 	t_isolation(1);
