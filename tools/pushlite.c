@@ -129,8 +129,28 @@ static char *read_all(FILE *f, size_t max, size_t *len)
 		if (b.len > max)
 			break;
 	}
+	if (ferror(f)) {
+		/* Not the end of the text: publishing what came would cut it. */
+		int e = errno;
+
+		pl_buf_free(&b);
+		errno = e;
+		return NULL;
+	}
 	*len = b.len;
 	return b.p ? b.p : pl_xcalloc(1, 1);
+}
+
+/* "name=value", allocated. */
+static char *env_pair(const char *name, const char *value)
+{
+	size_t n = strlen(name), v = strlen(value);
+	char *s = pl_xmalloc(n + v + 2);
+
+	memcpy(s, name, n);
+	s[n] = '=';
+	memcpy(s + n + 1, value, v + 1);
+	return s;
 }
 
 /* Publishing goes through the very code the web endpoint runs, given the
@@ -147,7 +167,7 @@ static int cmd_publish(struct pl_conf *c, int argc, char **argv)
 		{ "type", 1, 0, 'y' }, { "user", 1, 0, 'u' }, { "clients", 1, 0, 'c' }, { "ttl", 1, 0, 't' },
 		{ "src", 1, 0, 's' }, { "target", 1, 0, 'g' }, { "json", 0, 0, 'j' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
 	};
-	char *env[16], *body;
+	char *env[16], *body;   /* six fields, each once; topic, method, type; NULL */
 	size_t nenv = 0, len;
 	int o, json = 0, rc = 1;
 	struct pl_store *st = NULL;
@@ -169,8 +189,12 @@ static int cmd_publish(struct pl_conf *c, int argc, char **argv)
 		case 'j': json = 1; continue;
 		default: free_env(env, nenv); return 2;
 		}
-		if (nenv < 10 && asprintf(&env[nenv], "%s=%s", h, optarg) > 0)
-			nenv++;
+		for (size_t i = 0; i < nenv; i++)
+			if (!strncmp(env[i], h, strlen(h)) && env[i][strlen(h)] == '=') {
+				free_env(env, nenv);
+				return bad_usage("publish", "an option is given twice");
+			}
+		env[nenv++] = env_pair(h, optarg);
 	}
 	if (optind >= argc || argc - optind > 2) {
 		int late = 0;
@@ -182,8 +206,7 @@ static int cmd_publish(struct pl_conf *c, int argc, char **argv)
 				      : bad_usage("publish", late ? "options go before TOPIC" :
 						  "TOPIC and at most one TEXT (quote a text with blanks)");
 	}
-	if (asprintf(&env[nenv], "HTTP_X_TOPIC=%s", argv[optind]) > 0)
-		nenv++;
+	env[nenv++] = env_pair("HTTP_X_TOPIC", argv[optind]);
 	env[nenv++] = pl_xstrdup("REQUEST_METHOD=POST");
 	env[nenv++] = pl_xstrdup(json ? "CONTENT_TYPE=application/json" : "CONTENT_TYPE=text/plain");
 	env[nenv] = NULL;
@@ -192,6 +215,11 @@ static int cmd_publish(struct pl_conf *c, int argc, char **argv)
 		len = strlen(body);
 	} else {
 		body = read_all(stdin, c->max_body, &len);
+		if (!body) {
+			fprintf(stderr, "pushlite: publish: reading the text from stdin: %s\n", strerror(errno));
+			free_env(env, nenv);
+			return 1;
+		}
 		/* A trailing newline from echo or a heredoc is not part of the text. */
 		if (!json && len && body[len - 1] == '\n')
 			body[--len] = '\0';

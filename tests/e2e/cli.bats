@@ -33,7 +33,8 @@ wait_for() {
 
 @test "usage mistakes: one line that names the mistake, exit 2" {
 	for args in "" "publish" "tail" "token" "stats extra" "init extra" "frobnicate" "publish --bogus /t x" \
-		"tail --since" "token --user" "token --user a/b" "token --user bob --ttl soon" "publish /t one two"; do
+		"tail --since" "token --user" "token --user a/b" "token --user bob --ttl soon" "publish /t one two" \
+		"publish --type a --type b /t x"; do
 		# shellcheck disable=SC2086
 		out=$("$PL_TOOLS/pushlite" --conf "$PL_CONF" $args 2>&1 >/dev/null) && pl_fail "pushlite $args: exit 0"
 		run "$PL_TOOLS/pushlite" --conf "$PL_CONF" $args
@@ -57,6 +58,12 @@ wait_for() {
 		[ "$rc" = 2 ] && [ -z "$out" ] && [[ $err == *'"error":"bad_request"'* ]] ||
 			pl_fail "publish $args: exit $rc, stdout '$out', stderr '$err'"
 	done
+}
+
+@test "publish from the CLI: stdin that cannot be read is a failure (exit 1, named), not an empty or cut text" {
+	run "$PL_TOOLS/pushlite" --conf "$PL_CONF" publish /t <"$BATS_TEST_TMPDIR"
+	[ "$status" = 1 ] && [[ $output == *"reading the text from stdin: Is a directory"* ]] ||
+		pl_fail "exit $status: $output"
 }
 
 @test "publish from the CLI: 201's JSON on stdout, then polled like any message" {
