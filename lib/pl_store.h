@@ -76,6 +76,7 @@ struct pl_filter {
 struct pl_result {
 	int64_t cursor;         /* what the client sends as since= next */
 	int64_t head;           /* newest id ever assigned, in this snapshot */
+	int64_t oldest;         /* pl_store_tail: the oldest id kept (0: none) */
 	int more, reset, gap;
 	struct pl_row *rows;    /* oldest first */
 	size_t n, cap;
@@ -156,7 +157,8 @@ int pl_store_checkpoint(struct pl_store *st, enum pl_ckpt mode);
 int pl_store_query(struct pl_store *st, const struct pl_filter *f, struct pl_result *res);
 
 /* Every row with id > after, oldest first, at most max (>= 1, else
- * PL_EINVAL); res->head is set. On failure res is left empty.
+ * PL_EINVAL); res->head and res->oldest are set. On failure res is left
+ * empty.
  * For the per-process watcher of waiting requests, which matches in memory. */
 int pl_store_tail(struct pl_store *st, int64_t after, size_t max, struct pl_result *res);
 

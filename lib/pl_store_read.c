@@ -227,7 +227,7 @@ void pl_result_reset(struct pl_result *res)
 		pl_row_free(&res->rows[i]);
 	res->n = 0;
 	res->ngot = 0;
-	res->cursor = res->head = 0;
+	res->cursor = res->head = res->oldest = 0;
 	res->more = res->reset = res->gap = 0;
 }
 
@@ -619,7 +619,8 @@ int pl_store_tail(struct pl_store *st, int64_t after, size_t max, struct pl_resu
 		return PL_EINVAL;
 	if ((rc = pl_sq_read_begin(st)) != PL_OK)
 		return rc;
-	if ((rc = pl_sq_read_int(st, S_HEAD, 0, 0, &res->head)) != PL_OK)
+	if ((rc = pl_sq_read_int(st, S_HEAD, 0, 0, &res->head)) != PL_OK ||
+	    (rc = pl_sq_read_int(st, S_OLDEST, 0, 0, &res->oldest)) != PL_OK)
 		goto out;
 	sqlite3_bind_int64(s, 1, after);
 	while (res->n < max && (r = sqlite3_step(s)) == SQLITE_ROW)

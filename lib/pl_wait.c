@@ -64,6 +64,7 @@ struct waiter {
 	size_t ntsubs;
 	uint64_t gen;           /* the wake batch that last picked it */
 	int gz;                 /* a long poll whose body is gzip (pl_gzip.h) */
+	int gap;                /* a long poll whose answer says "gap" (see on_wake) */
 	struct pl_gzip gzs;
 	struct waiter *prev, *next;
 };
@@ -89,7 +90,7 @@ struct app {
 		const struct pl_row *rows;
 		size_t n;
 		int64_t cursor;
-		int more;
+		int more, gap;
 		struct pl_outopt out;
 		struct pl_buf body;
 		int gz_valid;           /* body compressed, for waiters that take gzip */
@@ -266,6 +267,19 @@ static void longpoll_empty(struct app *a, struct waiter *w)
 
 	memset(&empty, 0, sizeof empty);
 	empty.cursor = w->cursor > a->seen ? w->cursor : a->seen;
+	longpoll_answer(a, w, &empty);
+}
+
+/* A held long poll whose cursor fell behind the oldest message kept (a
+ * purge or delete took what came after it before this process read it):
+ * answered at once with "gap", as a poll at its cursor would be. */
+static void longpoll_gap(struct app *a, struct waiter *w)
+{
+	struct pl_result empty;
+
+	memset(&empty, 0, sizeof empty);
+	empty.cursor = w->cursor > a->seen ? w->cursor : a->seen;
+	empty.gap = 1;
 	longpoll_answer(a, w, &empty);
 }
 
@@ -526,13 +540,14 @@ static const struct pl_buf *cached_body(struct app *a, struct waiter *w, const s
 	struct pl_result view;
 
 	if (a->cache.valid && a->cache.rows == rows && a->cache.n == n && a->cache.cursor == cursor &&
-	    a->cache.more == more && !memcmp(&a->cache.out, &w->sub.out, sizeof w->sub.out))
+	    a->cache.more == more && a->cache.gap == w->gap && !memcmp(&a->cache.out, &w->sub.out, sizeof w->sub.out))
 		return &a->cache.body;
 	memset(&view, 0, sizeof view);
 	view.rows = (struct pl_row *)rows;     /* a view: never freed through it */
 	view.n = n;
 	view.cursor = cursor;
 	view.more = more;
+	view.gap = w->gap;
 	view.head = head;
 	pl_resp_init(&resp);
 	pl_out_result(&resp, &w->sub.out, &view);
@@ -545,6 +560,7 @@ static const struct pl_buf *cached_body(struct app *a, struct waiter *w, const s
 	a->cache.n = n;
 	a->cache.cursor = cursor;
 	a->cache.more = more;
+	a->cache.gap = w->gap;
 	a->cache.out = w->sub.out;
 	return &a->cache.body;
 }
@@ -628,6 +644,8 @@ static void offer(struct app *a, struct waiter *w, const struct pl_result *tail,
 	if (n == 0) {
 		if (tail->cursor > w->cursor)
 			w->cursor = tail->cursor;
+		if (w->gap)
+			longpoll_gap(a, w);
 		return;
 	}
 	more = more || tail->more;
@@ -649,6 +667,7 @@ static void offer(struct app *a, struct waiter *w, const struct pl_result *tail,
 	mine.head = tail->head;
 	mine.cursor = cursor;
 	mine.more = more;
+	mine.gap = w->gap;
 	longpoll_answer(a, w, &mine);
 	pl_result_free(&mine);
 }
@@ -668,10 +687,32 @@ static void pick(void *owner, void *ud)
 	a->picked[a->npicked++] = w;
 }
 
+/* The long polls whose cursor a poll would now answer with "gap" (SPEC 10:
+ * the oldest message kept is above cursor + 1): messages after it were
+ * purged or deleted before this process read them, so no row will ever
+ * tell the waiter. A waiter's cursor is never below seen, so only a floor
+ * above seen (rare: a purge reached past everything read) needs the walk.
+ * Returns how many were marked. */
+static size_t mark_gaps(struct app *a)
+{
+	int64_t floor = a->tail.oldest ? a->tail.oldest - 1 : a->tail.head;
+	size_t n = 0;
+
+	if (a->mode != PL_WAIT_LONGPOLL || floor <= a->seen)
+		return 0;
+	for (struct waiter *w = a->waiters; w; w = w->next)
+		if (w->cursor > 0 && floor > w->cursor) {
+			w->gap = 1;
+			n++;
+		}
+	return n;
+}
+
 static void on_wake(void *ud)
 {
 	struct app *a = ud;
 	int64_t now_wall = pl_now_ms();
+	size_t gaps;
 
 	if (!a->waiters || store_ready(a) != PL_OK)
 		return;
@@ -686,6 +727,7 @@ static void on_wake(void *ud)
 		a->ev.valid = 0;
 		a->gen++;
 		a->npicked = 0;
+		gaps = mark_gaps(a);
 		for (size_t i = 0; i < a->tail.n; i++)
 			pl_tindex_each(&a->index, a->tail.rows[i].topic, pick, a);
 		/* offer() may end the waiter it is given, never another: the
@@ -694,6 +736,12 @@ static void on_wake(void *ud)
 			offer(a, a->picked[i], &a->tail, now_wall);
 		a->cache.valid = 0;
 		a->seen = a->tail.cursor;
+		/* Those no new row concerned: "gap" and the cursor. */
+		for (struct waiter *w = a->waiters, *next; gaps && w; w = next) {
+			next = w->next;
+			if (w->gap)
+				longpoll_gap(a, w);
+		}
 	} while (a->tail.more && a->waiters);
 	flush_got(a);
 }

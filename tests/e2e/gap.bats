@@ -101,3 +101,33 @@ del() {
 	no_flag gap
 	no_flag reset
 }
+
+# The long polls' process is held still (SIGSTOP) while a message commits and
+# a purge takes it, so that no row will ever tell the waiter: the race a
+# purge can win in a few milliseconds, made certain.
+@test "gap: a held long poll whose next message is purged before it is read answers gap, as a poll would" {
+	pl_need longpoll
+	local spid lps p T=/lpgap c m2
+	pl_pub "$T" first; c=$PUB_ID
+	curl -sS -g --max-time 30 -o "$BATS_TEST_TMPDIR/lp" \
+		"$PL_URL/push/longpoll?topic=$T&since=$c&timeout=20" 3>&- &
+	p=$!
+	wait_for 10 waiting_ge 1 || pl_fail "the long poll is not held"
+	spid=$(pl_server_pid "$PL_STATE")
+	lps=$(for q in $(pgrep -g "$spid"); do
+		if [ "$(readlink "/proc/$q/exe" 2>/dev/null)" = "$PL_BIN/longpoll" ]; then echo "$q"; fi
+	done)
+	[ -n "$lps" ] || pl_fail "no longpoll process found"
+	# shellcheck disable=SC2086
+	kill -STOP $lps
+	pl_pub "$T" second; m2=$PUB_ID
+	PUSHLITE_CONF=$PL_CONF "$PL_TOOLS/pushlite-purge" --quiet --max-rows 0 || pl_fail "purge failed"
+	# shellcheck disable=SC2086
+	kill -CONT $lps
+	wait "$p" || pl_fail "long poll: curl failed"
+	BODY=$(cat "$BATS_TEST_TMPDIR/lp")
+	pl_jq_true --argjson m2 "$m2" '.gap == true and .messages == [] and .cursor >= $m2' ||
+		pl_fail "held long poll after the purge"
+	pl_poll "topic=$T&since=$c"
+	pl_jq_true '.gap == true' || pl_fail "a poll at the same cursor"
+}
