@@ -52,8 +52,10 @@ struct pl_conf {
 /* Fill c with the safe defaults; no file read. Free with pl_conf_free(). */
 void pl_conf_defaults(struct pl_conf *c);
 
-/* Read path into c (defaults first). On error returns PL_ECONF and writes a
- * one-line reason naming the file and line into err. */
+/* Read path into c (defaults first: c need not be initialized, and must not
+ * hold a loaded config, whose memory would leak). On error returns PL_ECONF
+ * and writes a one-line reason naming the file and line into err; c is
+ * then still to be freed with pl_conf_free(). */
 int pl_conf_load(struct pl_conf *c, const char *path, char *err, size_t errlen);
 
 /* Read $PUSHLITE_CONF, else /etc/pushlite.conf; a missing default file means

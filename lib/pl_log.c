@@ -51,9 +51,10 @@ void pl_log(int lvl, const char *file, int line, const char *fmt, ...)
 			names[lvl < 0 || lvl > 3 ? 0 : lvl], msg);
 }
 
-static void *oom(size_t n)
+/* Returns a pointer only to fit the expressions below: it never returns. */
+static _Noreturn void *oom(size_t n, size_t size)
 {
-	pl_log_err("out of memory allocating %zu bytes", n);
+	pl_log_err("out of memory allocating %zu x %zu bytes", n, size);
 	abort();
 }
 
@@ -61,21 +62,21 @@ void *pl_xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
 
-	return p ? p : oom(n);
+	return p ? p : oom(1, n);
 }
 
 void *pl_xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size ? size : 1);
 
-	return p ? p : oom(n * size);
+	return p ? p : oom(n, size);
 }
 
 void *pl_xrealloc(void *p, size_t n)
 {
 	void *q = realloc(p, n ? n : 1);
 
-	return q ? q : oom(n);
+	return q ? q : oom(1, n);
 }
 
 char *pl_xstrdup(const char *s)

@@ -118,10 +118,7 @@ static char tok_listen, tok_signal, tok_wake;
 
 int64_t pl_loop_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return pl_mono_ms();
 }
 
 int pl_loop_waiting(void)
@@ -939,8 +936,10 @@ int pl_loop_run(const struct pl_loop_conf *conf, const struct pl_loop_ops *ops, 
 	const char *op = "";
 	int rc = -1, cgi;
 
-	if (L.running)
+	if (L.running) {
+		pl_log_err("loop: already running in this process");
 		return -1;
+	}
 	memset(&L, 0, sizeof L);
 	L.ep = L.sfd = L.lfd = -1;
 	L.conf = conf;

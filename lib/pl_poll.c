@@ -48,9 +48,9 @@ void pl_poll_etag(struct pl_resp *resp, const struct pl_result *res)
  * "N-gzip" or "N-deflate": the web server's compression renames the tag of
  * the answer it compressed (lighttpd and Apache both), and a client sends
  * back what it got, while the next answer, too small to compress, is "N".
- * 1 when one of them is within [lo, hi]; tag is the largest such
- * that tag as it was sent (a 304 carries the tag of the answer the client
- * holds, "N-gzip" included), or "N" when it would not fit. */
+ * 1 when one of them is within [lo, hi]; then tag holds the largest of
+ * those as it was sent (a 304 carries the tag of the answer the client
+ * holds, "N-gzip" included), or as "N" when it would not fit. */
 static int etag_listed(const char *inm, int64_t lo, int64_t hi, char tag[32])
 {
 	int64_t got = 0;

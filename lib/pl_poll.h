@@ -9,9 +9,9 @@
 #include "pl_store.h"
 #include "pl_sub.h"
 
-/* Handle GET /poll. st NULL (the store did not open): 503. got receives the ids first delivered to their user by
- * this answer, for pl_store_mark_got() once the answer is out; the caller
- * frees res. */
+/* Handle GET /poll. st NULL (the store did not open): 503. res->got
+ * receives the ids first delivered to their user by this answer, for
+ * pl_store_mark_got() once the answer is out; the caller frees res. */
 void pl_poll_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req *r,
 		    struct pl_resp *resp, struct pl_result *res);
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "pl_admin.h"
+#include "pl_fcgi.h"
 #include "pl_group.h"
 #include "pl_http.h"
 #include "pl_log.h"
@@ -241,16 +242,6 @@ static char *read_body(FCGX_Stream *in, FILE *fin, const char *clen, size_t max,
 	return buf;
 }
 
-static const char *env_get(char **env, const char *name)
-{
-	size_t n = strlen(name);
-
-	for (; env && *env; env++)
-		if (!strncmp(*env, name, n) && (*env)[n] == '=')
-			return *env + n + 1;
-	return NULL;
-}
-
 static void *worker(void *arg)
 {
 	struct app *a = arg;
@@ -267,7 +258,7 @@ static void *worker(void *arg)
 		int cut;
 
 		atomic_fetch_add(&a->busy, 1);
-		body = read_body(req.in, NULL, env_get(req.envp, "CONTENT_LENGTH"), a->conf.max_body, &len, &cut);
+		body = read_body(req.in, NULL, pl_fcgi_env_get(req.envp, "CONTENT_LENGTH"), a->conf.max_body, &len, &cut);
 		pl_buf_reset(&out);
 		pl_result_reset(&got);
 		handle(a, &st, req.envp, body, len, cut, &out, &got);
@@ -358,7 +349,7 @@ struct loop_app {
 
 static int body_cut(char **env, size_t len)
 {
-	const char *clen = env_get(env, "CONTENT_LENGTH");
+	const char *clen = pl_fcgi_env_get(env, "CONTENT_LENGTH");
 	int64_t want = 0;
 
 	return clen && pl_int_parse(clen, 0, INT64_MAX, &want) == PL_OK && (uint64_t)want > len;

@@ -115,18 +115,10 @@ int pl_store_checkpoint(struct pl_store *st, enum pl_ckpt mode)
 	return pl_sq_rc(st, "checkpoint");
 }
 
-int64_t pl_sq_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int pl_store_moved(struct pl_store *st)
 {
 	struct stat sb;
-	int64_t now = pl_sq_mono_ms();
+	int64_t now = pl_mono_ms();
 
 	if (now - st->moved_checked < 1000)
 		return 0;
@@ -162,7 +154,8 @@ int pl_sq_rc(struct pl_store *st, const char *op)
 	return rc;
 }
 
-int pl_sq_exec(struct pl_store *st, int which)
+/* Step statement which to its end and reset it: PL_OK or PL_EIO. */
+static int exec_stmt(struct pl_store *st, int which)
 {
 	sqlite3_stmt *s = st->st[which];
 	int r = sqlite3_step(s);
@@ -173,23 +166,23 @@ int pl_sq_exec(struct pl_store *st, int which)
 
 int pl_sq_read_begin(struct pl_store *st)
 {
-	return pl_sq_exec(st, S_BEGIN) == PL_OK ? PL_OK : pl_sq_rc(st, "begin");
+	return exec_stmt(st, S_BEGIN) == PL_OK ? PL_OK : pl_sq_rc(st, "begin");
 }
 
 int pl_sq_write_begin(struct pl_store *st)
 {
-	return pl_sq_exec(st, S_BEGIN_IMM) == PL_OK ? PL_OK : pl_sq_rc(st, "begin immediate");
+	return exec_stmt(st, S_BEGIN_IMM) == PL_OK ? PL_OK : pl_sq_rc(st, "begin immediate");
 }
 
 int pl_sq_commit(struct pl_store *st)
 {
-	return pl_sq_exec(st, S_COMMIT) == PL_OK ? PL_OK : pl_sq_rc(st, "commit");
+	return exec_stmt(st, S_COMMIT) == PL_OK ? PL_OK : pl_sq_rc(st, "commit");
 }
 
 void pl_sq_txn_end(struct pl_store *st, int commit)
 {
 	if (!sqlite3_get_autocommit(st->db))
-		pl_sq_exec(st, commit ? S_COMMIT : S_ROLLBACK);
+		exec_stmt(st, commit ? S_COMMIT : S_ROLLBACK);
 }
 
 /* On failure the reason, naming the step, is in open_error and logged. */

@@ -194,12 +194,19 @@ void pl_marks_free(struct pl_marks *m);
 int pl_store_mark_pending(struct pl_store *st, struct pl_marks *m, int wait);
 /* One message; PL_ENOTFOUND when absent. */
 int pl_store_get(struct pl_store *st, int64_t id, struct pl_result *res);
+/* Delete one message (and its path rows) in a transaction of its own;
+ * PL_ENOTFOUND when there is none with that id. */
 int pl_store_delete(struct pl_store *st, int64_t id);
 /* Delete the messages a filter matches (admin), from its since on, the
  * oldest first, at most max of them (max < 0: all); *deleted counts them.
  * f->limit is not used. */
 int pl_store_delete_matching(struct pl_store *st, const struct pl_filter *f, int64_t max, int64_t *deleted);
+/* The admin's counts, from one snapshot (sizes from the files after it). */
 int pl_store_stats(struct pl_store *st, struct pl_stats *s);
+/* Delete expired rows, then those older than p->max_age and beyond
+ * p->max_rows, in batches of p->batch rows per transaction; with
+ * p->dry_run only count them. r gets the counts of each kind. Safe beside
+ * any other writer, another purge included. */
 int pl_store_purge(struct pl_store *st, const struct pl_purge *p, struct pl_purge_result *r);
 
 /* 1 if row r should be delivered under f at time now_ms (topic, user,
@@ -209,7 +216,8 @@ int pl_filter_match(const struct pl_filter *f, const struct pl_row *r, int64_t n
 void pl_row_free(struct pl_row *r);
 void pl_result_reset(struct pl_result *res);   /* drop rows, keep memory */
 void pl_result_free(struct pl_result *res);    /* NULL-safe */
-/* Move row i of src to the end of dst (for building per-waiter answers). */
+/* Append a copy of r (its own strings) to dst, for building per-waiter
+ * answers. */
 void pl_result_add_copy(struct pl_result *dst, const struct pl_row *r);
 
 #endif

@@ -56,9 +56,6 @@ int pl_sq_rc(struct pl_store *st, const char *op);
 /* A write committed: the next fault of any kind is logged again. */
 void pl_sq_ok(void);
 
-/* Step statement `which` to its end and reset it: PL_OK or PL_EIO. */
-int pl_sq_exec(struct pl_store *st, int which);
-
 /* BEGIN (a read snapshot) and BEGIN IMMEDIATE (the write lock now, so ids
  * follow commit order); COMMIT. Each returns PL_OK or pl_sq_rc()'s code. */
 int pl_sq_read_begin(struct pl_store *st);
@@ -85,8 +82,5 @@ char *pl_sq_col_text(sqlite3_stmt *s, int i);
  * not cached or already marked); free the whole cache. */
 void pl_sq_cache_got(struct pl_store *st, int64_t id, int64_t ms);
 void pl_sq_cache_free(struct pl_store *st);
-
-/* Milliseconds of CLOCK_MONOTONIC. */
-int64_t pl_sq_mono_ms(void);
 
 #endif

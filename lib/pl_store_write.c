@@ -260,13 +260,13 @@ int pl_store_mark_pending(struct pl_store *st, struct pl_marks *m, int wait)
 
 	if (!m->n)
 		return PL_OK;
-	if (!wait && m->retry_at && pl_sq_mono_ms() < m->retry_at)
+	if (!wait && m->retry_at && pl_mono_ms() < m->retry_at)
 		return PL_EBUSY;
 	st->no_wait = !wait;
 	rc = mark_got(st, m->id, m->ms, m->n, 0);
 	st->no_wait = 0;
 	if (rc == PL_EBUSY && !wait) {
-		m->retry_at = pl_sq_mono_ms() + PL_MARKS_RETRY_MS;
+		m->retry_at = pl_mono_ms() + PL_MARKS_RETRY_MS;
 		return rc;
 	}
 	m->n = 0;

@@ -23,9 +23,6 @@ struct pl_sub {
 	char *strs;                     /* one block holding every string f points to */
 };
 
-/* Parse r for kind. The output format is parsed first, so that sub->out is
- * usable for the error answer even when parsing fails. On failure returns
- * PL_EINVAL/PL_EAUTH with a one-line reason in msg. Free with pl_sub_free. */
 /* The format an error answer should take when the request is refused before
  * it is parsed (auth, unknown resource, method): xml, or jsonp with a valid
  * callback, as asked; else JSON. */
@@ -40,6 +37,11 @@ int pl_sub_raw_format(const char *query, struct pl_outopt *o);
  * reason in msg for another format or a bad callback; o is then JSON. */
 int pl_sub_answer_format(const struct pl_req *r, struct pl_outopt *o, char *msg, size_t msglen);
 
+/* Parse r for kind. The output format is parsed first, so that sub->out is
+ * usable for the error answer even when parsing fails. On failure returns
+ * PL_EINVAL (a bad parameter), PL_EAUTH (a token missing its mark) or
+ * PL_EFORBID (a valid credential that names no subscriber), with a
+ * one-line reason in msg. Free with pl_sub_free(), also after a failure. */
 int pl_sub_parse(struct pl_sub *sub, const struct pl_req *r, const struct pl_conf *c,
 		 enum pl_sub_kind kind, char *msg, size_t msglen);
 void pl_sub_free(struct pl_sub *sub);   /* NULL-safe */

@@ -47,6 +47,9 @@ void pl_buf_free(struct pl_buf *b);      /* NULL-safe; leaves b empty */
 /* Wall clock in ms since the epoch. */
 int64_t pl_now_ms(void);
 
+/* Monotonic clock in ms, for deadlines and intervals. */
+int64_t pl_mono_ms(void);
+
 /* Parse a whole decimal integer in [lo, hi]. s may be NULL (PL_EINVAL). */
 int pl_int_parse(const char *s, int64_t lo, int64_t hi, int64_t *out);
 /* on/yes/true/1 or off/no/false/0 (any case); PL_EINVAL otherwise. */

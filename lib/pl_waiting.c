@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "pl_log.h"
+#include "pl_util.h"
 #include "pl_waiting.h"
 
 #define WIDTH 12   /* "%11d\n": any int fits */
@@ -70,14 +71,6 @@ static struct {
 	int warned;             /* the directory could not be read: said once */
 } pe;
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int dir_of(char *dst, size_t cap, const char *db_path)
 {
 	int n = snprintf(dst, cap, "%s.waiting", db_path);
@@ -94,7 +87,7 @@ static void write_count(int count)
 		pl_log_warn("waiting: write %s: %s", wt.path, strerror(errno));
 	wt.written = count;
 	wt.queries_written = wt.queries;
-	wt.last_ms = mono_ms();
+	wt.last_ms = pl_mono_ms();
 }
 
 /* Anything recorded that the file does not show yet? */
@@ -175,7 +168,7 @@ void pl_waiting_set(int count)
 	if (wt.live)
 		atomic_store(wt.live, count);
 	wt.pending = count;
-	if (stale() && mono_ms() - wt.last_ms >= PL_WAITING_INTERVAL_MS)
+	if (stale() && pl_mono_ms() - wt.last_ms >= PL_WAITING_INTERVAL_MS)
 		write_count(count);
 }
 
@@ -190,8 +183,18 @@ int pl_waiting_due_ms(void)
 
 	if (wt.fd < 0 || !stale())
 		return -1;
-	left = wt.last_ms + PL_WAITING_INTERVAL_MS - mono_ms();
+	left = wt.last_ms + PL_WAITING_INTERVAL_MS - pl_mono_ms();
 	return left < 0 ? 0 : (int)left;
+}
+
+/* The pid a file is named by, or -1 for any other name. */
+static long name_pid(const char *s)
+{
+	int64_t v;
+
+	if (!*s || strspn(s, "0123456789") != strlen(s) || pl_int_parse(s, 1, INT_MAX, &v) != PL_OK)
+		return -1;
+	return (long)v;
 }
 
 /* Count in the file name of a live process, or -1 (dead: removed, or
@@ -264,17 +267,18 @@ static long total(const char *db_path, int others)
 		const char *s = e->d_name;
 		long v;
 
+		long pid;
+
 		if (strncmp(s, ".tmp.", 5) == 0) {
 			s += 5;
 			/* Between its open and its flock a live writer's file is
 			 * unlocked: remove it only when that process is gone. */
-			if (!*s || strspn(s, "0123456789") != strlen(s) ||
-			    !(kill((pid_t)atol(s), 0) < 0 && errno == ESRCH))
+			if ((pid = name_pid(s)) < 0 || !(kill((pid_t)pid, 0) < 0 && errno == ESRCH))
 				continue;
 		}
-		if (!*s || strspn(s, "0123456789") != strlen(s))
+		if ((pid = name_pid(s)) < 0)
 			continue;
-		if (s == e->d_name && self > 0 && atol(s) == self)
+		if (s == e->d_name && self > 0 && pid == self)
 			continue;
 		v = read_one(dirfd(d), e->d_name);
 		if (v > 0 && s == e->d_name)
@@ -360,7 +364,7 @@ static int peers_list(const char *dir)
 		long pid;
 		size_t i;
 
-		if (!*s || strspn(s, "0123456789") != strlen(s) || (pid = atol(s)) == self)
+		if ((pid = name_pid(s)) < 0 || pid == self)
 			continue;
 		for (i = 0; i < pe.n && pe.v[i].pid != pid; i++)
 			;
@@ -404,7 +408,7 @@ long pl_waiting_others(const char *db_path)
 {
 	char dir[PATH_MAX];
 	struct stat sb;
-	long long now = mono_ms();
+	long long now = pl_mono_ms();
 	long sum = 0;
 
 	if (dir_of(dir, sizeof dir, db_path))
