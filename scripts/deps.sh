@@ -66,11 +66,12 @@ pl_deps_install() {
 	export DEBIAN_FRONTEND=noninteractive
 	# apt and dpkg talk a lot (hundreds of lines for a fresh machine): kept
 	# in a log, shown only when something failed.
+	# $missing: package names, split on purpose.
+	# shellcheck disable=SC2086
 	if ! apt-get update -q >"$log" 2>&1; then
 		tail -n 20 "$log" >&2
 		pl_log "pushlite: apt-get update failed"
 		rc=1
-	# shellcheck disable=SC2086
 	elif ! apt-get install -y -q --no-install-recommends $missing >>"$log" 2>&1; then
 		tail -n 40 "$log" >&2
 		pl_log "pushlite: apt-get install failed for: $missing"

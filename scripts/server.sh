@@ -1,4 +1,5 @@
 # scripts/server.sh: generate configs and run lighttpd or Apache for pushlite.
+# shellcheck shell=bash
 #
 # Sourced (bash) by scripts/serve and tests/e2e/helper.bash, so that the
 # development server and the tested server are the same thing. Defines:
@@ -83,8 +84,8 @@ pl_port_busy() {
 }
 
 pl_free_port() {
-	local p i
-	for i in $(seq 1 50); do
+	local p _
+	for _ in $(seq 1 50); do
 		p=$(( 10000 + (RANDOM * 32768 + RANDOM) % 22000 ))
 		pl_port_busy "$p" || { echo "$p"; return 0; }
 	done
@@ -454,6 +455,7 @@ pl_server_start() {
 		return 1
 		;;
 	esac
+	# shellcheck disable=SC2034  # for the caller to wait on
 	PL_SERVER_JOB=$!
 	local t=50
 	until [ -s "$state/server.pid" ]; do

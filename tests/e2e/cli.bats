@@ -12,16 +12,6 @@ setup() { pl_need publish poll; }
 
 cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
 
-# wait_for FILE PATTERN SECONDS: until a line of FILE matches PATTERN.
-wait_for() {
-	local i
-	for i in $(seq 1 $(( $3 * 20 ))); do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
 @test "--help for the tool and for each command: the usage on stdout, exit 0" {
 	for args in "--help" "-h" "publish --help" "tail --help" "token --help" "init --help" "stats -h"; do
 		# shellcheck disable=SC2086
@@ -171,13 +161,15 @@ wait_for() {
 @test "tail follows a subtree as NDJSON, woken by a publish over HTTP, and skips other topics" {
 	T=$(pl_topic)
 	out=$BATS_TEST_TMPDIR/tail.out
+	# From the cursor of now, whenever tail gets to its first read.
+	pl_poll "topic=/&since=now"
+	c=$(pl_json .cursor)
 	# Not through cli(): $! must be the tool itself, not a subshell.
-	"$PL_TOOLS/pushlite" --conf "$PL_CONF" tail "$T" >"$out" 2>"$BATS_TEST_TMPDIR/tail.err" 3>&- &
+	"$PL_TOOLS/pushlite" --conf "$PL_CONF" tail --since "$c" "$T" >"$out" 2>"$BATS_TEST_TMPDIR/tail.err" 3>&- &
 	tp=$!
-	sleep 0.5
 	pl_pub "$T-other" 'not mine'
 	pl_pub "$T/sub" 'mine'
-	wait_for "$out" '"mine"' 3 || { kill "$tp"; pl_fail "tail printed nothing in 3 s: $(cat "$out" "$BATS_TEST_TMPDIR/tail.err")"; }
+	wait_for 3 grep -q '"mine"' "$out" || { kill "$tp"; pl_fail "tail printed nothing in 3 s: $(cat "$out" "$BATS_TEST_TMPDIR/tail.err")"; }
 	kill -TERM "$tp"
 	wait "$tp" || pl_fail "tail exit $? on SIGTERM"
 	[ "$(wc -l <"$out")" = 1 ] || pl_fail "expected one line: $(cat "$out")"
@@ -193,9 +185,11 @@ wait_for() {
 	[[ $output == *'"m1"'* ]] || pl_fail "first line: $output"
 	# Idle after its one line: tail must notice that head left without
 	# waiting for another commit.
-	timeout 10 sh -c "'$PL_TOOLS/pushlite' --conf '$PL_CONF' tail '$T' | head -1 >'$BATS_TEST_TMPDIR/idle'" 3>&- &
+	pl_poll "topic=/&since=now"
+	c=$(pl_json .cursor)
+	timeout 10 sh -c "'$PL_TOOLS/pushlite' --conf '$PL_CONF' tail --since '$c' '$T' | head -1 >'$BATS_TEST_TMPDIR/idle'" 3>&- &
 	pipe=$!
-	sleep 0.5
+	sleep 0.5       # idle by then, as a rule; --since keeps the line if not
 	pl_pub "$T" 'the one line'
 	t0=$(pl_now_ms)
 	wait "$pipe" || pl_fail "tail | head -1 while idle: exit $? (124: tail still running after 10 s)"

@@ -58,9 +58,9 @@ cur() {
 
 @test "wakes within a second of a matching publish (inotify, not a slow timer)" {
 	T=$(pl_topic)
+	w0=$(waiting)
 	lp_bg "topic=$T&since=$(cur "$T")&timeout=20"
-	wait_for 10 waiting_ge 1 || true
-	sleep 0.3
+	wait_for 10 waiting_ge $((w0 + 1)) || pl_fail "the long poll is not held"
 	t0=$(pl_now_ms)
 	pl_pub "$T/sub" wake
 	id=$PUB_ID
@@ -104,15 +104,17 @@ cur() {
 }
 
 # five_wake TOPIC EXTRA: five long polls on TOPIC at once (EXTRA added to
-# their query), a publish half a second later: each gets just that message.
+# their query), a publish once all five are held: each gets just that
+# message.
 five_wake() {
-	local pids=() outs=() i
+	local pids=() outs=() i w0
+	w0=$(waiting)
 	for i in 1 2 3 4 5; do
 		lp_bg "topic=$1$2&timeout=20"
 		pids+=("$LP_PID")
 		outs+=("$LP_OUT")
 	done
-	sleep 0.5
+	wait_for 10 waiting_ge $((w0 + 5)) || pl_fail "not all five are held: $(waiting) waiting"
 	pl_pub "$1" all
 	for i in 0 1 2 3 4; do
 		LP_PID=${pids[$i]} LP_OUT=${outs[$i]}
