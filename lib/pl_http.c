@@ -133,6 +133,22 @@ static int origin_allowed(const struct pl_conf *c, const char *origin, int *wild
 	return 0;
 }
 
+int pl_http_foreign_origin(const struct pl_conf *c, const struct pl_req *req)
+{
+	const char *o = pl_req_env(req, "HTTP_ORIGIN"), *own = pl_req_env(req, "HTTP_HOST"), *host;
+	int wildcard;
+
+	if (!o)
+		return 0;
+	/* "null": a sandboxed frame, a file, a redirect across sites. */
+	if (!(host = strstr(o, "://")))
+		return 1;
+	host += 3;
+	if (own && !strcasecmp(host, own))
+		return 0;
+	return !(c->cors_credentials && origin_allowed(c, o, &wildcard) && !wildcard);
+}
+
 int pl_http_cross_site(const struct pl_conf *c, const struct pl_req *req)
 {
 	const char *site = pl_req_env(req, "HTTP_SEC_FETCH_SITE");

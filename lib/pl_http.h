@@ -43,6 +43,12 @@ void pl_http_cors_error(const struct pl_conf *c, const struct pl_req *req, struc
  * cors_origins, with cors_credentials on). */
 int pl_http_cross_site(const struct pl_conf *c, const struct pl_req *req);
 
+/* 1 when the request carries an Origin (browsers send one with every POST,
+ * also from a plain form) that is not this host's (Host) and not listed by
+ * name in cors_origins with cors_credentials on; "null" counts as foreign.
+ * 0 without an Origin. */
+int pl_http_foreign_origin(const struct pl_conf *c, const struct pl_req *req);
+
 /* 1 when s[0..n) is a CGI script's extension (".cgi", ".fcgi", ".fcg"):
  * "/cgi-bin/poll.cgi" names poll, "/push/poll.json" does not. */
 int pl_http_cgi_ext(const char *s, size_t n);

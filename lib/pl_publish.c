@@ -13,6 +13,7 @@
 
 #include "pl_auth.h"
 #include "pl_group.h"
+#include "pl_http.h"
 #include "pl_json.h"
 #include "pl_log.h"
 #include "pl_out.h"
@@ -520,8 +521,18 @@ static int authorize(const struct pl_conf *c, const struct pl_req *r, const stru
 		snprintf(err, ERRLEN, "the token is not valid");
 		return PL_EAUTH;
 	}
-	if (c->trust_remote_user && ru && *ru && !t)
+	if (c->trust_remote_user && ru && *ru && !t) {
+		/* The login comes along with any page's form or script (cookies,
+		 * Basic): another site's page would publish in the visitor's
+		 * name. Only this host's pages, and origins trusted with
+		 * credentials; a script (no browser headers) is itself. */
+		if (pl_http_cross_site(c, r) || pl_http_foreign_origin(c, r)) {
+			snprintf(err, ERRLEN, "another site's page may not publish on the web server's login "
+				 "(send a publish token, or list the origin in cors_origins with cors_credentials on)");
+			return PL_EFORBID;
+		}
 		return PL_OK;
+	}
 	snprintf(err, ERRLEN, c->ntokens || c->trust_remote_user ?
 		 "publishing needs Authorization: Bearer TOKEN" :
 		 "publishing is closed: configure a publish token (see docs/deploy.md)");

@@ -139,6 +139,40 @@ alt_conf() {  # alt_conf KEY=VALUE...: CGI_CONF with those settings
 	[ "$(pl_count_topic "$T")" = 2 ]
 }
 
+@test "trust_remote_user = on: another site's page cannot publish on the visitor's login (403), this site's and a script can" {
+	T=$(pl_topic)
+	alt_conf trust_remote_user=on
+	for env in "HTTP_SEC_FETCH_SITE=cross-site HTTP_ORIGIN=https://evil.example" \
+		   "HTTP_ORIGIN=https://evil.example" "HTTP_ORIGIN=null" \
+		   "HTTP_SEC_FETCH_SITE=same-site HTTP_ORIGIN=https://www.push.example" \
+		   "HTTP_REFERER=https://evil.example/form"; do
+		# shellcheck disable=SC2206
+		CGI_ENV=(CONTENT_TYPE=application/x-www-form-urlencoded REMOTE_USER=victim HTTP_HOST=push.example:8080 $env)
+		pl_cgi_req publish POST "" "topic=$T&user=alice&data=forged"
+		pl_expect_error 403 || pl_fail "$env"
+	done
+	[ "$(pl_count_topic "$T")" = 0 ] || pl_fail "a forged publish was stored"
+	for env in "HTTP_SEC_FETCH_SITE=same-origin HTTP_ORIGIN=http://push.example:8080" \
+		   "HTTP_ORIGIN=http://Push.Example:8080" "HTTP_REFERER=http://push.example:8080/app" X_NONE=1; do
+		# shellcheck disable=SC2206
+		CGI_ENV=(CONTENT_TYPE=text/plain REMOTE_USER=operator HTTP_HOST=push.example:8080 $env)
+		pl_cgi_req publish POST "topic=$T" 'from this site'
+		pl_expect_status 201 || pl_fail "$env"
+	done
+	# an origin trusted with credentials by name
+	alt_conf trust_remote_user=on 'cors_origins=https://app.example' cors_credentials=on
+	CGI_ENV=(CONTENT_TYPE=text/plain REMOTE_USER=operator HTTP_HOST=push.example:8080
+		 HTTP_SEC_FETCH_SITE=cross-site HTTP_ORIGIN=https://app.example HTTP_REFERER=https://app.example/x)
+	pl_cgi_req publish POST "topic=$T" 'from a trusted partner'
+	pl_expect_status 201
+	# a token is no ambient credential: from anywhere
+	CGI_ENV=(CONTENT_TYPE=text/plain HTTP_SEC_FETCH_SITE=cross-site HTTP_ORIGIN=https://evil.example
+		 "HTTP_AUTHORIZATION=Bearer $PL_PUB_TOKEN")
+	pl_cgi_req publish POST "topic=$T" 'with a token'
+	pl_expect_status 201
+	[ "$(pl_count_topic "$T")" = 6 ]
+}
+
 @test "Basic credentials beside token=: the token is the credential (publish and admin)" {
 	T=$(pl_topic)
 	basic="HTTP_AUTHORIZATION=Basic $(printf 'someone:pw' | base64 -w0)"
