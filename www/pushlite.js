@@ -848,9 +848,12 @@ var Pushlite = (function (win) {
 			if (closed)
 				return;
 			stop();
-			report(err);
-			if (err.fatal || (err.missing && (mode === 'fallback' || best === 'poll'))) {
+			/* Missing on the poll itself (404, 405, 501): nothing is left to
+			 * fall back to, and the report must say it is the end. */
+			if (err.missing && (mode === 'fallback' || best === 'poll'))
 				err.fatal = true;
+			report(err);
+			if (err.fatal) {
 				close();
 				return;
 			}
@@ -995,7 +998,17 @@ var Pushlite = (function (win) {
 
 		function sse() {
 			var my = ++gen, opened = false, openedAt = 0, delivered = false, es;
+			var openTimer = null, ageTimer = null;
 			var url = base + '/stream?' + query('format=sse');
+			/* Each stream's own timers go with it: one per reconnect would
+			 * otherwise pile up, each holding its closed EventSource. */
+			function clearTimers() {
+				if (openTimer !== null)
+					win.clearTimeout(openTimer);
+				if (ageTimer !== null)
+					win.clearTimeout(ageTimer);
+				openTimer = ageTimer = null;
+			}
 			es = o.withCredentials ? new win.EventSource(url, { withCredentials: true }) : new win.EventSource(url);
 			function parse(e) {
 				try {
@@ -1009,13 +1022,15 @@ var Pushlite = (function (win) {
 					return;
 				opened = true;
 				openedAt = now();
+				clearTimers();
 				success();
 				/* The server ends every stream after its maximum time (300 s
 				 * by default). Its heartbeats are SSE comments, which never
 				 * reach script: a connection that died silently (a NAT
 				 * mapping dropped) shows only as a stream older than that.
 				 * Start over then; the cursor makes it lossless. */
-				win.setTimeout(function () {
+				ageTimer = win.setTimeout(function () {
+					ageTimer = null;
 					if (my === gen && !closed && cur) {
 						cur.abort();
 						cur = null;
@@ -1045,6 +1060,7 @@ var Pushlite = (function (win) {
 					return;
 				closedByServer = es.readyState === 2;
 				cur = null;
+				clearTimers();
 				es.onopen = es.onmessage = es.onerror = null;
 				es.close();
 				if (opened)
@@ -1056,12 +1072,14 @@ var Pushlite = (function (win) {
 			};
 			cur = {
 				abort: function () {
+					clearTimers();
 					es.onopen = es.onmessage = es.onerror = null;
 					es.close();
 				}
 			};
 			/* A buffering proxy can hold the answer's head back forever. */
-			win.setTimeout(function () {
+			openTimer = win.setTimeout(function () {
+				openTimer = null;
 				if (my === gen && !closed && !opened) {
 					cur.abort();
 					cur = null;

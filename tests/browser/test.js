@@ -679,6 +679,22 @@ async function main() {
           `errors ${fin.errors}`);
         await f.context.close();
       }
+      /* A wrong mount path: 404 on the poll itself, which nothing can
+       * stand in for, so the error that stops the client says fatal. */
+      for (const tr of ['poll', 'longpoll']) {
+        const f = await openFixture(browser, origin);
+        let requests = 0;
+        f.page.on('request', (r) => { if (r.url().includes('/pushx/')) requests++; });
+        const st = await subscribeUntilFatal(f.page,
+          Object.assign({ url: '/pushx', topics: ['/bt/missing'], transport: tr }, FAST), 10000);
+        const seen = requests;
+        await sleep(2000);
+        const fin = await state(f.page);
+        ok(/(^| )not_found:404:fatal$/.test(st.errors) && fin.errors === st.errors && requests === seen,
+          `${tr}: a wrong URL (404 on the poll) ends the subscription with an error that says fatal, and no more requests`,
+          `errors ${fin.errors}; requests ${seen} then ${requests}`);
+        await f.context.close();
+      }
     }
 
     /* ---- E0: IE8/9 cross-origin through XDomainRequest; a refused token
