@@ -859,19 +859,16 @@ static int start_cgi(void)
 	extern char **environ;
 	struct epoll_event ev = { .events = 0 };
 	const char *cl = getenv("CONTENT_LENGTH");
-	char *body = NULL, *end;
+	char *body = NULL;
 	size_t len = 0;
-	long long want = 0;
+	int64_t want = 0;
 	int too_big = 0;
 	struct conn *c;
 
-	if (cl && *cl) {
-		errno = 0;
-		want = strtoll(cl, &end, 10);
-		if (errno || *end || want < 0)
-			want = 0;
-	}
-	if (want > 0 && (unsigned long long)want > L.conf->max_body) {
+	/* Plain digits only, as the FastCGI side reads it (pl_fcgi.c). */
+	if (cl && *cl && pl_int_parse(cl, 0, INT64_MAX, &want) != PL_OK)
+		want = 0;
+	if (want > 0 && (uint64_t)want > L.conf->max_body) {
 		too_big = 1;
 	} else if (want > 0) {
 		body = pl_xmalloc((size_t)want + 1);
