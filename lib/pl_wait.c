@@ -847,6 +847,12 @@ int pl_wait_main(enum pl_wait_mode mode, const char *name, int argc, char **argv
 	pl_result_free(&a.tail);
 	pl_buf_free(&a.out);
 	pl_buf_free(&a.cache.body);
+	pl_gzip_piece_free(&a.cache.gz);
+	pl_gzip_piece_free(&a.gz);
+	pl_gzip_piece_free(&a.blank);
+	pl_gzip_piece_free(&a.pre[0]);
+	pl_gzip_piece_free(&a.pre[1]);
+	pl_buf_free(&a.plain);
 	pl_buf_free(&a.ev.text);
 	free(a.ev.at);
 	pl_marks_free(&a.got);
