@@ -7,8 +7,10 @@
  * go in batches, so a publisher waits for one batch at most. */
 #include "pl_first.h"
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,7 +187,15 @@ int pl_store_publish_v(struct pl_store *st, struct pl_msgv *v, size_t nv)
 		pl_sq_txn_end(st, 0);
 	} else {
 		pl_sq_ok();
-		pl_wake_touch(st->path);   /* waiters wake after the commit is visible */
+		/* Waiters wake after the commit is visible. Without the touch they
+		 * find it by their fallback timer, seconds late: said once. */
+		if (pl_wake_touch(st->path) != 0) {
+			static _Atomic int said;
+
+			if (!atomic_exchange(&said, 1))
+				pl_log_warn("%s: cannot touch the database to wake waiters (%s): they wake by their "
+					    "timer instead", st->path, strerror(errno));
+		}
 	}
 	return rc;
 }
