@@ -133,19 +133,50 @@ static int origin_allowed(const struct pl_conf *c, const char *origin, int *wild
 	return 0;
 }
 
+int pl_http_same_origin(const struct pl_req *req)
+{
+	const char *site = pl_req_env(req, "HTTP_SEC_FETCH_SITE");
+
+	return site && (!strcasecmp(site, "same-origin") || !strcasecmp(site, "none"));
+}
+
+/* Length of host[:port] without the scheme's default port. */
+static size_t host_len(const char *h, const char *scheme)
+{
+	size_t n = strlen(h);
+
+	if (scheme && !strcmp(scheme, "https") && n > 4 && !strcmp(h + n - 4, ":443"))
+		return n - 4;
+	if ((!scheme || !strcmp(scheme, "http")) && n > 3 && !strcmp(h + n - 3, ":80"))
+		return n - 3;
+	return n;
+}
+
 int pl_http_foreign_origin(const struct pl_conf *c, const struct pl_req *req)
 {
 	const char *o = pl_req_env(req, "HTTP_ORIGIN"), *own = pl_req_env(req, "HTTP_HOST"), *host;
+	char scheme[8];
+	size_t hn, on;
 	int wildcard;
 
 	if (!o)
 		return 0;
 	/* "null": a sandboxed frame, a file, a redirect across sites. */
-	if (!(host = strstr(o, "://")))
+	if (!(host = strstr(o, "://")) || (size_t)(host - o) >= sizeof scheme)
 		return 1;
+	memcpy(scheme, o, (size_t)(host - o));
+	scheme[host - o] = '\0';
 	host += 3;
-	if (own && !strcasecmp(host, own))
-		return 0;
+	if (own) {
+		hn = host_len(host, scheme);
+		on = host_len(own, NULL);
+		if (hn == on && !strncasecmp(host, own, hn))
+			return 0;
+		/* Host names no scheme: behind TLS its ":443" is the default too. */
+		if (!strcmp(scheme, "https") && (on = strlen(own)) > 4 && !strcmp(own + on - 4, ":443") &&
+		    hn == on - 4 && !strncasecmp(host, own, hn))
+			return 0;
+	}
 	return !(c->cors_credentials && origin_allowed(c, o, &wildcard) && !wildcard);
 }
 

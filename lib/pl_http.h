@@ -44,10 +44,17 @@ void pl_http_cors_error(const struct pl_conf *c, const struct pl_req *req, struc
 int pl_http_cross_site(const struct pl_conf *c, const struct pl_req *req);
 
 /* 1 when the request carries an Origin (browsers send one with every POST,
- * also from a plain form) that is not this host's (Host) and not listed by
- * name in cors_origins with cors_credentials on; "null" counts as foreign.
- * 0 without an Origin. */
+ * also from a plain form) that is not this host's (Host, a default port
+ * either side ignored) and not listed by name in cors_origins with
+ * cors_credentials on; "null" counts as foreign. 0 without an Origin. For
+ * browsers that do not say Sec-Fetch-Site: one that says same-origin is
+ * believed (pages cannot forge it) whatever its Origin (a same-origin page
+ * with no-referrer sends "null"; a proxy may rewrite Host). */
 int pl_http_foreign_origin(const struct pl_conf *c, const struct pl_req *req);
+
+/* 1 when the browser says the request came from this origin, or from no
+ * page at all (Sec-Fetch-Site: same-origin or none). */
+int pl_http_same_origin(const struct pl_req *req);
 
 /* 1 when s[0..n) is a CGI script's extension (".cgi", ".fcgi", ".fcg"):
  * "/cgi-bin/poll.cgi" names poll, "/push/poll.json" does not. */

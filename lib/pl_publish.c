@@ -526,7 +526,7 @@ static int authorize(const struct pl_conf *c, const struct pl_req *r, const stru
 		 * Basic): another site's page would publish in the visitor's
 		 * name. Only this host's pages, and origins trusted with
 		 * credentials; a script (no browser headers) is itself. */
-		if (pl_http_cross_site(c, r) || pl_http_foreign_origin(c, r)) {
+		if (pl_http_cross_site(c, r) || (!pl_http_same_origin(r) && pl_http_foreign_origin(c, r))) {
 			snprintf(err, ERRLEN, "another site's page may not publish on the web server's login "
 				 "(send a publish token, or list the origin in cors_origins with cors_credentials on)");
 			return PL_EFORBID;

@@ -142,6 +142,8 @@ int pl_store_publish(struct pl_store *st, struct pl_msg *m, size_t n)
 	return pl_store_publish_v(st, &v, 1);
 }
 
+#define CREATED_SKEW_MAX_MS 60000   /* see created_in_order() */
+
 /* Ids follow commit order, but a message's time was taken when its request
  * was read, before the write lock: one that waited longer for the lock (a
  * busy writer elsewhere, another publish process) would carry an earlier
@@ -161,12 +163,16 @@ static int created_in_order(struct pl_store *st, struct pl_msgv *v, size_t nv)
 		for (size_t i = 0; i < v[k].n; i++) {
 			struct pl_msg *m = &v[k].m[i];
 
-			if (m->created < floor) {
+			/* A wait for the lock is seconds at most; more is the clock
+			 * having been stepped, which later messages must not carry
+			 * on with (their expiry would move by as much). */
+			if (m->created < floor && floor - m->created <= CREATED_SKEW_MAX_MS) {
 				m->expires += floor - m->created;
 				m->created = floor;
 				m->body = NULL;     /* insert_one writes it again */
 			}
-			floor = m->created;
+			if (m->created > floor)
+				floor = m->created;
 		}
 	return PL_OK;
 }

@@ -690,8 +690,9 @@ static void pick(void *owner, void *ud)
 /* The long polls whose cursor a poll would now answer with "gap" (SPEC 10:
  * the oldest message kept is above cursor + 1): messages after it were
  * purged or deleted before this process read them, so no row will ever
- * tell the waiter. A waiter's cursor is never below seen, so only a floor
- * above seen (rare: a purge reached past everything read) needs the walk.
+ * tell the waiter. A waiter's true cursor is the larger of its own and seen
+ * (longpoll_empty()), so no waiter's is below seen, and only a floor above
+ * seen (rare: a purge reached past everything read) needs the walk.
  * Returns how many were marked. */
 static size_t mark_gaps(struct app *a)
 {
@@ -700,11 +701,14 @@ static size_t mark_gaps(struct app *a)
 
 	if (a->mode != PL_WAIT_LONGPOLL || floor <= a->seen)
 		return 0;
-	for (struct waiter *w = a->waiters; w; w = w->next)
-		if (w->cursor > 0 && floor > w->cursor) {
+	for (struct waiter *w = a->waiters; w; w = w->next) {
+		int64_t cur = w->cursor > a->seen ? w->cursor : a->seen;
+
+		if (cur > 0 && floor > cur) {
 			w->gap = 1;
 			n++;
 		}
+	}
 	return n;
 }
 

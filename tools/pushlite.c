@@ -334,11 +334,16 @@ static int cmd_tail(struct pl_conf *c, int argc, char **argv)
 		f.since = PL_SINCE_ID;
 		f.since_id = res.cursor;
 		/* Without a watch (no inotify, or the directory replaced and not
-		 * watched again yet: pl_wake_changed() tries) look every second. */
-		if (!res.more && !pl_wake_watching(w))
-			pl_wake_changed(w);
-		if (!res.more && tail_wait(w, pl_wake_watching(w) ? 5000 : 1000))
-			break;
+		 * watched again yet: pl_wake_changed() tries) look every second;
+		 * also once after the watch is back, for a commit made just before. */
+		if (!res.more) {
+			int watched = pl_wake_watching(w);
+
+			if (!watched)
+				pl_wake_changed(w);
+			if (tail_wait(w, watched ? 5000 : 1000))
+				break;
+		}
 	}
 	rc = 0;
 out:

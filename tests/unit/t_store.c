@@ -281,14 +281,19 @@ static void t_created_order(void)
 	   "since=3s: the message read 5 s ago and committed after the 1 s one is in (%s)", ids(&res));
 	pl_store_close(st);
 
-	/* An hour-old time between two of the window: by its own time the
+	/* A 40 s old time between two of the window: by its own time the
 	 * bisection would land on it and step past the first. */
 	st = open_fresh();
 	a = pub_at(st, "/t", NULL, NULL, NULL, -2000, 24 * 3600 * 1000LL);
-	pub_at(st, "/t", NULL, NULL, NULL, -3600 * 1000LL, 24 * 3600 * 1000LL);
+	pub_at(st, "/t", NULL, NULL, NULL, -40 * 1000LL, 24 * 3600 * 1000LL);
 	pub_at(st, "/t", NULL, NULL, NULL, -1000, 24 * 3600 * 1000LL);
 	ok(pl_store_query(st, &f, &res) == PL_OK && res.n == 3 && res.rows[0].id == a,
 	   "since=3s: none of the window skipped (%s)", ids(&res));
+	/* Further apart than any wait for the lock: the clock was stepped, and
+	 * the message keeps its own time (later ones must not inherit one). */
+	b = pub_at(st, "/t", NULL, NULL, NULL, -3600 * 1000LL, 24 * 3600 * 1000LL);
+	ok(pl_store_get(st, b, &res) == PL_OK && res.n == 1 && res.rows[0].created < pl_now_ms() - 3500 * 1000LL,
+	   "an hour behind the newest: its own time kept");
 	pl_result_free(&res);
 	pl_store_close(st);
 }
