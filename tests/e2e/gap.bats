@@ -17,6 +17,15 @@ del() {
 	pl_expect_status 204
 }
 
+# lp_pids: the long-poll processes of this server.
+lp_pids() {
+	local spid q
+	spid=$(pl_server_pid "$PL_STATE")
+	for q in $(pgrep -g "$spid"); do
+		if [ "$(readlink "/proc/$q/exe" 2>/dev/null)" = "$PL_BIN/longpoll" ]; then echo "$q"; fi
+	done
+}
+
 @test "gap: true only when a positive cursor is older than the oldest retained message - 1" {
 	pl_pub /g m1; m1=$PUB_ID
 	pl_pub /g m2; m2=$PUB_ID
@@ -107,16 +116,13 @@ del() {
 # purge can win in a few milliseconds, made certain.
 @test "gap: a held long poll whose next message is purged before it is read answers gap, as a poll would" {
 	pl_need longpoll
-	local spid lps p T=/lpgap c m2
+	local lps p T=/lpgap c m2
 	pl_pub "$T" first; c=$PUB_ID
 	curl -sS -g --max-time 30 -o "$BATS_TEST_TMPDIR/lp" \
 		"$PL_URL/push/longpoll?topic=$T&since=$c&timeout=20" 3>&- &
 	p=$!
 	wait_for 10 waiting_ge 1 || pl_fail "the long poll is not held"
-	spid=$(pl_server_pid "$PL_STATE")
-	lps=$(for q in $(pgrep -g "$spid"); do
-		if [ "$(readlink "/proc/$q/exe" 2>/dev/null)" = "$PL_BIN/longpoll" ]; then echo "$q"; fi
-	done)
+	lps=$(lp_pids)
 	[ -n "$lps" ] || pl_fail "no longpoll process found"
 	# shellcheck disable=SC2086
 	kill -STOP $lps
@@ -130,4 +136,42 @@ del() {
 		pl_fail "held long poll after the purge"
 	pl_poll "topic=$T&since=$c"
 	pl_jq_true '.gap == true' || pl_fail "a poll at the same cursor"
+}
+
+lp_at_zero() {  # a long poll that answers at once says cursor 0: the new file is in use
+	pl_get "/push/longpoll?topic=/fresh&timeout=0"
+	[ "$(pl_json .cursor)" = 0 ]
+}
+
+# Last in this file: it starts the database over. A long poll that joined
+# it empty (cursor 0) keeps that cursor while other topics' messages pass;
+# its true cursor is what its process has read since.
+@test "gap: a long poll that joined a new, empty database is told of its purged message too" {
+	pl_need longpoll
+	# One long-poll process (lighttpd's max-procs 1): the wake it is seen to
+	# handle below is the one the waiter's process handled.
+	[ "$PL_SERVER" = lighttpd ] || skip "needs one long-poll process"
+	local p1 p2 lps m
+	rm -f "$PL_DB" "$PL_DB-wal" "$PL_DB-shm"
+	"$PL_TOOLS/pushlite" --conf "$PL_CONF" init >/dev/null || pl_fail "pushlite init"
+	wait_for 10 lp_at_zero || pl_fail "the long-poll process did not take the new file: $BODY"
+	curl -sS -g --max-time 30 -o "$BATS_TEST_TMPDIR/lp1" "$PL_URL/push/longpoll?topic=/fresh/a&timeout=20" 3>&- &
+	p1=$!
+	curl -sS -g --max-time 30 -o "$BATS_TEST_TMPDIR/lp2" "$PL_URL/push/longpoll?topic=/fresh/b&timeout=20" 3>&- &
+	p2=$!
+	wait_for 10 waiting_ge 2 || pl_fail "the two long polls are not held"
+	pl_pub /fresh/b passes     # read by the process: the second long poll gets it
+	wait "$p2" || pl_fail "second long poll"
+	lps=$(lp_pids)
+	[ -n "$lps" ] || pl_fail "no longpoll process found"
+	# shellcheck disable=SC2086
+	kill -STOP $lps
+	pl_pub /fresh/a lost; m=$PUB_ID
+	PUSHLITE_CONF=$PL_CONF "$PL_TOOLS/pushlite-purge" --quiet --max-rows 0 || pl_fail "purge failed"
+	# shellcheck disable=SC2086
+	kill -CONT $lps
+	wait "$p1" || pl_fail "first long poll"
+	BODY=$(cat "$BATS_TEST_TMPDIR/lp1")
+	pl_jq_true --argjson m "$m" '.gap == true and .messages == [] and .cursor >= $m' ||
+		pl_fail "the long poll that joined at 0"
 }
