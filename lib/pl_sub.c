@@ -151,17 +151,24 @@ int pl_sub_since(const char *s, struct pl_filter *f)
  * request, and a message published meanwhile came after the client's
  * "now". 0 otherwise; also for a time a client made up beyond a minute
  * back (within it, it asks no more than since=60s would). */
-static int64_t received_ms(const struct pl_req *r)
+static int64_t arrived_ms(const struct pl_req *r, int64_t now)
 {
 	const char *t = pl_req_env(r, "HTTP_X_PUSHLITE_START");
-	int64_t us, ms, now = pl_now_ms();
+	int64_t us, ms;
 
 	if (!t || strncmp(t, "t=", 2) || pl_int_parse(t + 2, 0, INT64_MAX, &us) != PL_OK)
 		return 0;
 	ms = us / 1000;
+	return ms <= now && ms >= now - 60000 ? ms : 0;
+}
+
+static int64_t received_ms(const struct pl_req *r)
+{
+	int64_t now = pl_now_ms(), ms = arrived_ms(r, now);
+
 	/* A query a few ms after the arrival finds the same "now" from the
 	 * head: the search by time is for a request that waited. */
-	return ms <= now - 20 && ms >= now - 60000 ? ms : 0;
+	return ms && ms <= now - 20 ? ms : 0;
 }
 
 static int parse_since(struct pl_sub *sub, const struct pl_req *r, enum pl_sub_kind kind, char *msg, size_t msglen)
@@ -289,6 +296,13 @@ int pl_sub_parse(struct pl_sub *sub, const struct pl_req *r, const struct pl_con
 				return PL_EINVAL;
 			}
 			sub->timeout = n > c->longpoll_max_timeout ? c->longpoll_max_timeout : (int)n;
+		}
+		/* The timeout runs from when the client asked: mod_fcgid may take
+		 * a second or two to start a process for the request. */
+		{
+			int64_t now = pl_now_ms(), at = arrived_ms(r, now);
+
+			sub->waited_ms = at ? now - at : 0;
 		}
 	}
 	if (kind == PL_SUB_ADMIN) {

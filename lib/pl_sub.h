@@ -19,6 +19,9 @@ struct pl_sub {
 	struct pl_outopt out;
 	char user[PL_USER_MAX + 1];     /* the subscriber; "" anonymous */
 	int timeout;                    /* longpoll: seconds, capped by the config */
+	int64_t waited_ms;              /* longpoll: how long the web server held the
+	                                 * request before the program got it (Apache
+	                                 * says: X-Pushlite-Start), 0 when unknown */
 	int64_t until;                  /* the token's expiry, unix seconds; 0 none */
 	char *strs;                     /* one block holding every string f points to */
 };

@@ -448,7 +448,11 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 			goto answer_now;
 		}
 		w->cursor = res.cursor;
-		w->end_ms = now + (int64_t)w->sub.timeout * 1000;
+		/* From the client's request on (the web server may have held it
+		 * while it started this process): never before now. */
+		w->end_ms = now + (int64_t)w->sub.timeout * 1000 - w->sub.waited_ms;
+		if (w->end_ms < now)
+			w->end_ms = now;
 		/* Held requests always end 200. Sending the head and a first
 		 * byte now matters: lighttpd passes a response on, and watches
 		 * its client for a hang-up, only once body bytes came; so a client

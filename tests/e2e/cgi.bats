@@ -345,3 +345,16 @@ role = god"; do
 	pl_expect_status 200
 	pl_jq_true '.messages[0].data == "still works"'
 }
+
+@test "longpoll: the timeout runs from when the web server received the request (X-Pushlite-Start), not from when the program got it" {
+	pl_need longpoll
+	T=$(pl_topic)
+	t0=$(pl_now_ms)
+	# Apache's configs set the header; 2.5 s ago: mod_fcgid was slow to start a process.
+	CGI_ENV=("HTTP_X_PUSHLITE_START=t=$(( (t0 - 2500) * 1000 ))")
+	pl_cgi_req longpoll GET "topic=$T&timeout=3"
+	el=$(( $(pl_now_ms) - t0 ))
+	pl_expect_status 200
+	pl_jq_true '.messages == []'
+	(( el >= 300 && el < 2000 )) || pl_fail "timeout=3, asked 2.5 s before: answered after $el ms"
+}
