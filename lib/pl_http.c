@@ -145,9 +145,9 @@ static size_t host_len(const char *h, const char *scheme)
 {
 	size_t n = strlen(h);
 
-	if (scheme && !strcmp(scheme, "https") && n > 4 && !strcmp(h + n - 4, ":443"))
+	if (!strcmp(scheme, "https") && n > 4 && !strcmp(h + n - 4, ":443"))
 		return n - 4;
-	if ((!scheme || !strcmp(scheme, "http")) && n > 3 && !strcmp(h + n - 3, ":80"))
+	if (!strcmp(scheme, "http") && n > 3 && !strcmp(h + n - 3, ":80"))
 		return n - 3;
 	return n;
 }
@@ -167,14 +167,11 @@ int pl_http_foreign_origin(const struct pl_conf *c, const struct pl_req *req)
 	memcpy(scheme, o, (size_t)(host - o));
 	scheme[host - o] = '\0';
 	host += 3;
+	/* Host names no scheme: the Origin's says which port is the default. */
 	if (own) {
 		hn = host_len(host, scheme);
-		on = host_len(own, NULL);
+		on = host_len(own, scheme);
 		if (hn == on && !strncasecmp(host, own, hn))
-			return 0;
-		/* Host names no scheme: behind TLS its ":443" is the default too. */
-		if (!strcmp(scheme, "https") && (on = strlen(own)) > 4 && !strcmp(own + on - 4, ":443") &&
-		    hn == on - 4 && !strncasecmp(host, own, hn))
 			return 0;
 	}
 	return !(c->cors_credentials && origin_allowed(c, o, &wildcard) && !wildcard);

@@ -26,6 +26,22 @@ lp_pids() {
 	done
 }
 
+# purged_unread TOPIC TEXT: with the long-poll processes held still
+# (SIGSTOP), publish TEXT to TOPIC (its id in PUB_ID) and purge every row,
+# so that no row will ever tell a waiter of it: the race a purge can win in
+# a few milliseconds, made certain.
+purged_unread() {
+	local lps
+	lps=$(lp_pids)
+	[ -n "$lps" ] || pl_fail "no longpoll process found"
+	# shellcheck disable=SC2086
+	kill -STOP $lps
+	pl_pub "$1" "$2"
+	PUSHLITE_CONF=$PL_CONF "$PL_TOOLS/pushlite-purge" --quiet --max-rows 0 || pl_fail "purge failed"
+	# shellcheck disable=SC2086
+	kill -CONT $lps
+}
+
 @test "gap: true only when a positive cursor is older than the oldest retained message - 1" {
 	pl_pub /g m1; m1=$PUB_ID
 	pl_pub /g m2; m2=$PUB_ID
@@ -111,25 +127,15 @@ lp_pids() {
 	no_flag reset
 }
 
-# The long polls' process is held still (SIGSTOP) while a message commits and
-# a purge takes it, so that no row will ever tell the waiter: the race a
-# purge can win in a few milliseconds, made certain.
 @test "gap: a held long poll whose next message is purged before it is read answers gap, as a poll would" {
 	pl_need longpoll
-	local lps p T=/lpgap c m2
+	local p T=/lpgap c m2
 	pl_pub "$T" first; c=$PUB_ID
 	curl -sS -g --max-time 30 -o "$BATS_TEST_TMPDIR/lp" \
 		"$PL_URL/push/longpoll?topic=$T&since=$c&timeout=20" 3>&- &
 	p=$!
 	wait_for 10 waiting_ge 1 || pl_fail "the long poll is not held"
-	lps=$(lp_pids)
-	[ -n "$lps" ] || pl_fail "no longpoll process found"
-	# shellcheck disable=SC2086
-	kill -STOP $lps
-	pl_pub "$T" second; m2=$PUB_ID
-	PUSHLITE_CONF=$PL_CONF "$PL_TOOLS/pushlite-purge" --quiet --max-rows 0 || pl_fail "purge failed"
-	# shellcheck disable=SC2086
-	kill -CONT $lps
+	purged_unread "$T" second; m2=$PUB_ID
 	wait "$p" || pl_fail "long poll: curl failed"
 	BODY=$(cat "$BATS_TEST_TMPDIR/lp")
 	pl_jq_true --argjson m2 "$m2" '.gap == true and .messages == [] and .cursor >= $m2' ||
@@ -151,7 +157,7 @@ lp_at_zero() {  # a long poll that answers at once says cursor 0: the new file i
 	# One long-poll process (lighttpd's max-procs 1): the wake it is seen to
 	# handle below is the one the waiter's process handled.
 	[ "$PL_SERVER" = lighttpd ] || skip "needs one long-poll process"
-	local p1 p2 lps m
+	local p1 p2 m
 	rm -f "$PL_DB" "$PL_DB-wal" "$PL_DB-shm"
 	"$PL_TOOLS/pushlite" --conf "$PL_CONF" init >/dev/null || pl_fail "pushlite init"
 	wait_for 10 lp_at_zero || pl_fail "the long-poll process did not take the new file: $BODY"
@@ -162,14 +168,7 @@ lp_at_zero() {  # a long poll that answers at once says cursor 0: the new file i
 	wait_for 10 waiting_ge 2 || pl_fail "the two long polls are not held"
 	pl_pub /fresh/b passes     # read by the process: the second long poll gets it
 	wait "$p2" || pl_fail "second long poll"
-	lps=$(lp_pids)
-	[ -n "$lps" ] || pl_fail "no longpoll process found"
-	# shellcheck disable=SC2086
-	kill -STOP $lps
-	pl_pub /fresh/a lost; m=$PUB_ID
-	PUSHLITE_CONF=$PL_CONF "$PL_TOOLS/pushlite-purge" --quiet --max-rows 0 || pl_fail "purge failed"
-	# shellcheck disable=SC2086
-	kill -CONT $lps
+	purged_unread /fresh/a lost; m=$PUB_ID
 	wait "$p1" || pl_fail "first long poll"
 	BODY=$(cat "$BATS_TEST_TMPDIR/lp1")
 	pl_jq_true --argjson m "$m" '.gap == true and .messages == [] and .cursor >= $m' ||
