@@ -260,26 +260,16 @@ static void longpoll_answer(struct app *a, struct waiter *w, struct pl_result *r
 	pl_resp_free(&resp);
 }
 
-/* The answer of a long poll that ends with nothing new: its cursor. */
+/* The answer of a long poll that ends with nothing new: its cursor, and
+ * "gap" when a purge took what came after it before this process read it
+ * (mark_gaps()), as a poll at its cursor would say. */
 static void longpoll_empty(struct app *a, struct waiter *w)
 {
 	struct pl_result empty;
 
 	memset(&empty, 0, sizeof empty);
 	empty.cursor = w->cursor > a->seen ? w->cursor : a->seen;
-	longpoll_answer(a, w, &empty);
-}
-
-/* A held long poll whose cursor fell behind the oldest message kept (a
- * purge or delete took what came after it before this process read it):
- * answered at once with "gap", as a poll at its cursor would be. */
-static void longpoll_gap(struct app *a, struct waiter *w)
-{
-	struct pl_result empty;
-
-	memset(&empty, 0, sizeof empty);
-	empty.cursor = w->cursor > a->seen ? w->cursor : a->seen;
-	empty.gap = 1;
+	empty.gap = w->gap;
 	longpoll_answer(a, w, &empty);
 }
 
@@ -649,7 +639,7 @@ static void offer(struct app *a, struct waiter *w, const struct pl_result *tail,
 		if (tail->cursor > w->cursor)
 			w->cursor = tail->cursor;
 		if (w->gap)
-			longpoll_gap(a, w);
+			longpoll_empty(a, w);
 		return;
 	}
 	more = more || tail->more;
@@ -748,7 +738,7 @@ static void on_wake(void *ud)
 		for (struct waiter *w = a->waiters, *next; gaps && w; w = next) {
 			next = w->next;
 			if (w->gap)
-				longpoll_gap(a, w);
+				longpoll_empty(a, w);
 		}
 	} while (a->tail.more && a->waiters);
 	flush_got(a);
