@@ -177,6 +177,20 @@ static int created_in_order(struct pl_store *st, struct pl_msgv *v, size_t nv)
 	return PL_OK;
 }
 
+/* Waiters wake after a commit is visible: new rows for them, or rows gone
+ * that a held long poll's "gap" depends on. Without the touch they find it
+ * by their fallback timer, seconds late: said once. */
+static void wake_waiters(struct pl_store *st)
+{
+	if (pl_wake_touch(st->path) != 0) {
+		static _Atomic int said;
+
+		if (!atomic_exchange(&said, 1))
+			pl_log_warn("%s: cannot touch the database to wake waiters (%s): they wake by their "
+				    "timer instead", st->path, strerror(errno));
+	}
+}
+
 int pl_store_publish_v(struct pl_store *st, struct pl_msgv *v, size_t nv)
 {
 	int rc;
@@ -193,15 +207,7 @@ int pl_store_publish_v(struct pl_store *st, struct pl_msgv *v, size_t nv)
 		pl_sq_txn_end(st, 0);
 	} else {
 		pl_sq_ok();
-		/* Waiters wake after the commit is visible. Without the touch they
-		 * find it by their fallback timer, seconds late: said once. */
-		if (pl_wake_touch(st->path) != 0) {
-			static _Atomic int said;
-
-			if (!atomic_exchange(&said, 1))
-				pl_log_warn("%s: cannot touch the database to wake waiters (%s): they wake by their "
-					    "timer instead", st->path, strerror(errno));
-		}
+		wake_waiters(st);
 	}
 	return rc;
 }
@@ -344,10 +350,13 @@ static int delete_ids(struct pl_store *st, const int64_t *ids, size_t n, int64_t
 	}
 	if (rc == PL_OK)
 		rc = pl_sq_commit(st);
-	if (rc != PL_OK)
+	if (rc != PL_OK) {
 		pl_sq_txn_end(st, 0);
-	else
+	} else {
 		*deleted += batch;
+		if (batch)
+			wake_waiters(st);
+	}
 	return rc;
 }
 

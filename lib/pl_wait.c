@@ -75,6 +75,7 @@ struct app {
 	int conf_ok;
 	struct pl_store *st;
 	int64_t seen;           /* every row up to here was handed to the waiters */
+	int64_t gap_floor;      /* the oldest id kept - 1 at the last mark_gaps() walk */
 	struct waiter *waiters;
 	struct pl_tindex index; /* the waiters by subscribed topic */
 	uint64_t gen;           /* one per wake batch */
@@ -134,6 +135,7 @@ static int store_ready(struct app *a)
 		a->st = NULL;
 		end_all(a);
 		a->seen = 0;
+		a->gap_floor = 0;
 	}
 	if (a->st)
 		return PL_OK;
@@ -681,29 +683,43 @@ static void pick(void *owner, void *ud)
 	a->picked[a->npicked++] = w;
 }
 
-/* The long polls whose cursor a poll would now answer with "gap" (SPEC 10:
- * the oldest message kept is above cursor + 1): messages after it were
- * purged or deleted before this process read them, so no row will ever
- * tell the waiter. A waiter's true cursor is the larger of its own and seen
- * (longpoll_empty()), so no waiter's is below seen, and only a floor above
- * seen (rare: a purge reached past everything read) needs the walk.
- * Returns how many were marked. */
+/* The long polls whose answer must now say "gap" (SPEC 10: the oldest
+ * message kept is above cursor + 1), as a poll would: a request whose since
+ * was an id that a purge or a delete has now passed (whether or not the
+ * rows it took concerned the waiter: a poll at that id says "gap" too), and
+ * any waiter whose next rows were purged before this process read them, so
+ * that no row will ever tell it. A waiter's true cursor is the larger of its
+ * own and seen (longpoll_empty()). The floor only rises when something is
+ * deleted, so the walk over the waiters comes only then. Returns how many
+ * were marked. */
 static size_t mark_gaps(struct app *a)
 {
 	int64_t floor = a->tail.oldest ? a->tail.oldest - 1 : a->tail.head;
 	size_t n = 0;
 
-	if (a->mode != PL_WAIT_LONGPOLL || floor <= a->seen)
+	if (a->mode != PL_WAIT_LONGPOLL || floor <= a->gap_floor)
 		return 0;
+	a->gap_floor = floor;
 	for (struct waiter *w = a->waiters; w; w = w->next) {
 		int64_t cur = w->cursor > a->seen ? w->cursor : a->seen;
+		int64_t since = w->sub.f.since == PL_SINCE_ID ? w->sub.f.since_id : 0;
 
-		if (cur > 0 && floor > cur) {
+		if (!w->gap && ((cur > 0 && floor > cur) || (since > 0 && floor > since))) {
 			w->gap = 1;
 			n++;
 		}
 	}
 	return n;
+}
+
+/* The marked long polls that no new row answered: "gap" and the cursor. */
+static void answer_gaps(struct app *a, size_t gaps)
+{
+	for (struct waiter *w = a->waiters, *next; gaps && w; w = next) {
+		next = w->next;
+		if (w->gap)
+			longpoll_empty(a, w);
+	}
 }
 
 static void on_wake(void *ud)
@@ -719,13 +735,15 @@ static void on_wake(void *ud)
 			store_failed(a);
 			return;
 		}
-		if (a->tail.n == 0 && a->tail.cursor <= a->seen)
+		gaps = mark_gaps(a);
+		if (a->tail.n == 0 && a->tail.cursor <= a->seen) {
+			answer_gaps(a, gaps);   /* a purge or delete, nothing new */
 			break;
+		}
 		a->cache.valid = 0;     /* the rows it points into are replaced */
 		a->ev.valid = 0;
 		a->gen++;
 		a->npicked = 0;
-		gaps = mark_gaps(a);
 		for (size_t i = 0; i < a->tail.n; i++)
 			pl_tindex_each(&a->index, a->tail.rows[i].topic, pick, a);
 		/* offer() may end the waiter it is given, never another: the
@@ -734,12 +752,7 @@ static void on_wake(void *ud)
 			offer(a, a->picked[i], &a->tail, now_wall);
 		a->cache.valid = 0;
 		a->seen = a->tail.cursor;
-		/* Those no new row concerned: "gap" and the cursor. */
-		for (struct waiter *w = a->waiters, *next; gaps && w; w = next) {
-			next = w->next;
-			if (w->gap)
-				longpoll_empty(a, w);
-		}
+		answer_gaps(a, gaps);
 	} while (a->tail.more && a->waiters);
 	flush_got(a);
 }

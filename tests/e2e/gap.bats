@@ -144,6 +144,26 @@ purged_unread() {
 	pl_jq_true '.gap == true' || pl_fail "a poll at the same cursor"
 }
 
+@test "gap: a held long poll at an id answers gap at once when a purge passes that id, also over messages it did not want" {
+	pl_need longpoll
+	local p c m2
+	pl_pub /lpgap2/mine first; c=$PUB_ID
+	pl_pub /lpgap2/other x1
+	pl_pub /lpgap2/other x2; m2=$PUB_ID
+	# Held: nothing after c is on its topic; the process has read up to m2.
+	curl -sS -g --max-time 12 -o "$BATS_TEST_TMPDIR/lp" \
+		"$PL_URL/push/longpoll?topic=/lpgap2/mine&since=$c&timeout=20" 3>&- &
+	p=$!
+	wait_for 10 waiting_ge 1 || pl_fail "the long poll is not held"
+	PUSHLITE_CONF=$PL_CONF "$PL_TOOLS/pushlite-purge" --quiet --max-rows 1 || pl_fail "purge failed"
+	wait "$p" || pl_fail "long poll: no answer before its timeout's end (curl failed)"
+	BODY=$(cat "$BATS_TEST_TMPDIR/lp")
+	pl_jq_true --argjson m2 "$m2" '.gap == true and .messages == [] and .cursor >= $m2' ||
+		pl_fail "held long poll after the purge"
+	pl_poll "topic=/lpgap2/mine&since=$c"
+	pl_jq_true '.gap == true' || pl_fail "a poll at the same cursor"
+}
+
 lp_at_zero() {  # a long poll that answers at once says cursor 0: the new file is in use
 	pl_get "/push/longpoll?topic=/fresh&timeout=0"
 	[ "$(pl_json .cursor)" = 0 ]
