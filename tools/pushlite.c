@@ -291,8 +291,17 @@ static int cmd_tail(struct pl_conf *c, int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'u': f.user_filter = optarg; break;
-		case 'y': f.type = optarg; break;
+		case 'u':
+			/* What no token could name would match nothing, silently. */
+			if (!pl_auth_user_valid(optarg))
+				return bad_usage("tail", "bad --user value");
+			f.user_filter = optarg;
+			break;
+		case 'y':
+			if (!pl_sub_label_valid(optarg))
+				return bad_usage("tail", "bad --type value");
+			f.type = optarg;
+			break;
 		default: return 2;
 		}
 	}

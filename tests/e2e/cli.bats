@@ -24,14 +24,21 @@ cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
 @test "usage mistakes: one line that names the mistake, exit 2" {
 	for args in "" "publish" "tail" "token" "stats extra" "init extra" "frobnicate" "publish --bogus /t x" \
 		"tail --since" "token --user" "token --user a/b" "token --user bob --ttl soon" "publish /t one two" \
-		"publish --type a --type b /t x"; do
+		"publish --type a --type b /t x" "tail --user a/b /t" "tail --user /t"; do
 		# shellcheck disable=SC2086
-		out=$("$PL_TOOLS/pushlite" --conf "$PL_CONF" $args 2>&1 >/dev/null) && pl_fail "pushlite $args: exit 0"
-		run "$PL_TOOLS/pushlite" --conf "$PL_CONF" $args
+		out=$(timeout 10 "$PL_TOOLS/pushlite" --conf "$PL_CONF" $args 2>&1 >/dev/null) && pl_fail "pushlite $args: exit 0"
+		run timeout 10 "$PL_TOOLS/pushlite" --conf "$PL_CONF" $args
 		[ "$status" = 2 ] || pl_fail "pushlite $args: exit $status, expected 2"
 		[ "$(printf '%s\n' "$out" | wc -l)" = 1 ] || pl_fail "pushlite $args: not one line: $out"
 		[[ $out == pushlite:* ]] || pl_fail "pushlite $args: $out"
 	done
+	# Values with spaces or empty, which the loop above cannot pass.
+	for v in "a b" ""; do
+		run timeout 10 "$PL_TOOLS/pushlite" --conf "$PL_CONF" tail --user "$v" /t
+		[ "$status" = 2 ] || pl_fail "tail --user '$v': exit $status, expected 2: $output"
+	done
+	run timeout 10 "$PL_TOOLS/pushlite" --conf "$PL_CONF" tail --type "" /t
+	[ "$status" = 2 ] || pl_fail "tail --type '': exit $status, expected 2: $output"
 	out=$("$PL_TOOLS/pushlite" --conf "$PL_CONF" frobnicate 2>&1) || true
 	[[ $out == *frobnicate* ]] || pl_fail "the unknown command is not named: $out"
 	out=$("$PL_TOOLS/pushlite" --conf "$PL_CONF" publish --bogus /t x 2>&1) || true
