@@ -256,8 +256,8 @@ pl_inotify_room() {
 	fi
 }
 
-# pl_gen_apache_any BACKEND STATE PORT BIN WWW CONF: BACKEND is FCGID or
-# PROXY_FCGI (see apache-conf/dev.conf.in).
+# pl_gen_apache_any BACKEND STATE PORT BIN WWW CONF: BACKEND is FCGID,
+# PROXY_FCGI or CGID (see apache-conf/dev.conf.in).
 pl_gen_apache_any() {
 	local backend=$1 state=$2 port=$3 bin=$4 www=$5 conf=$6 user="" p
 	local errors="$PL_SRC_ROOT/errors"
@@ -294,7 +294,7 @@ Group $(id -gn "$u")"
 			errors="$state/errors"
 		fi
 	fi
-	[ "$backend" = FCGID ] && pl_inotify_room
+	[ "$backend" = PROXY_FCGI ] || pl_inotify_room
 	pl_subst "$PL_SRC_ROOT/apache-conf/dev.conf.in" "$state/apache.conf" \
 		STATE="$state" PORT="$port" WWW="$www" BIN="$bin" CONF="$conf" \
 		ERRORS="$errors" \
@@ -308,6 +308,11 @@ Group $(id -gn "$u")"
 
 pl_gen_apache() {
 	pl_gen_apache_any FCGID "$@"
+}
+
+# Plain CGI through mod_cgid (docs/deploy.md 4e).
+pl_gen_apache_cgi() {
+	pl_gen_apache_any CGID "$@"
 }
 
 # The programs for mod_proxy_fcgi: STATE/backends.sh, sourced by the
@@ -372,6 +377,7 @@ pl_gen() {
 	lighttpd) pl_gen_lighttpd "$@" ;;
 	apache) pl_gen_apache "$@" ;;
 	apache-proxy) pl_gen_apache_proxy "$@" ;;
+	apache-cgi) pl_gen_apache_cgi "$@" ;;
 	*) echo "pl_gen: unknown server '$kind'" >&2; return 1 ;;
 	esac
 }
@@ -381,7 +387,7 @@ pl_gen() {
 pl_state_owner() {
 	local kind=$1 state=$2
 	case $kind in
-	apache|apache-proxy) ;;
+	apache|apache-proxy|apache-cgi) ;;
 	*) return 0 ;;
 	esac
 	if [ "$(id -u)" = 0 ]; then
@@ -425,7 +431,7 @@ pl_server_start() {
 			"$(pl_lighttpd_bin)" -D -f "$state/lighttpd.conf" \
 			</dev/null >>"$log" 2>&1 3>&- 4>&- 5>&- &
 		;;
-	apache)
+	apache|apache-cgi)
 		"$(pl_apache_bin)" -t -f "$state/apache.conf" >>"$log" 2>&1 || {
 			cat "$log" >&2
 			return 1

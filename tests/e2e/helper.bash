@@ -93,7 +93,9 @@ pl_setup_server() {
 			PL_BIN=$PL_GEN_BIN && export PL_BIN ;;
 		apache-proxy) pl_gen_apache_proxy "$PL_STATE" "$PL_PORT" "$PL_BIN" "$PL_ROOT/www" "$PL_CONF" &&
 			PL_BIN=$PL_GEN_BIN && export PL_BIN ;;
-		*) echo "PL_SERVER must be lighttpd, apache or apache-proxy" >&2; return 1 ;;
+		apache-cgi) pl_gen_apache_cgi "$PL_STATE" "$PL_PORT" "$PL_BIN" "$PL_ROOT/www" "$PL_CONF" &&
+			PL_BIN=$PL_GEN_BIN && export PL_BIN ;;
+		*) echo "PL_SERVER must be lighttpd, apache, apache-proxy or apache-cgi" >&2; return 1 ;;
 		esac
 		pl_state_owner "$PL_SERVER" "$PL_STATE"
 		pl_server_start "$PL_SERVER" "$PL_STATE" || return 1

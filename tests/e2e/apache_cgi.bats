@@ -1,0 +1,75 @@
+#!/usr/bin/env bats
+# SPEC 1, 4: every program as plain CGI behind Apache's mod_cgid, set up as
+# docs/deploy.md 4e says, on a host whose global mod_deflate compresses XML
+# and JavaScript (Debian's deflate.conf). Runs in the apache pass, with a
+# server of its own; a process per request, so few requests.
+
+load helper
+
+setup_file() {
+	[ "$PL_SERVER" = apache ] || return 0
+	# Keep-alive writes every 3 s (the default): what must come at once
+	# has to come sooner.
+	PL_SERVER=apache-cgi pl_setup_server longpoll_keepalive=3 stream_max_time=60
+}
+teardown_file() { pl_teardown_server; }
+
+setup() {
+	[ "$PL_SERVER" = apache ] || skip "starts an Apache with mod_cgid of its own, in the apache pass"
+	pl_need publish poll longpoll stream admin
+}
+
+@test "CGI behind Apache: publish, poll, admin and health answer as under FastCGI" {
+	pl_pub /cgi/a hello
+	pl_poll "topic=/cgi&since=all"
+	pl_expect_status 200
+	pl_jq_true '[.messages[].data] == ["hello"]'
+	pl_get /push/health
+	pl_expect_status 200
+	pl_admin GET /push/admin/stats
+	pl_expect_status 200
+	pl_jq_true '.rows >= 1'
+	pl_publish "topic=/cgi/a" -H 'Content-Type: application/json' --data-binary '{"a":'
+	pl_expect_error 400
+}
+
+@test "CGI behind Apache: a held long poll wakes at once on a publish" {
+	local p out=$BATS_TEST_TMPDIR/lp
+	curl -sS -g --max-time 8 -o "$out" "$PL_URL/push/longpoll?topic=/cgi/lp&timeout=30" 3>&- &
+	p=$!
+	wait_for 10 waiting_ge 1 || pl_fail "the long poll is not held"
+	pl_pub /cgi/lp woke
+	wait "$p" || pl_fail "no answer within 8 s of a 30 s long poll (curl failed)"
+	BODY=$(cat "$out")
+	pl_jq_true '[.messages[].data] == ["woke"]'
+}
+
+@test "CGI behind Apache: each stream format carries a message the moment it is published" {
+	local f out p
+	for f in sse ndjson js xml jsonp; do
+		out=$BATS_TEST_TMPDIR/stream.$f
+		curl -sS -g -N --max-time 20 -o "$out" \
+			"$PL_URL/push/stream?topic=/cgi/s$f&format=$f&callback=cb" 3>&- &
+		p=$!
+		wait_for 10 waiting_ge 1 || pl_fail "$f: the stream is not held"
+		pl_pub "/cgi/s$f" "now-$f"
+		wait_for 2 grep -q "now-$f" "$out" ||
+			{ kill "$p"; pl_fail "$f: the message did not arrive within 2 s: $(head -c 300 "$out")"; }
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null || true   # killed: 143
+		wait_for 10 waiting_le 0 || pl_fail "$f: the stream's place was not freed"
+	done
+}
+
+@test "CGI behind Apache: a held XML or JSONP long poll sends its head at once, and a client that leaves frees its place" {
+	local f hdr
+	for f in xml jsonp; do
+		hdr=$BATS_TEST_TMPDIR/head.$f
+		# curl gives up after 2 s of a 30 s long poll: the head came before
+		# (held back, it would come with the first blank, at 3 s).
+		curl -sS -g -N --max-time 2 -D "$hdr" -o /dev/null \
+			"$PL_URL/push/longpoll?topic=/cgi/h$f&timeout=30&format=$f&callback=cb" 3>&- 2>/dev/null || true
+		grep -q '^HTTP/1.1 200' "$hdr" || pl_fail "$f: no head within 2 s: $(cat "$hdr")"
+		wait_for 10 waiting_le 0 || pl_fail "$f: the long poll's place was not freed after its client left"
+	done
+}
