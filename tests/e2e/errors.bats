@@ -251,6 +251,14 @@ TABLE
 	printf '%s' "$BODY" | jq -e .cursor >/dev/null || { pl_show; pl_fail "not the whole JSON"; }
 }
 
+# The last answer is headed as the programs' own errors are: nosniff, and
+# no validators (an error page served from a file must not look cacheable).
+headed_as_ours() {
+	[ "$(pl_hdr X-Content-Type-Options)" = nosniff ] || { pl_show; pl_fail "$HTTP_STATUS without nosniff"; }
+	! pl_hdr ETag >/dev/null || { pl_show; pl_fail "$HTTP_STATUS with an ETag"; }
+	! pl_hdr Last-Modified >/dev/null || { pl_show; pl_fail "$HTTP_STATUS with Last-Modified"; }
+}
+
 @test "errors the web server raises itself (no length, unknown method, bad escape) are JSON too" {
 	pl_req POST '/push/publish?topic=/e' -H "Authorization: Bearer $PL_PUB_TOKEN" -H 'Content-Length:'
 	case $HTTP_STATUS in 400|411) ;; *) pl_show; pl_fail "POST without a body or length: $HTTP_STATUS" ;; esac
@@ -268,10 +276,12 @@ TABLE
 	[ "$HTTP_STATUS" != 405 ] || pl_hdr Allow >/dev/null || { pl_show; pl_fail "a 405 without Allow"; }
 	pl_expect_error "$HTTP_STATUS"
 	[[ $BODY != *"$PL_PUB_TOKEN"* ]] || { pl_show; pl_fail "TRACE echoed the token"; }
+	headed_as_ours
 	long=$(head -c 9000 /dev/zero | tr '\0' a)
 	pl_req GET "/push/poll?topic=/e&x=$long"
 	case $HTTP_STATUS in 414|431|400) ;; *) pl_show; pl_fail "a 9,000-byte URL: $HTTP_STATUS" ;; esac
 	pl_expect_error "$HTTP_STATUS"
+	headed_as_ours
 	pl_req GET '/push/poll?topic=/e' -H "X-Big: $long"
 	case $HTTP_STATUS in 400|431) ;; *) pl_show; pl_fail "a 9,000-byte header: $HTTP_STATUS" ;; esac
 	pl_expect_error "$HTTP_STATUS"
