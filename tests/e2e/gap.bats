@@ -127,41 +127,47 @@ purged_unread() {
 	no_flag reset
 }
 
+# hold_lp TOPIC CURSOR SECONDS: a long poll (timeout 20 s) at CURSOR, held
+# (its body goes to $BATS_TEST_TMPDIR/lp; curl gives up after SECONDS); its
+# curl's pid in LP_PID.
+hold_lp() {
+	curl -sS -g --max-time "$3" -o "$BATS_TEST_TMPDIR/lp" \
+		"$PL_URL/push/longpoll?topic=$1&since=$2&timeout=20" 3>&- &
+	LP_PID=$!
+	wait_for 10 waiting_ge 1 || pl_fail "the long poll is not held"
+}
+
+# gap_answered TOPIC CURSOR M: the held long poll answered gap, no messages
+# and a cursor at M or beyond, and a poll at CURSOR says gap too.
+gap_answered() {
+	wait "$LP_PID" || pl_fail "long poll: no answer before curl gave up"
+	BODY=$(cat "$BATS_TEST_TMPDIR/lp")
+	pl_jq_true --argjson m "$3" '.gap == true and .messages == [] and .cursor >= $m' ||
+		pl_fail "held long poll after the purge"
+	pl_poll "topic=$1&since=$2"
+	pl_jq_true '.gap == true' || pl_fail "a poll at the same cursor"
+}
+
 @test "gap: a held long poll whose next message is purged before it is read answers gap, as a poll would" {
 	pl_need longpoll
-	local p T=/lpgap c m2
+	local T=/lpgap c m2
 	pl_pub "$T" first; c=$PUB_ID
-	curl -sS -g --max-time 30 -o "$BATS_TEST_TMPDIR/lp" \
-		"$PL_URL/push/longpoll?topic=$T&since=$c&timeout=20" 3>&- &
-	p=$!
-	wait_for 10 waiting_ge 1 || pl_fail "the long poll is not held"
+	hold_lp "$T" "$c" 30
 	purged_unread "$T" second; m2=$PUB_ID
-	wait "$p" || pl_fail "long poll: curl failed"
-	BODY=$(cat "$BATS_TEST_TMPDIR/lp")
-	pl_jq_true --argjson m2 "$m2" '.gap == true and .messages == [] and .cursor >= $m2' ||
-		pl_fail "held long poll after the purge"
-	pl_poll "topic=$T&since=$c"
-	pl_jq_true '.gap == true' || pl_fail "a poll at the same cursor"
+	gap_answered "$T" "$c" "$m2"
 }
 
 @test "gap: a held long poll at an id answers gap at once when a purge passes that id, also over messages it did not want" {
 	pl_need longpoll
-	local p c m2
+	local c m2
 	pl_pub /lpgap2/mine first; c=$PUB_ID
 	pl_pub /lpgap2/other x1
 	pl_pub /lpgap2/other x2; m2=$PUB_ID
 	# Held: nothing after c is on its topic; the process has read up to m2.
-	curl -sS -g --max-time 12 -o "$BATS_TEST_TMPDIR/lp" \
-		"$PL_URL/push/longpoll?topic=/lpgap2/mine&since=$c&timeout=20" 3>&- &
-	p=$!
-	wait_for 10 waiting_ge 1 || pl_fail "the long poll is not held"
+	# curl gives up after 12 s, long before the 20 s timeout.
+	hold_lp /lpgap2/mine "$c" 12
 	PUSHLITE_CONF=$PL_CONF "$PL_TOOLS/pushlite-purge" --quiet --max-rows 1 || pl_fail "purge failed"
-	wait "$p" || pl_fail "long poll: no answer before its timeout's end (curl failed)"
-	BODY=$(cat "$BATS_TEST_TMPDIR/lp")
-	pl_jq_true --argjson m2 "$m2" '.gap == true and .messages == [] and .cursor >= $m2' ||
-		pl_fail "held long poll after the purge"
-	pl_poll "topic=/lpgap2/mine&since=$c"
-	pl_jq_true '.gap == true' || pl_fail "a poll at the same cursor"
+	gap_answered /lpgap2/mine "$c" "$m2"
 }
 
 lp_at_zero() {  # a long poll that answers at once says cursor 0: the new file is in use
