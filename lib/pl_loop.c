@@ -586,10 +586,21 @@ static void conn_read(struct conn *c)
 	if (n < 0 && errno == EAGAIN)
 		return;
 	if (n == 0 && c->r && !c->closing && !c->dead) {
-		/* EOF with the request held: the client left and the web server
-		 * passed its FIN on (lighttpd's tcp-fin-propagate). End the
-		 * request as for an abort, so that the server sees it done and
-		 * does not log "unexpected end-of-file" as if we had died. */
+		/* EOF with the request held: the web server passed the client's
+		 * FIN on (lighttpd's tcp-fin-propagate). A client that only
+		 * half-closed still reads: the handler ends the request with a
+		 * whole answer, and the connection closes once it is sent. */
+		if (L.ops->on_eof) {
+			/* flush() closes once all is sent; while some waits, a
+			 * later read finds this EOF again with output queued. */
+			c->peer_eof = 1;
+			L.ops->on_eof(L.ud, c->r);
+			if (!c->r || c->dead)
+				return;
+			c->peer_eof = 0;
+		}
+		/* Else end it as for an abort, so that the server sees it done
+		 * and does not log "unexpected end-of-file" as if we had died. */
 		aborted(c);
 		if (!c->dead)
 			c->close_after = 1;

@@ -33,6 +33,12 @@ struct pl_loop_ops {
 	/* The client or web server is gone: forget r; it is freed after return.
 	 * Calling pl_loop_write/pl_loop_end on r inside on_gone is harmless (-1 / no-op). */
 	void (*on_gone)(void *ud, struct pl_lreq *r);
+	/* The web server passed the client's FIN on while r is held (lighttpd's
+	 * tcp-fin-propagate): the client left, or only stopped sending and still
+	 * reads (a half-close). The handler ends r now with a complete answer,
+	 * which a client that left never costs more than a write. May be NULL,
+	 * or leave r held: r then gets on_gone. */
+	void (*on_eof)(void *ud, struct pl_lreq *r);
 	/* The database may have changed: at most once per loop turn, again ~20 ms
 	 * after a burst (see pl_wake_touch), and every fallback_ms as a safety net.
 	 * Not called while no request is held. */

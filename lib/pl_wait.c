@@ -807,6 +807,23 @@ static void on_gone(void *ud, struct pl_lreq *lr)
 		waiter_unlink(ud, w);
 }
 
+/* The client's FIN came through the web server: it left, or it only
+ * half-closed and still reads. Either way the request ends now, with what
+ * its timeout would have given (a long poll's cursor, a stream's end), so
+ * that a half-closed client reads a whole answer, not a cut one. */
+static void on_eof(void *ud, struct pl_lreq *lr)
+{
+	struct app *a = ud;
+	struct waiter *w = pl_lreq_data(lr);
+
+	if (!w)
+		return;
+	if (a->mode == PL_WAIT_LONGPOLL)
+		longpoll_empty(a, w);
+	else
+		stream_close(a, w);
+}
+
 static void on_shutdown(void *ud)
 {
 	struct app *a = ud;
@@ -832,7 +849,7 @@ int pl_wait_main(enum pl_wait_mode mode, const char *name, int argc, char **argv
 {
 	static struct app a;
 	struct pl_loop_ops ops = {
-		.on_request = on_request, .on_gone = on_gone, .on_wake = on_wake,
+		.on_request = on_request, .on_gone = on_gone, .on_eof = on_eof, .on_wake = on_wake,
 		.on_timer = on_timer, .on_shutdown = on_shutdown, .on_turn = on_turn,
 	};
 	struct pl_loop_conf lc;

@@ -242,3 +242,52 @@ five_wake() {
 	[[ $BODY == '/**/cb({'*'"error":"push_off"'*"\"retry_after\":$ra"* ]] ||
 		{ pl_show; pl_fail "JSONP: no retry_after $ra inside"; }
 }
+
+# half_closed PATH OUT: GET PATH with HTTP/1.0, then shut the socket for
+# writing (a client that has said all it has to say, and still reads), and
+# write the body that came back (chunked framing undone) to OUT.
+half_closed() {
+	python3 - "$PL_PORT" "$1" "$2" <<'PY' 3>&-
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(("GET %s HTTP/1.0\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n" % sys.argv[2]).encode())
+s.shutdown(socket.SHUT_WR)
+s.settimeout(20)
+out = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    out += d
+head, _, body = out.partition(b"\r\n\r\n")
+if b"transfer-encoding: chunked" in head.lower():
+    plain, rest = b"", body
+    while True:
+        size, _, rest = rest.partition(b"\r\n")
+        n = int(size.split(b";")[0], 16)
+        if n == 0:
+            break
+        plain, rest = plain + rest[:n], rest[n + 2:]
+    body = plain
+if b"content-encoding: gzip" in head.lower():
+    import gzip
+    body = gzip.decompress(body)
+open(sys.argv[3], "wb").write(body)
+PY
+}
+
+@test "a client that half-closes after its request gets a whole answer (JSON, XML, gzip), held or ended at once" {
+	local f out
+	for f in json xml; do
+		out=$BATS_TEST_TMPDIR/half.$f
+		half_closed "/push/longpoll?topic=/lp/half&timeout=3&format=$f" "$out" ||
+			pl_fail "$f: the answer could not be read whole (cut chunks or gzip)"
+		if [ "$f" = json ]; then
+			jq -e '.cursor >= 0 and .messages == []' "$out" >/dev/null ||
+				pl_fail "json: not a whole answer: $(head -c 200 "$out")"
+		else
+			xmllint --noout "$out" && grep -q '</messages>' "$out" ||
+				pl_fail "xml: not a whole document: $(head -c 200 "$out")"
+		fi
+	done
+}
