@@ -83,6 +83,7 @@ struct pl_lreq {
 	struct conn *c;         /* NULL once gone */
 	int cgi;                /* env is environ: never freed */
 	void *data;
+	int want_drained;       /* on_drained when the queue is empty */
 	char **env;             /* owned unless CGI (then environ) */
 	char *body;
 };
@@ -444,6 +445,19 @@ int pl_loop_write(struct pl_lreq *r, const void *p, size_t n)
 	if (c->out_len - c->out_off > PL_LOOP_OUT_MAX)
 		return -1;
 	return stdout_write(c, p, n);
+}
+
+size_t pl_loop_unsent(const struct pl_lreq *r)
+{
+	const struct conn *c = r->c;
+
+	return c && !c->dead ? c->out_len - c->out_off : 0;
+}
+
+void pl_loop_when_drained(struct pl_lreq *r)
+{
+	if (L.ops->on_drained && pl_loop_unsent(r) > 0)
+		r->want_drained = 1;
 }
 
 void pl_loop_turn_in(int ms)
@@ -1026,8 +1040,13 @@ int pl_loop_run(const struct pl_loop_conf *conf, const struct pl_loop_ops *ops, 
 					conn_kill(c);   /* the web server closed our stdout */
 					continue;
 				}
-				if (evs[i].events & EPOLLOUT)
+				if (evs[i].events & EPOLLOUT) {
 					flush(c);
+					if (!c->dead && c->r && c->r->want_drained && c->out_off == c->out_len) {
+						c->r->want_drained = 0;
+						L.ops->on_drained(L.ud, c->r);
+					}
+				}
 				if (!c->dead && !c->cgi && evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 					conn_read(c);
 			}

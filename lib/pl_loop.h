@@ -39,6 +39,9 @@ struct pl_loop_ops {
 	 * which a client that left never costs more than a write. May be NULL,
 	 * or leave r held: r then gets on_gone. */
 	void (*on_eof)(void *ud, struct pl_lreq *r);
+	/* Everything r had queued is sent, and r asked to hear of it
+	 * (pl_loop_when_drained). May be NULL when nobody asks. */
+	void (*on_drained)(void *ud, struct pl_lreq *r);
 	/* The database may have changed: at most once per loop turn, again ~20 ms
 	 * after a burst (see pl_wake_touch), and every fallback_ms as a safety net.
 	 * Not called while no request is held. */
@@ -85,6 +88,14 @@ void pl_loop_end(struct pl_lreq *r);
  * nothing is queued: a fan-out answers thousands of requests in a row. The
  * last piece is queued even when PL_LOOP_OUT_MAX bytes wait already. */
 void pl_loop_end_with(struct pl_lreq *r, const void *p, size_t n);
+
+/* Bytes of r's answer queued and not yet taken by the web server (0 when r
+ * is gone). */
+size_t pl_loop_unsent(const struct pl_lreq *r);
+/* Call on_drained(r) once, when all that is queued now has been sent. Only
+ * while something is queued (pl_loop_unsent() > 0): the call comes from the
+ * descriptor becoming writable. */
+void pl_loop_when_drained(struct pl_lreq *r);
 
 /* Set r's one deadline (CLOCK_MONOTONIC ms, see pl_loop_now_ms); 0 clears it.
  * Thousands of timers cost O(log n) each. */

@@ -65,6 +65,7 @@ struct waiter {
 	uint64_t gen;           /* the wake batch that last picked it */
 	int gz;                 /* a long poll whose body is gzip (pl_gzip.h) */
 	int gap;                /* a long poll whose answer says "gap" (see on_wake) */
+	int backlog;            /* a stream still writing its backlog (stream_backlog) */
 	struct pl_gzip gzs;
 	struct waiter *prev, *next;
 };
@@ -330,11 +331,62 @@ static long host_waiting(struct app *a)
 	return (others > 0 ? others : 0) + pl_loop_waiting() - 1;
 }
 
+/* Write a stream's backlog, res and the pages after it. Past half the
+ * output bound it goes on when the web server has taken what is queued
+ * (on_drained), so that a reader that keeps up is never cut off as one
+ * that falls behind is; meanwhile wakes pass it by (offer), since the next
+ * page is read from its cursor anyway. -1 when the stream must end. */
+static int stream_backlog(struct app *a, struct waiter *w, struct pl_result *res)
+{
+	for (;;) {
+		if (stream_rows(a, w, res->rows, res->n) != 0)
+			return -1;
+		w->cursor = res->cursor;
+		w->backlog = 0;
+		if (!res->more)
+			return 0;
+		w->sub.f.since = PL_SINCE_ID;
+		w->sub.f.since_id = w->cursor;
+		if (pl_loop_unsent(w->lr) > PL_LOOP_OUT_MAX / 2) {
+			w->backlog = 1;
+			pl_loop_when_drained(w->lr);
+			return 0;
+		}
+		if (q(pl_store_query(a->st, &w->sub.f, res)) != PL_OK) {
+			store_failed(a);
+			return -1;
+		}
+	}
+}
+
+static void on_drained(void *ud, struct pl_lreq *lr)
+{
+	struct app *a = ud;
+	struct waiter *w = pl_lreq_data(lr);
+	struct pl_result res;
+
+	if (!w || !w->backlog)
+		return;
+	memset(&res, 0, sizeof res);
+	if (store_ready(a) != PL_OK) {
+		stream_close(a, w);     /* the client resumes from its last id */
+		return;
+	}
+	if (q(pl_store_query(a->st, &w->sub.f, &res)) != PL_OK) {
+		store_failed(a);
+		stream_close(a, w);
+	} else if (stream_backlog(a, w, &res) != 0) {
+		stream_close(a, w);
+	} else {
+		flush_got(a);
+	}
+	pl_result_free(&res);
+}
+
 /* Begin a stream: headers (added to resp, which carries the CORS headers
  * already), preamble, then the backlog since the cursor. */
 static int stream_begin(struct app *a, struct waiter *w, struct pl_resp *resp, struct pl_result *res)
 {
-	int rc;
 
 	pl_out_stream_headers(resp, &w->sub.out);
 	pl_resp_header(resp, "Cache-Control", "no-store");
@@ -343,20 +395,7 @@ static int stream_begin(struct app *a, struct waiter *w, struct pl_resp *resp, s
 	pl_out_stream_start(&a->out, &w->sub.out, SSE_RETRY_MS);
 	if (pl_loop_write(w->lr, a->out.p, a->out.len) != 0)
 		return -1;
-	/* The whole backlog now: a wake only brings rows newer than it. */
-	for (;;) {
-		if (stream_rows(a, w, res->rows, res->n) != 0)
-			return -1;
-		w->cursor = res->cursor;
-		if (!res->more)
-			return 0;
-		w->sub.f.since = PL_SINCE_ID;
-		w->sub.f.since_id = w->cursor;
-		if ((rc = q(pl_store_query(a->st, &w->sub.f, res))) != PL_OK) {
-			store_failed(a);
-			return -1;
-		}
-	}
+	return stream_backlog(a, w, res);
 }
 
 static int longpoll_answers_now(const struct waiter *w, const struct pl_result *res)
@@ -586,6 +625,8 @@ static void offer(struct app *a, struct waiter *w, const struct pl_result *tail,
 	int contiguous = 1, more = 0;
 	int64_t cursor;
 
+	if (w->backlog)
+		return;         /* its next backlog page reads these too */
 	while (first < tail->n && tail->rows[first].id <= w->cursor)
 		first++;
 	if (a->mode == PL_WAIT_STREAM) {
@@ -849,7 +890,7 @@ int pl_wait_main(enum pl_wait_mode mode, const char *name, int argc, char **argv
 {
 	static struct app a;
 	struct pl_loop_ops ops = {
-		.on_request = on_request, .on_gone = on_gone, .on_eof = on_eof, .on_wake = on_wake,
+		.on_request = on_request, .on_gone = on_gone, .on_eof = on_eof, .on_drained = on_drained, .on_wake = on_wake,
 		.on_timer = on_timer, .on_shutdown = on_shutdown, .on_turn = on_turn,
 	};
 	struct pl_loop_conf lc;

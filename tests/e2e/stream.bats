@@ -205,3 +205,21 @@ PY
 	xmllint --noout "$BATS_TEST_TMPDIR/out" || pl_fail "the cut stream is no well-formed XML document"
 	tail -c 20 "$BATS_TEST_TMPDIR/out" | grep -q '</messages>' || pl_fail "no </messages> at the end"
 }
+
+@test "a backlog far over the output bound reaches a reader that keeps up, in one stream" {
+	local T=/s/backlog first n b line
+	line=$(head -c 3000 /dev/zero | tr '\0' 'y')
+	# 1,500 messages of 3 KB (4.5 MB; pages of 100 are 300 KB, over the
+	# bound by themselves) in batches under max_body; the one stream ends
+	# at stream_max_time (4 s here)
+	for b in 0 1 2 3 4; do
+		for n in $(seq 1 300); do printf '{"data":"%s %d"}\n' "$line" $((b * 300 + n)); done >"$BATS_TEST_TMPDIR/batch"
+		pl_publish "topic=$T" -H 'Content-Type: application/x-ndjson' --data-binary @"$BATS_TEST_TMPDIR/batch"
+		pl_expect_status 201
+		[ "$b" = 0 ] && first=$(pl_json '.ids[0]')
+	done
+	curl -sS -g -N --max-time 20 -o "$BATS_TEST_TMPDIR/out" \
+		"$PL_URL/push/stream?topic=$T&format=ndjson&since=$((first - 1))" || true
+	n=$(grep -c '"topic"' "$BATS_TEST_TMPDIR/out" || true)
+	[ "$n" = 1500 ] || pl_fail "one stream carried $n of the 1,500 messages of its backlog"
+}
