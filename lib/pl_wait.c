@@ -387,7 +387,6 @@ static void on_drained(void *ud, struct pl_lreq *lr)
  * already), preamble, then the backlog since the cursor. */
 static int stream_begin(struct app *a, struct waiter *w, struct pl_resp *resp, struct pl_result *res)
 {
-
 	pl_out_stream_headers(resp, &w->sub.out);
 	pl_resp_header(resp, "Cache-Control", "no-store");
 	pl_buf_reset(&a->out);
@@ -816,8 +815,16 @@ static void on_timer(void *ud, struct pl_lreq *lr)
 		stream_close(a, w);
 		return;
 	}
-	pl_buf_reset(&a->out);
 	beat = a->mode == PL_WAIT_STREAM && now >= w->beat_ms;
+	if (w->backlog) {
+		/* Its backlog flows as the reader takes it (on_drained): no
+		 * sign of life is needed, and one page may hold the queue over
+		 * the bound for a moment. */
+		w->hb_ms = next_beat(a, w, now, beat);
+		arm_timer(w);
+		return;
+	}
+	pl_buf_reset(&a->out);
 	if (beat) {
 		pl_out_stream_heartbeat(&a->out, &w->sub.out);
 	} else if (a->mode == PL_WAIT_STREAM) {
