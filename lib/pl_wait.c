@@ -276,6 +276,16 @@ static void longpoll_empty(struct app *a, struct waiter *w)
 	longpoll_answer(a, w, &empty);
 }
 
+/* End w as its time running out does: a long poll with its cursor, a
+ * stream with its format's end (the client reconnects with its last id). */
+static void waiter_finish(struct app *a, struct waiter *w)
+{
+	if (a->mode == PL_WAIT_LONGPOLL)
+		longpoll_empty(a, w);
+	else
+		stream_close(a, w);
+}
+
 /* Write rows to a stream; -1 when the client cannot keep up or is gone. */
 static int stream_rows(struct app *a, struct waiter *w, const struct pl_row *rows, size_t n)
 {
@@ -806,13 +816,8 @@ static void on_timer(void *ud, struct pl_lreq *lr)
 
 	if (!w)
 		return;
-	if (now >= w->end_ms && a->mode == PL_WAIT_LONGPOLL) {
-		longpoll_empty(a, w);
-		return;
-	}
 	if (now >= w->end_ms) {
-		/* The maximum time is up: the client reconnects with its last id. */
-		stream_close(a, w);
+		waiter_finish(a, w);
 		return;
 	}
 	beat = a->mode == PL_WAIT_STREAM && now >= w->beat_ms;
@@ -861,15 +866,10 @@ static void on_gone(void *ud, struct pl_lreq *lr)
  * that a half-closed client reads a whole answer, not a cut one. */
 static void on_eof(void *ud, struct pl_lreq *lr)
 {
-	struct app *a = ud;
 	struct waiter *w = pl_lreq_data(lr);
 
-	if (!w)
-		return;
-	if (a->mode == PL_WAIT_LONGPOLL)
-		longpoll_empty(a, w);
-	else
-		stream_close(a, w);
+	if (w)
+		waiter_finish(ud, w);
 }
 
 static void on_shutdown(void *ud)
@@ -884,13 +884,8 @@ static void on_shutdown(void *ud)
 /* Answer every held long poll with its cursor; end every stream. */
 static void end_all(struct app *a)
 {
-	while (a->waiters) {
-		struct waiter *w = a->waiters;
-		if (a->mode == PL_WAIT_LONGPOLL)
-			longpoll_empty(a, w);
-		else
-			stream_close(a, w);
-	}
+	while (a->waiters)
+		waiter_finish(a, a->waiters);
 }
 
 int pl_wait_main(enum pl_wait_mode mode, const char *name, int argc, char **argv)
