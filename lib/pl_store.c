@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -115,6 +116,26 @@ int pl_store_checkpoint(struct pl_store *st, enum pl_ckpt mode)
 	return pl_sq_rc(st, "checkpoint");
 }
 
+/* The names beside the database that SQLite's WAL mode uses. */
+static const char *const side_suffix[3] = { "", "-wal", "-shm" };
+
+static int stat_side(const struct pl_store *st, int i, struct stat *sb)
+{
+	char p[PATH_MAX];
+	int n = snprintf(p, sizeof p, "%s%s", st->path, side_suffix[i]);
+
+	if (n < 0 || (size_t)n >= sizeof p)
+		return -1;
+	return stat(p, sb);
+}
+
+/* Each connection maps the -shm file it found at open and writes the WAL it
+ * found, for as long as it stays open (SQLite removes them only when the last
+ * connection closes). When an operator deletes all three and another process
+ * creates them anew, a connection that opened the new database while the old
+ * -wal and -shm were still there (rm takes them one after the other) keeps
+ * the unlinked index and never sees another commit: the database's own inode
+ * is then unchanged, so the side files are compared too. */
 int pl_store_moved(struct pl_store *st)
 {
 	struct stat sb;
@@ -123,7 +144,19 @@ int pl_store_moved(struct pl_store *st)
 	if (now - st->moved_checked < 1000)
 		return 0;
 	st->moved_checked = now;
-	return stat(st->path, &sb) != 0 || sb.st_ino != st->ino || sb.st_dev != st->dev;
+	for (int i = 0; i < 3; i++) {
+		if (i > 0 && st->id[i].ino == 0)
+			continue;
+		if (stat_side(st, i, &sb) != 0 || sb.st_ino != st->id[i].ino || sb.st_dev != st->id[i].dev) {
+			/* The caller closes st next. The last connection to a file
+			 * checkpoints at close and then deletes the -wal and -shm
+			 * by name: here those names are the new database's, with
+			 * commits not yet in its file. */
+			sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+			return 1;
+		}
+	}
+	return 0;
 }
 
 const char *pl_store_errmsg(struct pl_store *st)
@@ -331,9 +364,13 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 	char pragma[128];
 	int version;
 
+	struct stat db_before;
+	int had_db;
+
 	*out = NULL;
 	pthread_once(&once, sqlite_setup);
 	st->path = pl_xstrdup(c->db_path);
+	had_db = stat(c->db_path, &db_before) == 0;
 	if (sqlite3_open_v2(c->db_path, &st->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		goto fail;
@@ -363,13 +400,21 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 		if (sqlite3_prepare_v3(st->db, pl_sq_text[i], -1, SQLITE_PREPARE_PERSISTENT, &st->st[i], NULL) != SQLITE_OK)
 			goto fail;
 	}
-	{
+	/* A read, so that WAL mode has opened its -wal and -shm (a new file
+	 * was not in WAL mode at foreign()'s read), then what was opened. */
+	(void)schema_version(st);
+	for (int i = 0; i < 3; i++) {
 		struct stat sb;
-		if (stat(c->db_path, &sb) == 0) {
-			st->dev = sb.st_dev;
-			st->ino = sb.st_ino;
+
+		if (stat_side(st, i, &sb) == 0) {
+			st->id[i].dev = sb.st_dev;
+			st->id[i].ino = sb.st_ino;
 		}
 	}
+	/* Replaced between the open and the look: the file looked at may not
+	 * be the one opened; the next pl_store_moved() opens again. */
+	if (had_db && (db_before.st_ino != st->id[0].ino || db_before.st_dev != st->id[0].dev))
+		st->id[0] = (struct pl_fileid){ db_before.st_dev, db_before.st_ino };
 	*out = st;
 	last_open_err = 0;
 	open_error[0] = '\0';

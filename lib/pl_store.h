@@ -119,9 +119,10 @@ void pl_store_close(struct pl_store *st);          /* NULL-safe */
  * (uid N)" and the like when the database's directory is the cause, else the
  * step and SQLite's message. One line, for the tools to print. */
 const char *pl_store_open_error(void);
-/* 1 when the database file at the configured path is no longer the one st
- * opened (deleted, replaced: an operator recreated it). Looks at most once a
- * second; 0 in between. The caller then closes st and opens afresh. */
+/* 1 when the database file at the configured path, or its -wal or -shm
+ * beside it, is no longer the one st opened (deleted, replaced: an operator
+ * recreated it). Looks at most once a second; 0 in between. The caller then
+ * closes st and opens afresh. */
 int pl_store_moved(struct pl_store *st);
 /* The backend's text for the last failure on st. */
 const char *pl_store_errmsg(struct pl_store *st);

@@ -37,8 +37,13 @@ struct pl_store {
 	void (*wal_cb)(void *, int);
 	void *wal_arg;
 	char *path;
-	dev_t dev;              /* the file opened, to notice it was replaced */
-	ino_t ino;
+	/* The database, its WAL and its shared-memory index as opened, to
+	 * notice one was deleted or replaced (pl_store_moved()); ino 0: not
+	 * looked at. */
+	struct pl_fileid {
+		dev_t dev;
+		ino_t ino;
+	} id[3];
 	int64_t moved_checked;  /* monotonic ms of the last look */
 	sqlite3_stmt *st[S_NSTMT];
 	sqlite3_stmt *paths[2 * PL_MAX_TOPICS];   /* merge streams, prepared on first use */

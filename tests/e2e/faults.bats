@@ -202,6 +202,40 @@ big_publishes() {
 	done
 }
 
+# sees_after EP TOPIC: EP (poll or longpoll) at since=0 answers the message
+# "after" now.
+sees_after() {
+	pl_get "/push/$1?topic=$2&since=0&timeout=0"
+	[ "$HTTP_STATUS" = 200 ] && pl_jq_true '[.messages[].data] | index("after") != null' 2>/dev/null
+}
+
+@test "database deleted with its -wal and -shm one after the other while running: no program keeps the old index and misses new messages" {
+	pl_need longpoll
+	local i
+	T=/fault/split
+	pl_pub "$T" before
+	rm -f "$PL_DB"
+	# Requests for over a second (a program looks for a replaced file at
+	# most once a second): each program opens a new database while the old
+	# -wal and -shm are still there, as they are for a moment during rm.
+	for i in $(seq 1 15); do
+		pl_get "/push/longpoll?topic=$T&timeout=0"
+		pl_poll "topic=$T&since=all"
+		sleep 0.1
+	done
+	rm -f "$PL_DB-wal" "$PL_DB-shm"
+	"$PL_TOOLS/pushlite" --conf "$PL_CONF" init >/dev/null || pl_fail "pushlite init"
+	pl_state_owner "$PL_SERVER" "$(dirname "$PL_DB")"
+	wait_for 10 publish_ok "$T" after || { pl_show; pl_fail "publishing did not come back"; }
+	wait_for 5 sees_after poll "$T" || { pl_show; pl_fail "poll does not see the new message"; }
+	wait_for 5 sees_after longpoll "$T" || { pl_show; pl_fail "longpoll does not see the new message"; }
+	# Every process: a few more of each, none may answer from the old index.
+	for i in 1 2 3 4 5 6; do
+		sees_after poll "$T" || { pl_show; pl_fail "a poll process does not see the new message"; }
+		sees_after longpoll "$T" || { pl_show; pl_fail "a longpoll process does not see the new message"; }
+	done
+}
+
 @test "database file corrupted while running: 503 + Retry-After (never 201 into a broken file, never 500), health answers, works again after restore" {
 	T=/fault/corrupt
 	for i in 1 2 3 4 5; do pl_pub "$T" "before-$i"; done
