@@ -176,6 +176,14 @@ static void commit_v(const struct pl_conf *c, struct pl_msgv *v, size_t count, i
 	rc = pl_store_publish_v(writer, v, count);
 	for (size_t i = 0; i < count; i++)
 		rcs[i] = rc == PL_OK || rc == PL_EBUSY || count == 1 ? rc : pl_store_publish_v(writer, &v[i], 1);
+	/* The operator deleted or replaced the database within the last
+	 * second: what was committed went to a file nobody will read again,
+	 * so no 201 (the publisher sends it again, into the new file). */
+	if (!pl_store_in_place(writer)) {
+		for (size_t i = 0; i < count; i++)
+			rcs[i] = PL_EIO;
+		rc = PL_EIO;
+	}
 	if (rc == PL_EIO) {
 		/* Start afresh next time: the file may be replaced or repaired. */
 		pl_store_close(writer);

@@ -136,14 +136,10 @@ static int stat_side(const struct pl_store *st, int i, struct stat *sb)
  * -wal and -shm were still there (rm takes them one after the other) keeps
  * the unlinked index and never sees another commit: the database's own inode
  * is then unchanged, so the side files are compared too. */
-int pl_store_moved(struct pl_store *st)
+static int moved_now(struct pl_store *st)
 {
 	struct stat sb;
-	int64_t now = pl_mono_ms();
 
-	if (now - st->moved_checked < 1000)
-		return 0;
-	st->moved_checked = now;
 	for (int i = 0; i < 3; i++) {
 		if (i > 0 && st->id[i].ino == 0)
 			continue;
@@ -157,6 +153,22 @@ int pl_store_moved(struct pl_store *st)
 		}
 	}
 	return 0;
+}
+
+int pl_store_moved(struct pl_store *st)
+{
+	int64_t now = pl_mono_ms();
+
+	if (now - st->moved_checked < 1000)
+		return 0;
+	st->moved_checked = now;
+	return moved_now(st);
+}
+
+int pl_store_in_place(struct pl_store *st)
+{
+	st->moved_checked = pl_mono_ms();
+	return !moved_now(st);
 }
 
 const char *pl_store_errmsg(struct pl_store *st)

@@ -124,6 +124,10 @@ const char *pl_store_open_error(void);
  * recreated it). Looks at most once a second; 0 in between. The caller then
  * closes st and opens afresh. */
 int pl_store_moved(struct pl_store *st);
+/* 1 when the files st opened are still the ones at the configured path,
+ * looked at now: a writer asks after its commit, before it says 201 (a
+ * commit into a deleted file is lost); 0 and the caller closes st. */
+int pl_store_in_place(struct pl_store *st);
 /* The backend's text for the last failure on st. */
 const char *pl_store_errmsg(struct pl_store *st);
 

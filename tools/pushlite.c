@@ -263,6 +263,34 @@ static int tail_wait(struct pl_wake *w, int timeout_ms)
 	return 0;
 }
 
+/* The database file was deleted or replaced under the tail: follow the
+ * one at the configured path from its start, as a client told "reset"
+ * does (its ids start again), once there is one. NULL when told to stop
+ * or the reader left meanwhile. */
+static struct pl_store *tail_reopen(struct pl_conf *c, struct pl_store *st, struct pl_wake *w,
+				    struct pl_filter *f)
+{
+	int said = 0, rc;
+
+	pl_store_close(st);
+	st = NULL;
+	for (;;) {
+		pl_log_set_level(PL_LOG_NONE);
+		rc = pl_store_open_existing(&st, c);
+		pl_log_set_level(PL_LOG_INFO);
+		if (rc == PL_OK)
+			break;
+		if (!said++)
+			fprintf(stderr, "pushlite: the database %s was replaced: %s; waiting for it\n", c->db_path,
+				pl_store_open_error());
+		if (stop || tail_wait(w, 1000) || stop)
+			return NULL;
+	}
+	f->since = PL_SINCE_ID;
+	f->since_id = 0;
+	return st;
+}
+
 static int cmd_tail(struct pl_conf *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -324,6 +352,8 @@ static int cmd_tail(struct pl_conf *c, int argc, char **argv)
 	 * or, while nothing is written, stdout's error seen by tail_wait. */
 	signal(SIGPIPE, SIG_IGN);
 	while (!stop) {
+		if (pl_store_moved(st) && !(st = tail_reopen(c, st, w, &f)))
+			break;
 		if (pl_store_query(st, &f, &res) != PL_OK) {
 			fprintf(stderr, "pushlite: the database is unavailable\n");
 			goto out;

@@ -203,3 +203,38 @@ cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
 	grep -q '"the one line"' "$BATS_TEST_TMPDIR/idle" || pl_fail "head got: $(cat "$BATS_TEST_TMPDIR/idle")"
 	(( $(pl_now_ms) - t0 < 5000 )) || pl_fail "the pipeline took $(( $(pl_now_ms) - t0 )) ms to end"
 }
+
+pub_ok() {
+	pl_publish "topic=$1" -H 'Content-Type: text/plain' --data-binary "$2"
+	[ "$HTTP_STATUS" = 201 ]
+}
+
+tail_printed() {  # tail_printed FILE ID: the last line is "after" with that id
+	tail -n 1 "$1" | jq -e --argjson id "$2" '.data == "after" and .id == $id' >/dev/null 2>&1
+}
+
+# Last in this file: it starts the database over.
+@test "tail follows the database at the configured path when it is deleted and made again" {
+	T=$(pl_topic)
+	out=$BATS_TEST_TMPDIR/tail.out
+	pl_poll "topic=/&since=now"
+	c=$(pl_json .cursor)
+	"$PL_TOOLS/pushlite" --conf "$PL_CONF" tail --since "$c" "$T" >"$out" 2>"$BATS_TEST_TMPDIR/tail.err" 3>&- &
+	tp=$!
+	pl_pub "$T" before
+	wait_for 3 grep -q '"before"' "$out" || { kill "$tp"; pl_fail "tail printed nothing: $(cat "$out")"; }
+	rm -f "$PL_DB-wal" "$PL_DB-shm" "$PL_DB"
+	cli init >/dev/null || { kill "$tp"; pl_fail "pushlite init"; }
+	pl_state_owner "$PL_SERVER" "$(dirname "$PL_DB")"
+	wait_for 10 pub_ok "$T" after || { kill "$tp"; pl_show; pl_fail "publishing did not come back"; }
+	# Acknowledged: in the new file, where a new reader finds it.
+	id=$(pl_json .id)
+	[ "$(sqlite3 "$PL_DB" "SELECT count(*) FROM messages WHERE id = $id AND topic = '$T'")" = 1 ] ||
+		{ kill "$tp"; pl_fail "201 for a message that is not in the database file"; }
+	# The acknowledged one (a try refused with 503 may have gone into the
+	# deleted file, where the tail could see it first).
+	wait_for 5 tail_printed "$out" "$id" ||
+		{ kill "$tp"; pl_fail "tail kept the deleted file: $(cat "$out" "$BATS_TEST_TMPDIR/tail.err")"; }
+	kill -TERM "$tp"
+	wait "$tp" || pl_fail "tail exit $? on SIGTERM"
+}
