@@ -46,6 +46,12 @@
  * much later so a waiter woken too early does not sleep until the fallback
  * timer. */
 #define SETTLE_MS 20
+/* And once more after a database file's name changed, past the store's
+ * once-a-second look for a replaced file (pl_store_moved()): a change seen
+ * by the first look may have been only the first of an operator's steps
+ * (rm of -shm, then -wal, then the database), and nothing else wakes the
+ * process after the last one when no commit can succeed meanwhile. */
+#define RECHECK_MS 1100
 /* Without inotify: how often the database file is looked at while requests
  * wait. */
 #define CHECK_MS 200
@@ -107,6 +113,7 @@ static struct loop {
 	int woke;               /* the database may have changed this turn */
 	int wake_armed;         /* the inotify descriptor is in the epoll set */
 	int64_t settle_at, fallback_at, accept_at, shutdown_at;
+	int64_t recheck_at;     /* a look after a name change, see RECHECK_MS */
 	int64_t check_at;       /* no inotify: next pl_wake_changed() */
 	int64_t turn_at;        /* pl_loop_turn_in: an on_turn wanted by then */
 	int shutting;
@@ -813,11 +820,16 @@ static void run_wakes(int64_t now)
 
 	if (L.woke) {
 		fire = 1;
-		if (L.woke & PL_WAKE_SOON)
+		if (L.woke & PL_WAKE_SOON) {
 			L.settle_at = now + SETTLE_MS;
+			L.recheck_at = now + RECHECK_MS;
+		}
 	} else if (L.settle_at && now >= L.settle_at) {
 		fire = 1;
 		L.settle_at = 0;
+	} else if (L.recheck_at && now >= L.recheck_at) {
+		fire = 1;
+		L.recheck_at = 0;
 	}
 	if (L.conf->fallback_ms > 0 && now >= L.fallback_at)
 		fire = 1;
@@ -834,7 +846,9 @@ static void run_wakes(int64_t now)
 		return;
 	if (L.conf->fallback_ms > 0)
 		L.fallback_at = now + L.conf->fallback_ms;
-	if (L.held > 0 && L.ops->on_wake)
+	/* Also with nobody held: on_wake lets go of a database that was
+	 * deleted or replaced meanwhile (see pl_wait.c). */
+	if (L.ops->on_wake)
 		L.ops->on_wake(L.ud);
 }
 
@@ -848,6 +862,8 @@ static int next_timeout(int64_t now)
 		t = L.heap[0]->deadline;
 	if (L.settle_at && L.settle_at < t)
 		t = L.settle_at;
+	if (L.recheck_at && L.recheck_at < t)
+		t = L.recheck_at;
 	if (L.conf->fallback_ms > 0 && L.fallback_at < t)
 		t = L.fallback_at;
 	if (must_check() && L.check_at < t)

@@ -66,6 +66,7 @@ const char *const pl_sq_text[S_NSTMT] = {
  * clears it, so the same fault coming back is logged again. */
 /* Process-wide, so that eight threads meeting one fault log it once. */
 static _Atomic int last_logged, last_open_err;
+#define LOGGED_FOREIGN (-1000000)   /* last_open_err: foreign() said it (plus the version) */
 static __thread char open_error[512];
 
 const char *pl_store_open_error(void)
@@ -136,6 +137,29 @@ static int stat_side(const struct pl_store *st, int i, struct stat *sb)
  * -wal and -shm were still there (rm takes them one after the other) keeps
  * the unlinked index and never sees another commit: the database's own inode
  * is then unchanged, so the side files are compared too. */
+/* The database file was replaced (mv of a backup, another file put there)
+ * while its -wal and -shm stayed: they hold the old file's pages and index,
+ * and SQLite, which cannot tell whose they are, would lay them over the new
+ * file for every connection that opens it (reading the old file's pages,
+ * and checkpointing them into the new one: a corrupt file). This connection
+ * knows them as the old file's: remove them, while they are still the ones
+ * it had, so that the next open starts the new file's own. */
+static void drop_stale_sides(struct pl_store *st)
+{
+	for (int i = 1; i < 3; i++) {
+		char p[PATH_MAX];
+		struct stat sb;
+		int n = snprintf(p, sizeof p, "%s%s", st->path, side_suffix[i]);
+
+		if (st->id[i].ino == 0 || n < 0 || (size_t)n >= sizeof p)
+			continue;
+		if (stat(p, &sb) == 0 && sb.st_ino == st->id[i].ino && sb.st_dev == st->id[i].dev &&
+		    unlink(p) == 0)
+			pl_log_warn("%s: the database file was replaced; removed the old file's %s", st->path,
+				    side_suffix[i] + 1);
+	}
+}
+
 static int moved_now(struct pl_store *st)
 {
 	struct stat sb;
@@ -144,6 +168,8 @@ static int moved_now(struct pl_store *st)
 		if (i > 0 && st->id[i].ino == 0)
 			continue;
 		if (stat_side(st, i, &sb) != 0 || sb.st_ino != st->id[i].ino || sb.st_dev != st->id[i].dev) {
+			if (i == 0 && stat_side(st, 0, &sb) == 0)
+				drop_stale_sides(st);
 			/* The caller closes st next. The last connection to a file
 			 * checkpoints at close and then deletes the -wal and -shm
 			 * by name: here those names are the new database's, with
@@ -310,7 +336,12 @@ static int foreign(struct pl_store *st, int *version_out)
 			 version, SCHEMA_VERSION);
 	else
 		return PL_OK;
-	pl_log_err("%s: %s", st->path, open_error);
+	/* Once while it lasts, as pl_store_open()'s other failures: every
+	 * request opens again and would log it again. */
+	if (last_open_err != LOGGED_FOREIGN + version) {
+		pl_log_err("%s: %s", st->path, open_error);
+		last_open_err = LOGGED_FOREIGN + version;
+	}
 	return PL_EIO;
 }
 

@@ -778,12 +778,31 @@ static void on_wake(void *ud)
 	int64_t now_wall = pl_now_ms();
 	size_t gaps;
 
-	if (!a->waiters || store_ready(a) != PL_OK)
+	if (!a->waiters) {
+		/* Idle: a connection kept to a deleted or replaced file holds
+		 * its -shm, whose index then misleads every new connection to
+		 * the file at the path (503 for everyone): let it go. */
+		if (a->st && pl_store_moved(a->st))
+			store_failed(a);
+		return;
+	}
+	if (store_ready(a) != PL_OK)
 		return;
 	do {
 		if (q(pl_store_tail(a->st, a->seen, TAIL_BATCH, &a->tail)) != PL_OK) {
 			store_failed(a);
 			return;
+		}
+		if (a->tail.head < a->seen) {
+			/* The ids went backwards in the same file (sqlite3's
+			 * .restore, a replaced file not yet noticed): as in
+			 * store_ready(), every cursor held here is beyond the new
+			 * head; answer everyone (their next request gets "reset")
+			 * and start from the new head. */
+			end_all(a);
+			a->seen = a->tail.head;
+			a->gap_floor = 0;
+			break;
 		}
 		gaps = mark_gaps(a);
 		if (a->tail.n == 0 && a->tail.cursor <= a->seen) {

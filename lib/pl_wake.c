@@ -188,9 +188,17 @@ int pl_wake_read(struct pl_wake *w)
 			if (ev->len > (size_t)n - off - sizeof *ev)
 				break;   /* cannot happen per inotify(7); never read past the buffer */
 			changed |= relevant(w, ev);
+			/* The directory was renamed away: the watch follows it,
+			 * and would never see the commits of the database that
+			 * is now at the path. Drop it and watch the path. */
+			if ((ev->mask & IN_MOVE_SELF) && ev->wd == w->wd) {
+				inotify_rm_watch(w->fd, w->wd);
+				w->wd = -1;
+				rewatch(w);
+			}
 			/* The directory went away or was replaced: watch again,
 			 * if it is back; else pl_wake_changed() tries again. */
-			if (ev->mask & IN_IGNORED)
+			if ((ev->mask & IN_IGNORED) && (ev->wd == w->wd || w->wd < 0))
 				rewatch(w);
 			off += sizeof *ev + ev->len;
 		}

@@ -263,12 +263,11 @@ static int tail_wait(struct pl_wake *w, int timeout_ms)
 	return 0;
 }
 
-/* The database file was deleted or replaced under the tail: follow the
- * one at the configured path from its start, as a client told "reset"
- * does (its ids start again), once there is one. NULL when told to stop
+/* Open the database at the configured path again, once there is one: it
+ * was deleted or replaced under the tail (why says which), or a query
+ * failed (a file being replaced, a passing fault). NULL when told to stop
  * or the reader left meanwhile. */
-static struct pl_store *tail_reopen(struct pl_conf *c, struct pl_store *st, struct pl_wake *w,
-				    struct pl_filter *f)
+static struct pl_store *tail_reopen(struct pl_conf *c, struct pl_store *st, struct pl_wake *w, const char *why)
 {
 	int said = 0, rc;
 
@@ -279,16 +278,13 @@ static struct pl_store *tail_reopen(struct pl_conf *c, struct pl_store *st, stru
 		rc = pl_store_open_existing(&st, c);
 		pl_log_set_level(PL_LOG_INFO);
 		if (rc == PL_OK)
-			break;
+			return st;
 		if (!said++)
-			fprintf(stderr, "pushlite: the database %s was replaced: %s; waiting for it\n", c->db_path,
+			fprintf(stderr, "pushlite: the database %s %s: %s; waiting for it\n", c->db_path, why,
 				pl_store_open_error());
 		if (stop || tail_wait(w, 1000) || stop)
 			return NULL;
 	}
-	f->since = PL_SINCE_ID;
-	f->since_id = 0;
-	return st;
 }
 
 static int cmd_tail(struct pl_conf *c, int argc, char **argv)
@@ -352,11 +348,20 @@ static int cmd_tail(struct pl_conf *c, int argc, char **argv)
 	 * or, while nothing is written, stdout's error seen by tail_wait. */
 	signal(SIGPIPE, SIG_IGN);
 	while (!stop) {
-		if (pl_store_moved(st) && !(st = tail_reopen(c, st, w, &f)))
-			break;
+		if (pl_store_moved(st)) {
+			if (!(st = tail_reopen(c, st, w, "was replaced")))
+				break;
+			/* Its ids start again: follow it from its start, as a
+			 * client told "reset" does. */
+			f.since = PL_SINCE_ID;
+			f.since_id = 0;
+		}
 		if (pl_store_query(st, &f, &res) != PL_OK) {
-			fprintf(stderr, "pushlite: the database is unavailable\n");
-			goto out;
+			/* The cursor stays: a file whose ids went backwards
+			 * answers "reset" and its messages from the start. */
+			if (!(st = tail_reopen(c, st, w, "is unavailable")))
+				break;
+			continue;
 		}
 		for (size_t i = 0; i < res.n; i++) {
 			pl_buf_reset(&line);

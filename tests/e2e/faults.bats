@@ -236,6 +236,54 @@ sees_after() {
 	done
 }
 
+@test "a backup restored into the live file (sqlite3 .restore): a held long poll ends, and its next request gets reset and the new messages" {
+	pl_need longpoll
+	local bk=$BATS_TEST_TMPDIR/bk.db lp=$BATS_TEST_TMPDIR/lp cur
+	T=/fault/restore
+	pl_pub "$T" a
+	pl_pub "$T" b
+	sqlite3 "$PL_DB" ".backup '$bk'"
+	pl_pub "$T" c
+	pl_pub "$T" d
+	curl -sS -g --max-time 8 -o "$lp" "$PL_URL/push/longpoll?topic=$T&timeout=20" 3>&- &
+	LP=$!
+	wait_for 10 waiting_ge 1 || pl_fail "the long poll is not held"
+	# Ids go back to the backup's: its next id was given to c before.
+	sqlite3 -cmd '.timeout 5000' "$PL_DB" ".restore '$bk'" || pl_fail "restore"
+	wait_for 10 publish_ok "$T" after || { pl_show; pl_fail "publishing did not come back"; }
+	wait "$LP" || pl_fail "the held long poll went on waiting after the restore (curl gave up after 8 s)"
+	BODY=$(cat "$lp")
+	cur=$(pl_json .cursor)
+	pl_poll "topic=$T&since=$cur"
+	pl_jq_true '.reset == true and ([.messages[].data] | index("after") != null)' ||
+		pl_fail "a poll at the long poll's cursor $cur"
+	rl_integrity
+}
+
+@test "a backup moved over the live file (mv): the old -wal is not laid over it; ids go back to the backup's and old cursors get reset" {
+	local bk=$BATS_TEST_TMPDIR/bk.db head id cur
+	T=/fault/mv
+	for i in 1 2 3; do pl_pub "$T" "a$i"; done
+	sqlite3 "$PL_DB" ".backup '$bk'"
+	head=$(sqlite3 "$bk" "SELECT seq FROM sqlite_sequence WHERE name = 'messages'")
+	for i in 1 2 3 4 5 6; do pl_pub "$T" "b$i"; done
+	cur=$PUB_ID
+	pl_state_owner "$PL_SERVER" "$BATS_TEST_TMPDIR"
+	mv "$bk" "$PL_DB"
+	pl_state_owner "$PL_SERVER" "$(dirname "$PL_DB")"
+	wait_for 10 publish_ok "$T" after || { pl_show; pl_fail "publishing did not come back"; }
+	id=$(pl_json .id)
+	(( id == head + 1 )) || pl_fail "the first message after the move got id $id: the backup's head was $head (the old file's $cur)"
+	rl_integrity
+	[ "$(sqlite3 "$PL_DB" "SELECT count(*) FROM messages WHERE id = $id")" = 1 ] || pl_fail "201 for a message not in the file"
+	wait_for 5 reset_at "$cur" || { pl_show; pl_fail "a poll at the old file's cursor $cur"; }
+}
+
+reset_at() {
+	pl_poll "topic=$T&since=$1"
+	pl_jq_true '.reset == true and ([.messages[].data] | index("after") != null)' 2>/dev/null
+}
+
 @test "database file corrupted while running: 503 + Retry-After (never 201 into a broken file, never 500), health answers, works again after restore" {
 	T=/fault/corrupt
 	for i in 1 2 3 4 5; do pl_pub "$T" "before-$i"; done

@@ -205,6 +205,43 @@ static void test_wake(void)
 	ok(pl_wake_open(&w, "") == -1 && w == NULL, "empty path refused");
 }
 
+/* The database's directory renamed away and a new one made at its path:
+ * the watch follows the renamed directory, where no commit will come. */
+static void test_wake_dir_renamed(void)
+{
+	struct pl_wake *w = NULL;
+	char sub[128], old[140], file[160], oldfile[170];
+	int fd, r;
+
+	snprintf(sub, sizeof sub, "%s/ren", dir);
+	snprintf(old, sizeof old, "%s/ren.old", dir);
+	snprintf(file, sizeof file, "%s/x.db", sub);
+	snprintf(oldfile, sizeof oldfile, "%s/x.db", old);
+	if (mkdir(sub, 0700) != 0 || (fd = open(file, O_WRONLY | O_CREAT, 0600)) < 0) {
+		ok(0, "directory renamed: set-up");
+		return;
+	}
+	close(fd);
+	ok(pl_wake_open(&w, file) == 0 && pl_wake_watching(w), "directory renamed: watching at first");
+	fd = rename(sub, old) == 0 && mkdir(sub, 0700) == 0 ? open(file, O_WRONLY | O_CREAT, 0600) : -1;
+	if (fd >= 0)
+		close(fd);
+	while (pl_wake_wait(w, 100))
+		;
+	ok(fd >= 0 && pl_wake_watching(w), "renamed: the path is watched again");
+	r = pl_wake_touch(file) == 0 ? pl_wake_wait(w, 1000) : -1;
+	ok(r == 1, "a commit's touch in the new directory at the path wakes (%d)", r);
+	while (pl_wake_wait(w, 50))
+		;
+	r = pl_wake_touch(oldfile) == 0 ? pl_wake_wait(w, 200) : -1;
+	ok(r == 0, "a touch in the renamed directory does not (%d)", r);
+	pl_wake_close(w);
+	unlink(file);
+	unlink(oldfile);
+	rmdir(sub);
+	rmdir(old);
+}
+
 /* The database's directory removed and made again (a restore, a
  * redeployment): the watch dies with it, the process looks at the file
  * instead meanwhile, and watches the new directory once it is there. */
@@ -430,6 +467,7 @@ int main(void)
 	snprintf(db, sizeof db, "%s/t.db", dir);
 	test_wake();
 	test_wake_dir_replaced();
+	test_wake_dir_renamed();
 	test_waiting();
 	test_waiting_live();
 	test_waiting_pid_reuse();
