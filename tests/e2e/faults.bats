@@ -358,11 +358,12 @@ reset_at() {
 	pl_pub "$T" before
 	# Hold the write lock until the answers are in.
 	mkfifo "$BATS_TEST_TMPDIR/sql"
-	sqlite3 "$PL_DB" <"$BATS_TEST_TMPDIR/sql" >/dev/null 2>&1 &
+	sqlite3 -cmd '.timeout 5000' "$PL_DB" <"$BATS_TEST_TMPDIR/sql" >"$BATS_TEST_TMPDIR/locked" 2>&1 &
 	locker=$!
 	exec 7>"$BATS_TEST_TMPDIR/sql"
-	echo "BEGIN IMMEDIATE;" >&7
-	sleep 0.5
+	echo "BEGIN IMMEDIATE; SELECT 'locked';" >&7
+	wait_for 10 grep -q '^locked' "$BATS_TEST_TMPDIR/locked" ||
+		pl_fail "the write lock was not taken: $(cat "$BATS_TEST_TMPDIR/locked")"
 	# One publish waits for the lock; six more arrive meanwhile and are
 	# committed together after it (one process behind lighttpd).
 	curl -s -o /dev/null -w '%{http_code}' --max-time 40 -H "Authorization: Bearer $PL_PUB_TOKEN" \

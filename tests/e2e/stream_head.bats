@@ -19,12 +19,12 @@ setup() { pl_need stream publish; }
 		curl -sS -N -g --max-time 40 -D "$out.h" -o "$out" \
 			"$PL_URL/push/stream?topic=$T&format=$fmt&callback=cb" 2>"$out.err" 3>&- &
 		pid=$!
-		wait_for 3 test -s "$out.h" || { kill "$pid"; pl_fail "$fmt: no head $(( $(pl_now_ms) - t0 )) ms after the request"; }
+		wait_for 10 test -s "$out.h" || { kill "$pid"; pl_fail "$fmt: no head $(( $(pl_now_ms) - t0 )) ms after the request"; }
 		HEADERS=$out.h
 		PL_LAST="stream $fmt"
 		grep -q '^HTTP/[0-9.]* 200' "$HEADERS" || { cat "$HEADERS" >&2; kill "$pid"; pl_fail "$fmt: not 200"; }
 		pl_pub "$T" "head test $fmt"
-		wait_for 3 grep -q "head test $fmt" "$out" || { kill "$pid"; cat "$out" >&2; pl_fail "$fmt: message not streamed"; }
+		wait_for 10 grep -q "head test $fmt" "$out" || { kill "$pid"; cat "$out" >&2; pl_fail "$fmt: message not streamed"; }
 		kill "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 		echo "# $fmt: head and message within $(( $(pl_now_ms) - t0 )) ms" >&3
