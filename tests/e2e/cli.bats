@@ -165,15 +165,20 @@ cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
 		pl_fail "stats: $out"
 }
 
-@test "tail follows a subtree as NDJSON, woken by a publish over HTTP, and skips other topics" {
-	T=$(pl_topic)
+# tail_now TOPIC: pushlite tail of TOPIC in the background from the cursor
+# of now, whenever it gets to its first read; its output in $out, its pid in
+# tp (not through cli(): $! must be the tool itself, not a subshell).
+tail_now() {
 	out=$BATS_TEST_TMPDIR/tail.out
-	# From the cursor of now, whenever tail gets to its first read.
 	pl_poll "topic=/&since=now"
 	c=$(pl_json .cursor)
-	# Not through cli(): $! must be the tool itself, not a subshell.
-	"$PL_TOOLS/pushlite" --conf "$PL_CONF" tail --since "$c" "$T" >"$out" 2>"$BATS_TEST_TMPDIR/tail.err" 3>&- &
+	"$PL_TOOLS/pushlite" --conf "$PL_CONF" tail --since "$c" "$1" >"$out" 2>"$BATS_TEST_TMPDIR/tail.err" 3>&- &
 	tp=$!
+}
+
+@test "tail follows a subtree as NDJSON, woken by a publish over HTTP, and skips other topics" {
+	T=$(pl_topic)
+	tail_now "$T"
 	pl_pub "$T-other" 'not mine'
 	pl_pub "$T/sub" 'mine'
 	wait_for 3 grep -q '"mine"' "$out" || { kill "$tp"; pl_fail "tail printed nothing in 3 s: $(cat "$out" "$BATS_TEST_TMPDIR/tail.err")"; }
@@ -216,11 +221,7 @@ tail_printed() {  # tail_printed FILE ID: the last line is "after" with that id
 # Last in this file: it starts the database over.
 @test "tail follows the database at the configured path when it is deleted and made again" {
 	T=$(pl_topic)
-	out=$BATS_TEST_TMPDIR/tail.out
-	pl_poll "topic=/&since=now"
-	c=$(pl_json .cursor)
-	"$PL_TOOLS/pushlite" --conf "$PL_CONF" tail --since "$c" "$T" >"$out" 2>"$BATS_TEST_TMPDIR/tail.err" 3>&- &
-	tp=$!
+	tail_now "$T"
 	pl_pub "$T" before
 	wait_for 3 grep -q '"before"' "$out" || { kill "$tp"; pl_fail "tail printed nothing: $(cat "$out")"; }
 	rm -f "$PL_DB-wal" "$PL_DB-shm" "$PL_DB"
