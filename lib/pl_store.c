@@ -120,23 +120,21 @@ int pl_store_checkpoint(struct pl_store *st, enum pl_ckpt mode)
 /* The names beside the database that SQLite's WAL mode uses. */
 static const char *const side_suffix[3] = { "", "-wal", "-shm" };
 
+/* The database (i 0), its -wal (1) or its -shm (2) into p; -1 too long. */
+static int side_path(const struct pl_store *st, int i, char *p, size_t cap)
+{
+	int n = snprintf(p, cap, "%s%s", st->path, side_suffix[i]);
+
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
 static int stat_side(const struct pl_store *st, int i, struct stat *sb)
 {
 	char p[PATH_MAX];
-	int n = snprintf(p, sizeof p, "%s%s", st->path, side_suffix[i]);
 
-	if (n < 0 || (size_t)n >= sizeof p)
-		return -1;
-	return stat(p, sb);
+	return side_path(st, i, p, sizeof p) ? -1 : stat(p, sb);
 }
 
-/* Each connection maps the -shm file it found at open and writes the WAL it
- * found, for as long as it stays open (SQLite removes them only when the last
- * connection closes). When an operator deletes all three and another process
- * creates them anew, a connection that opened the new database while the old
- * -wal and -shm were still there (rm takes them one after the other) keeps
- * the unlinked index and never sees another commit: the database's own inode
- * is then unchanged, so the side files are compared too. */
 /* The database file was replaced (mv of a backup, another file put there)
  * while its -wal and -shm stayed: they hold the old file's pages and index,
  * and SQLite, which cannot tell whose they are, would lay them over the new
@@ -149,9 +147,8 @@ static void drop_stale_sides(struct pl_store *st)
 	for (int i = 1; i < 3; i++) {
 		char p[PATH_MAX];
 		struct stat sb;
-		int n = snprintf(p, sizeof p, "%s%s", st->path, side_suffix[i]);
 
-		if (st->id[i].ino == 0 || n < 0 || (size_t)n >= sizeof p)
+		if (st->id[i].ino == 0 || side_path(st, i, p, sizeof p))
 			continue;
 		if (stat(p, &sb) == 0 && sb.st_ino == st->id[i].ino && sb.st_dev == st->id[i].dev &&
 		    unlink(p) == 0)
@@ -160,15 +157,25 @@ static void drop_stale_sides(struct pl_store *st)
 	}
 }
 
+/* Each connection maps the -shm file it found at open and writes the WAL it
+ * found, for as long as it stays open (SQLite removes them only when the last
+ * connection closes). When an operator deletes all three and another process
+ * creates them anew, a connection that opened the new database while the old
+ * -wal and -shm were still there (rm takes them one after the other) keeps
+ * the unlinked index and never sees another commit: the database's own inode
+ * is then unchanged, so the side files are compared too. */
 static int moved_now(struct pl_store *st)
 {
 	struct stat sb;
 
 	for (int i = 0; i < 3; i++) {
+		int gone;
+
 		if (i > 0 && st->id[i].ino == 0)
 			continue;
-		if (stat_side(st, i, &sb) != 0 || sb.st_ino != st->id[i].ino || sb.st_dev != st->id[i].dev) {
-			if (i == 0 && stat_side(st, 0, &sb) == 0)
+		gone = stat_side(st, i, &sb) != 0;
+		if (gone || sb.st_ino != st->id[i].ino || sb.st_dev != st->id[i].dev) {
+			if (i == 0 && !gone)
 				drop_stale_sides(st);
 			/* The caller closes st next. The last connection to a file
 			 * checkpoints at close and then deletes the -wal and -shm
@@ -405,10 +412,8 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 	struct pl_store *st = pl_xcalloc(1, sizeof *st);
 	const char *op = "open";
 	char pragma[128];
-	int version;
-
+	int version, had_db;
 	struct stat db_before;
-	int had_db;
 
 	*out = NULL;
 	pthread_once(&once, sqlite_setup);

@@ -124,19 +124,25 @@ static int q(int rc)
 	return rc;
 }
 
+/* The ids started again (a new file, a restored one): every cursor held
+ * here is meaningless. Answer everyone (their next request gets "reset")
+ * and go on from head. */
+static void start_over(struct app *a, int64_t head)
+{
+	end_all(a);
+	a->seen = head;
+	a->gap_floor = 0;
+}
+
 static int store_ready(struct app *a)
 {
 	int64_t head;
 
 	if (a->st && pl_store_moved(a->st)) {
-		/* The database was recreated: ids start again, so every cursor
-		 * held here is meaningless. Answer everyone (their next request
-		 * gets "reset") and start from the new head. */
+		/* Recreated or replaced: the new head is read below. */
 		pl_store_close(a->st);
 		a->st = NULL;
-		end_all(a);
-		a->seen = 0;
-		a->gap_floor = 0;
+		start_over(a, 0);
 	}
 	if (a->st)
 		return PL_OK;
@@ -795,13 +801,8 @@ static void on_wake(void *ud)
 		}
 		if (a->tail.head < a->seen) {
 			/* The ids went backwards in the same file (sqlite3's
-			 * .restore, a replaced file not yet noticed): as in
-			 * store_ready(), every cursor held here is beyond the new
-			 * head; answer everyone (their next request gets "reset")
-			 * and start from the new head. */
-			end_all(a);
-			a->seen = a->tail.head;
-			a->gap_floor = 0;
+			 * .restore, a replaced file not yet noticed). */
+			start_over(a, a->tail.head);
 			break;
 		}
 		gaps = mark_gaps(a);
