@@ -148,10 +148,19 @@ static int store_ready(struct app *a)
 		return PL_OK;
 	if (pl_store_open(&a->st, &a->conf) != PL_OK)
 		return PL_EIO;
+	/* The floor was the old connection's file's; after a failure the file
+	 * opened may be another (a query failed on a deleted one before it was
+	 * seen moved): the next wake walks again. */
+	a->gap_floor = 0;
+	if (q(pl_store_head(a->st, &head)) != PL_OK)
+		return PL_OK;
 	/* Nothing before the head can concern a waiter that joins from now on;
-	 * after a mere failure seen stays, so held waiters miss nothing. */
-	if (q(pl_store_head(a->st, &head)) == PL_OK && !a->waiters)
+	 * after a mere failure seen stays, so held waiters miss nothing, unless
+	 * the ids started again. */
+	if (!a->waiters)
 		a->seen = head;
+	else if (head < a->seen)
+		start_over(a, head);
 	return PL_OK;
 }
 
