@@ -209,11 +209,6 @@ tail_now() {
 	(( $(pl_now_ms) - t0 < 5000 )) || pl_fail "the pipeline took $(( $(pl_now_ms) - t0 )) ms to end"
 }
 
-pub_ok() {
-	pl_publish "topic=$1" -H 'Content-Type: text/plain' --data-binary "$2"
-	[ "$HTTP_STATUS" = 201 ]
-}
-
 tail_printed() {  # tail_printed FILE ID: the last line is "after" with that id
 	tail -n 1 "$1" | jq -e --argjson id "$2" '.data == "after" and .id == $id' >/dev/null 2>&1
 }
@@ -227,7 +222,7 @@ tail_printed() {  # tail_printed FILE ID: the last line is "after" with that id
 	rm -f "$PL_DB-wal" "$PL_DB-shm" "$PL_DB"
 	cli init >/dev/null || { kill "$tp"; pl_fail "pushlite init"; }
 	pl_state_owner "$PL_SERVER" "$(dirname "$PL_DB")"
-	wait_for 10 pub_ok "$T" after || { kill "$tp"; pl_show; pl_fail "publishing did not come back"; }
+	wait_for 10 publish_ok "$T" after || { kill "$tp"; pl_show; pl_fail "publishing did not come back"; }
 	# Acknowledged: in the new file, where a new reader finds it.
 	id=$(pl_json .id)
 	[ "$(sqlite3 "$PL_DB" "SELECT count(*) FROM messages WHERE id = $id AND topic = '$T'")" = 1 ] ||

@@ -71,11 +71,6 @@ no_crash() {
 	[ "${n:-0}" = 0 ] || pl_fail "a program died: $(cat "$PL_STATE/lighttpd-error.log" "$PL_STATE/apache-error.log" 2>/dev/null | grep -iE 'child (exited|signaled)|signal|core|segfault|abort' | head -3)"
 }
 
-publish_ok() {
-	pl_publish "topic=$1" -H 'Content-Type: text/plain' --data-binary "$2"
-	[ "$HTTP_STATUS" = 201 ]
-}
-
 # check_logged BEFORE: the error log gained at least one line about the
 # database, and at most one per worker (2 publish processes x 4 threads,
 # plus poll's and admin's) -- not one per request (3 x N were sent).

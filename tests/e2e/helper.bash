@@ -317,6 +317,13 @@ pl_stat() {
 
 # Waiting subscribers as stats report them.
 waiting() { pl_stat waiting; }
+# publish_ok TOPIC TEXT: one publish; true when it was answered 201 (for
+# wait_for while a fault lasts; pl_pub fails the test at once instead).
+publish_ok() {
+	pl_publish "topic=$1" -H 'Content-Type: text/plain' --data-binary "$2"
+	[ "$HTTP_STATUS" = 201 ]
+}
+
 waiting_ge() { [ "$(waiting)" -ge "$1" ]; }
 waiting_le() { [ "$(waiting)" -le "$1" ]; }
 # The count is published at most every 100 ms: read it once it holds still.

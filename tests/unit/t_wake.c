@@ -205,30 +205,38 @@ static void test_wake(void)
 	ok(pl_wake_open(&w, "") == -1 && w == NULL, "empty path refused");
 }
 
+/* Make directory d with an empty file f in it: 0, or -1. */
+static int dir_with_file(const char *d, const char *f)
+{
+	int fd = mkdir(d, 0700) == 0 ? open(f, O_WRONLY | O_CREAT, 0600) : -1;
+
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
 /* The database's directory renamed away and a new one made at its path:
  * the watch follows the renamed directory, where no commit will come. */
 static void test_wake_dir_renamed(void)
 {
 	struct pl_wake *w = NULL;
 	char sub[128], old[140], file[160], oldfile[170];
-	int fd, r;
+	int made, r;
 
 	snprintf(sub, sizeof sub, "%s/ren", dir);
 	snprintf(old, sizeof old, "%s/ren.old", dir);
 	snprintf(file, sizeof file, "%s/x.db", sub);
 	snprintf(oldfile, sizeof oldfile, "%s/x.db", old);
-	if (mkdir(sub, 0700) != 0 || (fd = open(file, O_WRONLY | O_CREAT, 0600)) < 0) {
+	if (dir_with_file(sub, file) != 0) {
 		ok(0, "directory renamed: set-up");
 		return;
 	}
-	close(fd);
 	ok(pl_wake_open(&w, file) == 0 && pl_wake_watching(w), "directory renamed: watching at first");
-	fd = rename(sub, old) == 0 && mkdir(sub, 0700) == 0 ? open(file, O_WRONLY | O_CREAT, 0600) : -1;
-	if (fd >= 0)
-		close(fd);
+	made = rename(sub, old) == 0 && dir_with_file(sub, file) == 0;
 	while (pl_wake_wait(w, 100))
 		;
-	ok(fd >= 0 && pl_wake_watching(w), "renamed: the path is watched again");
+	ok(made && pl_wake_watching(w), "renamed: the path is watched again");
 	r = pl_wake_touch(file) == 0 ? pl_wake_wait(w, 1000) : -1;
 	ok(r == 1, "a commit's touch in the new directory at the path wakes (%d)", r);
 	while (pl_wake_wait(w, 50))
@@ -249,25 +257,22 @@ static void test_wake_dir_replaced(void)
 {
 	struct pl_wake *w = NULL;
 	char sub[128], file[160];
-	int fd;
+	int back;
 
 	snprintf(sub, sizeof sub, "%s/sub", dir);
 	snprintf(file, sizeof file, "%s/x.db", sub);
-	if (mkdir(sub, 0700) != 0 || (fd = open(file, O_WRONLY | O_CREAT, 0600)) < 0) {
+	if (dir_with_file(sub, file) != 0) {
 		ok(0, "directory replaced: set-up");
 		return;
 	}
-	close(fd);
 	ok(pl_wake_open(&w, file) == 0 && pl_wake_watching(w), "directory replaced: watching at first");
 	unlink(file);
 	rmdir(sub);
 	ok(pl_wake_wait(w, 1000) == 1 && !pl_wake_watching(w), "directory removed: a change, and no watch left");
 	ok(pl_wake_changed(w) == 0 && !pl_wake_watching(w), "while it is missing: nothing changed, still no watch");
-	fd = mkdir(sub, 0700) == 0 ? open(file, O_WRONLY | O_CREAT, 0600) : -1;
-	if (fd >= 0)
-		close(fd);
+	back = dir_with_file(sub, file) == 0;
 	pl_wake_changed(w);
-	ok(fd >= 0 && pl_wake_watching(w), "directory back: watched again at the next look");
+	ok(back && pl_wake_watching(w), "directory back: watched again at the next look");
 	while (pl_wake_wait(w, 50))
 		;
 	ok(pl_wake_touch(file) == 0 && pl_wake_wait(w, 1000) == 1, "a commit's touch in the new directory wakes");
