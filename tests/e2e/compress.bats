@@ -164,11 +164,24 @@ cz_held_start() {
 	local name=$1 q=$2 out
 	shift 2
 	out=$BATS_TEST_TMPDIR/$name
-	curl -sS -g --max-time 30 "$@" -D "$out.h" -o "$out" -w '%{http_code}' \
+	curl -sS -N -g --max-time 30 "$@" -D "$out.h" -o "$out" -w '%{http_code}' \
 		"$PL_URL/push/longpoll?$q" >"$out.status" 2>"$out.err" 3>&- &
 	CZ_PIDS+=("$!")
 	# its head is out once it waits
 	wait_for 10 test -s "$out.h" || pl_fail "$name: no head"
+}
+
+# cz_has_blanks NAME GZIP: the held long poll NAME has written its first two
+# keep-alive blanks, "\n" and " " (a gzip stream is flushed after each, so
+# what arrived so far decompresses to them).
+cz_has_blanks() {
+	local out=$BATS_TEST_TMPDIR/$1 head
+	if [ "$2" = 1 ]; then
+		head=$(gzip -dc <"$out" 2>/dev/null | head -c 2 | od -An -tx1)
+	else
+		head=$(head -c 2 "$out" | od -An -tx1)
+	fi
+	[ "$(echo $head)" = "0a 20" ]
 }
 
 # cz_held_read NAME GZIP: HTTP_STATUS, HEADERS and BODY of a finished held
@@ -215,7 +228,11 @@ cz_held_begin() {
 		# the answer, a different number for each
 		sleep 0.4
 	done
-	sleep 1.5
+	# publish only once each has two blanks, however slow the machine
+	for cs in "${cases[@]}"; do
+		IFS=: read -r name ae gz <<<"$cs"
+		wait_for 10 cz_has_blanks "$name" "$gz" || pl_fail "$name: not two keep-alive blanks while held"
+	done
 	pl_pub "$T" "$text"
 	wait "${CZ_PIDS[@]}" || true
 	for cs in "${cases[@]}"; do
