@@ -67,6 +67,7 @@ const char *const pl_sq_text[S_NSTMT] = {
 /* Process-wide, so that eight threads meeting one fault log it once. */
 static _Atomic int last_logged, last_open_err;
 #define LOGGED_FOREIGN (-1000000)   /* last_open_err: foreign() said it (plus the version) */
+#define LOGGED_SCHEMA (-2000000)    /* last_open_err: apply_schema() said it */
 static __thread char open_error[512];
 
 const char *pl_store_open_error(void)
@@ -298,7 +299,11 @@ out:
 	if (rc != PL_OK && version <= SCHEMA_VERSION) {
 		/* Before the rollback, which leaves sqlite3_errmsg() at "not an error". */
 		snprintf(open_error, sizeof open_error, "schema: %s: %s", op, err ? err : sqlite3_errmsg(st->db));
-		pl_log_err("%s: %s", st->path, open_error);
+		/* Once while it lasts: during an outage every request opens again. */
+		if (last_open_err != LOGGED_SCHEMA) {
+			pl_log_err("%s: %s", st->path, open_error);
+			last_open_err = LOGGED_SCHEMA;
+		}
 	}
 	sqlite3_free(err);
 	sqlite3_finalize(s);

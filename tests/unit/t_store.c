@@ -11,6 +11,7 @@
 #include "pl_store_read.c"
 #include "pl_store_write.c"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/wait.h>
@@ -881,9 +882,31 @@ static void t_open(void)
 			pl_conf_defaults(&c);
 			free(c.db_path);
 			c.db_path = pl_xstrdup(path);
+			char logp[300];
+			int saved = dup(2), fd, lines = 0;
+			FILE *lf;
+
+			/* stderr to a file for the two opens: how often it is logged */
+			snprintf(logp, sizeof logp, "%s/locked.log", dir);
+			fflush(stderr);
+			fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+			dup2(fd, 2);
+			close(fd);
 			ok(pl_store_open(&st, &c) == PL_EIO && st == NULL &&
 			   strstr(pl_store_open_error(), "schema: begin immediate: database is locked"),
 			   "schema under another's write lock: EIO, and why (%s)", pl_store_open_error());
+			/* During an outage every request opens again: logged once. */
+			ok(pl_store_open(&st, &c) == PL_EIO && st == NULL, "a second open under the lock: EIO again");
+			fflush(stderr);
+			dup2(saved, 2);
+			close(saved);
+			if ((lf = fopen(logp, "r"))) {
+				char line[1024];
+				while (fgets(line, sizeof line, lf))
+					lines += strstr(line, "schema: begin immediate") != NULL;
+				fclose(lf);
+			}
+			ok(lines == 1, "the schema failure is logged once for two opens (%d lines)", lines);
 			pl_conf_free(&c);
 		} else {
 			ok(0, "schema under another's write lock: cannot set up (%s)", sqlite3_errmsg(holder));
