@@ -37,6 +37,7 @@
 #include "pl_fcgi.h"
 #include "pl_log.h"
 #include "pl_loop.h"
+#include "pl_req.h"
 #include "pl_util.h"
 #include "pl_wake.h"
 #include "pl_waiting.h"
@@ -894,36 +895,19 @@ static void raise_nofile(void)
 	}
 }
 
-/* Plain CGI: the one request from environ and stdin (CONTENT_LENGTH bytes). */
+/* Plain CGI: the one request from environ and stdin. */
 static int start_cgi(void)
 {
 	extern char **environ;
 	struct epoll_event ev = { .events = 0 };
-	const char *cl = getenv("CONTENT_LENGTH");
-	char *body = NULL;
-	size_t len = 0;
-	int64_t want = 0;
-	int too_big = 0;
+	size_t len;
+	int too_big, cut;
+	char *body = pl_req_cgi_body(0, getenv("CONTENT_LENGTH"), getenv("HTTP_TRANSFER_ENCODING"),
+				     L.conf->max_body, &len, &too_big, &cut);
 	struct conn *c;
 
-	/* Plain digits only, as the FastCGI side reads it (pl_fcgi.c). */
-	if (cl && *cl && pl_int_parse(cl, 0, INT64_MAX, &want) != PL_OK)
-		want = 0;
-	if (want > 0 && (uint64_t)want > L.conf->max_body) {
-		too_big = 1;
-	} else if (want > 0) {
-		body = pl_xmalloc((size_t)want + 1);
-		while (len < (size_t)want) {
-			ssize_t n = read(0, body + len, (size_t)want - len);
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				break;   /* short body: the handler sees what came */
-			len += (size_t)n;
-		}
-		body[len] = '\0';
-	}
+	/* cut: a short body; the handler sees what came */
+	(void)cut;
 	c = conn_new(1, 1);
 	ev.data.ptr = c;
 	if (epoll_ctl(L.ep, EPOLL_CTL_ADD, 1, &ev) < 0) {

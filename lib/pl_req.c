@@ -1,9 +1,13 @@
 /* pl_req.c: request parameters, query strings and form bodies */
 #include "pl_first.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "pl_log.h"
 #include "pl_req.h"
@@ -194,4 +198,117 @@ too_long:
 	/* Cut short, it could name an endpoint the whole path does not. */
 	out[0] = '\0';
 	return PL_ETOOBIG;
+}
+
+/* ---- a plain CGI request's body ---- */
+
+/* What a refused body may still cost before the answer goes out anyway:
+ * 64 MiB, and 5 s without a byte. */
+#define DRAIN_MAX ((uint64_t)64 << 20)
+#define DRAIN_IDLE_MS 5000
+
+/* Up to n bytes into p (NULL: dropped into a scratch buffer); 0 at the end
+ * of the input, on an error or after DRAIN_IDLE_MS without data. */
+static size_t read_some(int fd, char *p, size_t n)
+{
+	char scratch[16384];
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	if (!p) {
+		p = scratch;
+		if (n > sizeof scratch)
+			n = sizeof scratch;
+	}
+	for (;;) {
+		ssize_t k = read(fd, p, n);
+
+		if (k >= 0)
+			return (size_t)k;
+		if (errno == EINTR)
+			continue;
+		/* A non-blocking stdin: wait for it, as a blocking read would. */
+		if ((errno != EAGAIN && errno != EWOULDBLOCK) || poll(&pfd, 1, DRAIN_IDLE_MS) <= 0)
+			return 0;
+	}
+}
+
+/* Drop what is left of a refused body: at most want more bytes (or up to
+ * the end when want is 0), and never more than DRAIN_MAX in all. */
+static void drain(int fd, uint64_t want, uint64_t done)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	while (done < DRAIN_MAX && (want == 0 || done < want)) {
+		uint64_t left = (want ? want : DRAIN_MAX) - done;
+		size_t k;
+
+		if (poll(&pfd, 1, DRAIN_IDLE_MS) <= 0)
+			return;
+		k = read_some(fd, NULL, left < 16384 ? (size_t)left : 16384);
+		if (k == 0)
+			return;
+		done += k;
+	}
+}
+
+char *pl_req_cgi_body(int fd, const char *content_length, const char *transfer_encoding, size_t max,
+		      size_t *len, int *too_big, int *cut)
+{
+	int64_t want = 0;
+	char *buf;
+	size_t got = 0, cap;
+
+	*len = 0;
+	*too_big = *cut = 0;
+	if (content_length && *content_length) {
+		/* Not plain digits: refused by the caller, nothing read. */
+		if (pl_int_parse(content_length, 0, INT64_MAX, &want) != PL_OK || want == 0)
+			return pl_xcalloc(1, 1);
+		if ((uint64_t)want > max) {
+			*too_big = 1;
+			drain(fd, (uint64_t)want, 0);
+			return pl_xcalloc(1, 1);
+		}
+		buf = pl_xmalloc((size_t)want + 1);
+		while (got < (size_t)want) {
+			size_t k = read_some(fd, buf + got, (size_t)want - got);
+
+			if (k == 0)
+				break;
+			got += k;
+		}
+		buf[got] = '\0';
+		*len = got;
+		*cut = got < (size_t)want;
+		return buf;
+	}
+	if (!transfer_encoding || !*transfer_encoding || !strcasecmp(transfer_encoding, "identity"))
+		return pl_xcalloc(1, 1);
+	/* To its end, keeping at most max bytes. */
+	cap = 16384;
+	buf = pl_xmalloc(cap + 1);
+	for (;;) {
+		size_t k;
+
+		if (got == cap) {
+			if (cap > max) {
+				*too_big = 1;
+				drain(fd, 0, got);
+				buf[0] = '\0';
+				return buf;
+			}
+			cap *= 2;
+			buf = pl_xrealloc(buf, cap + 1);
+		}
+		if ((k = read_some(fd, buf + got, cap - got)) == 0)
+			break;
+		got += k;
+	}
+	if (got > max) {
+		*too_big = 1;
+		got = 0;
+	}
+	buf[got] = '\0';
+	*len = got;
+	return buf;
 }

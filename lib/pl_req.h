@@ -49,4 +49,15 @@ int pl_req_method_is(const struct pl_req *r, const char *m);
  * PL_ETOOBIG (and out "") when it does not fit in outlen bytes. */
 int pl_req_path(const struct pl_req *r, char *out, size_t outlen);
 
+/* The body of a plain CGI request, read from fd (stdin). content_length is
+ * CONTENT_LENGTH; without one, a request whose transfer_encoding
+ * (HTTP_TRANSFER_ENCODING: Apache passes a chunked body on this way) is set
+ * is read to its end. A body over max is not kept (*too_big = 1) but read
+ * and dropped, up to a bound: the web server is still writing it, and one
+ * that meets a closed pipe may drop the answer. *cut = 1 when the input
+ * ended before CONTENT_LENGTH bytes came. Returns a NUL-terminated buffer
+ * (empty when there is no body) of *len bytes; the caller frees it. */
+char *pl_req_cgi_body(int fd, const char *content_length, const char *transfer_encoding, size_t max,
+		      size_t *len, int *too_big, int *cut);
+
 #endif

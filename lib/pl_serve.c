@@ -152,11 +152,17 @@ int pl_serve_wrong_path(const struct pl_req *r, const char *name, struct pl_resp
 /* The checks every request gets before its program's handler; 1 when resp
  * holds the answer. Opens *st on demand. */
 static int handle_pre(struct app *a, struct pl_store **st, const struct pl_req *r, int qrc, int cut,
-		      struct pl_resp *resp)
+		      int big, struct pl_resp *resp)
 {
 	if ((a->prog != PL_PROG_ADMIN &&
 	     pl_serve_wrong_path(r, a->prog == PL_PROG_PUBLISH ? "publish" : "poll", resp)) ||
 	    pl_serve_refuse(&a->conf, a->conf_ok, r, qrc, resp)) {
+		if (a->conf_ok)
+			pl_http_cors_error(&a->conf, r, resp);
+		return 1;
+	}
+	if (big) {   /* a body without a length that grew past the limit */
+		too_large(&a->conf, r, qrc, resp);
 		if (a->conf_ok)
 			pl_http_cors_error(&a->conf, r, resp);
 		return 1;
@@ -190,14 +196,14 @@ static void handle_post(struct pl_store **st, const struct pl_resp *resp)
 /* Run one request. store is opened on demand and reopened after failures,
  * so that a database that comes back (disk freed, file restored) is used. */
 static void handle(struct app *a, struct pl_store **st, char **env, const char *body, size_t len, int cut,
-		   struct pl_buf *out, struct pl_result *got)
+		   int big, struct pl_buf *out, struct pl_result *got)
 {
 	struct pl_req r;
 	struct pl_resp resp;
 	int qrc = pl_req_init(&r, env, body, len);
 
 	pl_resp_init(&resp);
-	if (!handle_pre(a, st, &r, qrc, cut, &resp)) {
+	if (!handle_pre(a, st, &r, qrc, cut, big, &resp)) {
 		switch (a->prog) {
 		case PL_PROG_PUBLISH:
 			pl_publish_handle(&a->conf, *st, &r, &resp);
@@ -218,7 +224,7 @@ static void handle(struct app *a, struct pl_store **st, char **env, const char *
 
 /* Read the body of CONTENT_LENGTH bytes (none when over max: refused
  * before it is read). *cut is 1 when the input ended before all came. */
-static char *read_body(FCGX_Stream *in, FILE *fin, const char *clen, size_t max, size_t *len, int *cut)
+static char *read_body(FCGX_Stream *in, const char *clen, size_t max, size_t *len, int *cut)
 {
 	int64_t want = 0;
 	char *buf;
@@ -230,8 +236,7 @@ static char *read_body(FCGX_Stream *in, FILE *fin, const char *clen, size_t max,
 		return pl_xcalloc(1, 1);
 	buf = pl_xmalloc((size_t)want + 1);
 	while (got < (size_t)want) {
-		int n = in ? FCGX_GetStr(buf + got, (int)((size_t)want - got), in)
-			   : (int)fread(buf + got, 1, (size_t)want - got, fin);
+		int n = FCGX_GetStr(buf + got, (int)((size_t)want - got), in);
 		if (n <= 0)
 			break;
 		got += (size_t)n;
@@ -258,10 +263,10 @@ static void *worker(void *arg)
 		int cut;
 
 		atomic_fetch_add(&a->busy, 1);
-		body = read_body(req.in, NULL, pl_fcgi_env_get(req.envp, "CONTENT_LENGTH"), a->conf.max_body, &len, &cut);
+		body = read_body(req.in, pl_fcgi_env_get(req.envp, "CONTENT_LENGTH"), a->conf.max_body, &len, &cut);
 		pl_buf_reset(&out);
 		pl_result_reset(&got);
-		handle(a, &st, req.envp, body, len, cut, &out, &got);
+		handle(a, &st, req.envp, body, len, cut, 0, &out, &got);
 		/* In pieces: a list of 1,000 large messages can pass INT_MAX. */
 		for (size_t off = 0; off < out.len;) {
 			size_t k = out.len - off < INT_MAX ? out.len - off : INT_MAX;
@@ -290,7 +295,7 @@ static int serve_cgi(struct app *a)
 	struct pl_result got;
 	size_t len;
 	char *body;
-	int cut;
+	int cut, big;
 
 	if (!getenv("REQUEST_METHOD")) {
 		fprintf(stderr, "This is a FastCGI/CGI program: run it from a web server (see docs/deploy.md).\n");
@@ -298,8 +303,9 @@ static int serve_cgi(struct app *a)
 	}
 	memset(&got, 0, sizeof got);
 	pl_group_inline();
-	body = read_body(NULL, stdin, getenv("CONTENT_LENGTH"), a->conf.max_body, &len, &cut);
-	handle(a, &st, environ, body, len, cut, &out, &got);
+	body = pl_req_cgi_body(0, getenv("CONTENT_LENGTH"), getenv("HTTP_TRANSFER_ENCODING"), a->conf.max_body,
+			       &len, &big, &cut);
+	handle(a, &st, environ, body, len, cut, big, &out, &got);
 	fwrite(out.p, 1, out.len, stdout);
 	/* The web server has the whole answer once stdout is closed, so a
 	 * write lock held elsewhere delays only this process's exit. */
@@ -385,7 +391,7 @@ static void publish_request(struct loop_app *l, struct pl_lreq *lr, char **env, 
 
 	pd->lr = lr;
 	pl_resp_init(&pd->resp);
-	if (!handle_pre(l->a, &l->st, &pd->r, qrc, body_cut(env, len), &pd->resp) &&
+	if (!handle_pre(l->a, &l->st, &pd->r, qrc, body_cut(env, len), 0, &pd->resp) &&
 	    (pd->p = pl_publish_begin(&l->a->conf, l->st, &pd->r, &pd->resp))) {
 		if (l->npend == l->cappend) {
 			l->cappend = l->cappend ? l->cappend * 2 : 64;
@@ -455,7 +461,7 @@ static void loop_request(void *ud, struct pl_lreq *lr, char **env, const char *b
 	}
 	pl_buf_reset(&l->out);
 	pl_result_reset(&l->got);
-	handle(l->a, &l->st, env, body ? body : "", len, body_cut(env, len), &l->out, &l->got);
+	handle(l->a, &l->st, env, body ? body : "", len, body_cut(env, len), 0, &l->out, &l->got);
 	pl_loop_end_with(lr, l->out.p, l->out.len);
 	/* First deliveries are recorded after the answer is on its way, at the
 	 * end of the turn, with those of the turn's other polls. */

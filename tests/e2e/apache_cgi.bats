@@ -73,3 +73,43 @@ setup() {
 		wait_for 10 waiting_le 0 || pl_fail "$f: the long poll's place was not freed after its client left"
 	done
 }
+
+# A program that answers without reading a body Apache is still writing
+# to it makes Apache drop the answer (AH02651: Broken pipe): the client got
+# no reply at all, most of the time.
+@test "CGI behind Apache: a body over max_body gets its 413 every time, with a length or chunked" {
+	local big=$BATS_TEST_TMPDIR/big i
+	head -c 16777216 /dev/zero | tr '\0' a >"$big"
+	for i in 1 2 3; do
+		pl_publish "topic=/cgi/big" -H 'Content-Type: text/plain' -H 'Expect:' --data-binary "@$big"
+		pl_expect_error 413
+		pl_publish "topic=/cgi/big" -H 'Content-Type: text/plain' -H 'Transfer-Encoding: chunked' --data-binary "@$big"
+		pl_expect_error 413
+	done
+	# one byte over the limit (1 MiB here), both ways
+	head -c $((1024 * 1024 + 1)) "$big" >"$big.1"
+	pl_publish "topic=/cgi/big" -H 'Content-Type: text/plain' --data-binary "@$big.1"
+	pl_expect_error 413
+	pl_publish "topic=/cgi/big" -H 'Content-Type: text/plain' -H 'Transfer-Encoding: chunked' --data-binary "@$big.1"
+	pl_expect_error 413
+	[ "$(pl_count_topic /cgi/big)" = 0 ] || pl_fail "a refused body was stored"
+}
+
+# Apache passes a chunked body to a CGI program without CONTENT_LENGTH.
+@test "CGI behind Apache: a chunked body is read whole (text, JSON, a batch, an admin form)" {
+	pl_publish "topic=/cgi/ch" -H 'Content-Type: text/plain' -H 'Transfer-Encoding: chunked' --data-binary chunky
+	pl_expect_status 201
+	pl_publish "topic=/cgi/ch" -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' --data-binary '{"n":1}'
+	pl_expect_status 201
+	id=$(pl_json .id)
+	printf '%s\n' '{"data":"b1"}' '{"data":"b2"}' >"$BATS_TEST_TMPDIR/batch"
+	pl_publish "topic=/cgi/ch" -H 'Content-Type: application/x-ndjson' -H 'Transfer-Encoding: chunked' \
+		--data-binary "@$BATS_TEST_TMPDIR/batch"
+	pl_expect_status 201
+	pl_poll "topic=/cgi/ch&since=all"
+	pl_jq_true '[.messages[].data] == ["chunky", {"n":1}, "b1", "b2"]'
+	pl_admin POST "/push/admin/messages/$id" -H 'Transfer-Encoding: chunked' --data-binary '_method=DELETE'
+	pl_expect_status 204
+	pl_poll "topic=/cgi/ch&since=all"
+	pl_jq_true '[.messages[].data] == ["chunky", "b1", "b2"]'
+}

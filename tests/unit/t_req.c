@@ -1,9 +1,13 @@
-/* t_req.c: query strings and form bodies (pl_kv_parse), request parameters */
+/* t_req.c: query strings and form bodies (pl_kv_parse), request parameters,
+ * a plain CGI request's body (pl_req_cgi_body) */
 #include "pl_first.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "pl_req.h"
 #include "pl_util.h"
@@ -185,9 +189,110 @@ static void t_req(void)
 	pl_req_free(&r);
 }
 
+/* A pipe whose write end a child fills with n bytes of 'a' (then closes,
+ * unless hold: then it stays open); the read end is returned. */
+static int feeder(size_t n, int hold, pid_t *pid)
+{
+	int fd[2];
+
+	if (pipe(fd) < 0)
+		return -1;
+	*pid = fork();
+	if (*pid == 0) {
+		char chunk[4096];
+		close(fd[0]);
+		memset(chunk, 'a', sizeof chunk);
+		while (n > 0) {
+			size_t k = n < sizeof chunk ? n : sizeof chunk;
+			ssize_t w = write(fd[1], chunk, k);
+			if (w <= 0)
+				_exit(1);
+			n -= (size_t)w;
+		}
+		if (hold)
+			pause();
+		_exit(0);
+	}
+	close(fd[1]);
+	return fd[0];
+}
+
+/* 0 when the feeder wrote everything (the reader took it all) and ended. */
+static int fed(pid_t pid)
+{
+	int status = -1;
+
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void t_cgi_body(void)
+{
+	size_t len;
+	int big, cut, fd;
+	pid_t pid;
+	char *b;
+
+	fd = feeder(10, 0, &pid);
+	b = pl_req_cgi_body(fd, "10", NULL, 100, &len, &big, &cut);
+	ok(len == 10 && !big && !cut && !strcmp(b, "aaaaaaaaaa") && fed(pid) == 0, "CONTENT_LENGTH 10: 10 bytes");
+	free(b);
+	close(fd);
+
+	fd = feeder(4, 0, &pid);
+	b = pl_req_cgi_body(fd, "10", NULL, 100, &len, &big, &cut);
+	ok(len == 4 && !big && cut && fed(pid) == 0, "CONTENT_LENGTH 10, 4 came: cut");
+	free(b);
+	close(fd);
+
+	/* Over the limit: nothing kept, all of it read (the writer is not
+	 * left with a broken pipe), far more than a pipe holds. */
+	fd = feeder(3 << 20, 0, &pid);
+	b = pl_req_cgi_body(fd, "3145728", NULL, 1000, &len, &big, &cut);
+	ok(len == 0 && big && !*b && fed(pid) == 0, "CONTENT_LENGTH over max: refused, and read to its end");
+	free(b);
+	close(fd);
+
+	/* Chunked (no CONTENT_LENGTH): read to the end of the input. */
+	fd = feeder(100000, 0, &pid);
+	b = pl_req_cgi_body(fd, NULL, "chunked", 200000, &len, &big, &cut);
+	ok(len == 100000 && !big && !cut && strlen(b) == 100000 && fed(pid) == 0, "chunked: read to its end");
+	free(b);
+	close(fd);
+
+	fd = feeder(3 << 20, 0, &pid);
+	b = pl_req_cgi_body(fd, "", "chunked", 1000, &len, &big, &cut);
+	ok(len == 0 && big && !*b && fed(pid) == 0, "chunked over max: refused, and read to its end");
+	free(b);
+	close(fd);
+
+	fd = feeder(1001, 0, &pid);
+	b = pl_req_cgi_body(fd, NULL, "chunked", 1000, &len, &big, &cut);
+	ok(len == 0 && big && fed(pid) == 0, "chunked, one byte over max: refused");
+	free(b);
+	close(fd);
+
+	/* No length and not chunked (a GET): nothing is read, even from an
+	 * input that never ends. */
+	fd = feeder(5, 1, &pid);
+	b = pl_req_cgi_body(fd, NULL, NULL, 1000, &len, &big, &cut);
+	ok(len == 0 && !big && !cut && !*b, "no length, not chunked: no body, nothing read");
+	free(b);
+	b = pl_req_cgi_body(fd, NULL, "identity", 1000, &len, &big, &cut);
+	ok(len == 0 && !big && !*b, "Transfer-Encoding identity without a length: no body");
+	free(b);
+	b = pl_req_cgi_body(fd, "12x", NULL, 1000, &len, &big, &cut);
+	ok(len == 0 && !big && !*b, "a CONTENT_LENGTH that is not a number: nothing read (the caller refuses it)");
+	free(b);
+	kill(pid, SIGTERM);
+	fed(pid);
+	close(fd);
+}
+
 int main(void)
 {
 	t_kv();
 	t_req();
+	t_cgi_body();
 	return tap_done();
 }
