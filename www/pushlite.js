@@ -996,6 +996,21 @@ var Pushlite = (function (win) {
 			later(run, quickEnds ? backoff(quickEnds) : Math.round(Math.random() * cfg.retryMin));
 		}
 
+		/* EventSource hides a refusal's status and headers: one long poll
+		 * that never waits (timeout=0) asks the server why, so that push
+		 * off is reported with its code and Retry-After, and probed no
+		 * sooner than that. Its messages are left to the poll that follows. */
+		function refusedWhy(my) {
+			cur = get('/longpoll', 'timeout=0', cfg.stall, false, function (err) {
+				cur = null;
+				if (my !== gen || closed)
+					return;
+				if (!err || !(err.refused || err.fatal || err.missing))
+					err = { code: 'refused', message: 'stream refused (push off?)', status: 0, refused: true };
+				fail(err);
+			});
+		}
+
 		function sse() {
 			var my = ++gen, opened = false, openedAt = 0, delivered = false, es;
 			var openTimer = null, ageTimer = null;
@@ -1066,7 +1081,7 @@ var Pushlite = (function (win) {
 				if (opened)
 					streamEnded(openedAt, delivered);
 				else if (closedByServer)
-					fail({ code: 'refused', message: 'stream refused (push off?)', status: 0, refused: true });
+					refusedWhy(my);
 				else
 					fail(netError('network', 'stream failed'));
 			};
@@ -1252,10 +1267,12 @@ var Pushlite = (function (win) {
 
 		if (o.persist) {
 			/* The user of a token is part of the key (not the token, which
-			 * changes as it is renewed): two users never share a cursor. */
+			 * changes as it is renewed): two users never share a cursor.
+			 * v1.USER.EXPIRY.SIG, and USER may hold dots itself. */
+			var tp = o.token ? String(o.token).split('.') : [];
 			store = makeStore(o.persist, o.persistKey || 'pushlite:' + base + '|' + tlist.join(',') +
 				'|' + (o.client || '') + '|' + (o.type || '') +
-				(o.token ? '|' + String(o.token).split('.')[1] : ''));
+				(o.token ? '|' + (tp.length > 3 ? tp.slice(1, tp.length - 2).join('.') : o.token) : ''));
 		}
 		if (store && /^[0-9]+$/.test(String(store.get())))
 			cursor = parseInt(store.get(), 10);
