@@ -29,6 +29,7 @@
 #include "pl_first.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -54,6 +55,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct item *queue, **queue_tail = &queue;
 static int leading;
 static struct pl_store *writer;         /* used only by the leader */
+static char last_error[256];            /* why the last failed commit failed */
 
 static pthread_mutex_t ck_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ck_cv = PTHREAD_COND_INITIALIZER;
@@ -169,6 +171,7 @@ static void commit_v(const struct pl_conf *c, struct pl_msgv *v, size_t count, i
 		writer = NULL;
 	}
 	if ((rc = writer_ready(c)) != PL_OK) {
+		snprintf(last_error, sizeof last_error, "%s", pl_store_open_error());
 		for (size_t i = 0; i < count; i++)
 			rcs[i] = rc;
 		return;
@@ -183,6 +186,9 @@ static void commit_v(const struct pl_conf *c, struct pl_msgv *v, size_t count, i
 		for (size_t i = 0; i < count; i++)
 			rcs[i] = PL_EIO;
 		rc = PL_EIO;
+		snprintf(last_error, sizeof last_error, "the database file was deleted or replaced");
+	} else if (rc != PL_OK) {
+		snprintf(last_error, sizeof last_error, "%s", pl_store_errmsg(writer));
 	}
 	if (rc == PL_EIO) {
 		/* Start afresh next time: the file may be replaced or repaired. */
@@ -280,4 +286,9 @@ void pl_group_close(void)
 	pl_store_close(writer);
 	writer = NULL;
 	pthread_mutex_unlock(&mu);
+}
+
+const char *pl_group_error(void)
+{
+	return last_error;
 }

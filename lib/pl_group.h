@@ -27,4 +27,8 @@ void pl_group_inline(void);
  * back and removes it). Only when no publish is under way. */
 void pl_group_close(void);
 
+/* Why this process's last failed commit failed ("" before any failed), for
+ * a program that reports it in its own words (the command line). */
+const char *pl_group_error(void);
+
 #endif

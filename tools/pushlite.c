@@ -230,11 +230,18 @@ static int cmd_publish(struct pl_conf *c, int argc, char **argv)
 		pl_out_error(&resp, NULL, PL_ETOOBIG, NULL, "the message is larger than max_body", 0);
 	} else if (!open_store(c, &st)) {
 		pl_group_inline();      /* one publish, then exit: no checkpoint thread */
+		/* A storage failure is said once, below, with its reason. */
+		pl_log_set_level(PL_LOG_NONE);
 		pl_publish_trusted(c, st, &r, &resp);
+		pl_log_set_level(PL_LOG_INFO);
 	} else {
 		goto out;
 	}
-	fwrite(resp.body.p, 1, resp.body.len, resp.status == 201 ? stdout : stderr);
+	if (resp.status >= 500)
+		fprintf(stderr, "pushlite: publish: nothing was stored: %s: %s\n", c->db_path,
+			*pl_group_error() ? pl_group_error() : pl_store_errmsg(st));
+	else
+		fwrite(resp.body.p, 1, resp.body.len, resp.status == 201 ? stdout : stderr);
 	/* Refused as the endpoint would refuse it (a bad topic, --ttl, JSON):
 	 * the command line is wrong, as with any other usage mistake. */
 	rc = resp.status == 201 ? 0 : resp.status >= 400 && resp.status < 500 ? 2 : 1;
@@ -483,11 +490,22 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return bad_usage(NULL, "a COMMAND is needed: init, publish, tail, token or stats");
+	/* COMMAND --help needs no config, not even a good one. */
+	for (int i = optind + 1; i < argc && argv[i][0] == '-' && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		}
+	/* The config's warnings (a short token) are the web programs' to
+	 * give: here they would make every command's stderr, and a usage
+	 * mistake's one line, several. */
+	pl_log_set_level(PL_LOG_ERR);
 	if ((conf ? pl_conf_load(&c, conf, err, sizeof err) : pl_conf_load_env(&c, err, sizeof err)) != PL_OK) {
 		fprintf(stderr, "pushlite: %s\n", err);
 		pl_conf_free(&c);
 		return 2;
 	}
+	pl_log_set_level(PL_LOG_INFO);
 	if (db) {
 		free(c.db_path);
 		c.db_path = pl_xstrdup(db);
@@ -500,10 +518,7 @@ int main(int argc, char **argv)
 	 * the "+" of the options above (stop at the first word), so that
 	 * "tail /t --since all" took --since for a topic. */
 	optind = 0;
-	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		usage(stdout);
-		rc = 0;
-	} else if (!strcmp(cmd, "init"))
+	if (!strcmp(cmd, "init"))
 		rc = argc == 1 ? cmd_init(&c) : bad_usage("init", "takes no arguments");
 	else if (!strcmp(cmd, "publish"))
 		rc = cmd_publish(&c, argc, argv);

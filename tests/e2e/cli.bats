@@ -19,6 +19,13 @@ cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
 		[ "$status" = 0 ] || pl_fail "pushlite $args: exit $status: $output"
 		[[ $output == usage:* ]] || pl_fail "pushlite $args: no usage: $output"
 	done
+	# the usage needs no config: not even a good one
+	printf '[pushlite]\nnope = 1\n' >"$BATS_TEST_TMPDIR/bad.conf"
+	for args in "--help" "publish --help" "token -h" "tail --help" "stats --help"; do
+		# shellcheck disable=SC2086
+		run "$PL_TOOLS/pushlite" --conf "$BATS_TEST_TMPDIR/bad.conf" $args
+		[ "$status" = 0 ] && [[ $output == usage:* ]] || pl_fail "pushlite $args with a bad config: exit $status: $output"
+	done
 }
 
 @test "usage mistakes: one line that names the mistake, exit 2" {
@@ -32,6 +39,17 @@ cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
 		[ "$(printf '%s\n' "$out" | wc -l)" = 1 ] || pl_fail "pushlite $args: not one line: $out"
 		[[ $out == pushlite:* ]] || pl_fail "pushlite $args: $out"
 	done
+	# A config the web programs warn about (short tokens and secret): the
+	# warnings are theirs to give, the mistake stays one line.
+	local weak=$BATS_TEST_TMPDIR/weak.conf
+	pl_write_pushlite_conf "$weak" "$PL_DB" s pt at ""
+	for args in "init extra" "stats extra" "token --user"; do
+		# shellcheck disable=SC2086
+		out=$("$PL_TOOLS/pushlite" --conf "$weak" $args 2>&1 >/dev/null) && pl_fail "pushlite $args: exit 0"
+		[ "$(printf '%s\n' "$out" | wc -l)" = 1 ] || pl_fail "pushlite $args (weak tokens): not one line: $out"
+	done
+	out=$("$PL_TOOLS/pushlite" --conf "$weak" stats 2>&1 >/dev/null) || pl_fail "stats with weak tokens failed: $out"
+	[ -z "$out" ] || pl_fail "stats with weak tokens wrote to stderr: $out"
 	# Values with spaces or empty, which the loop above cannot pass.
 	for v in "a b" ""; do
 		run timeout 10 "$PL_TOOLS/pushlite" --conf "$PL_CONF" tail --user "$v" /t
@@ -142,6 +160,28 @@ cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
 	[ "$status" = 1 ] && [ "${#lines[@]}" = 1 ] &&
 		[[ $output == *"directory $ro is not writable by this user (uid $uid)"* ]] ||
 		pl_fail "pushlite init in a read-only directory: exit $status: $output"
+}
+
+@test "publish into a database the user may not write: one line with SQLite's reason, exit 1" {
+	local dir=$PL_STATE/ro-db bin=$PL_TOOLS/pushlite conf=$PL_STATE/ro-db.conf as=()
+	rm -rf "$dir"
+	mkdir -m 0755 "$dir"
+	pl_write_test_conf "$conf" "$dir/pushlite.db"
+	"$PL_TOOLS/pushlite" --conf "$conf" init >/dev/null
+	if [ "$(id -u)" = 0 ]; then
+		# root may write anywhere: another user, who owns the directory
+		# (so SQLite may make its -wal and -shm) but not the file
+		install -m 0755 "$PL_TOOLS/pushlite" "$PL_STATE/pushlite-copy"
+		bin=$PL_STATE/pushlite-copy
+		chmod 0644 "$conf" "$dir/pushlite.db"
+		chown nobody "$dir"
+		as=(runuser -u nobody --)
+	else
+		chmod 0444 "$dir/pushlite.db"
+	fi
+	run "${as[@]}" "$bin" --conf "$conf" publish /ro text
+	[ "$status" = 1 ] && [ "${#lines[@]}" = 1 ] && [[ $output == *"nothing was stored"*"readonly database"* ]] ||
+		pl_fail "publish into a read-only database: exit $status: $output"
 }
 
 @test "token: libcrypto without HMAC (only OpenSSL's null provider) is a signing failure named as such, exit 1" {
