@@ -113,3 +113,17 @@ setup() {
 	pl_poll "topic=/cgi/ch&since=all"
 	pl_jq_true '[.messages[].data] == ["chunky", "b1", "b2"]'
 }
+
+# The program's answer, not the server-wide ErrorDocument (JSON too): it
+# speaks the asked format.
+@test "CGI behind Apache: any other path under /push/ is the admin program's 404, in the asked format" {
+	for p in /push/pollx /push/ /push/healthx /push/poll.fcgi /push/nothing/here; do
+		pl_get "$p"
+		pl_expect_error 404
+		pl_expect_no_store
+		pl_get "$p?format=xml"
+		pl_expect_status 404
+		printf '%s' "$BODY" | xmllint --xpath 'string(/error/@code)' - 2>/dev/null | grep -qx not_found ||
+			{ pl_show; pl_fail "$p: not the program's XML 404"; }
+	done
+}
