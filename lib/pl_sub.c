@@ -329,9 +329,16 @@ int pl_sub_parse(struct pl_sub *sub, const struct pl_req *r, const struct pl_con
 	case PL_EFORBID:
 		snprintf(msg, msglen, "a publish or admin token does not subscribe: use a subscriber token (pushlite token)");
 		return PL_EFORBID;
-	default:
-		snprintf(msg, msglen, "subscriber token is malformed, forged or expired");
+	default: {
+		const char *ru = pl_req_env(r, "REMOTE_USER");
+
+		if (ru && *ru)  /* no token was looked at: the login's name is the fault */
+			snprintf(msg, msglen, "the web server's user name (REMOTE_USER) is longer than %d bytes",
+				 PL_USER_MAX);
+		else
+			snprintf(msg, msglen, "subscriber token is malformed, forged or expired");
 		return PL_EAUTH;
+	}
 	}
 	/* A script tag runs a JSONP answer in the page that included it, and
 	 * sends the browser's cookies and Basic credentials along, which the

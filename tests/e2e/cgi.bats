@@ -211,6 +211,12 @@ alt_conf() {  # alt_conf KEY=VALUE...: CGI_CONF with those settings
 	CGI_ENV=(REMOTE_USER=bob)
 	pl_cgi_req poll GET "topic=$T&since=all"
 	pl_jq_true '[.messages[].data] == ["for-all"]'
+	# a login name pushlite cannot take (over 128 bytes): 401 that says so,
+	# not a word about tokens, which the request did not send
+	CGI_ENV=("REMOTE_USER=$(printf 'u%.0s' $(seq 150))")
+	pl_cgi_req poll GET "topic=$T&since=all"
+	pl_expect_error 401
+	pl_jq_true '.message | test("REMOTE_USER") and (test("token") | not)'
 }
 
 @test "JSONP that a browser says another site asked for does not carry the web server's user (any site could read it)" {
