@@ -791,9 +791,8 @@ var Pushlite = (function (win) {
 		 * when the error carries none. */
 		function retryAfterMs(err) {
 			var d = err && err.retryAfter > 0 ? err.retryAfter * 1000 : 0;
-			if (d > cfg.probeMax)
-				d = cfg.probeMax;
-			return Math.round(d * (1 + Math.random() / 4));
+			d = Math.round(d * (1 + Math.random() / 4));
+			return d > cfg.probeMax ? cfg.probeMax : d;
 		}
 
 		/* Delay before the n-th retry after err: the backoff, but never

@@ -17,6 +17,7 @@ const os = require('os');
 const path = require('path');
 const es3 = require('./lib/es3');
 const jsoncheck = require('./lib/jsoncheck');
+const probecheck = require('./lib/probecheck');
 
 const HERE = __dirname;
 const ROOT = path.resolve(HERE, '..', '..');
@@ -375,6 +376,9 @@ async function main() {
   // 2. fallback JSON parser without the JSON built-in
   const jprobs = jsoncheck.run(src);
   ok(jprobs.length === 0, 'fallback JSON parser: accepts valid JSON, rejects invalid, never evaluates', jprobs.join('\n'));
+  const pprobs = await probecheck.run(src);
+  ok(pprobs.length === 0, 'push refused with a Retry-After above probeMax: probes come at most probeMax apart, jitter included',
+    pprobs.join('\n'));
 
   // 3. the real server
   const port = await freePort();
