@@ -161,7 +161,7 @@ static int handle_pre(struct app *a, struct pl_store **st, const struct pl_req *
 			pl_http_cors_error(&a->conf, r, resp);
 		return 1;
 	}
-	if (big) {   /* a body without a length that grew past the limit */
+	if (big) {   /* more came than max_body; the length may not have said so */
 		too_large(&a->conf, r, qrc, resp);
 		if (a->conf_ok)
 			pl_http_cors_error(&a->conf, r, resp);
@@ -368,30 +368,15 @@ static void loop_answer(struct loop_app *l, struct pl_lreq *lr, const struct pl_
 	pl_loop_end_with(lr, l->out.p, l->out.len);
 }
 
-static void too_big(struct loop_app *l, struct pl_lreq *lr, char **env)
-{
-	/* More came than max_body; the length may not have said so. */
-	struct pl_resp resp;
-	struct pl_req r;
-	int qrc = pl_req_init(&r, env, "", 0);
-
-	pl_resp_init(&resp);
-	too_large(&l->a->conf, &r, qrc, &resp);
-	if (l->a->conf_ok)
-		pl_http_cors_error(&l->a->conf, &r, &resp);
-	loop_answer(l, lr, &r, &resp);
-	pl_resp_free(&resp);
-	pl_req_free(&r);
-}
-
-static void publish_request(struct loop_app *l, struct pl_lreq *lr, char **env, const char *body, size_t len)
+static void publish_request(struct loop_app *l, struct pl_lreq *lr, char **env, const char *body, size_t len,
+			    int big)
 {
 	struct pend *pd = pl_xcalloc(1, sizeof *pd);
 	int qrc = pl_req_init(&pd->r, env, body ? body : "", len);
 
 	pd->lr = lr;
 	pl_resp_init(&pd->resp);
-	if (!handle_pre(l->a, &l->st, &pd->r, qrc, body_cut(env, len), 0, &pd->resp) &&
+	if (!handle_pre(l->a, &l->st, &pd->r, qrc, body_cut(env, len), big, &pd->resp) &&
 	    (pd->p = pl_publish_begin(&l->a->conf, l->st, &pd->r, &pd->resp))) {
 		if (l->npend == l->cappend) {
 			l->cappend = l->cappend ? l->cappend * 2 : 64;
@@ -451,17 +436,13 @@ static void loop_request(void *ud, struct pl_lreq *lr, char **env, const char *b
 {
 	struct loop_app *l = ud;
 
-	if (big) {
-		too_big(l, lr, env);
-		return;
-	}
 	if (l->a->prog == PL_PROG_PUBLISH) {
-		publish_request(l, lr, env, body, len);
+		publish_request(l, lr, env, body, len, big);
 		return;
 	}
 	pl_buf_reset(&l->out);
 	pl_result_reset(&l->got);
-	handle(l->a, &l->st, env, body ? body : "", len, body_cut(env, len), 0, &l->out, &l->got);
+	handle(l->a, &l->st, env, body ? body : "", len, body_cut(env, len), big, &l->out, &l->got);
 	pl_loop_end_with(lr, l->out.p, l->out.len);
 	/* First deliveries are recorded after the answer is on its way, at the
 	 * end of the turn, with those of the turn's other polls. */
