@@ -28,9 +28,11 @@
  * threshold and wait the same way, so the WAL stops near it. */
 #include "pl_first.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pl_group.h"
@@ -40,6 +42,8 @@
 #define GROUP_MAX 256           /* batches in one transaction */
 #define CHECKPOINT_PAGES 1000   /* SQLite's own automatic threshold */
 #define WAL_RESTART_PAGES 8000  /* about 32 MB with 4 KB pages */
+#define REOPEN_TRIES 20         /* 5 ms apart: the checkpoint thread lets a stale -shm go */
+#define REOPEN_GAP_US 5000
 #define RESTART_TRIES 200       /* 1 ms apart, while another checkpoint runs */
 #define CHECKPOINT_GAP_US 200000
 
@@ -59,7 +63,7 @@ static char last_error[256];            /* why the last failed commit failed */
 
 static pthread_mutex_t ck_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ck_cv = PTHREAD_COND_INITIALIZER;
-static int ck_wanted, ck_started, inline_only;
+static int ck_wanted, ck_release, ck_started, inline_only;
 /* Leader only: frames in the WAL after the last commit, and the count at
  * which to run the next RESTART. */
 static int wal_frames, restart_at = WAL_RESTART_PAGES;
@@ -68,16 +72,34 @@ static int wal_frames, restart_at = WAL_RESTART_PAGES;
  * while the thread may still be copying. */
 static struct pl_conf ck_conf;
 
+/* The gap after a checkpoint: CHECKPOINT_GAP_US, cut short by a release. */
+static void checkpoint_gap(void)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += (CHECKPOINT_GAP_US % 1000000) * 1000L;
+	until.tv_sec += CHECKPOINT_GAP_US / 1000000 + until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&ck_mu);
+	while (!ck_release && pthread_cond_timedwait(&ck_cv, &ck_mu, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&ck_mu);
+}
+
 static void *checkpointer(void *arg)
 {
 	struct pl_store *st = NULL;
 
 	(void)arg;
 	for (;;) {
+		int release;
+
 		pthread_mutex_lock(&ck_mu);
-		while (!ck_wanted)
+		while (!ck_wanted && !ck_release)
 			pthread_cond_wait(&ck_cv, &ck_mu);
-		ck_wanted = 0;
+		release = ck_release;
+		ck_wanted = ck_release = 0;
 		pthread_mutex_unlock(&ck_mu);
 		/* The operator replaced the database (the writer reopens at its
 		 * next commit): checkpoint the new file, and let the old one go. */
@@ -85,6 +107,9 @@ static void *checkpointer(void *arg)
 			pl_store_close(st);
 			st = NULL;
 		}
+		/* The writer waits to open (writer_ready): nothing to copy. */
+		if (release)
+			continue;
 		if (!st && pl_store_open(&st, &ck_conf) != PL_OK)
 			continue;
 		if (pl_store_checkpoint(st, PL_CKPT_PASSIVE) == PL_EIO) {
@@ -94,7 +119,7 @@ static void *checkpointer(void *arg)
 		/* A checkpoint that a reader's snapshot kept from finishing leaves
 		 * the WAL long, and every commit asks again: at most a few
 		 * checkpoints (each with its fsyncs) a second, whatever the rate. */
-		usleep(CHECKPOINT_GAP_US);
+		checkpoint_gap();
 	}
 	return NULL;
 }
@@ -115,9 +140,21 @@ static int writer_ready(const struct pl_conf *c)
 {
 	pthread_t t;
 
+	int rc;
+
 	if (writer)
 		return PL_OK;
-	if (pl_store_open(&writer, c) != PL_OK)
+	/* Refused while the checkpoint thread's connection holds a -shm an
+	 * operator deleted: wake the thread, which lets it go, and wait a
+	 * little for that before the publishes get 503. */
+	for (int i = 0; (rc = pl_store_open(&writer, c)) == PL_EBUSY && ck_started && i < REOPEN_TRIES; i++) {
+		pthread_mutex_lock(&ck_mu);
+		ck_release = 1;
+		pthread_cond_signal(&ck_cv);
+		pthread_mutex_unlock(&ck_mu);
+		usleep(REOPEN_GAP_US);
+	}
+	if (rc != PL_OK)
 		return PL_EIO;
 	if (!ck_started && !inline_only) {
 		pthread_attr_t attr;

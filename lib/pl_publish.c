@@ -575,8 +575,8 @@ static void pub_free(struct pl_pub *p)
 /* Everything before the commit. NULL: resp holds the whole answer (an
  * error, a preflight); else the messages to commit, their stored text
  * written, for pl_publish_end(). */
-static struct pl_pub *publish_begin(const struct pl_conf *c, struct pl_store *st, struct pl_req *r,
-				    struct pl_resp *resp, int trusted)
+static struct pl_pub *publish_begin(const struct pl_conf *c, struct pl_req *r, struct pl_resp *resp,
+				    int trusted)
 {
 	struct pl_pub *p;
 	const struct pl_token *tok;
@@ -611,11 +611,6 @@ static struct pl_pub *publish_begin(const struct pl_conf *c, struct pl_store *st
 			rc = PL_EFORBID;
 			goto fail;
 		}
-	if (!st) {
-		rc = PL_EIO;
-		snprintf(err, ERRLEN, "the message store is unavailable; nothing was stored");
-		goto fail;
-	}
 	/* The stored text is written here, by this request, so that the shared
 	 * write transaction holds only the inserts. */
 	{
@@ -645,10 +640,9 @@ answered:
 	return NULL;
 }
 
-struct pl_pub *pl_publish_begin(const struct pl_conf *c, struct pl_store *st, struct pl_req *r,
-				struct pl_resp *resp)
+struct pl_pub *pl_publish_begin(const struct pl_conf *c, struct pl_req *r, struct pl_resp *resp)
 {
-	return publish_begin(c, st, r, resp, 0);
+	return publish_begin(c, r, resp, 0);
 }
 
 struct pl_msg *pl_pub_msgs(struct pl_pub *p, size_t *n)
@@ -672,21 +666,20 @@ void pl_publish_end(const struct pl_conf *c, struct pl_pub *p, int rc, struct pl
 	pub_free(p);
 }
 
-static void publish(const struct pl_conf *c, struct pl_store *st, struct pl_req *r, struct pl_resp *resp,
-		    int trusted)
+static void publish(const struct pl_conf *c, struct pl_req *r, struct pl_resp *resp, int trusted)
 {
-	struct pl_pub *p = publish_begin(c, st, r, resp, trusted);
+	struct pl_pub *p = publish_begin(c, r, resp, trusted);
 
 	if (p)
 		pl_publish_end(c, p, pl_group_publish(c, p->b.m, p->b.n), resp);
 }
 
-void pl_publish_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req *r, struct pl_resp *resp)
+void pl_publish_handle(const struct pl_conf *c, struct pl_req *r, struct pl_resp *resp)
 {
-	publish(c, st, r, resp, 0);
+	publish(c, r, resp, 0);
 }
 
-void pl_publish_trusted(const struct pl_conf *c, struct pl_store *st, struct pl_req *r, struct pl_resp *resp)
+void pl_publish_trusted(const struct pl_conf *c, struct pl_req *r, struct pl_resp *resp)
 {
-	publish(c, st, r, resp, 1);
+	publish(c, r, resp, 1);
 }

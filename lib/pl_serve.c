@@ -42,6 +42,12 @@ struct app {
 	struct pl_conf conf;
 	int conf_ok;
 	atomic_int busy;
+	/* The thread pool's one connection, taken in turn: SQLite gives every
+	 * connection of a process to one file the same -shm, so an idle
+	 * thread's connection to a deleted one would keep the others' new
+	 * connections on it too (pl_store.c: they are refused meanwhile). */
+	pthread_mutex_t st_mu;
+	struct pl_store *st;
 };
 
 void pl_serve_finish(const struct pl_req *r, struct pl_resp *resp, struct pl_buf *out)
@@ -174,7 +180,10 @@ static int handle_pre(struct app *a, struct pl_store **st, const struct pl_req *
 		return 1;
 	}
 	/* A store that cannot open is NULL: each handler answers 503 in the
-	 * format its request asked for. */
+	 * format its request asked for. Publish commits through pl_group's
+	 * writer, which opens its own (st NULL). */
+	if (!st)
+		return 0;
 	if (*st && pl_store_moved(*st)) {
 		pl_store_close(*st);     /* the operator recreated the database */
 		*st = NULL;
@@ -187,7 +196,7 @@ static int handle_pre(struct app *a, struct pl_store **st, const struct pl_req *
 /* A connection that failed may be stale (file replaced): start afresh. */
 static void handle_post(struct pl_store **st, const struct pl_resp *resp)
 {
-	if (resp->status == 503 && *st) {
+	if (st && resp->status == 503 && *st) {
 		pl_store_close(*st);
 		*st = NULL;
 	}
@@ -203,10 +212,10 @@ static void handle(struct app *a, struct pl_store **st, char **env, const char *
 	int qrc = pl_req_init(&r, env, body, len);
 
 	pl_resp_init(&resp);
-	if (!handle_pre(a, st, &r, qrc, cut, big, &resp)) {
+	if (!handle_pre(a, a->prog == PL_PROG_PUBLISH ? NULL : st, &r, qrc, cut, big, &resp)) {
 		switch (a->prog) {
 		case PL_PROG_PUBLISH:
-			pl_publish_handle(&a->conf, *st, &r, &resp);
+			pl_publish_handle(&a->conf, &r, &resp);
 			break;
 		case PL_PROG_POLL:
 			pl_poll_handle(&a->conf, *st, &r, &resp, got);
@@ -250,7 +259,6 @@ static char *read_body(FCGX_Stream *in, const char *clen, size_t max, size_t *le
 static void *worker(void *arg)
 {
 	struct app *a = arg;
-	struct pl_store *st = NULL;
 	struct pl_buf out = { 0 };
 	struct pl_result got;
 	FCGX_Request req;
@@ -266,7 +274,9 @@ static void *worker(void *arg)
 		body = read_body(req.in, pl_fcgi_env_get(req.envp, "CONTENT_LENGTH"), a->conf.max_body, &len, &cut);
 		pl_buf_reset(&out);
 		pl_result_reset(&got);
-		handle(a, &st, req.envp, body, len, cut, 0, &out, &got);
+		pthread_mutex_lock(&a->st_mu);
+		handle(a, &a->st, req.envp, body, len, cut, 0, &out, &got);
+		pthread_mutex_unlock(&a->st_mu);
 		/* In pieces: a list of 1,000 large messages can pass INT_MAX. */
 		for (size_t off = 0; off < out.len;) {
 			size_t k = out.len - off < INT_MAX ? out.len - off : INT_MAX;
@@ -277,14 +287,17 @@ static void *worker(void *arg)
 		}
 		FCGX_Finish_r(&req);
 		/* First deliveries are recorded after the answer is on its way. */
-		if (got.ngot && st)
-			pl_store_mark_got(st, got.got, got.ngot, pl_now_ms());
+		if (got.ngot) {
+			pthread_mutex_lock(&a->st_mu);
+			if (a->st)
+				pl_store_mark_got(a->st, got.got, got.ngot, pl_now_ms());
+			pthread_mutex_unlock(&a->st_mu);
+		}
 		free(body);
 		atomic_fetch_sub(&a->busy, 1);
 	}
 	pl_buf_free(&out);
 	pl_result_free(&got);
-	pl_store_close(st);
 	return NULL;
 }
 
@@ -376,8 +389,8 @@ static void publish_request(struct loop_app *l, struct pl_lreq *lr, char **env, 
 
 	pd->lr = lr;
 	pl_resp_init(&pd->resp);
-	if (!handle_pre(l->a, &l->st, &pd->r, qrc, body_cut(env, len), big, &pd->resp) &&
-	    (pd->p = pl_publish_begin(&l->a->conf, l->st, &pd->r, &pd->resp))) {
+	if (!handle_pre(l->a, NULL, &pd->r, qrc, body_cut(env, len), big, &pd->resp) &&
+	    (pd->p = pl_publish_begin(&l->a->conf, &pd->r, &pd->resp))) {
 		if (l->npend == l->cappend) {
 			l->cappend = l->cappend ? l->cappend * 2 : 64;
 			l->pend = pl_xrealloc(l->pend, l->cappend * sizeof *l->pend);
@@ -388,7 +401,6 @@ static void publish_request(struct loop_app *l, struct pl_lreq *lr, char **env, 
 		pl_lreq_set_data(lr, pd);
 		return;
 	}
-	handle_post(&l->st, &pd->resp);
 	loop_answer(l, lr, &pd->r, &pd->resp);
 	pl_resp_free(&pd->resp);
 	pl_req_free(&pd->r);
@@ -420,7 +432,6 @@ static void loop_turn(void *ud)
 		if (pd->lr) {
 			pl_publish_end(&l->a->conf, pd->p, l->rcs[n++], &pd->resp);
 			pl_lreq_set_data(pd->lr, NULL);
-			handle_post(&l->st, &pd->resp);
 			loop_answer(l, pd->lr, &pd->r, &pd->resp);
 		} else {
 			pl_publish_cancel(pd->p);
@@ -513,6 +524,7 @@ int pl_serve_main(enum pl_prog prog, const char *name, int argc, char **argv)
 		pl_conf_free(&a.conf);
 		return rc;
 	}
+	pthread_mutex_init(&a.st_mu, NULL);
 	if (t && pl_int_parse(t, 1, MAX_THREADS, &nthreads) != PL_OK) {
 		pl_log_err("PUSHLITE_THREADS must be 1-%d", MAX_THREADS);
 		return 1;

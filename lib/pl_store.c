@@ -68,6 +68,7 @@ const char *const pl_sq_text[S_NSTMT] = {
 static _Atomic int last_logged, last_open_err;
 #define LOGGED_FOREIGN (-1000000)   /* last_open_err: foreign() said it (plus the version) */
 #define LOGGED_SCHEMA (-2000000)    /* last_open_err: apply_schema() said it */
+#define LOGGED_STALE (-3000000)     /* last_open_err: register_open() refused */
 static __thread char open_error[512];
 
 const char *pl_store_open_error(void)
@@ -170,12 +171,13 @@ static int moved_now(struct pl_store *st)
 	struct stat sb;
 
 	for (int i = 0; i < 3; i++) {
+		const struct pl_fileid *want = i == 2 ? &st->shm_use : &st->id[i];
 		int gone;
 
-		if (i > 0 && st->id[i].ino == 0)
+		if (i > 0 && want->ino == 0)
 			continue;
 		gone = stat_side(st, i, &sb) != 0;
-		if (gone || sb.st_ino != st->id[i].ino || sb.st_dev != st->id[i].dev) {
+		if (gone || sb.st_ino != want->ino || sb.st_dev != want->dev) {
 			if (i == 0 && !gone)
 				drop_stale_sides(st);
 			/* The caller closes st next. The last connection to a file
@@ -193,6 +195,10 @@ int pl_store_moved(struct pl_store *st)
 {
 	int64_t now = pl_mono_ms();
 
+	if (st->stale) {
+		sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+		return 1;
+	}
 	if (now - st->moved_checked < 1000)
 		return 0;
 	st->moved_checked = now;
@@ -202,7 +208,58 @@ int pl_store_moved(struct pl_store *st)
 int pl_store_in_place(struct pl_store *st)
 {
 	st->moved_checked = pl_mono_ms();
-	return !moved_now(st);
+	return !st->stale && !moved_now(st);
+}
+
+/* Every open connection of the process, for register_open(). */
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pl_store *reg_head;
+
+static int same_id(const struct pl_fileid *a, const struct pl_fileid *b)
+{
+	return a->ino == b->ino && a->dev == b->dev;
+}
+
+/* Enter st, just opened, among the process's connections. SQLite gave it
+ * the -shm that another open connection to the same file here has mapped,
+ * if there is one: when that is no longer the -shm at the path (an operator
+ * deleted it, another process made a new one), st would commit into an
+ * index nobody else reads, and acknowledge messages every reader misses.
+ * Then st is refused (0) and the holders are marked stale: each lets its
+ * connection go at its next pl_store_moved(), and once none is left an
+ * open maps the -shm at the path. */
+static int register_open(struct pl_store *st)
+{
+	int ok = 1;
+
+	pthread_mutex_lock(&reg_mu);
+	st->shm_use = st->id[2];
+	for (struct pl_store *o = reg_head; o; o = o->reg_next) {
+		if (!same_id(&o->id[0], &st->id[0]))
+			continue;
+		if (!same_id(&o->shm_use, &st->id[2])) {
+			o->stale = 1;
+			ok = 0;
+		}
+	}
+	if (ok) {
+		st->reg_next = reg_head;
+		reg_head = st;
+	}
+	pthread_mutex_unlock(&reg_mu);
+	return ok;
+}
+
+static void register_close(struct pl_store *st)
+{
+	pthread_mutex_lock(&reg_mu);
+	for (struct pl_store **p = &reg_head; *p; p = &(*p)->reg_next) {
+		if (*p == st) {
+			*p = st->reg_next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&reg_mu);
 }
 
 const char *pl_store_errmsg(struct pl_store *st)
@@ -468,6 +525,17 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 	 * be the one opened; the next pl_store_moved() opens again. */
 	if (had_db && (db_before.st_ino != st->id[0].ino || db_before.st_dev != st->id[0].dev))
 		st->id[0] = (struct pl_fileid){ db_before.st_dev, db_before.st_ino };
+	if (!register_open(st)) {
+		snprintf(open_error, sizeof open_error,
+			 "the database's -shm was replaced while this process still had it open; try again shortly");
+		if (last_open_err != LOGGED_STALE) {
+			pl_log_err("%s: %s", c->db_path, open_error);
+			last_open_err = LOGGED_STALE;
+		}
+		sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+		pl_store_close(st);
+		return PL_EBUSY;
+	}
 	*out = st;
 	last_open_err = 0;
 	open_error[0] = '\0';
@@ -515,6 +583,7 @@ void pl_store_close(struct pl_store *st)
 {
 	if (!st)
 		return;
+	register_close(st);
 	for (int i = 0; i < S_NSTMT; i++)
 		sqlite3_finalize(st->st[i]);
 	for (size_t i = 0; i < sizeof st->paths / sizeof st->paths[0]; i++)

@@ -107,7 +107,9 @@ struct pl_purge_result {
 struct pl_store;
 
 /* Open (creating the file and schema when missing) the database of c.
- * Returns PL_OK, or PL_EIO with a reason logged. */
+ * Returns PL_OK, or PL_EIO with a reason logged, or PL_EBUSY while another
+ * connection of this process still holds a -shm that was since replaced at
+ * the path (it lets it go at its next pl_store_moved(); try again then). */
 int pl_store_open(struct pl_store **out, const struct pl_conf *c);
 /* The same for tools that only read or clean up: a missing file is not
  * created (it would hide a typo in a cron line) but refused, PL_ENOTFOUND,

@@ -44,6 +44,13 @@ struct pl_store {
 		dev_t dev;
 		ino_t ino;
 	} id[3];
+	/* The index this connection really uses: SQLite maps one -shm per
+	 * database file and process, shared by every connection to it there,
+	 * so a connection opened while another still holds a deleted -shm
+	 * uses that one, whatever the path has now (pl_store.c, registry). */
+	struct pl_fileid shm_use;
+	_Atomic int stale;      /* another connection saw the index replaced */
+	struct pl_store *reg_next;      /* the process's open connections */
 	int64_t moved_checked;  /* monotonic ms of the last look */
 	sqlite3_stmt *st[S_NSTMT];
 	sqlite3_stmt *paths[2 * PL_MAX_TOPICS];   /* merge streams, prepared on first use */

@@ -80,6 +80,7 @@ struct app {
 	struct waiter *waiters;
 	struct pl_tindex index; /* the waiters by subscribed topic */
 	uint64_t gen;           /* one per wake batch */
+	unsigned starts;        /* one per start_over(): every waiter was freed */
 	struct waiter **picked; /* the waiters a wake batch's rows concern */
 	size_t npicked, cappicked;
 	struct pl_result tail;  /* reused for every wake */
@@ -130,6 +131,7 @@ static int q(int rc)
 static void start_over(struct app *a, int64_t head)
 {
 	end_all(a);
+	a->starts++;
 	a->seen = head;
 	a->gap_floor = 0;
 }
@@ -389,11 +391,17 @@ static void on_drained(void *ud, struct pl_lreq *lr)
 	struct app *a = ud;
 	struct waiter *w = pl_lreq_data(lr);
 	struct pl_result res;
+	unsigned starts = a->starts;
+	int rc;
 
 	if (!w || !w->backlog)
 		return;
 	memset(&res, 0, sizeof res);
-	if (store_ready(a) != PL_OK) {
+	rc = store_ready(a);
+	/* A replaced file ended every stream, this one too: w is gone. */
+	if (a->starts != starts)
+		return;
+	if (rc != PL_OK) {
 		stream_close(a, w);     /* the client resumes from its last id */
 		return;
 	}

@@ -232,7 +232,7 @@ static int cmd_publish(struct pl_conf *c, int argc, char **argv)
 		pl_group_inline();      /* one publish, then exit: no checkpoint thread */
 		/* A storage failure is said once, below, with its reason. */
 		pl_log_set_level(PL_LOG_NONE);
-		pl_publish_trusted(c, st, &r, &resp);
+		pl_publish_trusted(c, &r, &resp);
 		pl_log_set_level(PL_LOG_INFO);
 	} else {
 		goto out;

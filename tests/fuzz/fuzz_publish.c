@@ -101,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	before = head();
 	pl_resp_init(&resp);
 	pl_req_init(&r, env, p, (size_t)(end - p));
-	pl_publish_handle(&conf, st, &r, &resp);
+	pl_publish_handle(&conf, &r, &resp);
 	pl_req_free(&r);
 	after = head();
 	if (!resp.body.p || !valid_json(resp.body.p))

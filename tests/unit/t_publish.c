@@ -64,7 +64,7 @@ static int req(const char *method, const char *query, const char *ctype, const c
 		body = copy;
 	}
 	pl_req_init(&r, env, body, len);
-	pl_publish_handle(&conf, st, &r, &resp);
+	pl_publish_handle(&conf, &r, &resp);
 	pl_req_free(&r);
 	free(copy);
 	return resp.status;
@@ -446,7 +446,7 @@ static void t_checkpoint_thread(const char *path)
 		pl_req_init(&r, env, body, strlen(body));
 		pl_resp_free(&resp);
 		pl_resp_init(&resp);
-		pl_publish_handle(&other, st, &r, &resp);
+		pl_publish_handle(&other, &r, &resp);
 		fails += resp.status != 201;
 		pl_req_free(&r);
 	}

@@ -1041,6 +1041,67 @@ static void t_moved(void)
 	pl_store_close(st4);
 }
 
+/* An operator deletes the -shm alone, and another process makes a new one.
+ * A second connection opened in this process while the first still holds
+ * the deleted one would use that index too (SQLite shares it), commit
+ * where no other process reads and see none of their commits: it is
+ * refused, and the first one is told to let go at once. */
+static void t_shm_replaced(void)
+{
+	struct pl_store *st1, *st2 = NULL, *st3 = NULL;
+	char shm[320], path[256] = "";
+	int64_t id = 0, head = 0;
+	int ask[2], tell[2], status = 0, rc;
+	pid_t pid;
+
+	/* The other process is forked before this one opens the file: SQLite's
+	 * state for a file does not survive a fork. It gets the path later. */
+	if (pipe(ask) != 0 || pipe(tell) != 0 || (pid = fork()) < 0) {
+		ok(0, "shm: cannot fork");
+		return;
+	}
+	if (pid == 0) {
+		struct pl_store *other = NULL;
+		int64_t mine = -1;
+
+		if (read(ask[0], path, sizeof path - 1) > 0) {
+			free(conf.db_path);
+			conf.db_path = pl_xstrdup(path);
+			if (pl_store_open(&other, &conf) == PL_OK)
+				mine = pub(other, "/shm", NULL, NULL, NULL);
+		}
+		if (write(tell[1], &mine, sizeof mine) != (ssize_t)sizeof mine)
+			_exit(1);
+		_exit(0);
+	}
+	st1 = open_fresh();
+	snprintf(shm, sizeof shm, "%s-shm", conf.db_path);
+	pub(st1, "/shm", NULL, NULL, NULL);
+	unlink(shm);
+	if (write(ask[1], conf.db_path, strlen(conf.db_path)) <= 0 ||
+	    read(tell[0], &id, sizeof id) != (ssize_t)sizeof id)
+		id = -1;
+	waitpid(pid, &status, 0);
+	close(ask[0]);
+	close(ask[1]);
+	close(tell[0]);
+	close(tell[1]);
+	ok(id > 0 && access(shm, F_OK) == 0, "shm: another process published %lld beside a new -shm", (long long)id);
+	rc = pl_store_open(&st2, &conf);
+	ok(rc == PL_EBUSY && !st2, "shm: a second connection, which would share the deleted -shm, is refused (rc %d)", rc);
+	if (st2)
+		pl_store_close(st2);
+	st1->moved_checked = pl_mono_ms();
+	ok(pl_store_moved(st1) == 1, "shm: the connection holding the deleted -shm is told at once");
+	pl_store_close(st1);
+	if (pl_store_open(&st3, &conf) != PL_OK || pl_store_head(st3, &head) != PL_OK)
+		head = -1;
+	ok(head == id, "shm: once it is closed, a new connection sees the other process's commit (head %lld, id %lld)",
+	   (long long)head, (long long)id);
+	ok(st3 && pl_store_moved(st3) == 0, "shm: the new connection is in place");
+	pl_store_close(st3);
+}
+
 /* publishes_last_minute counts publishes, also those deleted since. */
 static void t_minute(void)
 {
@@ -1091,6 +1152,7 @@ int main(void)
 	t_purge();
 	t_minute();
 	t_moved();
+	t_shm_replaced();
 	t_admin_ops();
 	t_cache();
 	t_marks();
