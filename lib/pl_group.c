@@ -44,7 +44,7 @@
 #define WAL_RESTART_PAGES 8000  /* about 32 MB with 4 KB pages */
 #define REOPEN_TRIES 20         /* 5 ms apart: the checkpoint thread lets a stale -shm go */
 #define REOPEN_GAP_US 5000
-#define RESTART_TRIES 200       /* 1 ms apart, while another checkpoint runs */
+#define RESTART_MS 200          /* tries 1 ms apart, while another checkpoint runs */
 #define CHECKPOINT_GAP_US 200000
 
 struct item {
@@ -184,13 +184,13 @@ static int writer_ready(const struct pl_conf *c)
  * the busy timeout after every commit. */
 static void restart_wal(void)
 {
-	int rc = PL_EBUSY;
+	int64_t until = pl_mono_ms() + RESTART_MS;
+	int rc;
 
-	for (int i = 0; i < RESTART_TRIES && rc == PL_EBUSY; i++) {
-		rc = pl_store_checkpoint(writer, PL_CKPT_RESTART);
-		if (rc == PL_EBUSY)
-			usleep(1000);
-	}
+	/* Each try waits at most about 0.1 s for readers (pl_store_checkpoint);
+	 * all of them together RESTART_MS. */
+	while ((rc = pl_store_checkpoint(writer, PL_CKPT_RESTART)) == PL_EBUSY && pl_mono_ms() < until)
+		usleep(1000);
 	restart_at = rc == PL_OK ? WAL_RESTART_PAGES : wal_frames + WAL_RESTART_PAGES;
 	wal_frames = 0;
 }

@@ -80,7 +80,7 @@ static int busy_wait(void *arg, int tries)
 {
 	const struct pl_store *st = arg;
 
-	if (st->no_wait || tries >= 20000)      /* about 5 s */
+	if (st->no_wait || tries >= (st->short_wait ? 400 : 20000))      /* about 0.1 s, 5 s */
 		return 0;
 	usleep(tries < 20 ? 50 : 250);
 	return 1;
@@ -108,9 +108,17 @@ void pl_store_writer(struct pl_store *st, int pages, void (*cb)(void *, int), vo
 
 int pl_store_checkpoint(struct pl_store *st, enum pl_ckpt mode)
 {
-	int r = sqlite3_wal_checkpoint_v2(st->db, NULL,
-					  mode == PL_CKPT_RESTART ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE,
-					  NULL, NULL);
+	int r;
+
+	/* RESTART waits for readers through the busy handler, holding the
+	 * write lock: a reader that keeps an old snapshot (an operator's
+	 * sqlite3 shell, a backup) must not stall every writer for the whole
+	 * busy timeout. */
+	st->short_wait = mode == PL_CKPT_RESTART;
+	r = sqlite3_wal_checkpoint_v2(st->db, NULL,
+				      mode == PL_CKPT_RESTART ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE,
+				      NULL, NULL);
+	st->short_wait = 0;
 
 	if (r == SQLITE_OK)
 		return PL_OK;

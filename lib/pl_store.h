@@ -154,8 +154,9 @@ void pl_store_writer(struct pl_store *st, int pages, void (*cb)(void *, int), vo
  * anyone. RESTART: also wait (busy handler) for writers and for readers of
  * the old WAL, so that the next commit starts the WAL file over; the only way
  * to bound the WAL while commits never pause. PL_EBUSY: not all of it was
- * done (another checkpoint holds the lock, or a reader or writer outlasted
- * the busy timeout); PL_EIO and the like: the connection is unusable. */
+ * done (another checkpoint holds the lock, or a reader or writer was still
+ * there after about 0.1 s: RESTART never waits the whole busy timeout);
+ * PL_EIO and the like: the connection is unusable. */
 enum pl_ckpt { PL_CKPT_PASSIVE, PL_CKPT_RESTART };
 int pl_store_checkpoint(struct pl_store *st, enum pl_ckpt mode);
 

@@ -57,6 +57,7 @@ struct pl_store {
 	struct pl_sq_cached **cache;  /* the row cache (pl_store_read.c) */
 	size_t cache_bytes;
 	int no_wait;            /* busy handler: give up at once */
+	int short_wait;         /* busy handler: give up after about 0.1 s */
 	char err[256];          /* the last failure's reason: a rollback after
 	                         * it leaves sqlite3_errmsg() at "not an error" */
 };
