@@ -59,8 +59,7 @@ char *pl_sq_col_text(sqlite3_stmt *s, int i)
 enum { F_TOPIC, F_USER, F_CLIENTS, F_TYPE, F_SRC, F_TARGET, F_BODY, F_N };
 
 /* Copy the strings into one block (r->mem), so that a row costs one malloc and
- * one free: an answer carries up to a few hundred rows. A missing topic or
- * body reads as "/" and "{}". */
+ * one free: an answer carries up to a few hundred rows. */
 static void row_pack(struct pl_row *r, const char *const v[F_N], const size_t len[F_N])
 {
 	char **f[F_N] = { &r->topic, &r->user, &r->clients, &r->type, &r->src, &r->target, &r->body };
@@ -84,6 +83,13 @@ static void row_pack(struct pl_row *r, const char *const v[F_N], const size_t le
 	r->body_len = len[F_BODY];
 }
 
+/* The stored body as pushlite writes it: an object with a field in it
+ * ("{}" would make the answer's {"id":N,} invalid). */
+static int body_framed(const char *b, size_t n)
+{
+	return b && n >= 3 && b[0] == '{' && b[n - 1] == '}';
+}
+
 static void row_read(struct pl_row *r, sqlite3_stmt *s)
 {
 	static const int col[F_N] = { 1, 2, 3, 4, 5, 6, 10 };
@@ -98,13 +104,28 @@ static void row_read(struct pl_row *r, sqlite3_stmt *s)
 		v[i] = (const char *)sqlite3_column_text(s, col[i]);
 		len[i] = v[i] ? (size_t)sqlite3_column_bytes(s, col[i]) : 0;
 	}
-	if (!v[F_TOPIC]) {
+	if (!v[F_TOPIC] || v[F_TOPIC][0] != '/') {
 		v[F_TOPIC] = "/";
 		len[F_TOPIC] = 1;
 	}
-	if (!v[F_BODY]) {
-		v[F_BODY] = "{}";
-		len[F_BODY] = 2;
+	if (!body_framed(v[F_BODY], len[F_BODY])) {
+		/* Not a row pushlite wrote (another program's, a repair gone
+		 * wrong): its fields, with data null, rather than a broken
+		 * answer for every subscriber whose answer holds it. */
+		struct pl_buf b = { 0 };
+		struct pl_msg m = {
+			.topic = v[F_TOPIC], .user = v[F_USER], .type = v[F_TYPE], .src = v[F_SRC],
+			.target = v[F_TARGET], .created = r->created, .expires = r->expires,
+		};
+
+		if (v[F_CLIENTS] && v[F_CLIENTS][strspn(v[F_CLIENTS], "abcdefghijklmnopqrstuvwxyz0123456789_-,")] == '\0')
+			m.clients = v[F_CLIENTS];
+		pl_msg_body(&m, &b);
+		v[F_BODY] = b.p;
+		len[F_BODY] = b.len;
+		row_pack(r, v, len);
+		pl_buf_free(&b);
+		return;
 	}
 	row_pack(r, v, len);
 }

@@ -59,6 +59,10 @@ size_t pl_topic_ancestors(const char *topic, size_t *lens)
 {
 	size_t k = 0;
 
+	if (!topic[0]) {        /* not valid: a row another program wrote */
+		lens[0] = 0;
+		return 1;
+	}
 	lens[k++] = 1;
 	for (size_t i = 1; topic[i] && k <= PL_TOPIC_SEGMENTS; i++)
 		if (topic[i + 1] == '/' || topic[i + 1] == '\0')

@@ -967,6 +967,72 @@ static void t_body(void)
 	json_object_put(data);
 }
 
+/* Rows another program wrote (a repair by hand, a script): an empty or
+ * unframed body, an empty topic. Every answer stays valid JSON, and
+ * deleting them works. */
+static void t_foreign_rows(void)
+{
+	static const char *const bodies[] = { "", "x", "{}", "[1]", "{\"topic\":\"/f\",\"data\":1}" };
+	struct pl_store *st = open_fresh();
+	struct pl_filter f;
+	struct pl_result res;
+	sqlite3_stmt *ins = NULL, *path = NULL;
+	int64_t now = pl_now_ms();
+	int good = 1, n = (int)(sizeof bodies / sizeof bodies[0]);
+
+	memset(&res, 0, sizeof res);
+	if (sqlite3_prepare_v2(st->db, "INSERT INTO messages(topic, created, expires, body) VALUES (?, ?, ?, ?)", -1,
+			       &ins, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(st->db, "INSERT INTO message_paths(path, user, id) VALUES ('/', '', ?)", -1, &path,
+			       NULL) != SQLITE_OK) {
+		ok(0, "foreign: cannot prepare: %s", sqlite3_errmsg(st->db));
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		sqlite3_bind_text(ins, 1, i == 0 ? "" : "/f", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(ins, 2, now);
+		sqlite3_bind_int64(ins, 3, now + 60000);
+		sqlite3_bind_text(ins, 4, bodies[i], -1, SQLITE_STATIC);
+		good &= sqlite3_step(ins) == SQLITE_DONE;
+		sqlite3_reset(ins);
+		sqlite3_bind_int64(path, 1, sqlite3_last_insert_rowid(st->db));
+		good &= sqlite3_step(path) == SQLITE_DONE;
+		sqlite3_reset(path);
+	}
+	sqlite3_finalize(ins);
+	sqlite3_finalize(path);
+	ok(good, "foreign: %d rows written beside pushlite", n);
+	filt(&f, "/", PL_SINCE_ALL, 0, 100);
+	good = pl_store_query(st, &f, &res) == PL_OK;
+	ok(good && res.n == (size_t)n, "foreign: a subscription to / reads them (%zu)", res.n);
+	for (size_t i = 0; i < res.n; i++) {
+		for (int last_get = 0; last_get < 2; last_get++) {
+			struct pl_buf b = { 0 };
+			struct json_object *o, *v;
+
+			pl_out_message_json(&b, &res.rows[i], last_get);
+			pl_buf_addc(&b, '\0');
+			o = json_tokener_parse(b.p);
+			if (!o || !json_object_object_get_ex(o, "id", &v) || json_object_get_int64(v) != res.rows[i].id ||
+			    !json_object_object_get_ex(o, "topic", &v)) {
+				diag("row %lld: %s", (long long)res.rows[i].id, b.p);
+				good = 0;
+			}
+			json_object_put(o);
+			pl_buf_free(&b);
+		}
+	}
+	ok(good, "foreign: each answers as a JSON object with its id and topic");
+	good = 1;
+	for (size_t i = 0; i < res.n; i++)
+		good &= pl_store_delete(st, res.rows[i].id) == PL_OK;
+	pl_result_free(&res);
+	memset(&res, 0, sizeof res);
+	ok(good && pl_store_query(st, &f, &res) == PL_OK && res.n == 0, "foreign: deleted one by one");
+	pl_result_free(&res);
+	pl_store_close(st);
+}
+
 static int exists_as(const char *path, ino_t ino)
 {
 	struct stat sb;
@@ -1151,6 +1217,7 @@ int main(void)
 	t_exactly_once();
 	t_purge();
 	t_minute();
+	t_foreign_rows();
 	t_moved();
 	t_shm_replaced();
 	t_admin_ops();
