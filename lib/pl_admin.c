@@ -243,6 +243,7 @@ static const struct {
 	const char *code, *msg;
 } server_errors[] = {
 	{ 400, "bad_request", "the request could not be read: a malformed request line, header or URL" },
+	{ 403, "forbidden", "the web server refused this URL: a path longer than its file system takes, or one it does not serve" },
 	{ 404, "not_found", PL_MSG_NO_ENDPOINT },
 	{ 405, "method_not_allowed", "this method is not allowed here" },
 	{ 408, "timeout", "the request took too long to arrive" },

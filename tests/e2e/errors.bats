@@ -287,6 +287,17 @@ headed_as_ours() {
 	pl_expect_error "$HTTP_STATUS"
 }
 
+@test "a path under /push/ longer than the file system takes is a JSON error too" {
+	local long p
+	long=$(head -c 5000 /dev/zero | tr '\0' x)
+	for p in "/push/poll/$long" "/push/$long" "/push/admin/messages/$(head -c 4100 /dev/zero | tr '\0' 1)"; do
+		pl_req GET "$p?topic=/e"
+		case $HTTP_STATUS in 403|404|414) ;; *) pl_show; pl_fail "${#p}-byte path: $HTTP_STATUS" ;; esac
+		pl_expect_error "$HTTP_STATUS"
+		headed_as_ours
+	done
+}
+
 @test "the errors/ bodies of the drop-in configs agree with the error handler: same code per status, same text but for 500 and 502" {
 	local f n want
 	for f in "$PL_ROOT"/errors/status-*.html; do
