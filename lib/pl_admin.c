@@ -74,6 +74,7 @@ static int authorize(const struct pl_conf *c, const struct pl_req *r, char *err,
 static int wants_delete(struct pl_req *r)
 {
 	const char *m;
+	char mt[64];
 	int del;
 
 	if (pl_req_method_is(r, "DELETE"))
@@ -81,7 +82,11 @@ static int wants_delete(struct pl_req *r)
 	if (!pl_req_method_is(r, "POST"))
 		return 0;
 	m = pl_req_arg(r, "_method");
-	if (r->form || !r->body_len || pl_kv_parse(r->body, r->body_len, &r->form, &r->nform) != PL_OK)
+	/* Only a form's body holds fields: text a page may post across sites
+	 * (text/plain) is no form. */
+	pl_req_media_type(pl_req_env(r, "CONTENT_TYPE"), mt, sizeof mt);
+	if (strcmp(mt, "application/x-www-form-urlencoded") || r->form || !r->body_len ||
+	    pl_kv_parse(r->body, r->body_len, &r->form, &r->nform) != PL_OK)
 		return m && !strcasecmp(m, "DELETE");
 	if (!m)
 		m = pl_kv_get(r->form, r->nform, "_method");

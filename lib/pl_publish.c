@@ -362,21 +362,6 @@ static int form_has_data(const char *s, size_t n)
 	return 0;
 }
 
-/* Media type without parameters, lower-cased into out. */
-static void media_type(const char *ct, char *out, size_t outlen)
-{
-	size_t n = 0;
-
-	out[0] = '\0';
-	if (!ct)
-		return;
-	while (*ct == ' ')
-		ct++;
-	for (; ct[n] && ct[n] != ';' && ct[n] != ' ' && n + 1 < outlen; n++)
-		out[n] = (char)((ct[n] >= 'A' && ct[n] <= 'Z') ? ct[n] + 32 : ct[n]);
-	out[n] = '\0';
-}
-
 /* A field given twice in one place with two values (?topic=/a&topic=/b):
  * a message has one of each, and taking either would be a guess. Linear in
  * the number of fields, however many a query repeats. */
@@ -428,7 +413,7 @@ static int parse_body(struct batch *b, const struct pl_conf *c, struct pl_req *r
 	struct json_object *data;
 	int get = pl_req_method_is(r, "GET");
 
-	media_type(pl_req_env(r, "CONTENT_TYPE"), mt, sizeof mt);
+	pl_req_media_type(pl_req_env(r, "CONTENT_TYPE"), mt, sizeof mt);
 	/* A compressed body read as text would be stored as bytes no one can
 	 * read, or refused for the wrong reason: say what is wrong. */
 	if (content_coded(pl_req_env(r, "HTTP_CONTENT_ENCODING"))) {
@@ -627,7 +612,7 @@ static struct pl_pub *publish_begin(const struct pl_conf *c, struct pl_req *r, s
 		}
 		free(off);
 	}
-	media_type(pl_req_env(r, "CONTENT_TYPE"), mt, sizeof mt);
+	pl_req_media_type(pl_req_env(r, "CONTENT_TYPE"), mt, sizeof mt);
 	p->ndjson = !strcmp(mt, "application/x-ndjson") && !pl_req_method_is(r, "GET");
 	return p;
 fail:

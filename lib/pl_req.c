@@ -312,3 +312,17 @@ char *pl_req_cgi_body(int fd, const char *content_length, const char *transfer_e
 	*len = got;
 	return buf;
 }
+
+void pl_req_media_type(const char *ct, char *out, size_t outlen)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (!ct)
+		return;
+	while (*ct == ' ')
+		ct++;
+	for (; ct[n] && ct[n] != ';' && ct[n] != ' ' && n + 1 < outlen; n++)
+		out[n] = (char)((ct[n] >= 'A' && ct[n] <= 'Z') ? ct[n] + 32 : ct[n]);
+	out[n] = '\0';
+}

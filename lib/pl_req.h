@@ -35,6 +35,10 @@ const char *pl_req_arg(const struct pl_req *r, const char *name);
 /* First value of name in kv[0..n), or NULL. */
 const char *pl_kv_get(const struct pl_kv *kv, size_t n, const char *name);
 
+/* The media type of a Content-Type value, lower-cased, without parameters
+ * ("Text/Plain; charset=utf-8" is "text/plain"); "" for none. */
+void pl_req_media_type(const char *ct, char *out, size_t outlen);
+
 /* Decode an application/x-www-form-urlencoded string s[0..n) into *out.
  * Returns PL_EINVAL for bad %-escapes, NUL bytes, bad UTF-8, or more than
  * PL_ARGS_MAX pairs. Free with pl_kv_free(). */

@@ -124,6 +124,25 @@ teardown_file() { pl_teardown_server; }
 	[ "$(pl_ids)" = "$kept" ]
 }
 
+@test "_method=DELETE in a body that is not a form (text/plain, JSON) is no delete: 405, nothing deleted" {
+	local ct
+	T=$(pl_topic)
+	pl_pub "$T" kept; kept=$PUB_ID
+	for ct in 'text/plain' 'application/json' 'text/plain; charset=utf-8'; do
+		pl_admin POST "/push/admin/messages/$kept" -H "Content-Type: $ct" --data-binary 'x=1&_method=DELETE'
+		pl_expect_error 405
+		pl_admin POST "/push/admin/messages" -H "Content-Type: $ct" --data-binary "topic=$T&_method=DELETE"
+		pl_expect_error 405
+	done
+	# A form with parameters in its type is still a form.
+	pl_pub "$T" gone; gone=$PUB_ID
+	pl_admin POST "/push/admin/messages/$gone" -H 'Content-Type: Application/X-WWW-Form-Urlencoded; charset=UTF-8' \
+		--data-binary '_method=DELETE'
+	pl_expect_status 204
+	pl_poll "topic=$T&since=all"
+	[ "$(pl_ids)" = "$kept" ] || pl_fail "left: $(pl_ids)"
+}
+
 @test "POST with _method=DELETE in the query and other fields in the form body deletes" {
 	T=$(pl_topic)
 	pl_pub "$T/a" one; a=$PUB_ID
