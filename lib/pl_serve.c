@@ -93,6 +93,20 @@ static void too_large(const struct pl_conf *c, const struct pl_req *r, int query
 	pl_out_error(resp, pl_serve_early_format(r, query_rc, &eo), PL_ETOOBIG, NULL, msg, 0);
 }
 
+/* A Transfer-Encoding the programs read: none, "chunked" or "identity". */
+static int te_known(const char *te)
+{
+	size_t n;
+
+	if (!te)
+		return 1;
+	te += strspn(te, " \t");
+	n = strlen(te);
+	while (n && (te[n - 1] == ' ' || te[n - 1] == '\t'))
+		n--;
+	return n == 0 || (n == 7 && !strncasecmp(te, "chunked", 7)) || (n == 8 && !strncasecmp(te, "identity", 8));
+}
+
 int pl_serve_refuse(const struct pl_conf *c, int conf_ok, const struct pl_req *r, int query_rc,
 		    struct pl_resp *resp)
 {
@@ -104,6 +118,16 @@ int pl_serve_refuse(const struct pl_conf *c, int conf_ok, const struct pl_req *r
 		pl_out_error(resp, pl_serve_early_format(r, query_rc, &eo), PL_ECONF, "config",
 			     "the server's pushlite configuration is unusable "
 			     "(the programs log the file and line on their standard error)", 0);
+		return 1;
+	}
+	if (r && !te_known(pl_req_env(r, "HTTP_TRANSFER_ENCODING"))) {
+		/* Apache passes "gzip, chunked" on, the body merely dechunked:
+		 * refused as lighttpd refuses it, not read as something else. */
+		pl_out_error(resp, pl_serve_early_format(r, query_rc, &eo), PL_EINVAL, "not_implemented",
+			     "this transfer coding is not supported: send a body as it is, with Content-Length or "
+			     "chunked", 0);
+		if (eo.fmt != PL_FMT_JSONP)
+			resp->status = 501;
 		return 1;
 	}
 	if (content_length && *content_length) {

@@ -114,6 +114,16 @@ setup() {
 	pl_jq_true '[.messages[].data] == ["chunky", "b1", "b2"]'
 }
 
+@test "CGI behind Apache: a transfer coding besides chunked gets the program's 501, in the asked format" {
+	pl_publish "topic=/cgi/te" -H 'Content-Type: text/plain' -H 'Transfer-Encoding: gzip, chunked' --data-binary hello
+	pl_expect_error 501
+	pl_publish "topic=/cgi/te&format=xml" -H 'Content-Type: text/plain' -H 'Transfer-Encoding: foo, chunked' \
+		--data-binary hello
+	[ "$HTTP_STATUS" = 501 ] && [[ $BODY == *'<error code="not_implemented">'* ]] || { pl_show; pl_fail "XML 501"; }
+	pl_poll "topic=/cgi/te&since=all"
+	pl_jq_true '.messages == []' || pl_fail "stored: $BODY"
+}
+
 # The program's answer, not the server-wide ErrorDocument (JSON too): it
 # speaks the asked format.
 @test "CGI behind Apache: any other path under /push/ is the admin program's 404, in the asked format" {

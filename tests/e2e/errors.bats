@@ -287,6 +287,20 @@ headed_as_ours() {
 	pl_expect_error "$HTTP_STATUS"
 }
 
+@test "a transfer coding besides chunked (gzip, chunked) is refused with a JSON 501, nothing stored" {
+	local te before
+	before=$(pl_stat last_id)
+	for te in 'gzip, chunked' 'foo, chunked' 'deflate,chunked'; do
+		pl_req POST '/push/publish?topic=/e/te' -H "Authorization: Bearer $PL_PUB_TOKEN" \
+			-H 'Content-Type: text/plain' -H "Transfer-Encoding: $te" --data-binary hello
+		pl_expect_error 501
+	done
+	[ "$(pl_stat last_id)" = "$before" ] || pl_fail "something was stored"
+	pl_req POST '/push/publish?topic=/e/te' -H "Authorization: Bearer $PL_PUB_TOKEN" \
+		-H 'Content-Type: text/plain' -H 'Transfer-Encoding: chunked' --data-binary hello
+	pl_expect_status 201
+}
+
 @test "a path under /push/ longer than the file system takes is a JSON error too" {
 	local long p
 	long=$(head -c 5000 /dev/zero | tr '\0' x)
