@@ -25,10 +25,16 @@ static void health(const struct pl_conf *c, struct pl_store *st, struct pl_req *
 	struct json_object *o;
 	struct pl_outopt eo;
 	int64_t newest, head;
+	char err[256];
 
 	if (pl_http_cors(c, r, resp, ALLOW_READ))
 		return;
-	pl_sub_error_format(r, &eo);
+	/* As every other endpoint: a format or callback it cannot give is a
+	 * plain JSON 400, not an answer in another format. */
+	if (pl_sub_answer_format(r, &eo, err, sizeof err) != PL_OK) {
+		pl_out_error(resp, NULL, PL_EINVAL, NULL, err, 0);
+		return;
+	}
 	if (!pl_req_method_is(r, "GET") && !pl_req_method_is(r, "HEAD")) {
 		pl_resp_header(resp, "Allow", ALLOW_READ);
 		pl_out_error(resp, &eo, PL_EMETHOD, NULL, "health is GET only", 0);

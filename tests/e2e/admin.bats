@@ -13,6 +13,20 @@ teardown_file() { pl_teardown_server; }
 	pl_expect_status 200
 }
 
+@test "health: a format or callback it cannot give is a plain JSON 400, as everywhere" {
+	local q
+	for q in 'format=bogus' 'format=jsonp' 'format=jsonp&callback=alert(1)' 'format=sse'; do
+		pl_get "/push/health?$q"
+		pl_expect_error 400 || pl_fail "health?$q"
+		[[ $(pl_hdr Content-Type) == application/json* ]] || pl_fail "health?$q: $(pl_hdr Content-Type)"
+	done
+	pl_get '/push/health?format=jsonp&callback=cb'
+	[ "$HTTP_STATUS" = 200 ] && [[ $BODY == *'cb({'*'"status":"ok"'* ]] || { pl_show; pl_fail "JSONP health"; }
+	pl_get '/push/health?format=xml'
+	pl_expect_status 200
+	echo "$BODY" | xmllint --noout - || pl_fail "XML health: $BODY"
+}
+
 @test "admin endpoints without a token: 401; with a publish token: 403" {
 	for p in /push/admin/messages /push/admin/messages/1 /push/admin/stats; do
 		pl_get "$p"
