@@ -73,6 +73,14 @@ struct pl_filter {
 	int limit;              /* 1..PL_LIMIT_MAX */
 };
 
+/* What one answer (or one read of a wake) carries at most of message bodies:
+ * past it, more = 1 and the rest comes with the next request, so that a
+ * limit of 1,000 messages of max_body each never makes a gigabyte answer.
+ * One message is always carried, whatever its size. */
+#ifndef PL_ANSWER_BYTES
+#define PL_ANSWER_BYTES (64u << 20)
+#endif
+
 struct pl_result {
 	int64_t cursor;         /* what the client sends as since= next */
 	int64_t head;           /* newest id ever assigned, in this snapshot */
@@ -80,6 +88,8 @@ struct pl_result {
 	int more, reset, gap;
 	struct pl_row *rows;    /* oldest first */
 	size_t n, cap;
+	size_t bytes;           /* of the rows' bodies */
+	int over;               /* the last row pushed bytes past PL_ANSWER_BYTES */
 	int64_t *got;           /* ids delivered to their own user for the first time */
 	size_t ngot;
 };

@@ -248,6 +248,8 @@ void pl_result_reset(struct pl_result *res)
 		pl_row_free(&res->rows[i]);
 	res->n = 0;
 	res->ngot = 0;
+	res->bytes = 0;
+	res->over = 0;
 	res->cursor = res->head = res->oldest = 0;
 	res->more = res->reset = res->gap = 0;
 }
@@ -398,7 +400,9 @@ static int fetch_row(struct pl_store *st, int64_t id, struct pl_row *r)
 	return rc == SQLITE_DONE ? PL_ENOTFOUND : pl_sq_rc(st, "read row");
 }
 
-/* Keep r if it matches; returns 1 when the answer is full (limit+1 rows). */
+/* Keep r if it matches; returns 1 when the answer is full: limit+1 rows,
+ * or a row past PL_ANSWER_BYTES after the first (the extra row is dropped
+ * and more is set). */
 static int consider(const struct pl_filter *f, struct pl_result *res, struct pl_row *r, int64_t now)
 {
 	if (!pl_filter_match(f, r, now)) {
@@ -406,6 +410,11 @@ static int consider(const struct pl_filter *f, struct pl_result *res, struct pl_
 		return 0;
 	}
 	*result_push(res) = *r;
+	res->bytes += r->body_len;
+	if (res->n > 1 && res->bytes > PL_ANSWER_BYTES) {
+		res->over = 1;
+		return 1;
+	}
 	return res->n > (size_t)f->limit;
 }
 
@@ -607,7 +616,7 @@ int pl_store_query(struct pl_store *st, const struct pl_filter *f, struct pl_res
 			goto out;
 	}
 	res->head = head;
-	if (res->n > (size_t)f->limit) {
+	if (res->n > (size_t)f->limit || res->over) {
 		pl_row_free(&res->rows[--res->n]);
 		res->more = 1;
 		res->cursor = res->rows[res->n - 1].id;
@@ -644,12 +653,15 @@ int pl_store_tail(struct pl_store *st, int64_t after, size_t max, struct pl_resu
 	    (rc = pl_sq_read_int(st, S_OLDEST, 0, 0, &res->oldest)) != PL_OK)
 		goto out;
 	sqlite3_bind_int64(s, 1, after);
-	while (res->n < max && (r = sqlite3_step(s)) == SQLITE_ROW)
+	/* A burst of large messages is read in parts too (PL_ANSWER_BYTES). */
+	while (res->n < max && res->bytes <= PL_ANSWER_BYTES && (r = sqlite3_step(s)) == SQLITE_ROW) {
 		row_read(result_push(res), s);
-	if (res->n < max && r != SQLITE_DONE)
+		res->bytes += res->rows[res->n - 1].body_len;
+	}
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
 		rc = pl_sq_rc(st, "tail");
 	sqlite3_reset(s);
-	res->more = res->n == max;
+	res->more = res->n == max || res->bytes > PL_ANSWER_BYTES;
 	res->cursor = res->more ? res->rows[res->n - 1].id : (res->head > after ? res->head : after);
 out:
 	pl_sq_txn_end(st, 1);

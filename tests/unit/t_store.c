@@ -7,6 +7,11 @@
  * expiry, purge, delete, last_get, id reuse, and the query plans of the hot
  * statements. Includes the backend's three files for its connection, SQL
  * text and row cache. */
+/* Set small by t_answer_bytes, so that answers cut by size are seen with
+ * small messages. */
+#include <stddef.h>
+static size_t answer_bytes = 64u << 20;
+#define PL_ANSWER_BYTES answer_bytes
 #include "pl_store.c"
 #include "pl_store_read.c"
 #include "pl_store_write.c"
@@ -967,6 +972,64 @@ static void t_body(void)
 	json_object_put(data);
 }
 
+/* An answer carries at most PL_ANSWER_BYTES of bodies (100,000 here), at
+ * least one message: past it, more and the cursor of the last one, and
+ * following cursors still gets each message exactly once. */
+static void t_answer_bytes(void)
+{
+	struct pl_store *st = open_fresh();
+	struct pl_filter f;
+	struct pl_result res;
+	char *big = malloc(40001), *huge = malloc(150001);
+	int64_t id[6], cursor = 0;
+	char seen[64] = "";
+	int rounds = 0, good = 1;
+
+	memset(big, 'b', 40000);
+	big[40000] = '\0';
+	memset(huge, 'h', 150000);
+	huge[150000] = '\0';
+	memset(&res, 0, sizeof res);
+	answer_bytes = 100000;
+	for (int i = 0; i < 6; i++) {
+		struct pl_msg m;
+		struct json_object *d = json_object_new_string(i == 3 ? huge : big);
+
+		memset(&m, 0, sizeof m);
+		m.topic = "/big";
+		m.data = d;
+		m.created = pl_now_ms();
+		m.expires = m.created + 3600000;
+		id[i] = pl_store_publish(st, &m, 1) == PL_OK ? m.id : -1;
+		json_object_put(d);
+	}
+	filt(&f, "/big", PL_SINCE_ALL, 0, 100);
+	good = pl_store_query(st, &f, &res) == PL_OK;
+	ok(good && res.n == 2 && res.more && res.cursor == id[1],
+	   "answer bytes: two 40 KB messages fit in 100,000 bytes, the third is for the next answer (n %zu, more %d)",
+	   res.n, res.more);
+	/* Follow the cursor: 1+2, 3, 4 (150 KB alone), 5+6. */
+	do {
+		filt(&f, "/big", cursor ? PL_SINCE_ID : PL_SINCE_ALL, cursor, 100);
+		if (pl_store_query(st, &f, &res) != PL_OK || res.n == 0) {
+			good = 0;
+			break;
+		}
+		snprintf(seen + strlen(seen), sizeof seen - strlen(seen), "%s%s", rounds ? "|" : "", ids(&res));
+		cursor = res.cursor;
+	} while (res.more && ++rounds < 10);
+	ok(good && !strcmp(seen, "1,2|3|4|5,6"), "answer bytes: followed, every message once, one too large alone (%s)",
+	   seen);
+	good = pl_store_tail(st, 0, 1000, &res) == PL_OK;
+	ok(good && res.n == 3 && res.more && res.cursor == id[2], "answer bytes: a wake's read stops past them too (n %zu)",
+	   res.n);
+	pl_result_free(&res);
+	free(big);
+	free(huge);
+	pl_store_close(st);
+	answer_bytes = 64u << 20;
+}
+
 /* Rows another program wrote (a repair by hand, a script): an empty or
  * unframed body, an empty topic. Every answer stays valid JSON, and
  * deleting them works. */
@@ -1217,6 +1280,7 @@ int main(void)
 	t_exactly_once();
 	t_purge();
 	t_minute();
+	t_answer_bytes();
 	t_foreign_rows();
 	t_moved();
 	t_shm_replaced();
