@@ -30,7 +30,9 @@ static const char path_sql[] =
 
 /* The row cache. A stored message never changes (only last_get, which only
  * the admin view shows and which bypasses the cache), and ids are never
- * reused while this connection holds the file open, so a row read once can
+ * reused while this connection holds the file open (but for a backup
+ * restored into it: pl_store_query() empties the cache when it sees the
+ * head go back), so a row read once can
  * answer every later subscription that the index says it belongs to. It is
  * what makes a user's inbox, read again at each page load, cheap: reading 50
  * rows by id from a large table is most of the work of such an answer.
@@ -573,6 +575,12 @@ int pl_store_query(struct pl_store *st, const struct pl_filter *f, struct pl_res
 	if ((rc = pl_sq_read_int(st, S_HEAD, 0, 0, &head)) != PL_OK ||
 	    (rc = pl_sq_read_int(st, S_OLDEST, 0, 0, &oldest)) != PL_OK)
 		goto out;
+	/* The ids went back: a backup was restored into the file (sqlite3
+	 * .restore), and the ids after its head will be given again to other
+	 * messages. What the cache holds of them is no longer theirs. */
+	if (head < st->head_seen)
+		pl_sq_cache_free(st);
+	st->head_seen = head;
 	switch (f->since) {
 	case PL_SINCE_ALL:
 		cursor = 0;

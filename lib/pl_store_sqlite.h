@@ -56,6 +56,7 @@ struct pl_store {
 	sqlite3_stmt *paths[2 * PL_MAX_TOPICS];   /* merge streams, prepared on first use */
 	struct pl_sq_cached **cache;  /* the row cache (pl_store_read.c) */
 	size_t cache_bytes;
+	int64_t head_seen;      /* the newest head a query read */
 	int no_wait;            /* busy handler: give up at once */
 	int short_wait;         /* busy handler: give up after about 0.1 s */
 	char err[256];          /* the last failure's reason: a rollback after

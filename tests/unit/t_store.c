@@ -694,6 +694,59 @@ static int bodies_match(struct pl_store *st, const struct pl_result *res)
 
 /* The row cache of the merge path: a row read again comes from memory, and
  * what another connection changes (a delete, a first delivery) shows. */
+/* A backup restored into the live file (sqlite3 .restore) gives the ids
+ * after its head again, to other messages: a connection that sees the head
+ * go back forgets what its row cache holds. */
+static void t_cache_restore(void)
+{
+	struct pl_store *a = open_fresh(), *b = NULL;
+	struct pl_filter f;
+	struct pl_result res;
+	char bk[300], want[64];
+	sqlite3 *file = NULL;
+	sqlite3_backup *op;
+	int64_t m1, m2, again;
+	int done = 0;
+
+	memset(&res, 0, sizeof res);
+	snprintf(bk, sizeof bk, "%s.bk", conf.db_path);
+	pub_many(a, "/filler", SCAN_WINDOW + 100);
+	m1 = pub_sized(a, "/inbox", "alice", 40, 'x', 3600000);
+	/* The backup, as of m1. */
+	if (sqlite3_open(bk, &file) == SQLITE_OK && (op = sqlite3_backup_init(file, "main", a->db, "main"))) {
+		done = sqlite3_backup_step(op, -1) == SQLITE_DONE;
+		sqlite3_backup_finish(op);
+	}
+	sqlite3_close(file);
+	m2 = pub_sized(a, "/inbox", "alice", 50, 'y', 3600000);
+	filt(&f, "/inbox", PL_SINCE_ALL, 0, 100);
+	f.identity = "alice";
+	ok(done && pl_store_query(a, &f, &res) == PL_OK && cache_get(a, m2), "restore: a caches alice's two rows");
+	/* Another connection restores the backup into the file. */
+	done = 0;
+	file = NULL;
+	if (pl_store_open(&b, &conf) == PL_OK && sqlite3_open(bk, &file) == SQLITE_OK &&
+	    (op = sqlite3_backup_init(b->db, "main", file, "main"))) {
+		done = sqlite3_backup_step(op, -1) == SQLITE_DONE;
+		sqlite3_backup_finish(op);
+	}
+	sqlite3_close(file);
+	ok(done, "restore: the backup is restored into the file");
+	pl_store_query(a, &f, &res);
+	snprintf(want, sizeof want, "%lld", (long long)m1);
+	ok(!strcmp(ids(&res), want), "restore: a sees the restored file (%s)", ids(&res));
+	again = pub_sized(b, "/inbox", "alice", 70, 'w', 3600000);
+	pl_store_query(a, &f, &res);
+	snprintf(want, sizeof want, "%lld,%lld", (long long)m1, (long long)again);
+	ok(again == m2 && !strcmp(ids(&res), want) && bodies_match(a, &res),
+	   "restore: id %lld given again: a serves the new message, not its cached old one (%s)", (long long)again,
+	   ids(&res));
+	pl_result_free(&res);
+	pl_store_close(b);
+	pl_store_close(a);
+	unlink(bk);
+}
+
 static void t_cache(void)
 {
 	struct pl_store *a = open_fresh(), *b = NULL;
@@ -1286,6 +1339,7 @@ int main(void)
 	t_shm_replaced();
 	t_admin_ops();
 	t_cache();
+	t_cache_restore();
 	t_marks();
 	t_plans();
 	t_body();
