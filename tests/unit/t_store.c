@@ -22,6 +22,7 @@ static size_t answer_bytes = 64u << 20;
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pl_out.h"
 #include "tap.h"
 
 static char dir[256];
