@@ -63,6 +63,9 @@ static char last_error[256];            /* why the last failed commit failed */
 
 static pthread_mutex_t ck_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ck_cv = PTHREAD_COND_INITIALIZER;
+/* The gap after a checkpoint waits on its own: each commit past the
+ * threshold signals ck_cv, and must not wake the thread there. */
+static pthread_cond_t ck_release_cv = PTHREAD_COND_INITIALIZER;
 static int ck_wanted, ck_release, ck_started, inline_only;
 /* Leader only: frames in the WAL after the last commit, and the count at
  * which to run the next RESTART. */
@@ -82,7 +85,7 @@ static void checkpoint_gap(void)
 	until.tv_sec += CHECKPOINT_GAP_US / 1000000 + until.tv_nsec / 1000000000L;
 	until.tv_nsec %= 1000000000L;
 	pthread_mutex_lock(&ck_mu);
-	while (!ck_release && pthread_cond_timedwait(&ck_cv, &ck_mu, &until) != ETIMEDOUT)
+	while (!ck_release && pthread_cond_timedwait(&ck_release_cv, &ck_mu, &until) != ETIMEDOUT)
 		;
 	pthread_mutex_unlock(&ck_mu);
 }
@@ -151,6 +154,7 @@ static int writer_ready(const struct pl_conf *c)
 		pthread_mutex_lock(&ck_mu);
 		ck_release = 1;
 		pthread_cond_signal(&ck_cv);
+		pthread_cond_signal(&ck_release_cv);
 		pthread_mutex_unlock(&ck_mu);
 		usleep(REOPEN_GAP_US);
 	}
