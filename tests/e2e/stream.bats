@@ -37,6 +37,30 @@ sse_data() {
 		f && /^data:/ { sub(/^data: ?/, ""); print; exit } /^$/ { f = 0 }' "$ST_OUT"
 }
 
+# slow_reader PATH OUT SECONDS body|all: a client with a small window that
+# asks for PATH, reads nothing for SECONDS, then reads to the end into OUT
+# (the body only, or the whole answer with its head).
+slow_reader() {
+	python3 - "$PL_PORT" "$@" <<'PY'
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.sendall(("GET %s HTTP/1.0\r\nHost: x\r\n\r\n" % sys.argv[2]).encode())
+time.sleep(float(sys.argv[4]))
+out = b""
+s.settimeout(30)
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    out += d
+if sys.argv[5] == "body":
+    out = out.split(b"\r\n\r\n", 1)[1]
+open(sys.argv[3], "wb").write(out)
+PY
+}
+
 @test "the default since=now is when the client asked: three streams at once, a publish once they are held reaches all" {
 	T=$(pl_topic)
 	outs=()
@@ -179,22 +203,7 @@ sse_data() {
 	head -c 100000 /dev/zero | tr '\0' 'x' >"$BATS_TEST_TMPDIR/big"
 	# a reader with a small window that reads nothing while 5 MB are
 	# published, then reads what it is sent
-	python3 - "$PL_PORT" "/push/stream?topic=$T&format=xml" "$BATS_TEST_TMPDIR/out" <<'PY' 3>&- &
-import socket, sys, time
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-s.connect(("127.0.0.1", int(sys.argv[1])))
-s.sendall(("GET %s HTTP/1.0\r\nHost: x\r\n\r\n" % sys.argv[2]).encode())
-time.sleep(4)
-out = b""
-s.settimeout(30)
-while True:
-    d = s.recv(65536)
-    if not d:
-        break
-    out += d
-open(sys.argv[3], "wb").write(out.split(b"\r\n\r\n", 1)[1])
-PY
+	slow_reader "/push/stream?topic=$T&format=xml" "$BATS_TEST_TMPDIR/out" 4 body 3>&- &
 	reader=$!
 	sleep 0.5
 	for i in $(seq 50); do
@@ -251,22 +260,7 @@ stream_pids() {
 		[ "$b" = 0 ] && first=$(pl_json '.ids[0]')
 	done
 	# A reader with a small window: its backlog waits for it to read.
-	python3 - "$PL_PORT" "/push/stream?topic=$T&format=ndjson&since=$((first - 1))" "$BATS_TEST_TMPDIR/out" <<'PY' 3>&- &
-import socket, sys, time
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-s.connect(("127.0.0.1", int(sys.argv[1])))
-s.sendall(("GET %s HTTP/1.0\r\nHost: x\r\n\r\n" % sys.argv[2]).encode())
-time.sleep(3)
-out = b""
-s.settimeout(30)
-while True:
-    d = s.recv(65536)
-    if not d:
-        break
-    out += d
-open(sys.argv[3], "wb").write(out)
-PY
+	slow_reader "/push/stream?topic=$T&format=ndjson&since=$((first - 1))" "$BATS_TEST_TMPDIR/out" 3 all 3>&- &
 	reader=$!
 	wait_for 5 waiting_ge 1 || pl_fail "the stream is not held"
 	pids=$(stream_pids)

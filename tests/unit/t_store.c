@@ -1157,54 +1157,81 @@ static int exists_as(const char *path, ino_t ino)
 	return stat(path, &sb) == 0 && sb.st_ino == ino;
 }
 
+/* Another process, forked before this one opens the file (SQLite's state
+ * for a file does not survive a fork): told a database's path, it opens it
+ * (with its own -wal and -shm, where this process would share its own
+ * connections' index), publishes one message on topic and exits without
+ * closing (its commit stays in its -wal). */
+struct other {
+	pid_t pid;
+	int ask[2], tell[2];
+};
+
+static int other_start(struct other *o, const char *topic)
+{
+	if (pipe(o->ask) != 0 || pipe(o->tell) != 0 || (o->pid = fork()) < 0)
+		return -1;
+	if (o->pid == 0) {
+		struct pl_store *st = NULL;
+		char path[256] = "";
+		int64_t mine = -1;
+
+		if (read(o->ask[0], path, sizeof path - 1) > 0) {
+			free(conf.db_path);
+			conf.db_path = pl_xstrdup(path);
+			if (pl_store_open(&st, &conf) == PL_OK)
+				mine = pub(st, topic, NULL, NULL, NULL);
+			else
+				diag("other process: %s", pl_store_open_error());
+		}
+		if (write(o->tell[1], &mine, sizeof mine) != (ssize_t)sizeof mine)
+			_exit(1);
+		_exit(0);
+	}
+	return 0;
+}
+
+/* Its message's id, or -1. */
+static int64_t other_publish(struct other *o, const char *path)
+{
+	int64_t id = -1;
+	int status = 0;
+
+	if (write(o->ask[1], path, strlen(path)) <= 0 || read(o->tell[0], &id, sizeof id) != (ssize_t)sizeof id)
+		id = -1;
+	waitpid(o->pid, &status, 0);
+	for (int i = 0; i < 2; i++) {
+		close(o->ask[i]);
+		close(o->tell[i]);
+	}
+	return id;
+}
+
 /* An operator deletes the database, its -wal and its -shm (rm takes them one
  * after the other) and a new one is made: every connection must notice,
  * and closing one must not take the new database's files with it. */
 static void t_moved(void)
 {
 	struct pl_store *st1 = open_fresh(), *st2 = NULL, *st4 = NULL;
-	char wal[320], shm[320], go = 'g';
+	char wal[320], shm[320];
 	int64_t id = 0, head = 0;
 	struct stat wal_sb, shm_sb;
-	int ask[2], tell[2], status = 0;
-	pid_t pid;
+	struct other o;
 
 	snprintf(wal, sizeof wal, "%s-wal", conf.db_path);
 	snprintf(shm, sizeof shm, "%s-shm", conf.db_path);
 	pub(st1, "/m", NULL, NULL, NULL);
 	ok(pl_store_moved(st1) == 0, "moved: a database in place is not moved");
-	/* Another process, to open the new file with its own -wal and -shm
-	 * (in this one SQLite would share st2's index). Forked before the new
-	 * file is opened here: SQLite's state for a file does not survive a
-	 * fork. */
-	if (pipe(ask) != 0 || pipe(tell) != 0 || (pid = fork()) < 0) {
+	if (other_start(&o, "/m") != 0) {
 		ok(0, "moved: cannot fork");
 		return;
-	}
-	if (pid == 0) {
-		struct pl_store *st3 = NULL;
-		int64_t mine = -1;
-
-		if (read(ask[0], &go, 1) == 1 && pl_store_open(&st3, &conf) == PL_OK)
-			mine = pub(st3, "/m", NULL, NULL, NULL);
-		else
-			diag("child: %s", pl_store_open_error());
-		if (write(tell[1], &mine, sizeof mine) != (ssize_t)sizeof mine)
-			_exit(1);
-		_exit(0);       /* no close: its commit stays in its -wal */
 	}
 	unlink(conf.db_path);
 	/* Opened between the database's unlink and its -wal's. */
 	ok(pl_store_open(&st2, &conf) == PL_OK, "moved: a new file opened beside the old -wal and -shm");
 	unlink(wal);
 	unlink(shm);
-	if (write(ask[1], &go, 1) != 1 || read(tell[0], &id, sizeof id) != (ssize_t)sizeof id)
-		id = -1;
-	waitpid(pid, &status, 0);
-	close(ask[0]);
-	close(ask[1]);
-	close(tell[0]);
-	close(tell[1]);
+	id = other_publish(&o, conf.db_path);
 	ok(id > 0 && stat(wal, &wal_sb) == 0 && stat(shm, &shm_sb) == 0,
 	   "moved: another process published %lld to the new file", (long long)id);
 	st2->moved_checked = 0;
@@ -1232,43 +1259,20 @@ static void t_moved(void)
 static void t_shm_replaced(void)
 {
 	struct pl_store *st1, *st2 = NULL, *st3 = NULL;
-	char shm[320], path[256] = "";
+	char shm[320];
 	int64_t id = 0, head = 0;
-	int ask[2], tell[2], status = 0, rc;
-	pid_t pid;
+	struct other o;
+	int rc;
 
-	/* The other process is forked before this one opens the file: SQLite's
-	 * state for a file does not survive a fork. It gets the path later. */
-	if (pipe(ask) != 0 || pipe(tell) != 0 || (pid = fork()) < 0) {
+	if (other_start(&o, "/shm") != 0) {
 		ok(0, "shm: cannot fork");
 		return;
-	}
-	if (pid == 0) {
-		struct pl_store *other = NULL;
-		int64_t mine = -1;
-
-		if (read(ask[0], path, sizeof path - 1) > 0) {
-			free(conf.db_path);
-			conf.db_path = pl_xstrdup(path);
-			if (pl_store_open(&other, &conf) == PL_OK)
-				mine = pub(other, "/shm", NULL, NULL, NULL);
-		}
-		if (write(tell[1], &mine, sizeof mine) != (ssize_t)sizeof mine)
-			_exit(1);
-		_exit(0);
 	}
 	st1 = open_fresh();
 	snprintf(shm, sizeof shm, "%s-shm", conf.db_path);
 	pub(st1, "/shm", NULL, NULL, NULL);
 	unlink(shm);
-	if (write(ask[1], conf.db_path, strlen(conf.db_path)) <= 0 ||
-	    read(tell[0], &id, sizeof id) != (ssize_t)sizeof id)
-		id = -1;
-	waitpid(pid, &status, 0);
-	close(ask[0]);
-	close(ask[1]);
-	close(tell[0]);
-	close(tell[1]);
+	id = other_publish(&o, conf.db_path);
 	ok(id > 0 && access(shm, F_OK) == 0, "shm: another process published %lld beside a new -shm", (long long)id);
 	rc = pl_store_open(&st2, &conf);
 	ok(rc == PL_EBUSY && !st2, "shm: a second connection, which would share the deleted -shm, is refused (rc %d)", rc);
