@@ -142,7 +142,6 @@ static void want_checkpoint(void *arg, int frames)
 static int writer_ready(const struct pl_conf *c)
 {
 	pthread_t t;
-
 	int rc;
 
 	if (writer)
