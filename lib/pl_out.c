@@ -37,26 +37,46 @@ static int ident_start(unsigned char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '$';
 }
 
+/* A reserved word makes "word(...)" a syntax error or something else than
+ * a call (delete, typeof, void), and old IE (ES3) refuses it after a dot
+ * too: "app.delete(...)" breaks the page there. "this" leads a name well. */
+static int reserved_word(const char *s, size_t n, int first)
+{
+	static const char *const words[] = {
+		"await", "break", "case", "catch", "class", "const", "continue", "debugger", "default",
+		"delete", "do", "else", "enum", "export", "extends", "false", "finally", "for",
+		"function", "if", "implements", "import", "in", "instanceof", "interface", "let",
+		"new", "null", "package", "private", "protected", "public", "return", "static",
+		"super", "switch", "this", "throw", "true", "try", "typeof", "var", "void", "while",
+		"with", "yield",
+	};
+
+	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+		if (strlen(words[i]) == n && !memcmp(words[i], s, n))
+			return !(first && n == 4 && !memcmp(s, "this", 4));
+	return 0;
+}
+
 int pl_out_callback_valid(const char *s)
 {
 	size_t n = strlen(s);
-	int at_start = 1;
+	const char *seg = s;
 
 	if (n == 0 || n > PL_CALLBACK_MAX)
 		return 0;
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (at_start) {
-			if (!ident_start(c))
+	for (const char *p = s;; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c == '.' || c == '\0') {
+			if (p == seg || reserved_word(seg, (size_t)(p - seg), seg == s))
 				return 0;
-			at_start = 0;
-		} else if (c == '.') {
-			at_start = 1;
-		} else if (!ident_start(c) && !(c >= '0' && c <= '9')) {
+			if (c == '\0')
+				return 1;
+			seg = p + 1;
+		} else if (p == seg ? !ident_start(c) : !ident_start(c) && !(c >= '0' && c <= '9')) {
 			return 0;
 		}
 	}
-	return !at_start;
 }
 
 void pl_out_message_json(struct pl_buf *b, const struct pl_row *r, int with_last_get)

@@ -64,7 +64,8 @@ static int etag_listed(const char *inm, int64_t lo, int64_t hi, char tag[32])
 			continue;
 		for (e = d; *e >= '0' && *e <= '9' && v <= (INT64_MAX - 9) / 10; e++)
 			v = v * 10 + (*e - '0');
-		if (e == d || (*e >= '0' && *e <= '9'))
+		/* A tag is compared as text: "013" is not the tag "13". */
+		if (e == d || (*e >= '0' && *e <= '9') || (*d == '0' && e - d > 1))
 			continue;
 		if (*e == '-')
 			for (e++; *e >= 'a' && *e <= 'z'; e++)

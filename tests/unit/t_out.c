@@ -64,6 +64,9 @@ static void t_names(void)
 		{ "cb", 1 }, { "app.onPush", 1 }, { "$", 1 }, { "_x9", 1 }, { "a.b.c", 1 }, { "jQuery123_456", 1 },
 		{ "", 0 }, { "9a", 0 }, { "a.", 0 }, { ".a", 0 }, { "a..b", 0 }, { "a-b", 0 }, { "a(b)", 0 },
 		{ "a b", 0 }, { "a;b", 0 }, { "a[0]", 0 }, { "a\"", 0 }, { "</script>", 0 }, { "a.9b", 0 },
+		/* Reserved words: a syntax error, or no call at all. */
+		{ "delete", 0 }, { "typeof", 0 }, { "if", 0 }, { "app.delete", 0 }, { "new.x", 0 },
+		{ "a.this", 0 }, { "this.cb", 1 }, { "deleted", 1 }, { "iff.in_", 1 }, { "$this", 1 },
 	};
 	char longcb[PL_CALLBACK_MAX + 2];
 
