@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# SPEC 4 and 6 under contention: for 20 s, 64 concurrent publishers, 200
+# SPEC 4 and 6 under contention: for 10 s, 64 concurrent publishers, 200
 # long-poll subscribers following their cursors, two pushlite-purge loops
 # and an admin DELETE loop on a topic of its own, all at once. No answer is
 # a 5xx other than 503 with Retry-After, and every subscriber receives every
@@ -8,7 +8,7 @@
 load helper
 load reliability
 
-SECS=20
+SECS=10
 
 setup_file() {
 	pl_setup_server

@@ -134,10 +134,16 @@ teardown_file() { pl_teardown_server; }
 	# a message to send at once: a stream's head may wait for its first
 	# body bytes (Apache), and mod_fcgid may start a process first
 	pl_pub "$T" x
+	# the three streams at once: each is held until curl gives up
+	pids=()
+	for fmt in sse ndjson js; do
+		curl -sS -N --max-time 4 -D "$BATS_TEST_TMPDIR/h.$fmt" -o /dev/null -H "Origin: $PL_ORIGIN" \
+			"$PL_URL/push/stream?topic=$T&format=$fmt&since=all" 3>&- &
+		pids+=($!)
+	done
+	wait "${pids[@]}" || true
 	for fmt in sse ndjson js; do
 		h=$BATS_TEST_TMPDIR/h.$fmt
-		curl -sS -N --max-time 4 -D "$h" -o /dev/null -H "Origin: $PL_ORIGIN" \
-			"$PL_URL/push/stream?topic=$T&format=$fmt&since=all" 3>&- || true
 		HEADERS=$h
 		grep -q '^HTTP/1.1 200' "$h" || { cat "$h" >&2; pl_fail "$fmt: not 200"; }
 		[ "$(pl_hdr Access-Control-Allow-Origin)" = "$PL_ORIGIN" ] || { cat "$h" >&2; pl_fail "$fmt stream: no ACAO"; }
