@@ -278,14 +278,20 @@ secs_since() {  # secs_since START-MS: elapsed seconds with 3 decimals
 	pl_publish "topic=$T" -H 'Content-Type: application/json' --data-binary '{"n":2}'
 	pl_expect_status 201
 	d=$BATS_TEST_TMPDIR
-	curl -sS -N --max-time 20 -D "$d/h.xml" -o "$d/s.xml" "$PL_URL/push/stream?topic=$T&since=all&format=xml" 3>&-
+	# the three streams at once, each until its end (stream_max_time)
+	curl -sS -N --max-time 20 -D "$d/h.xml" -o "$d/s.xml" "$PL_URL/push/stream?topic=$T&since=all&format=xml" 3>&- &
+	p1=$!
+	curl -sS -N --max-time 20 -D "$d/h.js" -o "$d/s.js" "$PL_URL/push/stream?topic=$T&since=all&format=jsonp&callback=cb" 3>&- &
+	p2=$!
+	curl -sS -N --max-time 20 -D "$d/h.nd" -o "$d/s.nd" "$PL_URL/push/stream?topic=$T&since=all&format=json" 3>&- &
+	p3=$!
+	wait "$p1" && wait "$p2" && wait "$p3" || pl_fail "a stream did not end cleanly"
 	HEADERS=$d/h.xml
 	pl_hdr Content-Type | grep -q '^application/xml' || { cat "$d/h.xml" >&2; pl_fail "xml stream: wrong type"; }
 	xmllint --noout "$d/s.xml" || { cat "$d/s.xml" >&2; pl_fail "xml stream: not well-formed"; }
 	[ "$(xmllint --xpath 'count(/messages/message)' "$d/s.xml")" = 2 ] || { cat "$d/s.xml" >&2; pl_fail "xml stream: not 2 messages"; }
 	[ "$(xmllint --xpath 'string(/messages/message[1]/data)' "$d/s.xml" | jq -r .)" = '</script><!-- ]]> & "x"' ] ||
 		{ cat "$d/s.xml" >&2; pl_fail "xml stream: data not intact"; }
-	curl -sS -N --max-time 20 -D "$d/h.js" -o "$d/s.js" "$PL_URL/push/stream?topic=$T&since=all&format=jsonp&callback=cb" 3>&-
 	HEADERS=$d/h.js
 	pl_hdr Content-Type | grep -Eq '^(application|text)/javascript' || { cat "$d/h.js" >&2; pl_fail "jsonp stream: wrong type"; }
 	! grep -qi '</script' "$d/s.js" || { cat "$d/s.js" >&2; pl_fail "jsonp stream: </script> unescaped"; }
@@ -295,7 +301,6 @@ secs_since() {  # secs_since START-MS: elapsed seconds with 3 decimals
 	[ "$(grep -c . "$d/s.js.json")" = 2 ] &&
 		jq -s -e '.[0].data == "</script><!-- ]]> & \"x\"" and .[1].data.n == 2' "$d/s.js.json" >/dev/null ||
 		{ cat "$d/s.js" >&2; pl_fail "jsonp stream: callbacks wrong"; }
-	curl -sS -N --max-time 20 -D "$d/h.nd" -o "$d/s.nd" "$PL_URL/push/stream?topic=$T&since=all&format=json" 3>&-
 	[ "$(grep -c . "$d/s.nd")" = 2 ] && jq -s -e '.[0].data == "</script><!-- ]]> & \"x\"" and .[1].data.n == 2' "$d/s.nd" >/dev/null ||
 		{ cat "$d/s.nd" >&2; pl_fail "json stream: not two JSON lines"; }
 }
