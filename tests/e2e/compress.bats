@@ -114,6 +114,21 @@ cz_fmt_query() {
 	done
 }
 
+@test "gzip refused with q=0 (or any zero q-value): plain answers from poll and longpoll, gzip still with q above 0" {
+	T=$(pl_topic)
+	pl_pub "$T" "$(cz_text)"
+	for ae in 'gzip;q=0' 'gzip; q=0.000, identity' 'deflate;Q=0, gzip;q=0'; do
+		for p in "/push/poll?topic=$T&since=all" "/push/longpoll?topic=$T&since=0"; do
+			cz_raw "$p" -H "Accept-Encoding: $ae"
+			[ "$HTTP_STATUS" = 200 ] || { pl_show; pl_fail "$p: status $HTTP_STATUS"; }
+			cz_plain || pl_fail "$p with Accept-Encoding: $ae"
+			jq -e '.messages | length == 1' "$RAW" >/dev/null || { cat "$RAW" >&2; pl_fail "$p: not the plain JSON answer"; }
+		done
+	done
+	cz_raw "/push/poll?topic=$T&since=all" -H 'Accept-Encoding: gzip;q=0.5'
+	cz_gzipped
+}
+
 @test "poll: the ETag of a compressed answer, sent back, still gets 304" {
 	T=$(pl_topic)
 	pl_pub "$T" "$(cz_text)"
