@@ -8,38 +8,12 @@
 #include "pl_first.h"
 
 #include <json-c/json.h>
-#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "pl_json.h"
 #include "pl_util.h"
 
-/* json-c's strict mode still takes NaN, Infinity and 1e999 (and writes
- * them back as NaN/Infinity, which no JSON parser reads) and single-quoted
- * object keys. Nesting is bounded by the tokener's depth limit. */
-static int json_finite(struct json_object *o)
-{
-	switch (json_object_get_type(o)) {
-	case json_type_double:
-		return isfinite(json_object_get_double(o));
-	case json_type_array:
-		for (size_t i = 0, n = json_object_array_length(o); i < n; i++)
-			if (!json_finite(json_object_array_get_idx(o, i)))
-				return 0;
-		return 1;
-	case json_type_object: {
-		json_object_object_foreach(o, k, v) {
-			(void)k;
-			if (!json_finite(v))
-				return 0;
-		}
-		return 1;
-	}
-	default:
-		return 1;
-	}
-}
 
 static int is_digit(char c)
 {
@@ -116,7 +90,11 @@ static int lax_json(const char *s, size_t n, int max_depth)
 				return -1;
 		} else if (s[i] == ']' || s[i] == '}') {
 			depth--;
-		} else if (s[i] == '\'') {
+		} else if (s[i] == '\'' || s[i] == 'N' || s[i] == 'I') {
+			/* json-c's strict mode still takes single quotes, NaN and
+			 * Infinity (and writes NaN back, which no parser reads). A
+			 * number past double range (1e400) is JSON, and kept as
+			 * written. */
 			return 1;
 		} else if (s[i] == '-' || is_digit(s[i])) {
 			size_t k = json_number_len(s + i, n - i);
@@ -181,8 +159,8 @@ struct json_object *pl_json_parse(const char *s, size_t n, int max_depth, int *v
 		return NULL;    /* o is NULL: nothing parsed */
 	while (off < n && strchr(" \t\r\n", s[off]))
 		off++;
-	if (off < n || (o && !json_finite(o)) || (lax = lax_json(s, n, max_depth))) {
-		if (off >= n && o && json_finite(o) && lax < 0)
+	if (off < n || (lax = lax_json(s, n, max_depth))) {
+		if (off >= n && lax < 0)
 			*valid = lax;
 		json_object_put(o);
 		return NULL;

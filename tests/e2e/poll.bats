@@ -239,6 +239,10 @@ expect_ids() {
 	pl_expect_status 304
 	pl_poll "topic=$T&since=$c" -H "If-None-Match: \"0$c\""
 	pl_expect_status 200
+	# JSONP is always a 200: a script tag reads no status
+	pl_poll "topic=$T&since=$c&format=jsonp&callback=cb" -H "If-None-Match: \"$c\""
+	pl_expect_status 200
+	[[ "$BODY" == "/**/cb({"*'"messages":[]'* ]] || pl_fail "not the JSONP answer: $BODY"
 }
 
 @test "a compressed answer's ETag, sent back, is 304 while nothing is new (the web server renames it N-gzip)" {

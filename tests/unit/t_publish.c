@@ -170,6 +170,12 @@ static void t_forms(void)
 	       "HTTP_AUTHORIZATION=" PUB, NULL) == 201 &&
 	   strstr(stored(reply_id()), "[18446744073709551615,-9223372036854775808,12345678901234567890123.5]"),
 	   "the largest and smallest 64-bit integers, and a long double, kept as written (%s)", shown());
+	ok(req("POST", "topic=/oa/j", "application/json", "[1e400,-1E999,1e-400]", "HTTP_AUTHORIZATION=" PUB, NULL) == 201 &&
+	   strstr(stored(reply_id()), "[1e400,-1E999,1e-400]"),
+	   "numbers past double range are JSON: taken and kept as written (%s)", shown());
+	ok(req("POST", "", "application/x-ndjson", "{\"topic\":\"/oa/b\",\"data\":{\"x\":1e400}}\n", "HTTP_AUTHORIZATION=" PUB, NULL) == 201 &&
+	   strstr(stored(reply_id() > 0 ? reply_id() : head()), "{\"x\":1e400}"),
+	   "and in a batch line (%s)", shown());
 	{
 		/* Nesting: 64 levels of data, in a body or a batch line; 65 is
 		 * refused also when the innermost container is empty. */
@@ -301,7 +307,8 @@ static void t_bad(void)
 		{ "topic=/oa/x", "application/json", "[-]", 400, "a lone '-'" },
 		{ "topic=/oa/x", "application/json", "\"a\tb\"", 400, "a raw tab inside a string" },
 		{ "topic=/oa/x", "application/json", "{\"a\":\"x\ny\"}", 400, "a raw newline inside a string" },
-		{ "topic=/oa/x", "application/json", "[1e999]", 400, "a number beyond double range" },
+		{ "topic=/oa/x", "application/json", "[Infinity]", 400, "Infinity (not JSON)" },
+		{ "topic=/oa/x", "application/x-ndjson", "{\"topic\":\"/oa/b\",\"data\":NaN}\n", 400, "NaN in a batch line" },
 		{ "topic=/oa/x", "application/json", "{\"z\":123456789012345678901234567890}", 400,
 		  "an integer beyond 64 bits (json-c would clamp it)" },
 		{ "topic=/oa/x", "application/json", "[18446744073709551616]", 400, "2^64" },
