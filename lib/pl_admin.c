@@ -254,6 +254,7 @@ static const struct {
 	const char *code, *msg;
 } server_errors[] = {
 	{ 400, "bad_request", "the request could not be read: a malformed request line, header or URL" },
+	{ 401, "unauthorized", "the web server asks for a login first (HTTP authentication): send its user and password" },
 	{ 403, "forbidden", "the web server refused this URL: a path longer than its file system takes, or one it does not serve" },
 	{ 404, "not_found", PL_MSG_NO_ENDPOINT },
 	{ 405, "method_not_allowed", "this method is not allowed here" },

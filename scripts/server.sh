@@ -26,6 +26,8 @@
 #   pl_server_stop STATE            stops it and every process it started
 # Programs looked for in BIN: publish poll longpoll stream admin; a server
 # config names only those that exist (lighttpd refuses a missing bin-path).
+# PL_SERVER_EXTRA, when set, is appended to the generated lighttpd.conf or
+# apache.conf (the tests' login setups).
 
 PL_PROGRAMS="publish poll longpoll stream admin"
 PL_SRC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -193,7 +195,8 @@ ENTRY
 	pl_subst "$PL_SRC_ROOT/lighttpd-conf/dev.conf.in" "$state/lighttpd.conf" \
 		STATE="$state" PORT="$port" WWW="$www" FASTCGI="$out" CONF="$conf" \
 		ERRORS="$PL_SRC_ROOT/errors" \
-		MAXFDS="$fds" MAXCONN="$(( fds * 45 / 100 ))"
+		MAXFDS="$fds" MAXCONN="$(( fds * 45 / 100 ))" || return 1
+	[ -z "${PL_SERVER_EXTRA-}" ] || printf '%s\n' "$PL_SERVER_EXTRA" >>"$state/lighttpd.conf"
 }
 
 pl_apache_moddir() {
@@ -303,7 +306,8 @@ Group $(id -gn "$u")"
 	# USERLINES spans lines: replace it separately.
 	local tmp="$state/apache.conf.tmp"
 	awk -v u="$user" '$0 == "@USERLINES@" { print u; next } { print }' \
-		"$state/apache.conf" >"$tmp" && mv "$tmp" "$state/apache.conf"
+		"$state/apache.conf" >"$tmp" && mv "$tmp" "$state/apache.conf" || return 1
+	[ -z "${PL_SERVER_EXTRA-}" ] || printf '%s\n' "$PL_SERVER_EXTRA" >>"$state/apache.conf"
 }
 
 pl_gen_apache() {
