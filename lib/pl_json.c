@@ -1,9 +1,10 @@
 /* pl_json.c: strict JSON input, for a message's data and a batch's lines.
  *
  * json-c parses; this file refuses what its strict mode still takes and a
- * JSON reader elsewhere would not (NaN, Infinity, 1e999, "1.", "01", single
+ * JSON reader elsewhere would not (NaN, Infinity, "1.", "01", single
  * quotes, raw control characters in strings), integers it would clamp, and
- * nesting past the limit it misses by one level. What is stored is then
+ * nesting past the limit it misses by one level. A number past the range of
+ * a double (1e400) is JSON: json-c keeps its text, and so is it stored. What is stored is then
  * served as it came, without being parsed again. */
 #include "pl_first.h"
 
@@ -13,7 +14,6 @@
 
 #include "pl_json.h"
 #include "pl_util.h"
-
 
 static int is_digit(char c)
 {
@@ -92,9 +92,8 @@ static int lax_json(const char *s, size_t n, int max_depth)
 			depth--;
 		} else if (s[i] == '\'' || s[i] == 'N' || s[i] == 'I') {
 			/* json-c's strict mode still takes single quotes, NaN and
-			 * Infinity (and writes NaN back, which no parser reads). A
-			 * number past double range (1e400) is JSON, and kept as
-			 * written. */
+			 * Infinity (and writes NaN back, which no parser reads);
+			 * outside strings no other capital letter can appear. */
 			return 1;
 		} else if (s[i] == '-' || is_digit(s[i])) {
 			size_t k = json_number_len(s + i, n - i);
