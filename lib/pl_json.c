@@ -3,9 +3,9 @@
  * json-c parses; this file refuses what its strict mode still takes and a
  * JSON reader elsewhere would not (NaN, Infinity, "1.", "01", single
  * quotes, raw control characters in strings), integers it would clamp, and
- * nesting past the limit it misses by one level. A number past the range of
- * a double (1e400) is JSON: json-c keeps its text, and so is it stored. What is stored is then
- * served as it came, without being parsed again. */
+ * nesting past the limit it misses by one level. What is stored is then
+ * served as it came, without being parsed again: also a number past the
+ * range of a double (1e400), which is JSON, and whose text json-c keeps. */
 #include "pl_first.h"
 
 #include <json-c/json.h>
