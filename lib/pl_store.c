@@ -167,6 +167,15 @@ static void drop_stale_sides(struct pl_store *st)
 	}
 }
 
+/* The caller closes st next, and the files at its path are not (or no
+ * longer) the ones it used: the last connection to a file checkpoints at
+ * close and then deletes the -wal and -shm by name, which would copy
+ * into, or delete, another database's files. */
+static void let_files_be(struct pl_store *st)
+{
+	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+}
+
 /* Each connection maps the -shm file it found at open and writes the WAL it
  * found, for as long as it stays open (SQLite removes them only when the last
  * connection closes). When an operator deletes all three and another process
@@ -188,11 +197,9 @@ static int moved_now(struct pl_store *st)
 		if (gone || sb.st_ino != want->ino || sb.st_dev != want->dev) {
 			if (i == 0 && !gone)
 				drop_stale_sides(st);
-			/* The caller closes st next. The last connection to a file
-			 * checkpoints at close and then deletes the -wal and -shm
-			 * by name: here those names are the new database's, with
-			 * commits not yet in its file. */
-			sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+			/* Those names are the new database's now, with commits
+			 * not yet in its file. */
+			let_files_be(st);
 			return 1;
 		}
 	}
@@ -204,7 +211,7 @@ int pl_store_moved(struct pl_store *st)
 	int64_t now = pl_mono_ms();
 
 	if (st->stale) {
-		sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+		let_files_be(st);
 		return 1;
 	}
 	if (now - st->moved_checked < 1000)
@@ -540,7 +547,7 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 			pl_log_err("%s: %s", c->db_path, open_error);
 			last_open_err = LOGGED_STALE;
 		}
-		sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+		let_files_be(st);
 		pl_store_close(st);
 		return PL_EBUSY;
 	}
