@@ -342,10 +342,9 @@ static int set_key(struct parse_state *ps, const char *k, const char *v)
 		else
 			return PL_EINVAL;
 	} else if (!strcmp(k, "cors_origins")) {
-		/* Given twice, the last line counts, as for every key. */
-		for (size_t i = 0; i < c->ncors; i++)
-			free(c->cors_origins[i]);
-		c->ncors = 0;
+		/* Each line adds to the list, as "topics" lines do: a line holds
+		 * at most INI_MAX_LINE - 2 characters, five or six origins, and
+		 * a host with more must be able to list them all. */
 		return split_list(v, add_origin, ps);
 	} else {
 		return PL_ENOTFOUND;

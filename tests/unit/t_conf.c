@@ -479,8 +479,26 @@ static void t_forms(void)
 	pl_conf_free(&c);
 	rc = load(&c, "cors_origins = https://a.example\ncors_origins = https://b.example https://c.example\n", err,
 		  sizeof err);
-	ok(rc == PL_OK && c.ncors == 2 && !strcmp(c.cors_origins[0], "https://b.example"),
-	   "cors_origins given twice: the last line counts, as for every key (%s)", err);
+	ok(rc == PL_OK && c.ncors == 3 && !strcmp(c.cors_origins[0], "https://a.example") &&
+	   !strcmp(c.cors_origins[2], "https://c.example"),
+	   "cors_origins given twice: the lines add up, as topics lines do (%s)", err);
+	pl_conf_free(&c);
+	{
+		/* Twelve origins of 40 characters: more than one line holds. */
+		struct pl_buf text = { 0 };
+
+		for (int i = 0; i < 12; i++) {
+			char line[96];
+
+			snprintf(line, sizeof line, "cors_origins = https://app%02d.a-rather-long-name.example\n", i);
+			pl_buf_add(&text, line, strlen(line));
+		}
+		pl_buf_addc(&text, '\0');
+		rc = load(&c, text.p, err, sizeof err);
+		ok(rc == PL_OK && c.ncors == 12 && !strcmp(c.cors_origins[11], "https://app11.a-rather-long-name.example"),
+		   "twelve long origins on twelve lines all count (%s)", err);
+		pl_buf_free(&text);
+	}
 	pl_conf_free(&c);
 }
 
