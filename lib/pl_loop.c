@@ -595,6 +595,16 @@ static void aborted(struct conn *c)
 	flush(c);
 }
 
+/* A held request that asked (pl_loop_when_drained) hears once its output
+ * queue is empty. */
+static void tell_drained(struct conn *c)
+{
+	if (!c->dead && c->r && c->r->want_drained && c->out_off == c->out_len) {
+		c->r->want_drained = 0;
+		L.ops->on_drained(L.ud, c->r);
+	}
+}
+
 static void conn_read(struct conn *c)
 {
 	static unsigned char buf[READ_BUF];
@@ -666,6 +676,10 @@ static void conn_read(struct conn *c)
 		case PL_FCGI_EV_REPLY:
 			out_add(c, reply, rlen);
 			flush(c);
+			/* This flush may be the one that empties a queue a held
+			 * request waits on: the write watch goes with it, so no
+			 * EPOLLOUT would tell. */
+			tell_drained(c);
 			/* Management records answered faster than the peer reads
 			 * the answers: no web server does that, and the queue
 			 * would grow without bound. */
@@ -1042,10 +1056,7 @@ int pl_loop_run(const struct pl_loop_conf *conf, const struct pl_loop_ops *ops, 
 				}
 				if (evs[i].events & EPOLLOUT) {
 					flush(c);
-					if (!c->dead && c->r && c->r->want_drained && c->out_off == c->out_len) {
-						c->r->want_drained = 0;
-						L.ops->on_drained(L.ud, c->r);
-					}
+					tell_drained(c);
 				}
 				if (!c->dead && !c->cgi && evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 					conn_read(c);
