@@ -253,7 +253,7 @@ static const struct {
 	int status;
 	const char *code, *msg;
 } server_errors[] = {
-	{ 400, "bad_request", "the request could not be read: a malformed request line, header or URL" },
+	{ 400, "bad_request", "the web server refused the request: a malformed request line, header or URL, or a body on a GET or HEAD" },
 	{ 401, "unauthorized", "the web server asks for a login first (HTTP authentication): send its user and password" },
 	{ 403, "forbidden", "the web server refused this URL: a path longer than its file system takes, or one it does not serve" },
 	{ 404, "not_found", PL_MSG_NO_ENDPOINT },

@@ -412,8 +412,11 @@ static int parse_body(struct batch *b, const struct pl_conf *c, struct pl_req *r
 	struct fields f;
 	struct json_object *data;
 	int get = pl_req_method_is(r, "GET");
+	const char *ct = pl_req_env(r, "CONTENT_TYPE");
 
-	pl_req_media_type(pl_req_env(r, "CONTENT_TYPE"), mt, sizeof mt);
+	if (!ct)
+		ct = "";
+	pl_req_media_type(ct, mt, sizeof mt);
 	/* A compressed body read as text would be stored as bytes no one can
 	 * read, or refused for the wrong reason: say what is wrong. */
 	if (content_coded(pl_req_env(r, "HTTP_CONTENT_ENCODING"))) {
@@ -466,9 +469,11 @@ static int parse_body(struct batch *b, const struct pl_conf *c, struct pl_req *r
 			data = own_obj(b, json_object_new_string(pl_kv_get(r->form, r->nform, "data")));
 			return add_msg(b, c, &f, data, now, err);
 		}
-	} else if (mt[0] && strncmp(mt, "text/", 5)) {
+	} else if (mt[0] ? strncmp(mt, "text/", 5) != 0 : ct[strspn(ct, " \t")] != '\0') {
+		/* A header with parameters and no type ("; charset=x") is not
+		 * "no type": the client meant one, and we cannot tell which. */
 		snprintf(err, ERRLEN, "content type %.60s is not accepted: use text/plain, application/json, "
-			 "application/x-www-form-urlencoded or application/x-ndjson", mt);
+			 "application/x-www-form-urlencoded or application/x-ndjson", mt[0] ? mt : ct);
 		return PL_ETYPE;
 	}
 	if (r->body_len == 0) {

@@ -325,6 +325,8 @@ static void t_bad(void)
 		{ "topic=/oa/x", "image/png", "x", 415, "image/png" },
 		{ "topic=/oa/x", "application/xml", "<a/>", 415, "application/xml" },
 		{ "topic=/oa/x", "multipart/form-data; boundary=x", "x", 415, "multipart" },
+		{ "topic=/oa/x", ";;;", "x", 415, "a Content-Type of parameters only (;;;)" },
+		{ "topic=/oa/x", " ; charset=utf-8", "x", 415, "a Content-Type with a charset and no type" },
 		{ "topic=/oa/x&ttl=0", "text/plain", "x", 400, "ttl=0" },
 		{ "topic=/oa/x&ttl=3w", "text/plain", "x", 400, "ttl=3w" },
 		{ "topic=/oa/x&user=a+b", "text/plain", "x", 400, "a user with a blank" },
