@@ -67,6 +67,8 @@ static pthread_cond_t ck_cv = PTHREAD_COND_INITIALIZER;
  * threshold signals ck_cv, and must not wake the thread there. */
 static pthread_cond_t ck_release_cv = PTHREAD_COND_INITIALIZER;
 static int ck_wanted, ck_release, ck_started, inline_only;
+/* The thread has a connection open (writer_ready asks it to let go). */
+static _Atomic int ck_holding;
 /* Leader only: frames in the WAL after the last commit, and the count at
  * which to run the next RESTART. */
 static int wal_frames, restart_at = WAL_RESTART_PAGES;
@@ -104,20 +106,30 @@ static void *checkpointer(void *arg)
 		release = ck_release;
 		ck_wanted = ck_release = 0;
 		pthread_mutex_unlock(&ck_mu);
-		/* The operator replaced the database (the writer reopens at its
-		 * next commit): checkpoint the new file, and let the old one go. */
-		if (st && pl_store_moved(st)) {
+		/* Looked at before every copy, not once a second: a copy from a
+		 * -wal the operator deleted (this connection still reads it)
+		 * would write its pages, another history's, into the live
+		 * database file under the new -wal's. Checkpoints come at most a
+		 * few times a second, so the three stats cost nothing. The writer
+		 * cannot open (writer_ready): let go even of a connection still
+		 * in place, since SQLite hands a new connection of this process
+		 * the index this one has mapped; the next copy opens again. */
+		if (st && (!pl_store_in_place(st) || release)) {   /* the look first: it marks moved files */
 			pl_store_close(st);
 			st = NULL;
+			ck_holding = 0;
 		}
-		/* The writer waits to open (writer_ready): nothing to copy. */
 		if (release)
 			continue;
-		if (!st && pl_store_open(&st, &ck_conf) != PL_OK)
-			continue;
+		if (!st) {
+			if (pl_store_open(&st, &ck_conf) != PL_OK)
+				continue;
+			ck_holding = 1;
+		}
 		if (pl_store_checkpoint(st, PL_CKPT_PASSIVE) == PL_EIO) {
 			pl_store_close(st);
 			st = NULL;
+			ck_holding = 0;
 		}
 		/* A checkpoint that a reader's snapshot kept from finishing leaves
 		 * the WAL long, and every commit asks again: at most a few
@@ -146,10 +158,14 @@ static int writer_ready(const struct pl_conf *c)
 
 	if (writer)
 		return PL_OK;
-	/* Refused while the checkpoint thread's connection holds a -shm an
-	 * operator deleted: wake the thread, which lets it go, and wait a
-	 * little for that before the publishes get 503. */
-	for (int i = 0; (rc = pl_store_open(&writer, c)) == PL_EBUSY && ck_started && i < REOPEN_TRIES; i++) {
+	/* Refused (PL_EBUSY), or failing with an I/O error, while the checkpoint
+	 * thread's connection holds a -wal and -shm an operator deleted:
+	 * SQLite gives a new connection in this process the index the thread's
+	 * has mapped. Wake the thread, which lets it go, and wait a little for
+	 * that before the publishes get 503; once it holds nothing, a failure
+	 * is the storage's own and is not tried again. */
+	for (int i = 0; (rc = pl_store_open(&writer, c)) != PL_OK && ck_started && (i == 0 || ck_holding) &&
+	     i < REOPEN_TRIES; i++) {
 		pthread_mutex_lock(&ck_mu);
 		ck_release = 1;
 		pthread_cond_signal(&ck_cv);

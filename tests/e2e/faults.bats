@@ -231,6 +231,43 @@ sees_after() {
 	done
 }
 
+# pub_loop TOPIC SECONDS: publish one message after another for SECONDS.
+pub_loop() {
+	local end=$(( SECONDS + $2 ))
+	while (( SECONDS < end )); do
+		curl -s -o /dev/null --max-time 10 -H "Authorization: Bearer $PL_PUB_TOKEN" -d x \
+			"$PL_URL/push/publish?topic=$1" || true
+	done
+}
+
+@test "-wal and -shm removed under publishing, twice in a row and five times over: publishing comes back each time without a restart" {
+	local round i pids
+	T=/fault/sides
+	for round in 1 2 3 4 5; do
+		pids=""
+		for i in 1 2 3 4; do
+			pub_loop "$T/l$i" 4 3>&- &
+			pids="$pids $!"
+		done
+		sleep 1.5
+		rm -f "$PL_DB-wal" "$PL_DB-shm"
+		sleep 0.5
+		for i in 1 2 3 4 5; do publish_ok "$T" "between-$round-$i" || true; done
+		pl_poll "topic=$T&since=now"
+		rm -f "$PL_DB-wal" "$PL_DB-shm"
+		# shellcheck disable=SC2086
+		wait $pids
+		# A publish process whose checkpoint thread kept the deleted
+		# index made every later open fail, and answered 503 until the
+		# web server was restarted.
+		wait_for 10 publish_ok "/fault/after$round" after ||
+			{ pl_show; pl_fail "round $round: publishing did not come back"; }
+		wait_for 5 sees_after poll "/fault/after$round" ||
+			{ pl_show; pl_fail "round $round: poll does not see it"; }
+	done
+	rl_integrity
+}
+
 @test "a backup restored into the live file (sqlite3 .restore): a held long poll ends, and its next request gets reset and the new messages" {
 	pl_need longpoll
 	local bk=$BATS_TEST_TMPDIR/bk.db lp=$BATS_TEST_TMPDIR/lp cur
