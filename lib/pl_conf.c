@@ -452,6 +452,7 @@ int pl_conf_load(struct pl_conf *c, const char *path, char *err, size_t errlen)
 	struct parse_state ps = { .c = c };
 	FILE *f;
 	int r, rerr;
+	int syn_line = 0;       /* the first line inih will call a syntax error */
 
 	pl_conf_defaults(c);
 	c->path = pl_xstrdup(path);
@@ -511,6 +512,13 @@ int pl_conf_load(struct pl_conf *c, const char *path, char *err, size_t errlen)
 				pl_buf_addc(&text, '\n');
 				continue;
 			}
+			/* Neither blank, nor a comment, nor "key = value": inih's
+			 * result is this line, also when a key on a later line is
+			 * refused too (it goes on parsing), whose reason alone
+			 * would then be reported with this line's number. */
+			if (!syn_line && skip < (size_t)n && line[skip] != ';' && line[skip] != '#' &&
+			    !memchr(line + skip, '=', (size_t)n - skip) && !memchr(line + skip, ':', (size_t)n - skip))
+				syn_line = lineno;
 			pl_buf_add(&text, line + skip, (size_t)n - skip);
 			pl_buf_addc(&text, '\n');
 		}
@@ -533,7 +541,7 @@ int pl_conf_load(struct pl_conf *c, const char *path, char *err, size_t errlen)
 		r = ini_parse_string(text.p ? text.p : "", on_ini, &ps);
 		pl_buf_free(&text);
 	}
-	if (r > 0 && !ps.failed) {
+	if (r > 0 && (!ps.failed || r == syn_line)) {
 		snprintf(err, errlen, "%s:%d: syntax error", path, r);
 		return PL_ECONF;
 	}

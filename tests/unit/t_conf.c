@@ -248,6 +248,10 @@ static void t_bad(void)
 		rc = load(&c, "[pushlite]\nmax_body 10\n", err, sizeof err);
 		ok(rc == PL_ECONF && names_line(err, 2), "a line without '=' is a syntax error naming the line (%s)", err);
 		pl_conf_free(&c);
+		rc = load(&c, "[pushlite]\noops this is not ini\nmax_body = banana\n", err, sizeof err);
+		ok(rc == PL_ECONF && names_line(err, 2) && strstr(err, "syntax error") && !strstr(err, "max_body"),
+		   "a line without '=' before a bad value: the first error is reported as itself (%s)", err);
+		pl_conf_free(&c);
 		rc = load(&c, "[pushlite\nmax_body = 10\n", err, sizeof err);
 		ok(rc == PL_ECONF && names_line(err, 1), "an unclosed section is a syntax error (%s)", err);
 		pl_conf_free(&c);
