@@ -228,7 +228,7 @@ static int cmd_publish(struct pl_conf *c, int argc, char **argv)
 	pl_resp_init(&resp);
 	if (len > c->max_body) {
 		pl_out_error(&resp, NULL, PL_ETOOBIG, NULL, "the message is larger than max_body", 0);
-	} else if (!open_store(c, &st)) {
+	} else if (!open_existing(c, &st)) {
 		pl_group_inline();      /* one publish, then exit: no checkpoint thread */
 		/* A storage failure is said once, below, with its reason. */
 		pl_log_set_level(PL_LOG_NONE);

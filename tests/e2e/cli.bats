@@ -125,6 +125,20 @@ cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
 	done
 }
 
+@test "publish, tail and stats to a database that does not exist: exit 1, nothing created (init creates it)" {
+	local db=$BATS_TEST_TMPDIR/typo.db
+	for cmd in "publish /t x" stats "tail --since all /t"; do
+		# shellcheck disable=SC2086
+		run timeout 10 "$PL_TOOLS/pushlite" --db "$db" $cmd
+		[ "$status" = 1 ] && [ "${#lines[@]}" = 1 ] && [[ $output == *"no database there"*"pushlite init"* ]] ||
+			pl_fail "pushlite $cmd: exit $status: $output"
+		[ ! -e "$db" ] || pl_fail "pushlite $cmd created $db"
+	done
+	"$PL_TOOLS/pushlite" --db "$db" init >/dev/null || pl_fail "init"
+	run "$PL_TOOLS/pushlite" --db "$db" publish /t x
+	[ "$status" = 0 ] && [ "$(printf '%s' "$output" | jq -r .id)" = 1 ] || pl_fail "after init: exit $status: $output"
+}
+
 @test "a database in a missing or unwritable directory: the one-line reason names the directory" {
 	local conf=$BATS_TEST_TMPDIR/missing-dir.conf dir=$BATS_TEST_TMPDIR/no-such-dir
 	pl_write_test_conf "$conf" "$dir/pushlite.db"
