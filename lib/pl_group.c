@@ -40,7 +40,12 @@
 #include "pl_util.h"
 
 #define GROUP_MAX 256           /* batches in one transaction */
-#define CHECKPOINT_PAGES 1000   /* SQLite's own automatic threshold */
+/* Every commit asks the thread to copy; it copies at most a few times a
+ * second (checkpoint_gap). SQLite's own threshold, 1,000 pages, left a
+ * trickle of publishes in the WAL alone for hours: the database file
+ * stays at most a fraction of a second behind, so that a copy of it alone,
+ * or a -wal deleted by mistake, loses no more than that. */
+#define CHECKPOINT_PAGES 0
 #define WAL_RESTART_PAGES 8000  /* about 32 MB with 4 KB pages */
 #define REOPEN_TRIES 20         /* 5 ms apart: the checkpoint thread lets a stale -shm go */
 #define REOPEN_GAP_US 5000
