@@ -436,8 +436,9 @@ static int foreign(struct pl_store *st, int *version_out)
 
 /* SQLite says "unable to open database file" whether the directory is
  * missing, not writable (a new database, or the -wal and -shm files WAL mode
- * creates beside it) or something else: when the directory is the cause,
- * writes which in out and returns 1; else 0, and SQLite's words stand. */
+ * creates beside it), a file's permissions refuse this user, or something
+ * else: when the directory or a file's permissions are the cause, writes
+ * which in out and returns 1; else 0, and SQLite's words stand. */
 static int dir_fault(const char *db_path, char *out, size_t outlen)
 {
 	const char *slash = strrchr(db_path, '/');
@@ -475,6 +476,20 @@ static int dir_fault(const char *db_path, char *out, size_t outlen)
 		else
 			return 0;
 		return 1;
+	}
+	/* The directory is fine: the file, its -wal or its -shm may belong to
+	 * another user, or have lost their permission bits (chmod 000). */
+	for (int i = 0; i < 3; i++) {
+		char p[PATH_MAX];
+		int len = snprintf(p, sizeof p, "%s%s", db_path, side_suffix[i]);
+
+		if (len < 0 || (size_t)len >= sizeof p)
+			return 0;
+		if (faccessat(AT_FDCWD, p, R_OK | W_OK, AT_EACCESS) != 0 && errno == EACCES) {
+			snprintf(out, outlen, "%.300s is not readable and writable by this user (uid %ld)", p,
+				 (long)geteuid());
+			return 1;
+		}
 	}
 	return 0;
 }

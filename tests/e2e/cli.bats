@@ -198,6 +198,32 @@ cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
 		pl_fail "publish into a read-only database: exit $status: $output"
 }
 
+@test "a database file the user may not read (chmod 000): the one-line reason names the file and the user" {
+	local dir=$PL_STATE/noperm-db bin=$PL_TOOLS/pushlite conf=$PL_STATE/noperm-db.conf as=() uid
+	rm -rf "$dir"
+	mkdir -m 0755 "$dir"
+	pl_write_test_conf "$conf" "$dir/pushlite.db"
+	"$PL_TOOLS/pushlite" --conf "$conf" init >/dev/null
+	chmod 000 "$dir/pushlite.db"
+	uid=$(id -u)
+	if [ "$uid" = 0 ]; then
+		# root reads anything: another user, who owns the directory
+		install -m 0755 "$PL_TOOLS/pushlite" "$PL_STATE/pushlite-copy"
+		bin=$PL_STATE/pushlite-copy
+		chmod 0644 "$conf"
+		chown nobody "$dir"
+		as=(runuser -u nobody --)
+		uid=$(id -u nobody)
+	fi
+	for cmd in stats "publish /np text"; do
+		# shellcheck disable=SC2086
+		run "${as[@]}" "$bin" --conf "$conf" $cmd
+		[ "$status" = 1 ] && [ "${#lines[@]}" = 1 ] &&
+			[[ $output == *"$dir/pushlite.db is not readable and writable by this user (uid $uid)"* ]] ||
+			pl_fail "pushlite $cmd: exit $status: $output"
+	done
+}
+
 @test "token: libcrypto without HMAC (only OpenSSL's null provider) is a signing failure named as such, exit 1" {
 	printf '%s\n' 'openssl_conf = init' '[init]' 'providers = provs' '[provs]' 'null = nul' '[nul]' 'activate = 1' \
 		>"$BATS_TEST_TMPDIR/null.cnf"
