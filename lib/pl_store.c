@@ -294,6 +294,8 @@ void pl_sq_ok(void)
 	last_logged = 0;
 }
 
+static int dir_fault(const char *db_path, char *out, size_t outlen);
+
 int pl_sq_rc(struct pl_store *st, const char *op)
 {
 	int code = sqlite3_extended_errcode(st->db), prim = code & 0xff;
@@ -303,8 +305,17 @@ int pl_sq_rc(struct pl_store *st, const char *op)
 	if (st->no_wait && rc == PL_EBUSY)
 		return rc;
 	snprintf(st->err, sizeof st->err, "%s", sqlite3_errmsg(st->db));
+	/* SQLite opens a file it may not write read-only, and says so only
+	 * at the first write, without saying why: a file of another user
+	 * (a backup copied into place as root) is named, with our uid. */
+	if (prim == SQLITE_READONLY) {
+		char why[512];
+
+		if (dir_fault(st->path, why, sizeof why))
+			snprintf(st->err, sizeof st->err, "%.60s: %.190s", sqlite3_errmsg(st->db), why);
+	}
 	if (code != last_logged) {
-		pl_log_err("%s: %s: %s", st->path, op, sqlite3_errmsg(st->db));
+		pl_log_err("%s: %s: %s", st->path, op, st->err);
 		last_logged = code;
 	}
 	return rc;
@@ -486,8 +497,10 @@ static int dir_fault(const char *db_path, char *out, size_t outlen)
 		if (len < 0 || (size_t)len >= sizeof p)
 			return 0;
 		if (faccessat(AT_FDCWD, p, R_OK | W_OK, AT_EACCESS) != 0 && errno == EACCES) {
-			snprintf(out, outlen, "%.300s is not readable and writable by this user (uid %ld)", p,
-				 (long)geteuid());
+			int readable = faccessat(AT_FDCWD, p, R_OK, AT_EACCESS) == 0;
+
+			snprintf(out, outlen, "%.300s is not %s by this user (uid %ld)", p,
+				 readable ? "writable" : "readable", (long)geteuid());
 			return 1;
 		}
 	}
