@@ -59,6 +59,9 @@ const char *const pl_sq_text[S_NSTMT] = {
 	[S_COUNT_OLD_LIVE] = "SELECT count(*) FROM messages WHERE id < ? AND expires > ?",
 	[S_NTH_NEWEST] = "SELECT id FROM messages ORDER BY id DESC LIMIT 1 OFFSET ?",
 	[S_IDS_UPTO] = "SELECT id FROM messages WHERE id <= ? ORDER BY id LIMIT ?",
+	[S_SEQ_RAISE] = "UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'messages' AND seq < ?1",
+	[S_SEQ_ADD] = "INSERT INTO sqlite_sequence (name, seq) SELECT 'messages', ?1 "
+		      "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'messages')",
 };
 
 /* A storage failure is logged once per kind, not once per request: a full
@@ -584,6 +587,7 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 		pl_store_close(st);
 		return PL_EBUSY;
 	}
+	pl_sq_keep_ids(st);
 	*out = st;
 	last_open_err = 0;
 	open_error[0] = '\0';

@@ -21,7 +21,7 @@ enum {
 	S_BEGIN, S_BEGIN_IMM, S_COMMIT, S_ROLLBACK,
 	S_HEAD, S_OLDEST, S_NEWEST, S_LAST_CREATED, S_INS, S_INS_PATH, S_ROW, S_SCAN, S_CREATED_AT,
 	S_DEL, S_DEL_PATH, S_EXPIRED, S_OLDEST_IDS, S_COUNT, S_MARK, S_PREV_ID,
-	S_COUNT_EXPIRED, S_COUNT_OLD_LIVE, S_NTH_NEWEST, S_IDS_UPTO,
+	S_COUNT_EXPIRED, S_COUNT_OLD_LIVE, S_NTH_NEWEST, S_IDS_UPTO, S_SEQ_RAISE, S_SEQ_ADD,
 	S_NSTMT
 };
 
@@ -84,6 +84,9 @@ void pl_sq_txn_end(struct pl_store *st, int commit);
 /* The first column of statement `which`'s first row in *out (0 when there is
  * none), with arg bound to ?1 when has_arg; read_int2 binds ?1 and ?2. */
 int pl_sq_read_int(struct pl_store *st, int which, int64_t arg, int has_arg, int64_t *out);
+/* Just opened: ids continue above every id this process gave in this
+ * database file (see pl_store_write.c). */
+void pl_sq_keep_ids(struct pl_store *st);
 int pl_sq_read_int2(struct pl_store *st, int which, int64_t a, int64_t b, int64_t *out);
 
 /* The smallest id in [lo, hi] created at or after t_ms, in *out; one past hi

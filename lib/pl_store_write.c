@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -191,6 +192,65 @@ static void wake_waiters(struct pl_store *st)
 	}
 }
 
+/* The highest id this process gave, and in which database file. When an
+ * operator removes the -wal while the programs run, the commits in it go
+ * with it, the sequence's latest value too, and SQLite would give those
+ * ids again: a subscriber whose cursor passed them would skip the new
+ * messages that carry them, and SPEC 2 says an id is never reused. The
+ * writer notices the files changed and opens again (pl_store_moved()); it
+ * then continues above what it gave. Another publish process does the same
+ * at its own reopening, from its own highest id: until then it may give an
+ * id that one had given (a host with several publish processes). A file
+ * put in place of the database (a backup moved over it, a new one) is
+ * another file: its ids are its own, and the cursors past them get reset. */
+static pthread_mutex_t top_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t top_id;
+static struct pl_fileid top_db;
+
+static void note_top(const struct pl_store *st, const struct pl_msgv *v, size_t nv)
+{
+	int64_t max = 0;
+
+	for (size_t k = 0; k < nv; k++)
+		for (size_t i = 0; i < v[k].n; i++)
+			if (v[k].m[i].id > max)
+				max = v[k].m[i].id;
+	pthread_mutex_lock(&top_mu);
+	if (top_db.ino != st->id[0].ino || top_db.dev != st->id[0].dev) {
+		top_db = st->id[0];
+		top_id = 0;
+	}
+	if (max > top_id)
+		top_id = max;
+	pthread_mutex_unlock(&top_mu);
+}
+
+void pl_sq_keep_ids(struct pl_store *st)
+{
+	int64_t top, head;
+	int ok;
+
+	pthread_mutex_lock(&top_mu);
+	top = top_db.ino == st->id[0].ino && top_db.dev == st->id[0].dev ? top_id : 0;
+	pthread_mutex_unlock(&top_mu);
+	if (top <= 0 || pl_sq_read_int(st, S_HEAD, 0, 0, &head) != PL_OK || head >= top)
+		return;
+	if (pl_sq_write_begin(st) != PL_OK)
+		return;
+	sqlite3_bind_int64(st->st[S_SEQ_RAISE], 1, top);
+	sqlite3_bind_int64(st->st[S_SEQ_ADD], 1, top);
+	ok = sqlite3_step(st->st[S_SEQ_RAISE]) == SQLITE_DONE && sqlite3_step(st->st[S_SEQ_ADD]) == SQLITE_DONE;
+	sqlite3_reset(st->st[S_SEQ_RAISE]);
+	sqlite3_reset(st->st[S_SEQ_ADD]);
+	if (ok && pl_sq_commit(st) == PL_OK) {
+		pl_log_warn("%s: this process gave ids up to %lld, the database's sequence is at %lld: its -wal "
+			    "was removed while in use, and the messages committed in it are lost; new ids "
+			    "continue above %lld", st->path, (long long)top, (long long)head, (long long)top);
+		return;
+	}
+	pl_sq_txn_end(st, 0);
+}
+
 int pl_store_publish_v(struct pl_store *st, struct pl_msgv *v, size_t nv)
 {
 	int rc;
@@ -207,6 +267,7 @@ int pl_store_publish_v(struct pl_store *st, struct pl_msgv *v, size_t nv)
 		pl_sq_txn_end(st, 0);
 	} else {
 		pl_sq_ok();
+		note_top(st, v, nv);
 		wake_waiters(st);
 	}
 	return rc;

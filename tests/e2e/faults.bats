@@ -251,13 +251,33 @@ file_alone_has() {
 		"SELECT count(*) FROM messages WHERE topic = '$T'" 2>&1) of 3 messages after 5 s"
 }
 
-# pub_loop TOPIC SECONDS: publish one message after another for SECONDS.
+# pub_loop TOPIC SECONDS [IDS]: publish one message after another for
+# SECONDS; the id of each 201 is appended to IDS.
 pub_loop() {
-	local end=$(( SECONDS + $2 ))
+	local end=$(( SECONDS + $2 )) ids=${3:-/dev/null}
 	while (( SECONDS < end )); do
-		curl -s -o /dev/null --max-time 10 -H "Authorization: Bearer $PL_PUB_TOKEN" -d x \
-			"$PL_URL/push/publish?topic=$1" || true
+		curl -s --max-time 10 -H "Authorization: Bearer $PL_PUB_TOKEN" -d x \
+			"$PL_URL/push/publish?topic=$1" | grep -o '^{"id":[0-9]*' | cut -d: -f2 >>"$ids" || true
 	done
+}
+
+@test "-wal removed under publishing: no id answered 201 is given again (ids continue above every id answered)" {
+	local i pids="" ids=$BATS_TEST_TMPDIR/ids dups n
+	T=/fault/reuse
+	for i in 1 2 3 4 5 6; do
+		pub_loop "$T/l$i" 4 "$ids.$i" 3>&- &
+		pids="$pids $!"
+	done
+	sleep 2
+	rm -f "$PL_DB-wal" "$PL_DB-shm"
+	# shellcheck disable=SC2086
+	wait $pids
+	cat "$ids".* >"$ids"
+	n=$(wc -l <"$ids")
+	(( n > 100 )) || pl_fail "only $n publishes answered 201"
+	dups=$(sort -n "$ids" | uniq -d | head -5 | tr '\n' ' ')
+	[ -z "$dups" ] || pl_fail "ids answered 201 twice (given again after the -wal went): $dups"
+	rl_integrity
 }
 
 @test "-wal and -shm removed under publishing, twice in a row and five times over: publishing comes back each time without a restart" {
