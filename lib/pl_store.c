@@ -297,7 +297,7 @@ void pl_sq_ok(void)
 	last_logged = 0;
 }
 
-static int dir_fault(const char *db_path, char *out, size_t outlen);
+static int place_fault(const char *db_path, char *out, size_t outlen);
 
 int pl_sq_rc(struct pl_store *st, const char *op)
 {
@@ -314,7 +314,7 @@ int pl_sq_rc(struct pl_store *st, const char *op)
 	if (prim == SQLITE_READONLY) {
 		char why[512];
 
-		if (dir_fault(st->path, why, sizeof why))
+		if (place_fault(st->path, why, sizeof why))
 			snprintf(st->err, sizeof st->err, "%.60s: %.190s", sqlite3_errmsg(st->db), why);
 	}
 	if (code != last_logged) {
@@ -453,7 +453,7 @@ static int foreign(struct pl_store *st, int *version_out)
  * creates beside it), a file's permissions refuse this user, or something
  * else: when the directory or a file's permissions are the cause, writes
  * which in out and returns 1; else 0, and SQLite's words stand. */
-static int dir_fault(const char *db_path, char *out, size_t outlen)
+static int place_fault(const char *db_path, char *out, size_t outlen)
 {
 	const char *slash = strrchr(db_path, '/');
 	char dir[384];          /* with the words around it, within open_error */
@@ -599,7 +599,7 @@ fail:
 		/* Only the errors a directory can cause: a corrupt file or a
 		 * busy lock in a read-only directory is not the directory's doing. */
 		by_dir = (code == SQLITE_CANTOPEN || code == SQLITE_READONLY || code == SQLITE_IOERR ||
-			  code == SQLITE_PERM) && dir_fault(c->db_path, open_error, sizeof open_error);
+			  code == SQLITE_PERM) && place_fault(c->db_path, open_error, sizeof open_error);
 		if (!by_dir)
 			snprintf(open_error, sizeof open_error, "%s: %s", op,
 				 st->db ? sqlite3_errmsg(st->db) : "out of memory");
@@ -623,7 +623,7 @@ int pl_store_open_existing(struct pl_store **out, const struct pl_conf *c)
 		int e = errno;
 
 		/* A missing directory: pushlite init would fail there too. */
-		if (!c->db_path || !dir_fault(c->db_path, open_error, sizeof open_error))
+		if (!c->db_path || !place_fault(c->db_path, open_error, sizeof open_error))
 			snprintf(open_error, sizeof open_error, "no database there: %s (pushlite init creates one)",
 				 c->db_path ? strerror(e) : "no path configured");
 		return PL_ENOTFOUND;

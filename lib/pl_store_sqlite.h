@@ -84,10 +84,10 @@ void pl_sq_txn_end(struct pl_store *st, int commit);
 /* The first column of statement `which`'s first row in *out (0 when there is
  * none), with arg bound to ?1 when has_arg; read_int2 binds ?1 and ?2. */
 int pl_sq_read_int(struct pl_store *st, int which, int64_t arg, int has_arg, int64_t *out);
+int pl_sq_read_int2(struct pl_store *st, int which, int64_t a, int64_t b, int64_t *out);
 /* Just opened: ids continue above every id this process gave in this
  * database file (see pl_store_write.c). */
 void pl_sq_keep_ids(struct pl_store *st);
-int pl_sq_read_int2(struct pl_store *st, int which, int64_t a, int64_t b, int64_t *out);
 
 /* The smallest id in [lo, hi] created at or after t_ms, in *out; one past hi
  * when none is. Inside the caller's read transaction. */

@@ -207,14 +207,16 @@ static pthread_mutex_t top_mu = PTHREAD_MUTEX_INITIALIZER;
 static int64_t top_id;
 static struct pl_fileid top_db;
 
+/* After a commit of v: its last message has its highest id. */
 static void note_top(const struct pl_store *st, const struct pl_msgv *v, size_t nv)
 {
-	int64_t max = 0;
+	int64_t max;
 
-	for (size_t k = 0; k < nv; k++)
-		for (size_t i = 0; i < v[k].n; i++)
-			if (v[k].m[i].id > max)
-				max = v[k].m[i].id;
+	while (nv > 0 && v[nv - 1].n == 0)
+		nv--;
+	if (nv == 0)
+		return;
+	max = v[nv - 1].m[v[nv - 1].n - 1].id;
 	pthread_mutex_lock(&top_mu);
 	if (top_db.ino != st->id[0].ino || top_db.dev != st->id[0].dev) {
 		top_db = st->id[0];
