@@ -138,10 +138,11 @@ int pl_store_checkpoint(struct pl_store *st, enum pl_ckpt mode)
 /* The names beside the database that SQLite's WAL mode uses. */
 static const char *const side_suffix[3] = { "", "-wal", "-shm" };
 
-/* The database (i 0), its -wal (1) or its -shm (2) into p; -1 too long. */
-static int side_path(const struct pl_store *st, int i, char *p, size_t cap)
+/* The database at path (i 0), its -wal (1) or its -shm (2) into p; -1 too
+ * long. */
+static int side_path(const char *path, int i, char *p, size_t cap)
 {
-	int n = snprintf(p, cap, "%s%s", st->path, side_suffix[i]);
+	int n = snprintf(p, cap, "%s%s", path, side_suffix[i]);
 
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
@@ -150,7 +151,7 @@ static int stat_side(const struct pl_store *st, int i, struct stat *sb)
 {
 	char p[PATH_MAX];
 
-	return side_path(st, i, p, sizeof p) ? -1 : stat(p, sb);
+	return side_path(st->path, i, p, sizeof p) ? -1 : stat(p, sb);
 }
 
 /* The database file was replaced (mv of a backup, another file put there)
@@ -166,7 +167,7 @@ static void drop_stale_sides(struct pl_store *st)
 		char p[PATH_MAX];
 		struct stat sb;
 
-		if (st->id[i].ino == 0 || side_path(st, i, p, sizeof p))
+		if (st->id[i].ino == 0 || side_path(st->path, i, p, sizeof p))
 			continue;
 		if (stat(p, &sb) == 0 && sb.st_ino == st->id[i].ino && sb.st_dev == st->id[i].dev &&
 		    unlink(p) == 0)
@@ -495,9 +496,8 @@ static int place_fault(const char *db_path, char *out, size_t outlen)
 	 * another user, or have lost their permission bits (chmod 000). */
 	for (int i = 0; i < 3; i++) {
 		char p[PATH_MAX];
-		int len = snprintf(p, sizeof p, "%s%s", db_path, side_suffix[i]);
 
-		if (len < 0 || (size_t)len >= sizeof p)
+		if (side_path(db_path, i, p, sizeof p))
 			return 0;
 		if (faccessat(AT_FDCWD, p, R_OK | W_OK, AT_EACCESS) != 0 && errno == EACCES) {
 			int readable = faccessat(AT_FDCWD, p, R_OK, AT_EACCESS) == 0;
