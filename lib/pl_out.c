@@ -128,18 +128,22 @@ static void add_js(struct pl_buf *b, const char *s, size_t n)
 	pl_buf_add(b, s + start, n - start);
 }
 
-static void add_xml(struct pl_buf *b, const char *s, size_t n)
+/* json: s is JSON text, where U+FFFE and U+FFFF can only stand inside a
+ * string, so they can be written as the JSON escapes that mean them. */
+static void add_xml_text(struct pl_buf *b, const char *s, size_t n, int json)
 {
 	size_t start = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		const char *rep;
 
-		/* U+FFFE and U+FFFF are not XML characters: write U+FFFD. */
+		/* U+FFFE and U+FFFF are not XML characters, not even as
+		 * character references: their JSON escapes in JSON text (the
+		 * data stays what the JSON answer says), else U+FFFD. */
 		if ((unsigned char)s[i] == 0xef && i + 2 < n && (unsigned char)s[i + 1] == 0xbf &&
 		    ((unsigned char)s[i + 2] & 0xfe) == 0xbe) {
 			pl_buf_add(b, s + start, i - start);
-			pl_buf_adds(b, "\xef\xbf\xbd");
+			pl_buf_adds(b, !json ? "\xef\xbf\xbd" : (unsigned char)s[i + 2] == 0xbe ? "\\ufffe" : "\\uffff");
 			i += 2;
 			start = i + 1;
 			continue;
@@ -164,6 +168,11 @@ static void add_xml(struct pl_buf *b, const char *s, size_t n)
 		start = i + 1;
 	}
 	pl_buf_add(b, s + start, n - start);
+}
+
+static void add_xml(struct pl_buf *b, const char *s, size_t n)
+{
+	add_xml_text(b, s, n, 0);
 }
 
 static void xml_attr(struct pl_buf *b, const char *name, const char *v)
@@ -209,7 +218,7 @@ static void xml_message(struct pl_buf *b, const struct pl_row *r, int with_last_
 	if (o && json_object_object_get_ex(o, "data", &data))
 		dtext = json_object_to_json_string_ext(data, JSON_FLAGS);
 	pl_buf_adds(b, "<data>");
-	add_xml(b, dtext, strlen(dtext));
+	add_xml_text(b, dtext, strlen(dtext), 1);
 	pl_buf_adds(b, "</data></message>");
 	json_object_put(o);
 }

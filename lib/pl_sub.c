@@ -29,10 +29,13 @@ int pl_sub_label_valid(const char *s)
 	if (n < 1 || n > PL_LABEL_MAX || !pl_utf8_valid(s, n))
 		return 0;
 	/* C0, DEL, and C1 (U+0080-U+009F: C2 80 - C2 9F in UTF-8, NEL among
-	 * them, a line break to some readers). */
+	 * them, a line break to some readers); and U+FFFE and U+FFFF (EF BF
+	 * BE/BF), which no XML answer could carry in an attribute. */
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f ||
-		    ((unsigned char)s[i] == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] <= 0x9f))
+		    ((unsigned char)s[i] == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] <= 0x9f) ||
+		    ((unsigned char)s[i] == 0xef && i + 2 < n && (unsigned char)s[i + 1] == 0xbf &&
+		     ((unsigned char)s[i + 2] & 0xfe) == 0xbe))
 			return 0;
 	return 1;
 }

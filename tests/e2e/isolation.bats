@@ -343,7 +343,7 @@ H1='</script><script>alert(1)</script>'
 H2='<!--<script>alert(2)//'
 H3=']]><x>&amp;</x><![CDATA[ & < >'
 H4="\"quotes' \\\"back\\\\slash"
-H5=$'line\u2028sep\u2029para'
+H5=$'line\u2028sep\u2029para\ufffe\uffffend'
 H7='</SCRIPT ><img src=x onerror=alert(3)>'
 
 publish_hostile() {

@@ -210,6 +210,19 @@ static void t_xml(void)
 	pl_resp_free(&resp);
 	free(rows[0].body);
 
+	/* U+FFFE and U+FFFF: no XML character, no character reference;
+	 * inside the JSON text of <data> their JSON escapes keep the value. */
+	rows[0] = mkrow(7, "/z", NULL, NULL, NULL, "\"a\xef\xbf\xbe\\\\\xef\xbf\xbf\xef\xbf\xbd\"");
+	res.reset = res.gap = res.more = 0;
+	res.n = 1;
+	pl_resp_init(&resp);
+	pl_out_result(&resp, &o, &res);
+	ok(has(resp.body.p, "<data>&quot;a\\ufffe\\\\\\uffff\xef\xbf\xbd&quot;</data>") &&
+	   !has(resp.body.p, "\xef\xbf\xbe") && !has(resp.body.p, "\xef\xbf\xbf"),
+	   "xml: U+FFFE and U+FFFF in data become \\ufffe and \\uffff (U+FFFD stays itself)");
+	pl_resp_free(&resp);
+	free(rows[0].body);
+
 	pl_resp_init(&resp);
 	pl_out_error(&resp, &o, PL_EINVAL, NULL, "bad <topic> & \"more\"", 0);
 	ok(resp.status == 400 && has(resp.head.p, "application/xml") &&

@@ -330,6 +330,9 @@ static void t_labels(void)
 	ok(!pl_sub_label_valid("a\xc2\x85" "b") && !pl_sub_label_valid("\xc2\x80") && !pl_sub_label_valid("x\xc2\x9f") &&
 	   !pl_sub_label_valid("a\x7f") && !pl_sub_label_valid("a\tb"),
 	   "control characters are refused in labels: C0, DEL and C1 (NEL)");
+	ok(!pl_sub_label_valid("a\xef\xbf\xbe") && !pl_sub_label_valid("\xef\xbf\xbfz") &&
+	   pl_sub_label_valid("\xef\xbf\xbd") && pl_sub_label_valid("\xef\xbf\xbc"),
+	   "U+FFFE and U+FFFF are refused in labels (no XML can carry them); U+FFFC and U+FFFD are text");
 	ok(pl_sub_label_valid("\xc2\xa0nbsp") && pl_sub_label_valid("\xc2\xa9 2026") && pl_sub_label_valid("\xe2\x80\xa8"),
 	   "U+00A0, U+00A9 and U+2028 are text");
 }
