@@ -449,6 +449,35 @@ static int foreign(struct pl_store *st, int *version_out)
 	return PL_EIO;
 }
 
+/* The directory holding the database into dir ("." for a bare name); -1
+ * when it does not fit. */
+static int dir_of(const char *db_path, char *dir, size_t cap)
+{
+	const char *slash = strrchr(db_path, '/');
+	int n = !slash ? snprintf(dir, cap, ".") :
+		snprintf(dir, cap, "%.*s", slash == db_path ? 1 : (int)(slash - db_path), db_path);
+
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* A database file root creates (the operator running `pushlite init` as
+ * root) would be root's, and every publish of the web server's user would
+ * fail on it: it goes to the owner of its directory, which is the user the
+ * programs write as. SQLite does the same for the -wal and -shm it creates
+ * as root, giving them the database file's owner, so this comes first. */
+static void give_to_dir_owner(const char *db_path)
+{
+	char dir[PATH_MAX];
+	struct stat d, f;
+
+	if (geteuid() != 0 || dir_of(db_path, dir, sizeof dir) || stat(dir, &d) != 0 ||
+	    stat(db_path, &f) != 0 || (f.st_uid == d.st_uid && f.st_gid == d.st_gid))
+		return;
+	if (chown(db_path, d.st_uid, d.st_gid) != 0)
+		pl_log_warn("%s: could not give the new database to the owner of %s (uid %ld): %s", db_path, dir,
+			    (long)d.st_uid, strerror(errno));
+}
+
 /* SQLite says "unable to open database file" whether the directory is
  * missing, not writable (a new database, or the -wal and -shm files WAL mode
  * creates beside it), a file's permissions refuse this user, or something
@@ -456,16 +485,10 @@ static int foreign(struct pl_store *st, int *version_out)
  * which in out and returns 1; else 0, and SQLite's words stand. */
 static int place_fault(const char *db_path, char *out, size_t outlen)
 {
-	const char *slash = strrchr(db_path, '/');
 	char dir[384];          /* with the words around it, within open_error */
 	struct stat sb;
-	int n;
 
-	if (!slash)
-		n = snprintf(dir, sizeof dir, ".");
-	else
-		n = snprintf(dir, sizeof dir, "%.*s", slash == db_path ? 1 : (int)(slash - db_path), db_path);
-	if (n < 0 || (size_t)n >= sizeof dir)
+	if (dir_of(db_path, dir, sizeof dir))
 		return 0;
 	if (stat(dir, &sb) != 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
@@ -535,6 +558,8 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 	if (sqlite3_open_v2(c->db_path, &st->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		goto fail;
+	if (!had_db)
+		give_to_dir_owner(c->db_path);
 	/* Writers wait for each other up to 5 s before a request gets 503, in
 	 * short steps: SQLite's own timeout handler sleeps up to 100 ms at a
 	 * time, far longer than any of our write transactions holds the lock. */

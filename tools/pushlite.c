@@ -40,7 +40,8 @@ static void usage(FILE *f)
 	      "  token --user U [--ttl 1h] [--secret S]\n"
 	      "                                       mint a subscriber token v1.USER.EXPIRY.SIG\n"
 	      "  stats                                print the admin stats as JSON\n"
-	      "The configuration is --conf, else $PUSHLITE_CONF, else /etc/pushlite.conf.\n", f);
+	      "The configuration is --conf, else $PUSHLITE_CONF, else /etc/pushlite.conf; with --db,\n"
+	      "init, stats and tail go on without it when it cannot be loaded.\n", f);
 }
 
 /* A usage mistake: one line naming it, for scripts and cron mail; the
@@ -500,17 +501,24 @@ int main(int argc, char **argv)
 	 * give: here they would make every command's stderr, and a usage
 	 * mistake's one line, several. */
 	pl_log_set_level(PL_LOG_ERR);
+	cmd = argv[optind];
 	if ((conf ? pl_conf_load(&c, conf, err, sizeof err) : pl_conf_load_env(&c, err, sizeof err)) != PL_OK) {
-		fprintf(stderr, "pushlite: %s\n", err);
+		/* With --db, init, stats and tail need nothing else from a
+		 * config (one this user may not read, as pushlite-purge); publish
+		 * takes its limits and token its secret from it. */
+		if (!db || (strcmp(cmd, "init") && strcmp(cmd, "stats") && strcmp(cmd, "tail"))) {
+			fprintf(stderr, "pushlite: %s\n", err);
+			pl_conf_free(&c);
+			return 2;
+		}
 		pl_conf_free(&c);
-		return 2;
+		pl_conf_defaults(&c);
 	}
 	pl_log_set_level(PL_LOG_INFO);
 	if (db) {
 		free(c.db_path);
 		c.db_path = pl_xstrdup(db);
 	}
-	cmd = argv[optind];
 	/* Each command parses its own options from here. */
 	argc -= optind;
 	argv += optind;

@@ -139,6 +139,26 @@ cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
 	[ "$status" = 0 ] && [ "$(printf '%s' "$output" | jq -r .id)" = 1 ] || pl_fail "after init: exit $status: $output"
 }
 
+@test "--db with a config that cannot be loaded: init, stats and tail go on; publish and token still need it" {
+	local db=$BATS_TEST_TMPDIR/nc.db bad=$BATS_TEST_TMPDIR/bad.conf
+	printf '[pushlite]\nno_such_key = 1\n' >"$bad"
+	run "$PL_TOOLS/pushlite" --conf "$bad" --db "$db" init
+	[ "$status" = 0 ] && [ -f "$db" ] || pl_fail "init: exit $status: $output"
+	"$PL_TOOLS/pushlite" --db "$db" publish /nc hello >/dev/null || pl_fail "publish with the default config"
+	run "$PL_TOOLS/pushlite" --conf "$bad" --db "$db" stats
+	[ "$status" = 0 ] && [ "$(printf '%s' "$output" | jq -r .rows)" = 1 ] || pl_fail "stats: exit $status: $output"
+	run timeout 10 sh -c "'$PL_TOOLS/pushlite' --conf '$bad' --db '$db' tail --since all /nc | head -1"
+	[ "$status" = 0 ] && [ "$(printf '%s' "$output" | jq -r .data)" = hello ] || pl_fail "tail: exit $status: $output"
+	for cmd in "publish /nc x" "token --user bob" stats; do
+		# shellcheck disable=SC2086
+		if [ "$cmd" = stats ]; then run "$PL_TOOLS/pushlite" --conf "$bad" $cmd
+		else run "$PL_TOOLS/pushlite" --conf "$bad" --db "$db" $cmd; fi
+		[ "$status" = 2 ] && [ "${#lines[@]}" = 1 ] && [[ $output == *"bad.conf:2: unknown key 'no_such_key'"* ]] ||
+			pl_fail "pushlite $cmd: exit $status: $output"
+	done
+	[ "$("$PL_TOOLS/pushlite" --db "$db" stats | jq -r .rows)" = 1 ] || pl_fail "a refused publish stored something"
+}
+
 @test "a database in a missing or unwritable directory: the one-line reason names the directory" {
 	local conf=$BATS_TEST_TMPDIR/missing-dir.conf dir=$BATS_TEST_TMPDIR/no-such-dir
 	pl_write_test_conf "$conf" "$dir/pushlite.db"
@@ -197,6 +217,28 @@ cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
 	[ "$status" = 1 ] && [ "${#lines[@]}" = 1 ] && [[ $output == *"nothing was stored"*"readonly database"* ]] &&
 		[[ $output == *"$dir/pushlite.db is not writable by this user (uid $(id -u "${as[2]:-$(id -un)}"))"* ]] ||
 		pl_fail "publish into a read-only database: exit $status: $output"
+}
+
+@test "init as root in another user's directory: the new database is that user's, who can publish into it" {
+	[ "$(id -u)" = 0 ] || skip "needs root (the operator running pushlite init as root)"
+	local dir=$PL_STATE/root-init conf=$PL_STATE/root-init.conf
+	rm -rf "$dir"
+	mkdir -m 0750 "$dir"
+	chown nobody:nogroup "$dir"
+	pl_write_test_conf "$conf" "$dir/pushlite.db"
+	chmod 0644 "$conf"
+	install -m 0755 "$PL_TOOLS/pushlite" "$PL_STATE/pushlite-copy"
+	"$PL_TOOLS/pushlite" --conf "$conf" init >/dev/null
+	[ "$(stat -c %U:%G "$dir/pushlite.db")" = nobody:nogroup ] ||
+		pl_fail "the new database is $(stat -c %U:%G "$dir/pushlite.db"), not the directory's owner's"
+	run runuser -u nobody -- "$PL_STATE/pushlite-copy" --conf "$conf" publish /ri text
+	[ "$status" = 0 ] && [[ $output == *'"id":1,'* ]] || pl_fail "publish as the directory's owner: exit $status: $output"
+	# root publishing afterwards leaves nothing of root's behind
+	"$PL_TOOLS/pushlite" --conf "$conf" publish /ri again >/dev/null
+	run find "$dir" -user root
+	[ -z "$output" ] || pl_fail "files of root's: $output"
+	run runuser -u nobody -- "$PL_STATE/pushlite-copy" --conf "$conf" publish /ri third
+	[ "$status" = 0 ] && [[ $output == *'"id":3,'* ]] || pl_fail "publish after root's: exit $status: $output"
 }
 
 @test "a database file the user may not read (chmod 000): the one-line reason names the file and the user" {
