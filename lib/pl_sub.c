@@ -77,6 +77,16 @@ static int parse_format(struct pl_outopt *out, const struct pl_req *r, enum pl_s
 				 PL_CALLBACK_MAX);
 			return PL_EINVAL;
 		}
+		/* The iframe page is HTML of this host's origin: a dotted path
+		 * from parent could reach into another window of that origin
+		 * (parent.opener.document...click) and work the site for a page
+		 * that opened it. One name, a function of the page itself. */
+		if (out->fmt == PL_FMT_JS && strchr(cb, '.')) {
+			out->fmt = PL_FMT_JSON;
+			snprintf(msg, msglen, "callback for format=js must be one JavaScript name such as pushlite_cb, "
+				 "without dots");
+			return PL_EINVAL;
+		}
 		memcpy(out->callback, cb, strlen(cb) + 1);
 	}
 	out->with_last_get = kind == PL_SUB_ADMIN;

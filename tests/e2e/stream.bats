@@ -193,8 +193,8 @@ PY
 	pl_expect_error 503
 	ra=$(pl_hdr Retry-After) || { pl_show; pl_fail "no Retry-After"; }
 	# The iframe page reads no header: the error call carries the wait.
-	pl_cgi_req stream GET "topic=/x&format=js&callback=app.cb"
-	[[ $BODY == *'parent.app.cb({'*'"error":"push_off"'*"\"retry_after\":$ra"* ]] ||
+	pl_cgi_req stream GET "topic=/x&format=js&callback=app_cb"
+	[[ $BODY == *'parent.app_cb({'*'"error":"push_off"'*"\"retry_after\":$ra"* ]] ||
 		{ pl_show; pl_fail "iframe: no retry_after $ra in the error call"; }
 }
 

@@ -203,6 +203,13 @@ static void t_format(void)
 	rc = parse(&s, PL_SUB_STREAM, "topic=/a&format=js&callback=parent_cb", NULL);
 	ok(rc == PL_OK && s.out.fmt == PL_FMT_JS && !strcmp(s.out.callback, "parent_cb"), "stream format=js callback=");
 	pl_sub_free(&s);
+	rc = parse(&s, PL_SUB_STREAM, "topic=/a&format=js&callback=opener.document.body.click", NULL);
+	ok(rc == PL_EINVAL && s.out.fmt == PL_FMT_JSON && strstr(msg, "without dots"),
+	   "format=js refuses a dotted callback (a path into another window of the origin): 400 as JSON");
+	pl_sub_free(&s);
+	rc = parse(&s, PL_SUB_STREAM, "topic=/a&format=jsonp&callback=app.onPush", NULL);
+	ok(rc == PL_OK && s.out.fmt == PL_FMT_JSONP, "a stream's JSONP keeps dotted callbacks (it runs in the page that loads it)");
+	pl_sub_free(&s);
 	rc = parse(&s, PL_SUB_STREAM, "topic=/a&format=ndjson", NULL);
 	ok(rc == PL_OK && s.out.fmt == PL_FMT_NDJSON, "stream format=ndjson");
 	pl_sub_free(&s);
