@@ -64,11 +64,17 @@ static struct json_object *own_obj(struct batch *b, struct json_object *o)
 	return o;
 }
 
+/* Kinds one message may name. A handful is the use; the bound keeps the
+ * duplicate check below (each kind against those kept) small, where a
+ * body's worth of kinds would hold the publish process for minutes. */
+#define CLIENTS_MAX 32
+
 /* Normalize "pc, ios,pc" to "pc,ios". NULL and a message when bad. */
 static char *norm_clients(const char *v, char *err)
 {
 	struct pl_buf out = { 0 };
 	const char *p = v;
+	int kept = 0;
 
 	for (;;) {
 		size_t n;
@@ -90,6 +96,11 @@ static char *norm_clients(const char *v, char *err)
 			q += k + (q[k] == ',');
 		}
 		if (!dup) {
+			if (++kept > CLIENTS_MAX) {
+				snprintf(err, ERRLEN, "clients names at most %d kinds", CLIENTS_MAX);
+				pl_buf_free(&out);
+				return NULL;
+			}
 			if (out.len)
 				pl_buf_addc(&out, ',');
 			pl_buf_add(&out, p, n);

@@ -362,6 +362,33 @@ static void t_bad(void)
 		ok(s == tab[i].status && body_has("\"error\":") && body_has("\"message\":") && head() == before,
 		   "%s: %d, JSON error, nothing stored (%s)", tab[i].why, tab[i].status, shown());
 	}
+	{
+		/* 32 kinds are fine, with duplicates; a 33rd is refused, in a
+		 * form body as in a batch line's array */
+		struct pl_buf q = { 0 }, nd = { 0 };
+		int s32, s33, snd;
+
+		pl_buf_adds(&q, "data=x&clients=");
+		pl_buf_adds(&nd, "{\"data\":1,\"clients\":[");
+		for (int k = 0; k < 32; k++) {
+			pl_buf_addf(&q, "%sk%d,k%d", k ? "," : "", k, k);
+			pl_buf_addf(&nd, "%s\"k%d\"", k ? "," : "", k);
+		}
+		before = head();
+		s32 = req("POST", "topic=/oa/k", "application/x-www-form-urlencoded", q.p, "HTTP_AUTHORIZATION=" PUB, NULL);
+		ok(s32 == 201 && head() == before + 1, "32 client kinds (each twice) are accepted (%s)", shown());
+		pl_buf_adds(&q, ",k32");
+		pl_buf_adds(&nd, ",\"k32\"]}\n");
+		before = head();
+		s33 = req("POST", "topic=/oa/k", "application/x-www-form-urlencoded", q.p, "HTTP_AUTHORIZATION=" PUB, NULL);
+		ok(s33 == 400 && body_has("at most 32 kinds") && head() == before, "a 33rd client kind is refused (%s)",
+		   shown());
+		snd = req("POST", "topic=/oa/k", "application/x-ndjson", nd.p, "HTTP_AUTHORIZATION=" PUB, NULL);
+		ok(snd == 400 && body_has("at most 32 kinds") && head() == before,
+		   "a batch line with 33 kinds is refused, nothing stored (%s)", shown());
+		pl_buf_free(&q);
+		pl_buf_free(&nd);
+	}
 	req("POST", "topic=/", "text/plain", "x", "HTTP_AUTHORIZATION=" PUB, NULL);
 	ok(body_has("cannot publish to /"), "publishing to / says why");
 	req("POST", "topic=/oa/x", "application/x-ndjson", "{\"data\":1}\n{\"data\":}\n", "HTTP_AUTHORIZATION=" PUB, NULL);
