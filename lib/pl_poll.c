@@ -120,7 +120,7 @@ void pl_poll_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req 
 	 * other topics). */
 	inm = pl_req_env(r, "HTTP_IF_NONE_MATCH");
 	/* JSONP is always a 200 (a script tag reads no status). */
-	if (inm && !res->reset && !res->gap && sub.out.fmt != PL_FMT_JSONP &&
+	if (inm && !res->reset && !res->gap && !res->more && sub.out.fmt != PL_FMT_JSONP &&
 	    etag_listed(inm, res->n ? res->rows[res->n - 1].id : 0, res->cursor, tag)) {
 		pl_resp_header(resp, "ETag", tag);
 		resp->status = 304;

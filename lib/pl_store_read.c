@@ -252,6 +252,8 @@ void pl_result_reset(struct pl_result *res)
 	res->ngot = 0;
 	res->bytes = 0;
 	res->over = 0;
+	res->passed = 0;
+	res->stopped = 0;
 	res->cursor = res->head = res->oldest = 0;
 	res->more = res->reset = res->gap = 0;
 }
@@ -408,8 +410,10 @@ static int fetch_row(struct pl_store *st, int64_t id, struct pl_row *r)
 static int consider(const struct pl_filter *f, struct pl_result *res, struct pl_row *r, int64_t now)
 {
 	if (!pl_filter_match(f, r, now)) {
+		if (++res->passed >= PL_EXAMINE_MAX)
+			res->stopped = r->id;
 		pl_row_free(r);
-		return 0;
+		return res->stopped != 0;
 	}
 	*result_push(res) = *r;
 	res->bytes += r->body_len;
@@ -628,6 +632,12 @@ int pl_store_query(struct pl_store *st, const struct pl_filter *f, struct pl_res
 		pl_row_free(&res->rows[--res->n]);
 		res->more = 1;
 		res->cursor = res->rows[res->n - 1].id;
+	} else if (res->stopped) {
+		/* Passed over too many rows: what was found, and more to look
+		 * at after it; with nothing found, after the row it stopped at
+		 * (each one up to there was looked at and did not match). */
+		res->more = 1;
+		res->cursor = res->n ? res->rows[res->n - 1].id : res->stopped;
 	} else {
 		res->cursor = head > cursor ? head : cursor;
 		if (res->reset && head == 0)

@@ -451,7 +451,7 @@ int pl_store_delete_matching(struct pl_store *st, const struct pl_filter *f, int
 		g.limit = max >= 0 && max - *deleted < 500 ? (int)(max - *deleted) : 500;
 		if (g.limit <= 0)
 			break;
-		if ((rc = pl_store_query(st, &g, &res)) != PL_OK || res.n == 0)
+		if ((rc = pl_store_query(st, &g, &res)) != PL_OK)
 			break;
 		/* A cursor past the head lists from the start (reset); a delete
 		 * does not: it names nothing that exists. */
@@ -460,10 +460,14 @@ int pl_store_delete_matching(struct pl_store *st, const struct pl_filter *f, int
 		n = res.n;
 		for (size_t i = 0; i < n; i++)
 			ids[i] = res.rows[i].id;
-		if ((rc = delete_ids(st, ids, n, deleted)) != PL_OK || !res.more)
+		if (n && (rc = delete_ids(st, ids, n, deleted)) != PL_OK)
+			break;
+		/* more with no row: the look passed over PL_EXAMINE_MAX rows
+		 * that do not match, and goes on after them. */
+		if (!res.more)
 			break;
 		g.since = PL_SINCE_ID;
-		g.since_id = ids[n - 1];
+		g.since_id = res.cursor;
 	}
 	pl_result_free(&res);
 	return rc;

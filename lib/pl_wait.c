@@ -432,7 +432,9 @@ static int stream_begin(struct app *a, struct waiter *w, struct pl_resp *resp, s
 
 static int longpoll_answers_now(const struct waiter *w, const struct pl_result *res)
 {
-	return res->n || res->reset || res->gap || w->sub.timeout == 0;
+	/* more with nothing found: the look stopped short of the head
+	 * (PL_EXAMINE_MAX); the client goes on from its cursor at once. */
+	return res->n || res->more || res->reset || res->gap || w->sub.timeout == 0;
 }
 
 static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *body, size_t len, int too_big)

@@ -281,6 +281,34 @@ expect_ids() {
 	pl_jq_true '[.messages[].data] == ["n1","a1","none","n2"]'
 }
 
+@test "a filter that matches nothing for 10,000 rows: the answer stops there with more and a cursor; followed, it finds what lies beyond" {
+	T=$(pl_topic)
+	seq 12000 | sed 's/.*/{"data":&}/' | head -6000 >"$BATS_TEST_TMPDIR/b1"
+	for i in 1 2; do
+		pl_publish "topic=$T" -H 'Content-Type: application/x-ndjson' --data-binary @"$BATS_TEST_TMPDIR/b1"
+		pl_expect_status 201
+	done
+	pl_publish "topic=$T&type=rare" -H 'Content-Type: text/plain' --data-binary found
+	pl_expect_status 201
+	rare=$(pl_json .id)
+	pl_poll "topic=$T&since=0&type=rare"
+	pl_expect_status 200
+	pl_jq_true '.more == true and .messages == [] and .cursor > 0' || pl_fail "first answer: ${BODY:0:300}"
+	c=$(pl_json .cursor)
+	# not a 304 for the cursor the client holds: there is more to look at
+	pl_poll "topic=$T&since=0&type=rare" -H 'If-None-Match: "0"'
+	pl_expect_status 200
+	# a long poll answers at once rather than hold a cursor it did not reach
+	pl_get "/push/longpoll?topic=$T&since=0&type=rare&timeout=60" --max-time 20
+	pl_expect_status 200
+	pl_jq_true ".more == true and .messages == [] and .cursor == $c" || pl_fail "long poll: ${BODY:0:300}"
+	pl_poll "topic=$T&since=$c&type=rare"
+	pl_jq_true "[.messages[].id] == [$rare] and .more == false" || pl_fail "followed: ${BODY:0:300}"
+	# a delete by the same filter reaches it too
+	pl_admin DELETE "/push/admin/messages?topic=$T&type=rare"
+	[ "$(pl_json .deleted)" = 1 ] || pl_fail "delete by type: $BODY"
+}
+
 @test "clients: a kind receives messages for it and those without clients; no client= receives only the latter" {
 	T=$(pl_topic)
 	pl_pub "$T" all

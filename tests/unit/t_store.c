@@ -1084,6 +1084,71 @@ static void t_answer_bytes(void)
 	answer_bytes = 64u << 20;
 }
 
+/* A filter that matches nothing for a long way: each answer stops after
+ * PL_EXAMINE_MAX rows passed over, with more and a cursor to go on from;
+ * followed, every match comes once, on both read paths and in the admin
+ * view, and a delete by that filter reaches past the stop. */
+static void t_examine_max(void)
+{
+	struct pl_store *st = open_fresh();
+	struct pl_filter f;
+	struct pl_result res;
+	int64_t first, a, b, deleted = 0;
+	char want[64];
+	int rc;
+
+	memset(&res, 0, sizeof res);
+	first = pub(st, "/ex", NULL, NULL, NULL);
+	pub_many(st, "/ex", 12000);
+	a = pub(st, "/ex", NULL, NULL, "rare");
+	pub_many(st, "/ex", 13000);
+	b = pub(st, "/ex", NULL, NULL, "rare");
+	snprintf(want, sizeof want, "%lld,%lld", (long long)a, (long long)b);
+	for (int admin = 0; admin < 2; admin++) {
+		const char *who = admin ? "admin" : "subscriber";
+		char seen[256] = "";
+		int64_t cursor = 0;
+		int rounds = 0, good = 1, empty_more = 0;
+
+		do {
+			filt(&f, "/ex", cursor ? PL_SINCE_ID : PL_SINCE_ALL, cursor, 100);
+			f.type = "rare";
+			f.admin = admin;
+			if (pl_store_query(st, &f, &res) != PL_OK || res.cursor <= cursor ||
+			    res.passed > PL_EXAMINE_MAX) {
+				good = 0;
+				break;
+			}
+			if (rounds == 0)
+				ok(res.n == 0 && res.more && res.cursor == first + PL_EXAMINE_MAX - 1,
+				   "examine max (%s): the first answer stops after %d rows passed over: none, more, "
+				   "cursor at the last one looked at (%lld)", who, PL_EXAMINE_MAX, (long long)res.cursor);
+			if (res.n == 0 && res.more)
+				empty_more++;
+			if (res.n)
+				snprintf(seen + strlen(seen), sizeof seen - strlen(seen), "%s%s", *seen ? "," : "", ids(&res));
+			cursor = res.cursor;
+		} while (res.more && ++rounds < 20);
+		ok(good && !res.more && cursor == b && empty_more >= 1 && !strcmp(seen, want),
+		   "examine max (%s): followed, both matches once (%s), the last answer at the head", who, seen);
+	}
+	/* near the head (the primary-key range): nothing to pass over */
+	filt(&f, "/ex", PL_SINCE_ID, a, 100);
+	f.type = "rare";
+	f.since_id = b - 100;
+	ok(pl_store_query(st, &f, &res) == PL_OK && res.n == 1 && !res.more && res.cursor == b,
+	   "examine max: near the head one answer as before");
+	/* a delete by the filter goes on past each stop */
+	filt(&f, "/ex", PL_SINCE_ALL, 0, 1000);
+	f.type = "rare";
+	f.admin = 1;
+	rc = pl_store_delete_matching(st, &f, -1, &deleted);
+	ok(rc == PL_OK && deleted == 2, "examine max: a delete by type reaches both matches past the stops (%lld deleted)",
+	   (long long)deleted);
+	pl_result_free(&res);
+	pl_store_close(st);
+}
+
 /* Rows another program wrote (a repair by hand, a script): an empty or
  * unframed body, an empty topic. Every answer stays valid JSON, and
  * deleting them works. */
@@ -1339,6 +1404,7 @@ int main(void)
 	t_purge();
 	t_minute();
 	t_answer_bytes();
+	t_examine_max();
 	t_foreign_rows();
 	t_moved();
 	t_shm_replaced();
