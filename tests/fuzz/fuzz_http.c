@@ -27,6 +27,8 @@
 #include "pl_store.h"
 #include "pl_util.h"
 
+#include "fuzz_db.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct pl_conf conf;
@@ -36,18 +38,7 @@ static char *origins[] = { "https://app.example.com", "null", "http://localhost:
 
 static void setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
-	char dir[256], path[300];
-
-	pl_log_set_level(PL_LOG_ERR);
-	snprintf(dir, sizeof dir, "%s/pl-fuzz-http-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir))
-		abort();
-	snprintf(path, sizeof path, "%s/p.db", dir);
-	pl_conf_defaults(&conf);
-	free(conf.db_path);
-	conf.db_path = strdup(path);
-	conf.max_body = 65536;
+	fuzz_db_conf(&conf, "http");
 	conf.secret = strdup("fuzz-secret-0123456789");
 	tok[0].name = "pub";
 	tok[0].secret = "fuzz-token-1234";

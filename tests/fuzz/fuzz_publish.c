@@ -20,6 +20,8 @@
 #include "pl_store.h"
 #include "pl_util.h"
 
+#include "fuzz_db.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct pl_conf conf;
@@ -28,18 +30,7 @@ static struct pl_token tok;
 
 static void setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
-	char dir[256], path[300];
-
-	pl_log_set_level(PL_LOG_ERR);
-	snprintf(dir, sizeof dir, "%s/pl-fuzz-publish-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir))
-		abort();
-	snprintf(path, sizeof path, "%s/p.db", dir);
-	pl_conf_defaults(&conf);
-	free(conf.db_path);
-	conf.db_path = strdup(path);
-	conf.max_body = 65536;
+	fuzz_db_conf(&conf, "publish");
 	tok.name = "fuzz";
 	tok.secret = "fuzz-token-1234";
 	tok.prefixes[0] = "/f";
