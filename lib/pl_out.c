@@ -12,6 +12,7 @@
 
 #include "pl_log.h"
 #include "pl_out.h"
+#include "pl_util.h"
 
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 /* Old IE renders an iframe document incrementally only after ~2 KiB. */
@@ -140,8 +141,7 @@ static void add_xml_text(struct pl_buf *b, const char *s, size_t n, int json)
 		/* U+FFFE and U+FFFF are not XML characters, not even as
 		 * character references: their JSON escapes in JSON text (the
 		 * data stays what the JSON answer says), else U+FFFD. */
-		if ((unsigned char)s[i] == 0xef && i + 2 < n && (unsigned char)s[i + 1] == 0xbf &&
-		    ((unsigned char)s[i + 2] & 0xfe) == 0xbe) {
+		if (pl_utf8_fffe(s, i, n)) {
 			pl_buf_add(b, s + start, i - start);
 			pl_buf_adds(b, !json ? "\xef\xbf\xbd" : (unsigned char)s[i + 2] == 0xbe ? "\\ufffe" : "\\uffff");
 			i += 2;

@@ -34,8 +34,7 @@ int pl_sub_label_valid(const char *s)
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f ||
 		    ((unsigned char)s[i] == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] <= 0x9f) ||
-		    ((unsigned char)s[i] == 0xef && i + 2 < n && (unsigned char)s[i + 1] == 0xbf &&
-		     ((unsigned char)s[i + 2] & 0xfe) == 0xbe))
+		    pl_utf8_fffe(s, i, n))
 			return 0;
 	return 1;
 }

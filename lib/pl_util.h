@@ -69,6 +69,14 @@ int pl_duration_parse(const char *s, int bare_ok, int64_t *secs);
 /* 1 if s[0..n) is valid UTF-8 (no overlongs, no surrogates), else 0. */
 int pl_utf8_valid(const char *s, size_t n);
 
+/* 1 if s[i..n) begins with U+FFFE or U+FFFF (EF BF BE, EF BF BF): valid
+ * UTF-8, but no XML character, not even as a character reference. */
+static inline int pl_utf8_fffe(const char *s, size_t i, size_t n)
+{
+	return (unsigned char)s[i] == 0xef && i + 2 < n && (unsigned char)s[i + 1] == 0xbf &&
+	       ((unsigned char)s[i + 2] & 0xfe) == 0xbe;
+}
+
 /* Copy the NUL-terminated src into dst[0..cap) as valid UTF-8: each byte
  * that does not start a valid sequence becomes '?'. For text that echoes
  * input (error messages), which must stay readable JSON and XML. */
