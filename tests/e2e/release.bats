@@ -32,18 +32,23 @@ rl_bound() {
 # rl_hold_and_leave N PATH: N clients hold PATH, then all leave at once;
 # fails unless stats count them while held and release them within the
 # bound. RELEASE_MS is how long the release took.
-rl_hold_and_leave() {
-	local n=$1 path=$2 kind=${2#/push/} i w0 t0 bound
+rl_hold_and_leave() {  # rl_hold_and_leave N PATH...: N clients of each PATH (one kind), all at once
+	local n=$1 kind=${2#/push/} i w0 t0 bound path
+	shift
 	kind=${kind%%\?*}
 	bound=$(rl_bound "$kind")
 	wait_for 10 waiting_le 0 || true
 	w0=$(waiting_settled)
 	[ -n "$w0" ] || pl_fail "no waiting count in stats"
 	local pids=()
-	for i in $(seq 1 "$n"); do
-		curl -sS -N -g --max-time 120 -o /dev/null "$PL_URL$path" 2>/dev/null 3>&- &
-		pids+=($!)
+	for path in "$@"; do
+		for i in $(seq 1 "$n"); do
+			curl -sS -N -g --max-time 120 -o /dev/null "$PL_URL$path" 2>/dev/null 3>&- &
+			pids+=($!)
+		done
 	done
+	path="$*"
+	n=$((n * $#))
 	wait_for 15 waiting_ge $((w0 + n)) || {
 		kill "${pids[@]}" 2>/dev/null
 		pl_fail "waiting stayed $(waiting) with $n clients holding $path"
@@ -61,11 +66,13 @@ rl_hold_and_leave() {
 
 @test "a stream is released promptly when its client leaves, in every format" {
 	T=$(pl_topic)
+	local paths=() fmt cb
 	for fmt in sse ndjson js xml jsonp; do
 		cb=
 		[ "$fmt" = js ] || [ "$fmt" = jsonp ] && cb="&callback=onPush"
-		rl_hold_and_leave 1 "/push/stream?topic=$T&format=$fmt$cb"
+		paths+=("/push/stream?topic=$T&format=$fmt$cb")
 	done
+	rl_hold_and_leave 1 "${paths[@]}"
 }
 
 @test "fifty streams that leave together are all released" {
