@@ -98,7 +98,7 @@ cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
 	[[ $id =~ ^[0-9]+$ ]] || pl_fail "no id: $out"
 	run timeout 10 sh -c "'$PL_TOOLS/pushlite' --conf '$PL_CONF' tail '$T' --since all | head -1"
 	[ "$status" = 0 ] || pl_fail "tail TOPIC --since all: exit $status: $output"
-	printf '%s' "$output" | jq -e --argjson id "$id" '.id == $id and .type == "notice" and .data == "-5 degrees"' >/dev/null ||
+	printf '%s' "$output" | jq_true --argjson id "$id" '.id == $id and .type == "notice" and .data == "-5 degrees"' >/dev/null ||
 		pl_fail "tail after the topic's options: $output"
 	run "$PL_TOOLS/pushlite" --conf "$PL_CONF" publish "$T" hi --type notice
 	[ "$status" = 2 ] && [[ $output == *"options go before TOPIC"* ]] || pl_fail "publish with options late: $status $output"
@@ -283,7 +283,7 @@ cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
 
 @test "stats from the CLI: the admin stats' fields" {
 	out=$(cli stats)
-	printf '%s' "$out" | jq -e '([.rows, .oldest_id, .newest_id, .db_bytes, .wal_bytes, .waiting,
+	printf '%s' "$out" | jq_true '([.rows, .oldest_id, .newest_id, .db_bytes, .wal_bytes, .waiting,
 		.publishes_last_minute] | all(type == "number")) and (.push | type == "boolean")' >/dev/null ||
 		pl_fail "stats: $out"
 }
@@ -308,7 +308,7 @@ tail_now() {
 	kill -TERM "$tp"
 	wait "$tp" || pl_fail "tail exit $? on SIGTERM"
 	[ "$(wc -l <"$out")" = 1 ] || pl_fail "expected one line: $(cat "$out")"
-	jq -e --arg t "$T/sub" '.topic == $t and .data == "mine"' "$out" >/dev/null || pl_fail "line: $(cat "$out")"
+	jq_true --arg t "$T/sub" '.topic == $t and .data == "mine"' "$out" >/dev/null || pl_fail "line: $(cat "$out")"
 }
 
 @test "tail | head -1 ends at once, with a backlog or while idle" {
@@ -333,7 +333,7 @@ tail_now() {
 }
 
 tail_printed() {  # tail_printed FILE ID: the last line is "after" with that id
-	tail -n 1 "$1" | jq -e --argjson id "$2" '.data == "after" and .id == $id' >/dev/null 2>&1
+	tail -n 1 "$1" | jq_true --argjson id "$2" '.data == "after" and .id == $id' >/dev/null 2>&1
 }
 
 # Last in this file: it starts the database over.

@@ -122,7 +122,7 @@ cz_fmt_query() {
 			cz_raw "$p" -H "Accept-Encoding: $ae"
 			[ "$HTTP_STATUS" = 200 ] || { pl_show; pl_fail "$p: status $HTTP_STATUS"; }
 			cz_plain || pl_fail "$p with Accept-Encoding: $ae"
-			jq -e '.messages | length == 1' "$RAW" >/dev/null || { cat "$RAW" >&2; pl_fail "$p: not the plain JSON answer"; }
+			jq_true '.messages | length == 1' "$RAW" >/dev/null || { cat "$RAW" >&2; pl_fail "$p: not the plain JSON answer"; }
 		done
 	done
 	cz_raw "/push/poll?topic=$T&since=all" -H 'Accept-Encoding: gzip;q=0.5'

@@ -77,14 +77,14 @@ xq() {
 	re='^[[:space:]]*(/\*\*/)?[[:space:]]*cb_1\((.*)\)[[:space:];]*$'
 	[[ "$BODY" =~ $re ]] || pl_fail "not cb_1(...): $BODY"
 	inner=${BASH_REMATCH[2]}
-	printf '%s' "$inner" | jq -e '.messages[0].data == "hello" and (.cursor|type=="number")' >/dev/null || pl_fail "inner: $inner"
+	printf '%s' "$inner" | jq_true '.messages[0].data == "hello" and (.cursor|type=="number")' >/dev/null || pl_fail "inner: $inner"
 }
 
 @test "format=jsonp errors: always status 200 with error inside" {
 	pl_poll "topic=bad&format=jsonp&callback=cb"
 	pl_expect_status 200
 	[[ "$BODY" =~ cb\((.*)\) ]] || pl_fail "not cb(...): $BODY"
-	printf '%s' "${BASH_REMATCH[1]}" | jq -e '(.error|length > 0) and (.message|length > 0)' >/dev/null || pl_fail "$BODY"
+	printf '%s' "${BASH_REMATCH[1]}" | jq_true '(.error|length > 0) and (.message|length > 0)' >/dev/null || pl_fail "$BODY"
 }
 
 @test "JSONP callbacks are validated: script injection is refused" {
@@ -131,7 +131,7 @@ xq() {
 	pl_publish "topic=$T&format=jsonp&callback=done" -H 'Content-Type: text/plain' --data-binary x
 	pl_expect_status 200
 	[[ "$BODY" =~ done\((.*)\) ]] || pl_fail "publish JSONP: $BODY"
-	printf '%s' "${BASH_REMATCH[1]}" | jq -e '.id > 0' >/dev/null || pl_fail "publish JSONP: $BODY"
+	printf '%s' "${BASH_REMATCH[1]}" | jq_true '.id > 0' >/dev/null || pl_fail "publish JSONP: $BODY"
 
 	pl_admin GET "/push/admin/messages/$id?format=xml"
 	pl_expect_status 200
@@ -141,7 +141,7 @@ xq() {
 	[ "$(xq 'string(/message/data)' | jq -r .)" = 'a <b> & c' ] || pl_fail "admin one data: $BODY"
 	pl_admin GET "/push/admin/messages/$id?format=jsonp&callback=one"
 	[[ "$BODY" =~ one\((.*)\) ]] || pl_fail "admin one JSONP: $BODY"
-	printf '%s' "${BASH_REMATCH[1]}" | jq -e --argjson id "$id" '.id == $id and has("last_get")' >/dev/null ||
+	printf '%s' "${BASH_REMATCH[1]}" | jq_true --argjson id "$id" '.id == $id and has("last_get")' >/dev/null ||
 		pl_fail "admin one JSONP: $BODY"
 	pl_admin GET "/push/admin/messages/999999999?format=xml"
 	pl_expect_status 404

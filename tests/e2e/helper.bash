@@ -208,9 +208,16 @@ pl_expect_status() {
 	pl_fail "expected status $*, got $HTTP_STATUS"
 }
 
+# jq_true JQ-ARGS... [FILE]: jq -e, and false when the input holds no JSON
+# value at all: jq -e alone succeeds on an empty body (no output is no false).
+jq_true() {
+	local out
+	out=$(jq -e "$@" 2>/dev/null) && [ -n "$out" ]
+}
+
 # The body is a JSON object (or array).
 pl_expect_json() {
-	printf '%s' "$BODY" | jq -e 'type == "object" or type == "array"' >/dev/null 2>&1 && return 0
+	printf '%s' "$BODY" | jq_true 'type == "object" or type == "array"' >/dev/null 2>&1 && return 0
 	pl_show
 	pl_fail "body is not JSON"
 }
@@ -219,7 +226,7 @@ pl_expect_json() {
 # {"error":"code","message":"text"}.
 pl_expect_error() {
 	pl_expect_status "$@" || return 1
-	printf '%s' "$BODY" | jq -e '(.error | type == "string" and length > 0)
+	printf '%s' "$BODY" | jq_true '(.error | type == "string" and length > 0)
 		and (.message | type == "string" and length > 0)' >/dev/null 2>&1 || {
 		pl_show
 		pl_fail "error body is not {\"error\":\"code\",\"message\":\"text\"}"
@@ -251,7 +258,7 @@ pl_expect_no_store() {
 
 # pl_jq_true EXPR: jq expression on the body must be true.
 pl_jq_true() {
-	printf '%s' "$BODY" | jq -e "$@" >/dev/null 2>&1 && return 0
+	printf '%s' "$BODY" | jq_true "$@" >/dev/null 2>&1 && return 0
 	pl_show
 	pl_fail "not true on the body: $*"
 }
@@ -427,7 +434,7 @@ pl_stored() {
 
 # pl_msg_true EXPR: jq expression on MSG must be true.
 pl_msg_true() {
-	printf '%s' "$MSG" | jq -e "$@" >/dev/null 2>&1 && return 0
+	printf '%s' "$MSG" | jq_true "$@" >/dev/null 2>&1 && return 0
 	printf 'message: %s\n' "$MSG" >&2
 	pl_fail "not true on the message: $*"
 }

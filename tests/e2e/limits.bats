@@ -196,7 +196,7 @@ secs_since() {  # secs_since START-MS: elapsed seconds with 3 decimals
 	pl_pub "$T/held" wake
 	for p in "${pids[@]}"; do wait "$p"; done
 	for i in 1 2 3; do
-		jq -e '.messages[0].data == "wake"' "$BATS_TEST_TMPDIR/held.$i" >/dev/null ||
+		jq_true '.messages[0].data == "wake"' "$BATS_TEST_TMPDIR/held.$i" >/dev/null ||
 			pl_fail "held $i: $(cat "$BATS_TEST_TMPDIR/held.$i")"
 	done
 	# at once: the slots of requests that ended count no more (the

@@ -288,7 +288,7 @@ PY
 		half_closed "/push/longpoll?topic=/lp/half&timeout=3&format=$f" "$out" ||
 			pl_fail "$f: the answer could not be read whole (cut chunks or gzip)"
 		if [ "$f" = json ]; then
-			jq -e '.cursor >= 0 and .messages == []' "$out" >/dev/null ||
+			jq_true '.cursor >= 0 and .messages == []' "$out" >/dev/null ||
 				pl_fail "json: not a whole answer: $(head -c 200 "$out")"
 		else
 			xmllint --noout "$out" && grep -q '</messages>' "$out" ||

@@ -101,7 +101,7 @@ PY
 	[ "$ST_RC" = 0 ] || pl_fail "curl status $ST_RC (the stream did not end by itself within 15 s)"
 	(( el >= 3500 && el < 12000 )) || pl_fail "stream lasted $el ms, stream_max_time is 4 s"
 	d=$(sse_data "$id")
-	printf '%s' "$d" | jq -e --argjson id "$id" --arg t "$T/x" \
+	printf '%s' "$d" | jq_true --argjson id "$id" --arg t "$T/x" \
 		'.id == $id and .topic == $t and .data == {"n":1} and .type == "notice"' >/dev/null ||
 		{ cat "$ST_OUT" >&2; pl_fail "data line of event $id: '$d'"; }
 	grep -B3 -A3 "id: *$id" "$ST_OUT" | grep -q '^event: *message' || { cat "$ST_OUT" >&2; pl_fail "no 'event: message'"; }
@@ -140,7 +140,7 @@ PY
 	wait_for 5 st_has "\"id\": *$id" || { cat "$ST_OUT" >&2; pl_fail "message not streamed"; }
 	st_end
 	grep -q '^\r\?$' "$ST_OUT" || pl_fail "no empty heartbeat line"
-	grep -v '^\r\?$' "$ST_OUT" | jq -e -s --argjson id "$id" 'map(select(.id == $id)) | length == 1 and .[0].data == "nd"' >/dev/null ||
+	grep -v '^\r\?$' "$ST_OUT" | jq_true -s --argjson id "$id" 'map(select(.id == $id)) | length == 1 and .[0].data == "nd"' >/dev/null ||
 		{ cat "$ST_OUT" >&2; pl_fail "lines are not the message objects"; }
 }
 
