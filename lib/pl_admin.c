@@ -166,7 +166,13 @@ static void one_message(const struct pl_conf *c, struct pl_store *st, struct pl_
 	}
 	if (wants_delete(r)) {
 		rc = pl_store_delete(st, id);
-		if (rc == PL_OK)
+		if (rc == PL_OK && eo->fmt == PL_FMT_JSONP) {
+			/* A script reads no status and an empty 204 calls no
+			 * callback: the count, as a delete by filter gives it. */
+			struct json_object *o = json_object_new_object();
+			json_object_object_add(o, "deleted", json_object_new_int64(1));
+			pl_out_object(resp, eo, 200, "result", o);
+		} else if (rc == PL_OK)
 			resp->status = 204;
 		else
 			pl_out_error(resp, eo, rc, NULL, rc == PL_ENOTFOUND ? "no such message" :

@@ -121,6 +121,20 @@ teardown_file() { pl_teardown_server; }
 	[ "$(pl_ids)" = "$kept" ]
 }
 
+@test "delete as JSONP: 200 with {deleted:1} inside (a script reads no status), then the 404 inside" {
+	T=$(pl_topic)
+	pl_pub "$T" doomed; id=$PUB_ID
+	pl_admin DELETE "/push/admin/messages/$id?format=jsonp&callback=cb"
+	pl_expect_status 200
+	[ "$BODY" = '/**/cb({"deleted":1});' ] || { pl_show; pl_fail "JSONP delete: not the count inside"; }
+	pl_admin DELETE "/push/admin/messages/$id?format=jsonp&callback=cb"
+	pl_expect_status 200
+	[[ $BODY == '/**/cb({'*'"error":"not_found"'* ]] || { pl_show; pl_fail "second JSONP delete: not the 404 inside"; }
+	pl_admin DELETE "/push/admin/messages/$PUB_ID?format=xml"
+	pl_expect_status 404
+	[ "$(pl_count_topic "$T")" = 0 ] || pl_fail "not deleted"
+}
+
 @test "POST with _method=DELETE deletes, for clients that cannot send DELETE (query or form, any case)" {
 	T=$(pl_topic)
 	pl_pub "$T" by-query; a=$PUB_ID
