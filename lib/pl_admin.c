@@ -100,15 +100,19 @@ static int wants_delete(struct pl_req *r)
 	 * them. */
 	del = m && !strcasecmp(m, "DELETE");
 	/* An HTML form sends its filter (topic=, user=) in the body with
-	 * _method: read it as the query, the body's fields first. */
+	 * _method: read it as the query. A field in both is the body's, as
+	 * for publish (two places are no conflict; two values in one are). */
 	if (del && r->nform) {
-		size_t n = r->nform + r->nargs;
-		struct pl_kv *kv = pl_xcalloc(n, sizeof *kv);
+		size_t n = 0;
+		struct pl_kv *kv = pl_xcalloc(r->nform + r->nargs, sizeof *kv);
 
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < r->nform + r->nargs; i++) {
 			const struct pl_kv *from = i < r->nform ? &r->form[i] : &r->args[i - r->nform];
-			kv[i].k = pl_xstrdup(from->k);
-			kv[i].v = pl_xstrdup(from->v);
+
+			if (i >= r->nform && pl_kv_get(r->form, r->nform, from->k))
+				continue;
+			kv[n].k = pl_xstrdup(from->k);
+			kv[n++].v = pl_xstrdup(from->v);
 		}
 		pl_kv_free(r->args, r->nargs);
 		r->args = kv;

@@ -374,30 +374,21 @@ static int form_has_data(const char *s, size_t n)
 }
 
 /* A field given twice in one place with two values (?topic=/a&topic=/b):
- * a message has one of each, and taking either would be a guess. Linear in
- * the number of fields, however many a query repeats. */
+ * a message has one of each, and taking either would be a guess. */
 static int given_twice(const struct pl_kv *kv, size_t n, char *err)
 {
 	static const char *const names[] = { "topic", "user", "clients", "type", "src", "target", "ttl", "data" };
 
 	for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
-		const char *first = NULL;
-
-		for (size_t i = 0; i < n; i++) {
-			if (strcmp(kv[i].k, names[k]))
-				continue;
-			if (!first) {
-				first = kv[i].v;
-			} else if (strcmp(first, kv[i].v)) {
-				if (!strcmp(names[k], "clients"))
-					snprintf(err, ERRLEN, "clients= is given twice with different values: "
-						 "give one list, e.g. clients=pc,ios");
-				else
-					snprintf(err, ERRLEN, "%s= is given twice with different values: "
-						 "a message has one %s", names[k], names[k]);
-				return PL_EINVAL;
-			}
-		}
+		if (!pl_kv_conflict(kv, n, names[k]))
+			continue;
+		if (!strcmp(names[k], "clients"))
+			snprintf(err, ERRLEN, "clients= is given twice with different values: "
+				 "give one list, e.g. clients=pc,ios");
+		else
+			snprintf(err, ERRLEN, "%s= is given twice with different values: "
+				 "a message has one %s", names[k], names[k]);
+		return PL_EINVAL;
 	}
 	return PL_OK;
 }

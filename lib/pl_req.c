@@ -160,6 +160,21 @@ const char *pl_kv_get(const struct pl_kv *kv, size_t n, const char *name)
 	return NULL;
 }
 
+int pl_kv_conflict(const struct pl_kv *kv, size_t n, const char *name)
+{
+	const char *first = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(kv[i].k, name))
+			continue;
+		if (!first)
+			first = kv[i].v;
+		else if (strcmp(first, kv[i].v))
+			return 1;
+	}
+	return 0;
+}
+
 const char *pl_req_arg(const struct pl_req *r, const char *name)
 {
 	return pl_kv_get(r->args, r->nargs, name);

@@ -34,6 +34,8 @@ const char *pl_req_env(const struct pl_req *r, const char *name);
 const char *pl_req_arg(const struct pl_req *r, const char *name);
 /* First value of name in kv[0..n), or NULL. */
 const char *pl_kv_get(const struct pl_kv *kv, size_t n, const char *name);
+/* 1 when name is given twice in kv[0..n) with different values. */
+int pl_kv_conflict(const struct pl_kv *kv, size_t n, const char *name);
 
 /* The media type of a Content-Type value, lower-cased, without parameters
  * ("Text/Plain; charset=utf-8" is "text/plain"); "" for none. */

@@ -267,16 +267,39 @@ static int opt_label(struct pl_sub *sub, const struct pl_req *r, const char *nam
 	return PL_OK;
 }
 
+/* A parameter that takes one value, given twice with two (since=1&since=5,
+ * format=xml&format=json): taking either would be a guess about the
+ * client's cursor, filter or format. Topics may repeat. */
+static int given_twice(const struct pl_req *r, const char *const *names, size_t n, char *msg, size_t msglen)
+{
+	for (size_t k = 0; k < n; k++)
+		if (names[k] && pl_kv_conflict(r->args, r->nargs, names[k])) {
+			snprintf(msg, msglen, "%s= is given twice with different values: give it once", names[k]);
+			return PL_EINVAL;
+		}
+	return PL_OK;
+}
+
 int pl_sub_parse(struct pl_sub *sub, const struct pl_req *r, const struct pl_conf *c,
 		 enum pl_sub_kind kind, char *msg, size_t msglen)
 {
+	static const char *const answer[] = { "format", "callback" };
+	const char *const filter[] = {
+		"since", "last_event_id", "limit", "client", "type", "src", "target", "token",
+		kind == PL_SUB_LONGPOLL ? "timeout" : NULL,
+		kind == PL_SUB_ADMIN ? "user" : NULL,
+		kind == PL_SUB_ADMIN ? "undelivered" : NULL,
+	};
 	const char *v;
 	size_t used = 0, total = 0;
 	int64_t n;
 	int rc;
 
 	memset(sub, 0, sizeof *sub);
-	if ((rc = parse_format(&sub->out, r, kind, msg, msglen)) != PL_OK)
+	/* Which format is meant is unknown: this error is plain JSON. */
+	if ((rc = given_twice(r, answer, 2, msg, msglen)) != PL_OK ||
+	    (rc = parse_format(&sub->out, r, kind, msg, msglen)) != PL_OK ||
+	    (rc = given_twice(r, filter, sizeof filter / sizeof filter[0], msg, msglen)) != PL_OK)
 		return rc;
 	/* Every string kept is a query value: their total bounds the block. */
 	for (size_t i = 0; i < r->nargs; i++)

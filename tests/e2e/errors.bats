@@ -60,6 +60,38 @@ TABLE
 TABLE
 }
 
+@test "a subscription parameter given twice with two values is a 400 naming it, in the asked format; the same value twice is that value" {
+	T=$(pl_topic)
+	pl_pub "$T" one; one=$PUB_ID
+	pl_pub "$T" two; two=$PUB_ID
+	for ep in poll longpoll stream; do
+		for q in "since=$one&since=0" "limit=1&limit=2" "client=pc&client=ios" "type=a&type=b" \
+			"last_event_id=1&last_event_id=2"; do
+			pl_get "/push/$ep?topic=$T&$q&format=ndjson"
+			[ "$ep" = stream ] || pl_get "/push/$ep?topic=$T&$q&timeout=0"
+			pl_expect_error 400 || pl_fail "$ep $q"
+			[[ $(pl_json .message) == *"${q%%=*}="*twice* ]] || { pl_show; pl_fail "$ep $q: the message does not name it"; }
+		done
+		pl_get "/push/$ep?topic=$T&since=1&since=2&format=xml"
+		pl_expect_status 400
+		printf '%s' "$BODY" | xmllint --xpath 'string(/error/@code)' - 2>/dev/null | grep -qx bad_request ||
+			{ pl_show; pl_fail "$ep: not an XML 400"; }
+		pl_get "/push/$ep?topic=$T&format=xml&format=json"
+		pl_expect_error 400
+		pl_get "/push/$ep?topic=$T&format=jsonp&callback=a&callback=b"
+		pl_expect_error 400
+	done
+	pl_get "/push/poll?topic=$T&since=1&since=2&format=jsonp&callback=cb"
+	pl_expect_status 200
+	[[ $BODY == '/**/cb({'*'"error":"bad_request"'* ]] || { pl_show; pl_fail "JSONP: not the 400 inside"; }
+	pl_get "/push/longpoll?topic=$T&timeout=0&timeout=5"
+	pl_expect_error 400
+	# the same value twice, topics repeated: as given once
+	pl_get "/push/poll?topic=$T&topic=$T&since=$one&since=$one&limit=5&limit=5&format=json&format=json"
+	pl_expect_status 200
+	[ "$(pl_ids)" = "$two" ] || { pl_show; pl_fail "same value twice: $(pl_ids)"; }
+}
+
 @test "a wrong method on poll, longpoll and stream is refused in the asked format" {
 	for p in poll longpoll stream; do
 		pl_req POST "/push/$p?topic=/e&format=xml" --data-binary x

@@ -121,8 +121,8 @@ static void t_since(void)
 	rc = parse(&s, PL_SUB_STREAM, "topic=/a&last_event_id=x&since=5", NULL);
 	ok(rc == PL_EINVAL && strstr(msg, "last_event_id"), "a bad last_event_id is refused even with a good since (%s)", msg);
 	pl_sub_free(&s);
-	rc = parse(&s, PL_SUB_POLL, "topic=/a&since=3&since=9", NULL);
-	ok(rc == PL_OK && s.f.since_id == 3, "repeated since: the first counts");
+	rc = parse(&s, PL_SUB_POLL, "topic=/a&since=9&since=9", NULL);
+	ok(rc == PL_OK && s.f.since_id == 9, "since repeated with the same value is that value");
 	pl_sub_free(&s);
 }
 
@@ -153,6 +153,42 @@ static void t_limit(void)
 		rc = parse(&s, PL_SUB_POLL, q, NULL);
 		ok(rc == tab[i].rc && (rc != PL_OK || s.f.limit == tab[i].limit) && (rc == PL_OK || strstr(msg, "limit")),
 		   "limit=%s -> %s %d", tab[i].v ? tab[i].v : "(none)", tab[i].rc == PL_OK ? "ok" : "EINVAL", tab[i].limit);
+		pl_sub_free(&s);
+	}
+}
+
+/* A parameter that takes one value, given twice: the same value is that
+ * value; two values are a 400 naming it. Topics may repeat. */
+static void t_twice(void)
+{
+	static const struct { enum pl_sub_kind kind; const char *q; int rc; const char *name; } tab[] = {
+		{ PL_SUB_POLL, "topic=/a&since=1&since=5", PL_EINVAL, "since=" },
+		{ PL_SUB_POLL, "topic=/a&since=5&since=5", PL_OK, NULL },
+		{ PL_SUB_POLL, "topic=/a&last_event_id=1&last_event_id=2", PL_EINVAL, "last_event_id=" },
+		{ PL_SUB_POLL, "topic=/a&limit=1&limit=2", PL_EINVAL, "limit=" },
+		{ PL_SUB_POLL, "topic=/a&client=pc&client=ios", PL_EINVAL, "client=" },
+		{ PL_SUB_POLL, "topic=/a&type=x&src=s&type=y", PL_EINVAL, "type=" },
+		{ PL_SUB_POLL, "topic=/a&target=t&target=u", PL_EINVAL, "target=" },
+		{ PL_SUB_POLL, "topic=/a&format=xml&format=json", PL_EINVAL, "format=" },
+		{ PL_SUB_POLL, "topic=/a&format=jsonp&callback=a&callback=b", PL_EINVAL, "callback=" },
+		{ PL_SUB_POLL, "topic=/a&token=x&token=y", PL_EINVAL, "token=" },
+		{ PL_SUB_POLL, "topic=/a&topic=/b&topic=/a", PL_OK, NULL },
+		{ PL_SUB_POLL, "topic=/a&timeout=1&timeout=2", PL_OK, NULL },     /* poll takes no timeout */
+		{ PL_SUB_LONGPOLL, "topic=/a&timeout=1&timeout=2", PL_EINVAL, "timeout=" },
+		{ PL_SUB_STREAM, "topic=/a&since=all&since=now", PL_EINVAL, "since=" },
+		{ PL_SUB_ADMIN, "user=al&user=bo", PL_EINVAL, "user=" },
+		{ PL_SUB_ADMIN, "undelivered=1&undelivered=0", PL_EINVAL, "undelivered=" },
+	};
+	struct pl_sub s;
+
+	for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
+		int rc = parse(&s, tab[i].kind, tab[i].q, NULL);
+
+		ok(rc == tab[i].rc && (!tab[i].name || (strstr(msg, tab[i].name) && strstr(msg, "twice"))),
+		   "%s -> %s (%s)", tab[i].q, tab[i].rc == PL_OK ? "ok" : "EINVAL", msg);
+		/* The format is unknown: the error is plain JSON. */
+		if (tab[i].name && !strcmp(tab[i].name, "format="))
+			ok(s.out.fmt == PL_FMT_JSON, "format given twice: the error is JSON");
 		pl_sub_free(&s);
 	}
 }
@@ -415,6 +451,7 @@ int main(void)
 	conf.secret = pl_xstrdup(SECRET);
 	t_since();
 	t_limit();
+	t_twice();
 	t_format();
 	t_topics();
 	t_labels();
