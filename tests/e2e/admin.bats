@@ -185,6 +185,26 @@ teardown_file() { pl_teardown_server; }
 	[ "$(pl_ids)" = "$kept" ] || { pl_show; pl_fail "left: $(pl_ids)"; }
 }
 
+@test "admin delete: a filter given twice with two values is a 400 that deletes nothing; a field in both form body and query is the body's" {
+	T=$(pl_topic)
+	pl_pub "$T/a" everyone
+	pl_publish "topic=$T/a&user=bob" --data-binary b1 -H 'Content-Type: text/plain'
+	pl_publish "topic=$T/a&user=alice" --data-binary a1 -H 'Content-Type: text/plain'
+	pl_pub "$T/b" kept; kept=$PUB_ID
+	pl_admin DELETE "/push/admin/messages?topic=$T&user=bob&user=alice"
+	pl_expect_error 400
+	[[ $(pl_json .message) == *user=*twice* ]] || { pl_show; pl_fail "the message does not name user="; }
+	pl_admin DELETE "/push/admin/messages?topic=$T/a&limit=1&limit=5"
+	pl_expect_error 400
+	[ "$(pl_count_topic "$T")" = 4 ] || pl_fail "a refused delete deleted"
+	# query topic=/b, body topic=/a: the body's
+	pl_admin POST "/push/admin/messages?_method=DELETE&topic=$T/b" -d "topic=$T/a"
+	pl_expect_status 200
+	[ "$(pl_json .deleted)" = 3 ] || { pl_show; pl_fail "deleted: $BODY"; }
+	pl_poll "topic=$T&since=all"
+	[ "$(pl_ids)" = "$kept" ] || { pl_show; pl_fail "left: $(pl_ids)"; }
+}
+
 @test "admin wrong methods: 405" {
 	pl_admin POST /push/admin/messages -d x
 	pl_expect_error 405
