@@ -458,7 +458,7 @@ static int parse_body(struct batch *b, const struct pl_conf *c, struct pl_req *r
 		 * field is a form; anything else is the message text itself. */
 		if (form_has_data(r->body, r->body_len)) {
 			if (pl_kv_parse(r->body, r->body_len, &r->form, &r->nform) != PL_OK) {
-				snprintf(err, ERRLEN, "the form is badly %%-encoded or not UTF-8");
+				snprintf(err, ERRLEN, "the form is badly %%-encoded, not UTF-8, or holds a NUL (%%00)");
 				return PL_EINVAL;
 			}
 			if (given_twice(r->form, r->nform, err) != PL_OK)

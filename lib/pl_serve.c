@@ -143,7 +143,7 @@ int pl_serve_refuse(const struct pl_conf *c, int conf_ok, const struct pl_req *r
 	}
 	if (query_rc != PL_OK) {
 		pl_out_error(resp, pl_serve_early_format(r, query_rc, &eo), PL_EINVAL, NULL,
-			     "the query string is too long, badly %-encoded, or not UTF-8", 0);
+			     "the query string is too long, badly %-encoded, not UTF-8, or holds a NUL (%00)", 0);
 		return 1;
 	}
 	return 0;

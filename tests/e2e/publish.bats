@@ -310,6 +310,27 @@ teardown_file() { pl_teardown_server; }
 	pl_expect_nothing_stored "$T"
 }
 
+@test "a NUL in text, a form or a query: 400 that says so, nothing stored; JSON data may hold \\u0000" {
+	T=$(pl_topic)
+	printf 'nul\0byte' >"$BATS_TEST_TMPDIR/nul"
+	pl_publish "topic=$T" -H 'Content-Type: text/plain' --data-binary "@$BATS_TEST_TMPDIR/nul"
+	pl_expect_error 400
+	[[ $(pl_json .message) == *NUL* ]] || { pl_show; pl_fail "text: the message does not name the NUL"; }
+	pl_publish "topic=$T" --data-binary 'data=nul%00byte'
+	pl_expect_error 400
+	[[ $(pl_json .message) == *NUL* ]] || { pl_show; pl_fail "form: the message does not name the NUL"; }
+	# lighttpd refuses %00 in a URL itself: the program is asked directly
+	CGI_ENV=(CONTENT_TYPE=text/plain "HTTP_AUTHORIZATION=Bearer $PL_PUB_TOKEN")
+	pl_cgi_req publish POST "topic=$T&type=a%00b" ok
+	pl_expect_error 400
+	[[ $(pl_json .message) == *NUL* ]] || { pl_show; pl_fail "query: the message does not name the NUL"; }
+	pl_expect_nothing_stored "$T"
+	pl_publish "topic=$T" -H 'Content-Type: application/json' --data-binary '"nul\u0000byte"'
+	pl_expect_status 201
+	pl_poll "topic=$T&since=all"
+	pl_jq_true '.messages[0].data == "nul\u0000byte"'
+}
+
 @test "body of exactly max_body (1 MiB) is accepted, one byte more is 413" {
 	T=$(pl_topic)
 	head -c 1048576 /dev/zero | tr '\0' a >"$BATS_TEST_TMPDIR/ok"
