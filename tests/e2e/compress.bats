@@ -114,6 +114,21 @@ cz_fmt_query() {
 	done
 }
 
+@test "poll: a large answer (about 400 KB) is gzip-encoded too, every time" {
+	T=$(pl_topic)
+	head -c 3000 /dev/zero | tr '\0' x >"$BATS_TEST_TMPDIR/m"
+	text=$(cat "$BATS_TEST_TMPDIR/m")
+	printf '{"data":"%s"}\n' $(seq -f "$text-%g" 1 130) >"$BATS_TEST_TMPDIR/batch"
+	pl_publish "topic=$T" -H 'Content-Type: application/x-ndjson' --data-binary "@$BATS_TEST_TMPDIR/batch"
+	pl_expect_status 201
+	for i in 1 2 3 4 5; do
+		cz_raw "/push/poll?topic=$T&since=all&limit=1000" -H 'Accept-Encoding: gzip'
+		[ "$HTTP_STATUS" = 200 ] || { pl_show; pl_fail "status $HTTP_STATUS"; }
+		cz_gzipped || pl_fail "try $i: a $(wc -c <"$RAW")-byte answer went plain"
+		gzip -dc <"$RAW" | jq_true '.messages | length == 130' >/dev/null || pl_fail "try $i: not the whole answer"
+	done
+}
+
 @test "gzip refused with q=0 (or any zero q-value): plain answers from poll and longpoll, gzip still with q above 0" {
 	T=$(pl_topic)
 	pl_pub "$T" "$(cz_text)"
