@@ -735,7 +735,12 @@ static void do_accept(void)
 		if (epoll_ctl(L.ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			pl_log_warn("loop: epoll_ctl: %s", strerror(errno));
 			conn_kill(c);
+			continue;
 		}
+		/* The web server writes its request as it connects: it is
+		 * mostly there already, and read now it costs no turn of the
+		 * loop (none there: EAGAIN, and epoll reports it later). */
+		conn_read(c);
 	}
 }
 
