@@ -75,6 +75,7 @@ struct conn {
 	uint8_t closing;        /* shut down for writing, waiting for EOF */
 	uint8_t no_epoll;       /* CGI stdout that epoll refuses (a file): blocking writes */
 	uint8_t peer_eof;       /* the peer sends no more: not read, closed once sent */
+	uint8_t unwatched;      /* just accepted, not in epoll yet (do_accept) */
 	uint16_t rid;           /* FastCGI request id of r */
 	uint32_t hidx;          /* index in the timer heap, NO_TIMER when none */
 	int64_t deadline;
@@ -225,15 +226,20 @@ static void set_events(struct conn *c, int out)
 {
 	struct epoll_event ev = { .data.ptr = c };
 
-	if (c->no_epoll || c->out_watch == out)
+	/* A connection not in epoll yet changes nothing unless its output
+	 * must wait: do_accept() adds it if it is still open after its first
+	 * read (a poll answered and closed then never enters epoll). */
+	if (c->no_epoll || (c->unwatched ? !out : c->out_watch == out))
 		return;
 	/* CGI stdout: no EPOLLIN; EPOLLERR/EPOLLHUP are always reported. After
 	 * the peer's EOF, which stays readable, only the output is watched. */
 	ev.events = (c->cgi || c->peer_eof ? 0 : EPOLLIN | EPOLLRDHUP) | (out ? EPOLLOUT : 0);
-	if (epoll_ctl(L.ep, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+	if (epoll_ctl(L.ep, c->unwatched ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c->fd, &ev) == 0) {
 		c->out_watch = (uint8_t)out;
-	else
+		c->unwatched = 0;
+	} else {
 		pl_log_warn("loop: epoll_ctl: %s", strerror(errno));
+	}
 }
 
 /* Close c now; on_gone for its request comes at the end of the turn. */
@@ -730,17 +736,24 @@ static void do_accept(void)
 			}
 			return;
 		}
+		/* The web server writes its request as it connects: it is
+		 * mostly there already, and read now it costs no turn of the
+		 * loop, and a request answered at once (a poll) no epoll_ctl.
+		 * What is still open then is watched (the rest of the request,
+		 * a held answer, the peer's EOF). */
 		c = conn_new(fd, 0);
+		c->unwatched = 1;
+		conn_read(c);
+		if (c->dead || !c->unwatched)
+			continue;
+		ev.events = c->peer_eof ? 0 : EPOLLIN | EPOLLRDHUP;
 		ev.data.ptr = c;
 		if (epoll_ctl(L.ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			pl_log_warn("loop: epoll_ctl: %s", strerror(errno));
 			conn_kill(c);
 			continue;
 		}
-		/* The web server writes its request as it connects: it is
-		 * mostly there already, and read now it costs no turn of the
-		 * loop (none there: EAGAIN, and epoll reports it later). */
-		conn_read(c);
+		c->unwatched = 0;
 	}
 }
 
