@@ -988,11 +988,18 @@ var Pushlite = (function (win) {
 		 * reconnect several times a second for ever. */
 		function streamEnded(openedAt, delivered) {
 			stop();
-			if (!delivered && now() - openedAt < cfg.streamMin)
-				quickEnds++;
-			else
+			if (delivered || now() - openedAt >= cfg.streamMin) {
 				quickEnds = 0;
-			later(run, quickEnds ? backoff(quickEnds) : Math.round(Math.random() * cfg.retryMin));
+				later(run, Math.round(Math.random() * cfg.retryMin));
+				return;
+			}
+			/* Ended as it opened (a proxy cutting streamed answers): a
+			 * failure like any other, reported, backed off and, in a row,
+			 * a reason to fall back to the poll. Its opening counted as
+			 * working and cleared the count: the run of such ends is it. */
+			quickEnds++;
+			fails = quickEnds - 1;
+			fail(netError('network', 'stream ended as it opened (a proxy cutting streamed answers?)'));
 		}
 
 		/* EventSource hides a refusal's status and headers: one long poll
@@ -1161,11 +1168,13 @@ var Pushlite = (function (win) {
 				cur.abort();
 				cur = null;
 				/* A held stream calls at least once (heartbeat) before it
-				 * ends; a document without any call is a refusal. */
+				 * ends, and the server's refusals are calls too (m.error
+				 * above): a document without any call was cut on its way,
+				 * or is some other server's page. */
 				if (called)
 					streamEnded(started, delivered);
 				else
-					fail({ code: 'refused', message: 'stream ended before it opened (push off?)', status: 0, refused: true });
+					fail(netError('network', 'stream ended before it opened'));
 			}
 			/* An iframe the server holds open counts as working, even
 			 * before its first heartbeat: a refusal loads at once. */

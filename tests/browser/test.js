@@ -887,6 +887,33 @@ async function main() {
       await sleep(8000);
       ok(streams >= 2 && streams <= 12, `sse: a stream that ends as it opens is retried with backoff (${streams} streams in 8 s)`,
         `${streams} streams in 8 s; without backoff about 40`);
+      // ... and is a failure: reported, and after fallbackAfter (2) in a
+      // row the client polls meanwhile, so messages do not wait for the
+      // catch-up poll of the next reconnection.
+      const st = await state(f.page);
+      const net = st.errors.split(' ').filter((e) => e === 'network:0:sse').length;
+      ok(net >= 2 && st.transports.split(',').indexOf('poll') >= 0,
+        `sse: streams that end as they open are reported (${net} network errors) and the client falls back to the poll`,
+        JSON.stringify({ errors: st.errors, transports: st.transports }));
+      await f.context.close();
+    }
+    {
+      // An iframe document that ends without any call (cut on its way, or
+      // another server's page; pushlite's refusals are calls) is a network
+      // failure, retried, not a refusal.
+      const f = await openFixture(browser, origin);
+      let frames = 0;
+      await f.page.route('**/push/stream?**', (route) => {
+        frames++;
+        route.fulfill({ status: 200, contentType: 'text/html', body: '<html><body><!-- cut --></body></html>' });
+      });
+      await f.page.evaluate((o) => startSub(o), { url: '/push', topics: ['/bt/ifcut'], transport: 'iframe', retryMin: 200, retryMax: 2000 });
+      await sleep(5000);
+      const st = await state(f.page);
+      const errs = st.errors.split(' ');
+      ok(frames >= 2 && errs.indexOf('network:0:iframe') >= 0 && !errs.some((e) => e.startsWith('refused')),
+        `iframe: a document without any call is a network failure, retried (${frames} documents), not a refusal`,
+        JSON.stringify({ frames, errors: st.errors, transports: st.transports }));
       await f.context.close();
     }
     {
