@@ -626,7 +626,7 @@ var Pushlite = (function (win) {
 		var closed = false, gen = 0, cur = null, timer = null, probeTimer = null, watch = null;
 		var cursor = null, since = 'now';
 		var best = null, active = null, mode = 'push';
-		var fails = 0, probeFails = 0, probeDue = false, quickEnds = 0, quickEmpties = 0;
+		var fails = 0, probeFails = 0, probeDue = false, quickEmpties = 0;
 		var store = null, self;
 
 		for (k = 0; k < topics.length; k++) {
@@ -989,16 +989,14 @@ var Pushlite = (function (win) {
 		function streamEnded(openedAt, delivered) {
 			stop();
 			if (delivered || now() - openedAt >= cfg.streamMin) {
-				quickEnds = 0;
 				later(run, Math.round(Math.random() * cfg.retryMin));
 				return;
 			}
-			/* Ended as it opened (a proxy cutting streamed answers): a
-			 * failure like any other, reported, backed off and, in a row,
-			 * a reason to fall back to the poll. Its opening counted as
-			 * working and cleared the count: the run of such ends is it. */
-			quickEnds++;
-			fails = quickEnds - 1;
+			/* Ended as it opened (a proxy cutting streamed answers): it
+			 * never counted as working (a stream does once it delivers or
+			 * lasts streamMin), so this is a failure like any other:
+			 * reported, backed off, and in a row, or as a probe, a reason
+			 * to fall back to the poll. */
 			fail(netError('network', 'stream ended as it opened (a proxy cutting streamed answers?)'));
 		}
 
@@ -1019,7 +1017,7 @@ var Pushlite = (function (win) {
 
 		function sse() {
 			var my = ++gen, opened = false, openedAt = 0, delivered = false, es;
-			var openTimer = null, ageTimer = null;
+			var openTimer = null, ageTimer = null, okTimer = null;
 			var url = base + '/stream?' + query('format=sse');
 			/* Each stream's own timers go with it: one per reconnect would
 			 * otherwise pile up, each holding its closed EventSource. */
@@ -1028,7 +1026,9 @@ var Pushlite = (function (win) {
 					win.clearTimeout(openTimer);
 				if (ageTimer !== null)
 					win.clearTimeout(ageTimer);
-				openTimer = ageTimer = null;
+				if (okTimer !== null)
+					win.clearTimeout(okTimer);
+				openTimer = ageTimer = okTimer = null;
 			}
 			es = o.withCredentials ? new win.EventSource(url, { withCredentials: true }) : new win.EventSource(url);
 			function parse(e) {
@@ -1044,7 +1044,13 @@ var Pushlite = (function (win) {
 				opened = true;
 				openedAt = now();
 				clearTimers();
-				success();
+				/* Working once it delivers or lasts streamMin: one a proxy
+				 * cuts as it opens must not count as a probe that worked. */
+				okTimer = win.setTimeout(function () {
+					okTimer = null;
+					if (my === gen && !closed)
+						success();
+				}, cfg.streamMin);
 				/* The server ends every stream after its maximum time (300 s
 				 * by default). Its heartbeats are SSE comments, which never
 				 * reach script: a connection that died silently (a NAT
@@ -1062,6 +1068,11 @@ var Pushlite = (function (win) {
 			es.onmessage = function (e) {
 				if (my !== gen || closed)
 					return;
+				if (okTimer !== null) {
+					win.clearTimeout(okTimer);
+					okTimer = null;
+					success();
+				}
 				delivered = true;
 				deliver(parse(e));
 			};
@@ -1110,7 +1121,7 @@ var Pushlite = (function (win) {
 		}
 
 		function iframe() {
-			var my = ++gen, opened = false, called = false, seen = now(), started = now(), delivered = false;
+			var my = ++gen, opened = false, worked = false, called = false, seen = now(), started = now(), delivered = false;
 			var name = 'pushlite_if' + (++seq) + '_' + now();
 			var frame;
 
@@ -1124,10 +1135,7 @@ var Pushlite = (function (win) {
 				seen = now();
 				called = true;
 				if (m === null || m === undefined) {
-					if (!opened) {
-						opened = true;
-						success();
-					}
+					opened = true;
 					return;
 				}
 				if (typeof m !== 'object')
@@ -1140,8 +1148,9 @@ var Pushlite = (function (win) {
 					return;
 				}
 				if (m.id !== undefined && m.id !== null) {
-					if (!opened) {
-						opened = true;
+					opened = true;
+					if (!worked) {
+						worked = true;
 						success();
 					}
 					delivered = true;
@@ -1169,21 +1178,25 @@ var Pushlite = (function (win) {
 				cur = null;
 				/* A held stream calls at least once (heartbeat) before it
 				 * ends, and the server's refusals are calls too (m.error
-				 * above): a document without any call was cut on its way,
-				 * or is some other server's page. */
+				 * above; not a process's own 429 or 503 when overloaded or
+				 * stopping, which come before the format is read): a
+				 * document without any call was cut on its way, or is
+				 * another page. Retried, then the poll. */
 				if (called)
 					streamEnded(started, delivered);
 				else
 					fail(netError('network', 'stream ended before it opened'));
 			}
 			/* An iframe the server holds open counts as working, even
-			 * before its first heartbeat: a refusal loads at once. */
+			 * before its first heartbeat (a refusal loads at once), once
+			 * it has lasted heldOk and streamMin: one a proxy cuts as it
+			 * opens must not count as a probe that worked. */
 			win.setTimeout(function () {
-				if (my === gen && !closed && !opened) {
-					opened = true;
+				if (my === gen && !closed && !worked) {
+					opened = worked = true;
 					success();
 				}
-			}, cfg.heldOk);
+			}, cfg.heldOk > cfg.streamMin ? cfg.heldOk : cfg.streamMin);
 			if (frame.attachEvent)
 				frame.attachEvent('onload', onload);
 			else

@@ -863,6 +863,8 @@ async function main() {
           const s = await state(f.page);
           return s.gaps >= 1 && idList(s.ids).length >= 1 ? s : null;
         }, 15000) || await state(f.page);
+        // a stream counts as working once it lasts streamMin (1 s) or delivers
+        await waitFor(async () => ((await state(f.page)).transport === f.tr ? true : null), 5000);
         await sleep(300);
         const fin = await state(f.page);
         ok(fin.gaps === 1 && sameList(idList(fin.ids), f.want) && fin.transport === f.tr && !fin.misshapen,
@@ -895,6 +897,25 @@ async function main() {
       ok(net >= 2 && st.transports.split(',').indexOf('poll') >= 0,
         `sse: streams that end as they open are reported (${net} network errors) and the client falls back to the poll`,
         JSON.stringify({ errors: st.errors, transports: st.transports }));
+      await f.context.close();
+    }
+    {
+      // Probes of a stream that ends as it opens are failed probes: the
+      // probe interval doubles (0.5, 1, 2, 4 s here), instead of a probe
+      // every 0.5 s that "worked" at each opening.
+      const f = await openFixture(browser, origin);
+      let streams = 0;
+      await f.page.route('**/push/stream?**', (route) => {
+        streams++;
+        route.fulfill({ status: 200, contentType: 'text/event-stream', body: 'retry: 3000\n\n: hb\n\n' });
+      });
+      await f.page.evaluate((o) => startSub(o), { url: '/push', topics: ['/bt/cutprobe'], transport: 'sse',
+        retryMin: 200, retryMax: 2000, probeInterval: 500, probeMax: 8000, pollInterval: 1000 });
+      await sleep(9000);
+      const st = await state(f.page);
+      ok(streams >= 3 && streams <= 8 && st.transport === 'poll',
+        `sse: probes of streams that end as they open back off (${streams} streams in 9 s, on the poll meanwhile)`,
+        JSON.stringify({ streams, transports: st.transports, errors: st.errors }) + '; without backoff about 15');
       await f.context.close();
     }
     {
