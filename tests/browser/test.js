@@ -876,17 +876,25 @@ async function main() {
     }
 
     /* ---- I: streams that end at once, silent streams, notices, cursors per user */
+    // Every stream the page asks for is answered with body and ends at
+    // once (a proxy cutting streamed answers); the count of them.
+    async function cutStreams(page, contentType, body) {
+      const n = { streams: 0 };
+      await page.route('**/push/stream?**', (route) => {
+        n.streams++;
+        route.fulfill({ status: 200, contentType, body });
+      });
+      return n;
+    }
+    const SSE_CUT = 'retry: 3000\n\n: hb\n\n';
     {
       // A stream that opens and ends at once (a proxy cutting streamed
       // answers): the client backs off instead of reconnecting without pause.
       const f = await openFixture(browser, origin);
-      let streams = 0;
-      await f.page.route('**/push/stream?**', (route) => {
-        streams++;
-        route.fulfill({ status: 200, contentType: 'text/event-stream', body: 'retry: 3000\n\n: hb\n\n' });
-      });
+      const cut = await cutStreams(f.page, 'text/event-stream', SSE_CUT);
       await f.page.evaluate((o) => startSub(o), { url: '/push', topics: ['/bt/cut'], transport: 'sse', retryMin: 200, retryMax: 2000 });
       await sleep(8000);
+      const streams = cut.streams;
       ok(streams >= 2 && streams <= 12, `sse: a stream that ends as it opens is retried with backoff (${streams} streams in 8 s)`,
         `${streams} streams in 8 s; without backoff about 40`);
       // ... and is a failure: reported, and after fallbackAfter (2) in a
@@ -904,15 +912,11 @@ async function main() {
       // probe interval doubles (0.5, 1, 2, 4 s here), instead of a probe
       // every 0.5 s that "worked" at each opening.
       const f = await openFixture(browser, origin);
-      let streams = 0;
-      await f.page.route('**/push/stream?**', (route) => {
-        streams++;
-        route.fulfill({ status: 200, contentType: 'text/event-stream', body: 'retry: 3000\n\n: hb\n\n' });
-      });
+      const cut = await cutStreams(f.page, 'text/event-stream', SSE_CUT);
       await f.page.evaluate((o) => startSub(o), { url: '/push', topics: ['/bt/cutprobe'], transport: 'sse',
         retryMin: 200, retryMax: 2000, probeInterval: 500, probeMax: 8000, pollInterval: 1000 });
       await sleep(9000);
-      const st = await state(f.page);
+      const st = await state(f.page), streams = cut.streams;
       ok(streams >= 3 && streams <= 8 && st.transport === 'poll',
         `sse: probes of streams that end as they open back off (${streams} streams in 9 s, on the poll meanwhile)`,
         JSON.stringify({ streams, transports: st.transports, errors: st.errors }) + '; without backoff about 15');
@@ -923,14 +927,10 @@ async function main() {
       // another server's page; pushlite's refusals are calls) is a network
       // failure, retried, not a refusal.
       const f = await openFixture(browser, origin);
-      let frames = 0;
-      await f.page.route('**/push/stream?**', (route) => {
-        frames++;
-        route.fulfill({ status: 200, contentType: 'text/html', body: '<html><body><!-- cut --></body></html>' });
-      });
+      const cut = await cutStreams(f.page, 'text/html', '<html><body><!-- cut --></body></html>');
       await f.page.evaluate((o) => startSub(o), { url: '/push', topics: ['/bt/ifcut'], transport: 'iframe', retryMin: 200, retryMax: 2000 });
       await sleep(5000);
-      const st = await state(f.page);
+      const st = await state(f.page), frames = cut.streams;
       const errs = st.errors.split(' ');
       ok(frames >= 2 && errs.indexOf('network:0:iframe') >= 0 && !errs.some((e) => e.startsWith('refused')),
         `iframe: a document without any call is a network failure, retried (${frames} documents), not a refusal`,
