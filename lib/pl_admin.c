@@ -156,7 +156,7 @@ static void stats(const struct pl_conf *c, struct pl_store *st, struct pl_resp *
 }
 
 static void one_message(const struct pl_conf *c, struct pl_store *st, struct pl_req *r,
-			struct pl_resp *resp, const char *idtext, const struct pl_outopt *eo)
+			struct pl_resp *resp, const char *idtext, int del, const struct pl_outopt *eo)
 {
 	struct pl_result res;
 	int64_t id;
@@ -168,7 +168,7 @@ static void one_message(const struct pl_conf *c, struct pl_store *st, struct pl_
 		pl_out_error(resp, eo, PL_ENOTFOUND, NULL, "no such message", 0);
 		return;
 	}
-	if (wants_delete(r)) {
+	if (del) {
 		rc = pl_store_delete(st, id);
 		if (rc == PL_OK && eo->fmt == PL_FMT_JSONP) {
 			/* A script reads no status and an empty 204 calls no
@@ -199,12 +199,12 @@ static void one_message(const struct pl_conf *c, struct pl_store *st, struct pl_
 }
 
 static void messages(const struct pl_conf *c, struct pl_store *st, struct pl_req *r, struct pl_resp *resp,
-		     const struct pl_outopt *eo)
+		     int del, const struct pl_outopt *eo)
 {
 	struct pl_sub sub;
 	struct pl_result res;
 	char msg[256];
-	int del = wants_delete(r), rc;
+	int rc;
 	int64_t n;
 
 	memset(&res, 0, sizeof res);
@@ -374,7 +374,7 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 	const char *rest;
 	struct pl_outopt eo;
 	size_t n;
-	int rc;
+	int rc, del;
 
 	/* A path too long for the buffer names no endpoint: "" is a 404. */
 	(void)pl_req_path(r, path, sizeof path);
@@ -385,12 +385,15 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 		health(c, st, r, resp);
 		return;
 	}
+	rest = admin_resource(path, n);
+	/* A form's _method=DELETE brings its fields along, format= and
+	 * callback= too: they are read before the answer's format is. */
+	del = rest && wants_delete(r);
 	pl_sub_error_format(r, &eo);
 	/* The web server configs send every other path under /push/ here, so
 	 * that a wrong URL gets a JSON error like any other, not the server's
 	 * HTML page. It names no resource: no token is needed to learn that,
 	 * and no preflight is answered for it. */
-	rest = admin_resource(path, n);
 	if (!rest) {
 		pl_http_cors_error(c, r, resp);
 		pl_out_error(resp, &eo, PL_ENOTFOUND, NULL, PL_MSG_NO_ENDPOINT, 0);
@@ -413,9 +416,9 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 		return;
 	}
 	if (!strcmp(rest, "/messages"))
-		messages(c, st, r, resp, &eo);
+		messages(c, st, r, resp, del, &eo);
 	else if (!strncmp(rest, "/messages/", 10))
-		one_message(c, st, r, resp, rest + 10, &eo);
+		one_message(c, st, r, resp, rest + 10, del, &eo);
 	else if (!strcmp(rest, "/stats") && (pl_req_method_is(r, "GET") || pl_req_method_is(r, "HEAD")))
 		stats(c, st, resp, &eo);
 	else if (!strcmp(rest, "/stats")) {

@@ -205,6 +205,20 @@ teardown_file() { pl_teardown_server; }
 	[ "$(pl_ids)" = "$kept" ] || { pl_show; pl_fail "left: $(pl_ids)"; }
 }
 
+@test "a form's _method=DELETE brings its format: format= and callback= in the body choose the answer's format" {
+	T=$(pl_topic)
+	pl_pub "$T" doomed; id=$PUB_ID
+	pl_admin POST "/push/admin/messages/$id" -d '_method=DELETE&format=jsonp&callback=cb'
+	pl_expect_status 200
+	[ "$BODY" = '/**/cb({"deleted":1});' ] || { pl_show; pl_fail "form JSONP delete: not the count inside"; }
+	pl_admin POST "/push/admin/messages/$id" -d '_method=DELETE&format=xml'
+	pl_expect_status 404
+	[[ $BODY == *'<error code="not_found">'* ]] || { pl_show; pl_fail "form delete with format=xml: not an XML error"; }
+	pl_admin POST /push/admin/messages -d "_method=DELETE&topic=$T&format=jsonp&callback=cb"
+	pl_expect_status 200
+	[ "$BODY" = '/**/cb({"deleted":0});' ] || { pl_show; pl_fail "form JSONP delete by filter: $BODY"; }
+}
+
 @test "admin wrong methods: 405" {
 	pl_admin POST /push/admin/messages -d x
 	pl_expect_error 405
