@@ -29,6 +29,7 @@
 
 #define SCHEMA_VERSION 1
 #define ROW_COLS "id, topic, user, clients, type, src, target, created, expires, last_get, body"
+#define PASS_CALL "pl_pass(?2, id, topic, user, clients, type, src, target, expires, last_get)"
 #define WAL_KEEP_BYTES (64 * 1024 * 1024)
 
 extern const char pl_schema_sql[];
@@ -47,6 +48,10 @@ const char *const pl_sq_text[S_NSTMT] = {
 	[S_INS_PATH] = "INSERT INTO message_paths (path, user, id) VALUES (?, ?, ?)",
 	[S_ROW] = "SELECT " ROW_COLS " FROM messages WHERE id = ?",
 	[S_SCAN] = "SELECT " ROW_COLS " FROM messages WHERE id > ? ORDER BY id",
+	/* The body comes last in a row and is read only for a row that
+	 * passes: pl_pass() reads the columns before it. */
+	[S_ROW_IF] = "SELECT " ROW_COLS " FROM messages WHERE id = ?1 AND " PASS_CALL,
+	[S_SCAN_IF] = "SELECT " ROW_COLS " FROM messages WHERE id > ?1 AND " PASS_CALL " ORDER BY id",
 	[S_CREATED_AT] = "SELECT id, created FROM messages WHERE id >= ? ORDER BY id LIMIT 1",
 	[S_DEL] = "DELETE FROM messages WHERE id = ? RETURNING topic, coalesce(user, '')",
 	[S_DEL_PATH] = "DELETE FROM message_paths WHERE path = ? AND user = ? AND id = ?",
@@ -581,6 +586,12 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 	op = "schema";
 	if (version != SCHEMA_VERSION && apply_schema(st) != PL_OK)
 		goto fail_logged;
+	/* DIRECTONLY: a view or trigger in a file another program wrote
+	 * cannot call it. */
+	op = "pl_pass";
+	if (sqlite3_create_function_v2(st->db, "pl_pass", 10, SQLITE_UTF8 | SQLITE_DIRECTONLY, NULL,
+				       pl_sq_pass_fn, NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
 	for (int i = 0; i < S_NSTMT; i++) {
 		op = pl_sq_text[i];
 		if (sqlite3_prepare_v3(st->db, pl_sq_text[i], -1, SQLITE_PREPARE_PERSISTENT, &st->st[i], NULL) != SQLITE_OK)

@@ -389,19 +389,80 @@ int pl_sq_first_created(struct pl_store *st, int64_t lo, int64_t hi, int64_t t_m
 	return PL_OK;
 }
 
-static int fetch_row(struct pl_store *st, int64_t id, struct pl_row *r)
+/* What pl_pass() of one query works with, bound to its ?2 as a pointer of
+ * this type: the filter, and the result whose passed rows it counts. */
+struct pass_ctx {
+	const struct pl_filter *f;
+	struct pl_result *res;
+	int64_t now;
+};
+#define PASS_TYPE "pl_pass_ctx"
+
+/* A row that does not match is passed over here, inside the statement,
+ * before its body is read: a filter that matches nothing (type=, client=,
+ * another user's messages near the head) would otherwise read every body
+ * it passes, up to PL_EXAMINE_MAX of max_body each, for an empty answer.
+ * The row that reaches PL_EXAMINE_MAX is let through, so that the step
+ * returns and consider() stops the look there. */
+void pl_sq_pass_fn(sqlite3_context *cx, int argc, sqlite3_value **v)
 {
-	sqlite3_stmt *s = st->st[S_ROW];
+	struct pass_ctx *p = sqlite3_value_pointer(v[0], PASS_TYPE);
+	struct pl_row r;
+
+	(void)argc;
+	if (!p) {
+		/* nothing bound: pl_filter_match() after the step decides */
+		sqlite3_result_int(cx, 1);
+		return;
+	}
+	memset(&r, 0, sizeof r);
+	r.id = sqlite3_value_int64(v[1]);
+	/* as row_read() reads them: a foreign row without a topic is "/" */
+	r.topic = (char *)sqlite3_value_text(v[2]);
+	if (!r.topic || r.topic[0] != '/')
+		r.topic = (char *)"/";
+	r.user = (char *)sqlite3_value_text(v[3]);
+	r.clients = (char *)sqlite3_value_text(v[4]);
+	r.type = (char *)sqlite3_value_text(v[5]);
+	r.src = (char *)sqlite3_value_text(v[6]);
+	r.target = (char *)sqlite3_value_text(v[7]);
+	r.expires = sqlite3_value_int64(v[8]);
+	r.last_get = sqlite3_value_int64(v[9]);
+	if (pl_filter_match(p->f, &r, p->now)) {
+		sqlite3_result_int(cx, 1);
+		return;
+	}
+	/* consider() counts the row that stops the look itself */
+	sqlite3_result_int(cx, p->res->passed + 1 >= PL_EXAMINE_MAX);
+	if (p->res->passed + 1 < PL_EXAMINE_MAX)
+		p->res->passed++;
+}
+
+/* Row id with the body only when pl_pass() lets it through (p NULL: the
+ * plain read by id): PL_ENOTFOUND when there is none or it was passed over. */
+static int fetch_row_if(struct pl_store *st, int64_t id, struct pl_row *r, struct pass_ctx *p)
+{
+	sqlite3_stmt *s = st->st[p ? S_ROW_IF : S_ROW];
 	int rc;
 
 	sqlite3_bind_int64(s, 1, id);
+	if (p)
+		sqlite3_bind_pointer(s, 2, p, PASS_TYPE, NULL);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		row_read(r, s);
 	sqlite3_reset(s);
+	/* the pointer lives on the caller's stack */
+	if (p)
+		sqlite3_bind_null(s, 2);
 	if (rc == SQLITE_ROW)
 		return PL_OK;
 	return rc == SQLITE_DONE ? PL_ENOTFOUND : pl_sq_rc(st, "read row");
+}
+
+static int fetch_row(struct pl_store *st, int64_t id, struct pl_row *r)
+{
+	return fetch_row_if(st, id, r, NULL);
 }
 
 /* Keep r if it matches; returns 1 when the answer is full: limit+1 rows,
@@ -427,10 +488,12 @@ static int consider(const struct pl_filter *f, struct pl_result *res, struct pl_
 static int query_scan(struct pl_store *st, const struct pl_filter *f, int64_t cursor,
 		      struct pl_result *res, int64_t now)
 {
-	sqlite3_stmt *s = st->st[S_SCAN];
+	sqlite3_stmt *s = st->st[S_SCAN_IF];
+	struct pass_ctx pass = { f, res, now };
 	int r, rc = PL_OK;
 
 	sqlite3_bind_int64(s, 1, cursor);
+	sqlite3_bind_pointer(s, 2, &pass, PASS_TYPE, NULL);
 	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
 		struct pl_row row;
 
@@ -442,6 +505,7 @@ static int query_scan(struct pl_store *st, const struct pl_filter *f, int64_t cu
 	if (r != SQLITE_ROW && r != SQLITE_DONE)
 		rc = pl_sq_rc(st, "scan");
 	sqlite3_reset(s);
+	sqlite3_bind_null(s, 2);
 	return rc;
 }
 
@@ -455,8 +519,9 @@ static sqlite3_stmt *path_stmt(struct pl_store *st, size_t i)
 
 /* The row of an id the index named, from the cache when it holds it. The
  * admin view reads the table: it shows last_get, the one field that changes. */
-static int merge_row(struct pl_store *st, const struct pl_filter *f, int64_t id, struct pl_row *row)
+static int merge_row(struct pl_store *st, struct pass_ctx *pass, int64_t id, struct pl_row *row)
 {
+	const struct pl_filter *f = pass->f;
 	const struct pl_row *c = f->admin ? NULL : cache_get(st, id);
 	int rc;
 
@@ -465,7 +530,8 @@ static int merge_row(struct pl_store *st, const struct pl_filter *f, int64_t id,
 		return PL_OK;
 	}
 	memset(row, 0, sizeof *row);
-	if ((rc = fetch_row(st, id, row)) == PL_OK && !f->admin)
+	/* A row passed over is no row here (PL_ENOTFOUND): it is counted. */
+	if ((rc = fetch_row_if(st, id, row, pass)) == PL_OK && !f->admin)
 		cache_put(st, row);
 	return rc;
 }
@@ -476,6 +542,7 @@ static int query_merge(struct pl_store *st, const struct pl_filter *f, int64_t c
 {
 	const char *keys[2];
 	size_t nkeys = 0, ns = 0;
+	struct pass_ctx pass = { f, res, now };
 	sqlite3_stmt *ss[2 * PL_MAX_TOPICS];
 	int64_t cur[2 * PL_MAX_TOPICS];
 	int rc = PL_OK;
@@ -534,7 +601,7 @@ static int query_merge(struct pl_store *st, const struct pl_filter *f, int64_t c
 				continue;
 			}
 			if (!have) {
-				if ((rc = merge_row(st, f, min, &row)) == PL_ENOTFOUND)
+				if ((rc = merge_row(st, &pass, min, &row)) == PL_ENOTFOUND)
 					rc = PL_OK;
 				else if (rc != PL_OK)
 					goto out;

@@ -19,7 +19,8 @@
 /* The statements every connection prepares once, by index. */
 enum {
 	S_BEGIN, S_BEGIN_IMM, S_COMMIT, S_ROLLBACK,
-	S_HEAD, S_OLDEST, S_NEWEST, S_LAST_CREATED, S_INS, S_INS_PATH, S_ROW, S_SCAN, S_CREATED_AT,
+	S_HEAD, S_OLDEST, S_NEWEST, S_LAST_CREATED, S_INS, S_INS_PATH, S_ROW, S_SCAN, S_ROW_IF, S_SCAN_IF,
+	S_CREATED_AT,
 	S_DEL, S_DEL_PATH, S_EXPIRED, S_OLDEST_IDS, S_COUNT, S_MARK, S_PREV_ID,
 	S_COUNT_EXPIRED, S_COUNT_OLD_LIVE, S_NTH_NEWEST, S_IDS_UPTO, S_SEQ_RAISE, S_SEQ_ADD,
 	S_NSTMT
@@ -95,6 +96,13 @@ int pl_sq_first_created(struct pl_store *st, int64_t lo, int64_t hi, int64_t t_m
 
 /* Column i of s as a malloc'ed string, NULL when it is NULL. */
 char *pl_sq_col_text(sqlite3_stmt *s, int i);
+
+/* The SQL function pl_pass(FILTER, id, topic, user, clients, type, src,
+ * target, expires, last_get) of S_ROW_IF and S_SCAN_IF (pl_store_read.c):
+ * a subscription's filter applied inside the statement, before SQLite
+ * reads the row's body, which may span hundreds of pages. Registered on
+ * every connection before its statements are prepared. */
+void pl_sq_pass_fn(sqlite3_context *cx, int argc, sqlite3_value **v);
 
 /* The row cache: record a first delivery in a cached row (no-op when id is
  * not cached or already marked); free the whole cache. */
