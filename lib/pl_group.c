@@ -227,7 +227,14 @@ static void commit_v(const struct pl_conf *c, struct pl_msgv *v, size_t count, i
 {
 	int rc;
 
-	if (writer && pl_store_moved(writer)) {
+	/* The files are looked at before every commit, not once a second as
+	 * pl_store_moved() alone would: a commit in the second after the
+	 * operator deleted or recreated the database would go into the
+	 * unlinked file, and the check after it (below) could only refuse it
+	 * with a 503 once its held subscribers, still reading that file, had
+	 * been woken and given it; the publisher then sends it again and they
+	 * get it twice. Three stat() calls per group commit. */
+	if (writer && (pl_store_moved(writer) || !pl_store_in_place(writer))) {
 		pl_store_close(writer);     /* the operator recreated the database */
 		writer = NULL;
 	}

@@ -231,6 +231,35 @@ sees_after() {
 	done
 }
 
+# A publisher answered 503 sends the message again: if the refused one had
+# been committed anyway (into the unlinked file, whose held subscribers still
+# read it), they would get it twice, under two ids.
+@test "database recreated while running: the next publish goes into the new file, and a held long poll never gets a message whose publish was refused" {
+	pl_need longpoll
+	local lp=$BATS_TEST_TMPDIR/lp i st
+	T=/fault/recreated
+	pl_pub "$T" before
+	curl -sS -g --max-time 10 -o "$lp" "$PL_URL/push/longpoll?topic=$T&since=$PUB_ID&timeout=6" 3>&- &
+	LP=$!
+	wait_for 10 waiting_ge 1 || pl_fail "the long poll is not held"
+	# Each publish process has just looked at the files (another topic:
+	# the long poll keeps waiting); the recreation comes within a second.
+	for i in 1 2 3 4 5 6; do pl_pub /fault/other "warm$i"; done
+	rm -f "$PL_DB" "$PL_DB-wal" "$PL_DB-shm"
+	"$PL_TOOLS/pushlite" --conf "$PL_CONF" init >/dev/null || pl_fail "pushlite init"
+	pl_state_owner "$PL_SERVER" "$(dirname "$PL_DB")"
+	pl_publish "topic=$T" -H 'Content-Type: text/plain' --data-binary fresh
+	st=$HTTP_STATUS
+	[ "$st" = 201 ] || { pl_show; pl_fail "the first publish into the recreated database: $st"; }
+	id=$(pl_json .id)
+	[ "$(sqlite3 "$PL_DB" "SELECT count(*) FROM messages WHERE id = $id AND topic = '$T'")" = 1 ] ||
+		pl_fail "201 for a message that is not in the new file"
+	wait "$LP" || pl_fail "the long poll did not answer"
+	BODY=$(cat "$lp")
+	pl_jq_true --argjson id "$id" '[.messages[] | select(.data == "fresh" and .id != $id)] | length == 0' ||
+		pl_fail "the held long poll got 'fresh' under an id of the deleted file"
+}
+
 # file_alone_has TOPIC N: a copy of the database file without its -wal holds
 # N messages of TOPIC (ALONE: what it holds, or sqlite3's error).
 file_alone_has() {
