@@ -676,6 +676,8 @@ void pl_store_close(struct pl_store *st)
 		sqlite3_finalize(st->st[i]);
 	for (size_t i = 0; i < sizeof st->paths / sizeof st->paths[0]; i++)
 		sqlite3_finalize(st->paths[i]);
+	for (size_t i = 0; i < sizeof st->paths_any / sizeof st->paths_any[0]; i++)
+		sqlite3_finalize(st->paths_any[i]);
 	sqlite3_close(st->db);
 	pl_sq_cache_free(st);
 	pl_buf_free(&st->scratch);

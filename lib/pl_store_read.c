@@ -28,6 +28,13 @@
 static const char path_sql[] =
 	"SELECT id FROM message_paths WHERE path = ? AND user = ? AND id > ? ORDER BY id";
 
+/* The same range for every user key at once (the admin view without
+ * user=): the index is not in id order across users, so SQLite sorts the
+ * topic's entries after the cursor; only the admin asks for it, and only
+ * when a scan of the table met too many rows of other topics. */
+static const char path_any_sql[] =
+	"SELECT id FROM message_paths WHERE path = ?1 AND id > ?3 ORDER BY id";
+
 /* The row cache. A stored message never changes (only last_get, which only
  * the admin view shows and which bypasses the cache), and ids are never
  * reused while this connection holds the file open (but for a backup
@@ -242,6 +249,28 @@ void pl_sq_cache_free(struct pl_store *st)
 		cache_drop(st, i);
 	free(st->cache);
 	st->cache = NULL;
+}
+
+/* The rows gathered so far, and what was counted of them; not the flags
+ * and cursors of the answer. */
+static void result_rows_reset(struct pl_result *res)
+{
+	for (size_t i = 0; i < res->n; i++)
+		pl_row_free(&res->rows[i]);
+	res->n = 0;
+	res->bytes = 0;
+	res->over = 0;
+	res->passed = 0;
+	res->stopped = 0;
+}
+
+/* One of the filter's topics is "/": every row is of its topics. */
+static int covers_all(const struct pl_filter *f)
+{
+	for (size_t t = 0; t < f->ntopics; t++)
+		if (!strcmp(f->topics[t], "/"))
+			return 1;
+	return 0;
 }
 
 void pl_result_reset(struct pl_result *res)
@@ -509,12 +538,14 @@ static int query_scan(struct pl_store *st, const struct pl_filter *f, int64_t cu
 	return rc;
 }
 
-static sqlite3_stmt *path_stmt(struct pl_store *st, size_t i)
+static sqlite3_stmt *path_stmt(struct pl_store *st, size_t i, int any_user)
 {
-	if (!st->paths[i] &&
-	    sqlite3_prepare_v3(st->db, path_sql, -1, SQLITE_PREPARE_PERSISTENT, &st->paths[i], NULL) != SQLITE_OK)
+	sqlite3_stmt **s = any_user ? &st->paths_any[i] : &st->paths[i];
+
+	if (!*s && sqlite3_prepare_v3(st->db, any_user ? path_any_sql : path_sql, -1, SQLITE_PREPARE_PERSISTENT, s,
+				      NULL) != SQLITE_OK)
 		return NULL;
-	return st->paths[i];
+	return *s;
 }
 
 /* The row of an id the index named, from the cache when it holds it. The
@@ -548,7 +579,7 @@ static int query_merge(struct pl_store *st, const struct pl_filter *f, int64_t c
 	int rc = PL_OK;
 
 	if (f->admin) {
-		keys[nkeys++] = f->user_filter;
+		keys[nkeys++] = f->user_filter;     /* NULL: every user's */
 	} else {
 		keys[nkeys++] = "";
 		if (f->identity)
@@ -564,7 +595,7 @@ static int query_merge(struct pl_store *st, const struct pl_filter *f, int64_t c
 		if (o < f->ntopics)
 			continue;
 		for (size_t k = 0; k < nkeys; k++) {
-			sqlite3_stmt *s = path_stmt(st, ns);
+			sqlite3_stmt *s = path_stmt(st, ns, keys[k] == NULL);
 			int r;
 
 			if (!s) {
@@ -572,7 +603,8 @@ static int query_merge(struct pl_store *st, const struct pl_filter *f, int64_t c
 				goto out;
 			}
 			sqlite3_bind_text(s, 1, f->topics[t], -1, SQLITE_STATIC);
-			sqlite3_bind_text(s, 2, keys[k], -1, SQLITE_STATIC);
+			if (keys[k])
+				sqlite3_bind_text(s, 2, keys[k], -1, SQLITE_STATIC);
 			sqlite3_bind_int64(s, 3, cursor);
 			ss[ns] = s;
 			r = sqlite3_step(s);
@@ -687,10 +719,23 @@ int pl_store_query(struct pl_store *st, const struct pl_filter *f, struct pl_res
 		break;
 	}
 	if (cursor < head) {
-		if ((f->admin && !f->user_filter) || head - cursor <= SCAN_WINDOW)
+		int admin_all = f->admin && !f->user_filter;
+
+		if (admin_all || head - cursor <= SCAN_WINDOW)
 			rc = query_scan(st, f, cursor, res, now);
 		else
 			rc = query_merge(st, f, cursor, res, now);
+		/* The admin view reads the table in id order, which is cheap
+		 * while most rows are of its topics. A topic with few messages
+		 * in a large table would stop there after PL_EXAMINE_MAX rows of
+		 * other topics, and answer an empty page with more (the list of
+		 * a topic's 3 messages empty behind 10,000 of another's): then
+		 * it reads the topics' own index entries instead, where only
+		 * rows of its topics are passed over. */
+		if (rc == PL_OK && admin_all && res->stopped && !covers_all(f)) {
+			result_rows_reset(res);
+			rc = query_merge(st, f, cursor, res, now);
+		}
 		if (rc != PL_OK)
 			goto out;
 	}

@@ -55,6 +55,7 @@ struct pl_store {
 	int64_t moved_checked;  /* monotonic ms of the last look */
 	sqlite3_stmt *st[S_NSTMT];
 	sqlite3_stmt *paths[2 * PL_MAX_TOPICS];   /* merge streams, prepared on first use */
+	sqlite3_stmt *paths_any[PL_MAX_TOPICS];   /* the same, every user key (admin) */
 	struct pl_sq_cached **cache;  /* the row cache (pl_store_read.c) */
 	size_t cache_bytes;
 	int64_t head_seen;      /* the newest head a query read */

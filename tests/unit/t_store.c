@@ -1241,6 +1241,63 @@ static void t_passed_unread(void)
 	pl_store_close(st);
 }
 
+/* The admin view of a topic with few messages behind many of another
+ * topic: the rows of other topics are not what the answer passed over, so
+ * the topic's messages come in the first answer (not an empty page with
+ * more); the same with a second topic, with user= and on a topic's own
+ * rare type, which still stops after PL_EXAMINE_MAX of the topic's rows. */
+static void t_admin_sparse(void)
+{
+	struct pl_store *st = open_fresh();
+	struct pl_filter f;
+	struct pl_result res;
+	int64_t a, b, c, r;
+	char want[128];
+	int rc;
+
+	memset(&res, 0, sizeof res);
+	a = pub(st, "/few", NULL, NULL, NULL);
+	pub_many(st, "/many", PL_EXAMINE_MAX + 2000);
+	b = pub(st, "/few/x", "bob", "pc", NULL);
+	c = pub(st, "/other", NULL, NULL, NULL);
+	pub_many(st, "/many", 600);
+
+	filt(&f, "/few", PL_SINCE_ALL, 0, 100);
+	f.admin = 1;
+	snprintf(want, sizeof want, "%lld,%lld", (long long)a, (long long)b);
+	rc = pl_store_query(st, &f, &res);
+	ok(rc == PL_OK && !strcmp(ids(&res), want) && !res.more && res.cursor == res.head,
+	   "admin sparse: a topic's messages behind %d of another's in one answer (%s, more %d)", PL_EXAMINE_MAX + 2000,
+	   ids(&res), res.more);
+	filt(&f, "/few,/other", PL_SINCE_ID, a, 100);
+	f.admin = 1;
+	snprintf(want, sizeof want, "%lld,%lld", (long long)b, (long long)c);
+	rc = pl_store_query(st, &f, &res);
+	ok(rc == PL_OK && !strcmp(ids(&res), want) && !res.more,
+	   "admin sparse: two topics from a cursor (%s)", ids(&res));
+	filt(&f, "/few", PL_SINCE_ALL, 0, 1);
+	f.admin = 1;
+	rc = pl_store_query(st, &f, &res);
+	ok(rc == PL_OK && res.n == 1 && res.rows[0].id == a && res.more && res.cursor == a,
+	   "admin sparse: limit 1 gives the first, more, cursor at it");
+	filt(&f, "/", PL_SINCE_ALL, 0, 100);
+	f.admin = 1;
+	f.user_filter = "bob";
+	snprintf(want, sizeof want, "%lld", (long long)b);
+	rc = pl_store_query(st, &f, &res);
+	ok(rc == PL_OK && !strcmp(ids(&res), want) && !res.more,
+	   "admin sparse: user=bob (%s)", ids(&res));
+	r = pub(st, "/many", NULL, NULL, "rare");
+	filt(&f, "/many", PL_SINCE_ALL, 0, 100);
+	f.admin = 1;
+	f.type = "rare";
+	rc = pl_store_query(st, &f, &res);
+	ok(rc == PL_OK && res.n == 0 && res.more && res.cursor < r,
+	   "admin sparse: a rare type within the topic still stops after the topic's rows passed over");
+	pl_result_free(&res);
+	pl_store_close(st);
+}
+
 /* Rows another program wrote (a repair by hand, a script): an empty or
  * unframed body, an empty topic. Every answer stays valid JSON, and
  * deleting them works. */
@@ -1498,6 +1555,7 @@ int main(void)
 	t_answer_bytes();
 	t_examine_max();
 	t_passed_unread();
+	t_admin_sparse();
 	t_foreign_rows();
 	t_moved();
 	t_shm_replaced();
