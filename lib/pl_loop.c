@@ -963,6 +963,11 @@ static int is_listener(void)
 	return getpeername(0, (struct sockaddr *)&sa, &sl) < 0 && errno == ENOTCONN;
 }
 
+int pl_loop_by_hand(void)
+{
+	return !is_listener() && !getenv("REQUEST_METHOD");
+}
+
 static void cleanup(void)
 {
 	kill_all();

@@ -72,6 +72,12 @@ struct pl_loop_conf {
  * Returns 0, or -1 (logged) when the loop could not start or failed. */
 int pl_loop_run(const struct pl_loop_conf *c, const struct pl_loop_ops *ops, void *ud);
 
+/* 1 when this process was started by hand rather than by a web server:
+ * fd 0 is no FastCGI listener and no CGI request is in the environment
+ * (REQUEST_METHOD unset). pl_loop_run() would otherwise take the empty
+ * environment for a request and print an HTTP answer to the terminal. */
+int pl_loop_by_hand(void);
+
 /* Queue n bytes of the CGI response (starting with "Status: " and headers) and
  * try to send them at once. Returns 0, or -1 when the client is gone or more
  * than PL_LOOP_OUT_MAX bytes are still unsent (slow consumer): the caller then

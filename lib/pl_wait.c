@@ -939,6 +939,13 @@ int pl_wait_main(enum pl_wait_mode mode, const char *name, int argc, char **argv
 
 	(void)argc;
 	(void)argv;
+	/* Run from a shell (a newcomer trying `longpoll --help`): say what the
+	 * program is, as publish, poll and admin do, instead of answering an
+	 * empty request with an HTTP 405 on the terminal and exit status 0. */
+	if (pl_loop_by_hand()) {
+		fprintf(stderr, "This is a FastCGI/CGI program: run it from a web server (see docs/deploy.md).\n");
+		return 2;
+	}
 	a.mode = mode;
 	a.conf_ok = pl_serve_conf(&a.conf, name) == PL_OK;
 	memset(&lc, 0, sizeof lc);

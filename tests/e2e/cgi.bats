@@ -364,3 +364,13 @@ role = god"; do
 	pl_jq_true '.messages == []'
 	(( el >= 300 && el < 2000 )) || pl_fail "timeout=3, asked 2.5 s before: answered after $el ms"
 }
+
+@test "every program run by hand from a shell says what it is, exit 2, and prints no HTTP answer" {
+	for prog in publish poll longpoll stream admin; do
+		run env -i PATH="$PATH" PUSHLITE_CONF="$PL_CONF" "$PL_BIN/$prog" --help </dev/null
+		[ "$status" = 2 ] || pl_fail "$prog: exit status $status, output: $output"
+		[[ "$output" == "This is a FastCGI/CGI program: run it from a web server"* ]] ||
+			pl_fail "$prog printed: $output"
+		[[ "$output" != *Status:* ]] || pl_fail "$prog printed an HTTP answer: $output"
+	done
+}
