@@ -15,9 +15,17 @@
 
 static void usage(FILE *f)
 {
+	/* Each option spelled out: an operator writing a cron line reads this,
+	 * not docs/protocol.md, and "--max-rows 0" reads as "no cap" to many
+	 * (it empties the table). */
 	fputs("usage: pushlite-purge [--db PATH] [--dry-run] [--max-rows N] [--max-age DUR] [--quiet]\n"
 	      "Deletes expired messages (and, with the caps, the oldest beyond them).\n"
-	      "The database is --db, else the one in $PUSHLITE_CONF, else /etc/pushlite.conf.\n", f);
+	      "  --db PATH       the database (else the one of --conf FILE, $PUSHLITE_CONF or /etc/pushlite.conf)\n"
+	      "  --dry-run       count what would be deleted, delete nothing\n"
+	      "  --max-rows N    keep only the newest N messages (0 deletes every message)\n"
+	      "  --max-age DUR   delete messages older than DUR (90, 30m, 12h, 7d)\n"
+	      "  --quiet         print nothing on success (cron then mails only failures)\n"
+	      "Exit status 0 on success; 1 when the work failed, 2 for a bad option: one line on stderr.\n", f);
 }
 
 int main(int argc, char **argv)
@@ -89,7 +97,7 @@ int main(int argc, char **argv)
 	 * programs but would hide a typo in a cron line: every night a new,
 	 * empty file would be purged "successfully". */
 	if (!c.db_path || !*c.db_path) {
-		fprintf(stderr, "pushlite-purge: no database path (give --db PATH or set db in the config)\n");
+		fprintf(stderr, "pushlite-purge: no database path (give --db PATH or set database = in the config)\n");
 		pl_conf_free(&c);
 		return 1;
 	}

@@ -222,3 +222,13 @@ pub_ttl() {
 	wait $pp || pl_fail "purge failed: $(cat "$BATS_TEST_TMPDIR/p")"
 	[ "$(pl_count_topic /p/during)" = 10 ]
 }
+
+@test "--help names every option, what --max-rows 0 does, and the exit statuses" {
+	run purge --help
+	[ "$status" = 0 ] || pl_fail "--help exited $status"
+	for opt in --db --dry-run --max-rows --max-age --quiet --conf; do
+		[ "$(grep -c -- "$opt" <<<"$output")" -ge 1 ] || pl_fail "--help does not name $opt: $output"
+	done
+	[[ $output == *"0 deletes every message"* ]] || pl_fail "--help does not say what --max-rows 0 does: $output"
+	[[ $output == *"Exit status"* ]] || pl_fail "--help does not give the exit statuses: $output"
+}
