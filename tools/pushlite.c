@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -108,6 +109,47 @@ static int open_existing(struct pl_conf *c, struct pl_store **st)
 	return open_db(c, st, 1);
 }
 
+/* After init, whether the programs will be able to write the database:
+ * an existing file (restored or copied into place as root) opens and
+ * needs no schema change, yet every publish of the web server's user
+ * would answer 503 while /push/health says ok. The operator runs init as
+ * that user (docs/deploy.md 3) or as root: as that user, each file must
+ * be writable; as root, each must belong to the directory's owner, the
+ * user the programs write as (a new database is given to it). 0, or -1
+ * with the reason printed. */
+static int check_owner(const char *db)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm" };
+	char dir[4096], path[4200];
+	const char *slash = strrchr(db, '/');
+	struct stat ds, fs;
+	int root = geteuid() == 0;
+
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else
+		snprintf(dir, sizeof dir, "%.*s", slash == db ? 1 : (int)(slash - db), db);
+	if (stat(dir, &ds) != 0)
+		return 0;       /* open_store() has said what is wrong, if anything */
+	for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
+		snprintf(path, sizeof path, "%s%s", db, sfx[i]);
+		if (stat(path, &fs) != 0)
+			continue;
+		if (root && fs.st_uid != ds.st_uid) {
+			fprintf(stderr, "pushlite: init: %s belongs to uid %u, its directory %s to uid %u: the "
+				"programs, which write as the directory's owner, would answer 503 to every publish "
+				"(chown it to that user)\n", path, (unsigned)fs.st_uid, dir, (unsigned)ds.st_uid);
+			return -1;
+		}
+		if (!root && access(path, W_OK) != 0) {
+			fprintf(stderr, "pushlite: init: %s is not writable by this user (uid %u): every publish "
+				"as this user would answer 503 (chown it to this user)\n", path, (unsigned)geteuid());
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int cmd_init(struct pl_conf *c)
 {
 	struct pl_store *st;
@@ -115,6 +157,8 @@ static int cmd_init(struct pl_conf *c)
 	if (open_store(c, &st))
 		return 1;
 	pl_store_close(st);
+	if (check_owner(c->db_path) != 0)
+		return 1;
 	printf("database ready: %s\n", c->db_path);
 	return 0;
 }

@@ -241,6 +241,31 @@ cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
 	[ "$status" = 0 ] && [[ $output == *'"id":3,'* ]] || pl_fail "publish after root's: exit $status: $output"
 }
 
+@test "init on a database the programs could not write (restored as root): exit 1 and why, not 'database ready'" {
+	local dir=$PL_STATE/restored conf=$PL_STATE/restored.conf
+	rm -rf "$dir"
+	mkdir -m 0755 "$dir"
+	pl_write_test_conf "$conf" "$dir/pushlite.db"
+	"$PL_TOOLS/pushlite" --conf "$conf" init >/dev/null
+	if [ "$(id -u)" = 0 ]; then
+		# the directory is the web server's user's, the file stays root's
+		chown nobody "$dir"
+		want="$dir/pushlite.db belongs to uid 0, its directory $dir to uid $(id -u nobody)"
+		mend=(chown nobody "$dir/pushlite.db")
+	else
+		chmod 0444 "$dir/pushlite.db"
+		want="$dir/pushlite.db is not writable by this user (uid $(id -u))"
+		mend=(chmod 0644 "$dir/pushlite.db")
+	fi
+	run "$PL_TOOLS/pushlite" --conf "$conf" init
+	[ "$status" = 1 ] && [ "${#lines[@]}" = 1 ] && [[ $output == *"$want"* ]] ||
+		pl_fail "init on a file the programs cannot write: exit $status: $output"
+	"${mend[@]}"
+	run "$PL_TOOLS/pushlite" --conf "$conf" init
+	[ "$status" = 0 ] && [[ $output == "database ready: $dir/pushlite.db" ]] ||
+		pl_fail "init once mended: exit $status: $output"
+}
+
 @test "a database file the user may not read (chmod 000): the one-line reason names the file and the user" {
 	local dir=$PL_STATE/noperm-db bin=$PL_TOOLS/pushlite conf=$PL_STATE/noperm-db.conf as=() uid
 	rm -rf "$dir"
