@@ -358,12 +358,24 @@ static int on_ini(void *user, const char *section, const char *k, const char *v)
 	int rc;
 
 	ps->why[0] = '\0';
+	/* "database = /var/lib/p.db  # note" would be a path ending in
+	 * "# note": the INI parser takes only ';' after a value as a comment.
+	 * No value of ours holds a blank followed by '#'. */
+	for (const char *h = strchr(v, '#'); h; h = strchr(h + 1, '#')) {
+		if (h > v && (h[-1] == ' ' || h[-1] == '\t')) {
+			snprintf(ps->why, sizeof ps->why,
+				 ": a '#' after the value starts no comment (use ';', or a line of its own)");
+			rc = PL_EINVAL;
+			goto refused;
+		}
+	}
 	if (!strcmp(section, "pushlite") || !strcmp(section, ""))
 		rc = set_key(ps, k, v);
 	else if (!strncmp(section, "token ", 6))
 		rc = set_token_key(ps, section, k, v);
 	else
 		rc = PL_ENOTFOUND;
+refused:
 	if (rc != PL_OK && !ps->failed) {
 		/* inih reports the line of the first refused key as its result.
 		 * PL_ECONF: the key has no place there (given twice, say), what

@@ -214,6 +214,8 @@ static void t_bad(void)
 		{ "synchronous = extra", "synchronous = extra" },
 		{ "synchronus = full", "misspelt key" },
 		{ "Database = /x", "key in the wrong case" },
+		{ "database = /var/lib/p.db  # the live one", "a '#' comment after a path (no comment to the parser)" },
+		{ "max_ttl = 7d\t# a week", "a '#' comment after a duration" },
 	};
 	struct pl_conf c;
 	char text[256], err[512];
