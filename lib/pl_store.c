@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -543,6 +544,13 @@ static int place_fault(const char *db_path, char *out, size_t outlen)
  * allocates: threads serving answers queued on it. Nothing here reads them. */
 static void sqlite_setup(void)
 {
+	/* A file-size limit (ulimit -f, RLIMIT_FSIZE) reached by a write to
+	 * the database or its -wal must be an error like a full disk: the
+	 * request is answered 503 and nothing is stored. By default the
+	 * kernel kills the process with SIGXFSZ instead, before any answer (a
+	 * plain CGI publish then ends in the web server's 500). Ignored, the
+	 * write fails with EFBIG and SQLite reports it. */
+	signal(SIGXFSZ, SIG_IGN);
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	sqlite3_initialize();
 }
