@@ -71,6 +71,7 @@ struct pl_filter {
 	int64_t now_from_ms;    /* PL_SINCE_NOW: > 0 when "now" is that time
 	                         * (ms since the epoch), not the query's */
 	int limit;              /* 1..PL_LIMIT_MAX */
+	size_t max_bytes;       /* of bodies in one answer; 0: PL_ANSWER_BYTES */
 };
 
 /* What one answer (or one read of a wake) carries at most of message bodies:

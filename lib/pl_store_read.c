@@ -495,7 +495,7 @@ static int fetch_row(struct pl_store *st, int64_t id, struct pl_row *r)
 }
 
 /* Keep r if it matches; returns 1 when the answer is full: limit+1 rows,
- * or a row past PL_ANSWER_BYTES after the first (the extra row is dropped
+ * or a row past f->max_bytes (PL_ANSWER_BYTES) after the first (the extra row is dropped
  * and more is set). */
 static int consider(const struct pl_filter *f, struct pl_result *res, struct pl_row *r, int64_t now)
 {
@@ -507,7 +507,7 @@ static int consider(const struct pl_filter *f, struct pl_result *res, struct pl_
 	}
 	*result_push(res) = *r;
 	res->bytes += r->body_len;
-	if (res->n > 1 && res->bytes > PL_ANSWER_BYTES) {
+	if (res->n > 1 && res->bytes > (f->max_bytes ? f->max_bytes : PL_ANSWER_BYTES)) {
 		res->over = 1;
 		return 1;
 	}

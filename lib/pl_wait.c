@@ -474,6 +474,13 @@ static void on_request(void *ud, struct pl_lreq *lr, char **env, const char *bod
 		refuse(a, lr, &req, &resp, &w->sub, rc, msg);
 		goto out;
 	}
+	/* A stream's pages are written whole into its output buffer, and a
+	 * reader that does not read keeps that buffer: at PL_ANSWER_BYTES a
+	 * page, a few streams of a topic with a backlog of large messages held
+	 * hundreds of megabytes. Pages of about the pause mark of
+	 * stream_backlog keep each one near PL_LOOP_OUT_MAX, plus one message. */
+	if (a->mode == PL_WAIT_STREAM)
+		w->sub.f.max_bytes = PL_LOOP_OUT_MAX / 2;
 	if (!a->conf.push_enabled) {
 		refuse(a, lr, &req, &resp, &w->sub, PL_EOFF, "push is switched off for now: poll instead");
 		goto out;
@@ -668,6 +675,13 @@ static void offer(struct app *a, struct waiter *w, const struct pl_result *tail,
 		 * thousands of messages a second, one record and one system
 		 * call per wake instead of one per message. */
 		int shared = event_cache_for(a, w, tail->n);
+		/* A wake may read a burst of up to PL_ANSWER_BYTES; queued
+		 * whole, it stays in memory for as long as the reader does not
+		 * read, once per such stream. A reader that had taken all
+		 * (keeping up) gets the burst as a backlog instead, page by
+		 * page as it takes them; one already behind is ended at the
+		 * output bound, as it would be at the next wake. */
+		int behind = pl_loop_unsent(w->lr) > 0;
 
 		pl_buf_reset(&a->out);
 		for (size_t i = first; i < tail->n; i++) {
@@ -686,6 +700,23 @@ static void offer(struct app *a, struct waiter *w, const struct pl_result *tail,
 				pl_buf_add(&a->out, a->ev.text.p + a->ev.at[i].start, a->ev.at[i].len);
 			}
 			note_got(a, w, r);
+			if (i + 1 == tail->n ||
+			    pl_loop_unsent(w->lr) + a->out.len <= (behind ? PL_LOOP_OUT_MAX : PL_LOOP_OUT_MAX / 2))
+				continue;
+			if (pl_loop_write(w->lr, a->out.p, a->out.len) != 0 || behind) {
+				stream_close(a, w);
+				return;
+			}
+			pl_buf_reset(&a->out);
+			if (pl_loop_unsent(w->lr) > 0) {
+				/* the rest from the store, after r (on_drained) */
+				w->cursor = r->id;
+				w->sub.f.since = PL_SINCE_ID;
+				w->sub.f.since_id = w->cursor;
+				w->backlog = 1;
+				pl_loop_when_drained(w->lr);
+				return;
+			}
 		}
 		if (a->out.len && pl_loop_write(w->lr, a->out.p, a->out.len) != 0) {
 			/* Too far behind (or gone): end what was sent whole, with

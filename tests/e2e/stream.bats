@@ -236,6 +236,54 @@ PY
 	[ "$n" = 1500 ] || pl_fail "one stream carried $n of the 1,500 messages of its backlog"
 }
 
+# stream_rss_kb: the resident memory of the stream programs, summed (kB).
+stream_rss_kb() {
+	local p sum=0 kb
+	for p in $(stream_pids); do
+		kb=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$p/status" 2>/dev/null) || kb=0
+		sum=$(( sum + ${kb:-0} ))
+	done
+	echo "$sum"
+}
+
+@test "streams whose readers read nothing hold little of a backlog of large messages, each" {
+	local T=/s/noread b n before during holder
+	[ "$PL_SERVER" = lighttpd ] || skip "one stream process holds every stream only behind lighttpd"
+	line=$(head -c 100000 /dev/zero | tr '\0' 'n')
+	# 36 messages of 100 KB (3.6 MB), read by 8 streams at once with
+	# limit=1000: one page of the backlog each, were it queued whole
+	for b in 1 2 3 4; do
+		for n in $(seq 1 9); do printf '{"data":"%s %d"}\n' "$line" "$n"; done >"$BATS_TEST_TMPDIR/batch"
+		pl_publish "topic=$T" -H 'Content-Type: application/x-ndjson' --data-binary @"$BATS_TEST_TMPDIR/batch"
+		pl_expect_status 201
+	done
+	curl -sS -N --max-time 1 -o /dev/null "$PL_URL/push/stream?topic=/s/none" 2>/dev/null || true
+	before=$(stream_rss_kb)
+	python3 - "$PL_PORT" "/push/stream?topic=$T&since=all&limit=1000&format=ndjson" 4 3>&- <<'PY' &
+import socket, sys, time
+ss = []
+for i in range(8):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % sys.argv[2]).encode())
+    ss.append(s)
+time.sleep(float(sys.argv[3]))
+PY
+	holder=$!
+	sleep 2.5
+	during=$(stream_rss_kb)
+	wait "$holder"
+	echo "# 8 streams that read nothing of 3.6 MB each: the stream program grew by $(( during - before )) kB" >&3
+	# queued whole: 8 x 3.6 MB; bounded: about 8 x 256 KB
+	(( during - before < 12000 )) || pl_fail "the stream program grew by $(( during - before )) kB"
+	# and a reader that reads gets every message of the backlog
+	curl -sS -g -N --max-time 4 -o "$BATS_TEST_TMPDIR/out" \
+		"$PL_URL/push/stream?topic=$T&format=ndjson&since=all&limit=1000" || true
+	n=$(grep -c '"topic"' "$BATS_TEST_TMPDIR/out" || true)
+	[ "$n" = 36 ] || pl_fail "a reader got $n of the 36 messages"
+}
+
 # stream_pids: the pids of the running stream programs.
 stream_pids() {
 	local p
