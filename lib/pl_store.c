@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -128,6 +129,8 @@ int pl_store_checkpoint(struct pl_store *st, enum pl_ckpt mode)
 	 * write lock: a reader that keeps an old snapshot (an operator's
 	 * sqlite3 shell, a backup) must not stall every writer for the whole
 	 * busy timeout. */
+	if (pl_sq_shm_writable(st, "checkpoint") != PL_OK)
+		return PL_EIO;
 	st->short_wait = mode == PL_CKPT_RESTART;
 	r = sqlite3_wal_checkpoint_v2(st->db, NULL,
 				      mode == PL_CKPT_RESTART ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE,
@@ -346,8 +349,46 @@ int pl_sq_read_begin(struct pl_store *st)
 	return exec_stmt(st, S_BEGIN) == PL_OK ? PL_OK : pl_sq_rc(st, "begin");
 }
 
+/* Logged once, as pl_sq_rc() logs an SQLite error: a code SQLite never
+ * gives. */
+#define SHM_RO_LOGGED (SQLITE_READONLY | (0x70 << 8))
+
+int pl_sq_shm_writable(struct pl_store *st, const char *op)
+{
+	char p[PATH_MAX];
+	const char *why = NULL;
+	struct statx sx;
+	struct statvfs vf;
+
+	/* SQLite writes the wal-index (-shm) through a shared memory mapping,
+	 * not write(2): once the file is immutable (chattr +i) or its file
+	 * system read-only (remounted so after an I/O error), the first store
+	 * to a page the kernel has written back since raises SIGBUS, which
+	 * kills the process in the middle of a commit (a publish then ends
+	 * in the web server's 500, not a 503). Refused here, before SQLite
+	 * touches the mapping, it is a storage error like the others. A
+	 * missing -shm is left to SQLite, which makes a new one. */
+	if (side_path(st->path, 2, p, sizeof p) != 0)
+		return PL_OK;
+	if (statx(AT_FDCWD, p, AT_STATX_DONT_SYNC, 0, &sx) == 0 &&
+	    (sx.stx_attributes_mask & STATX_ATTR_IMMUTABLE) && (sx.stx_attributes & STATX_ATTR_IMMUTABLE))
+		why = "the database's -shm is immutable (chattr +i)";
+	else if (statvfs(p, &vf) == 0 && (vf.f_flag & ST_RDONLY))
+		why = "the database's file system is mounted read-only";
+	if (!why)
+		return PL_OK;
+	snprintf(st->err, sizeof st->err, "%s", why);
+	if (last_logged != SHM_RO_LOGGED) {
+		pl_log_err("%s: %s: %s", st->path, op, why);
+		last_logged = SHM_RO_LOGGED;
+	}
+	return PL_EIO;
+}
+
 int pl_sq_write_begin(struct pl_store *st)
 {
+	if (pl_sq_shm_writable(st, "begin immediate") != PL_OK)
+		return PL_EIO;
 	return exec_stmt(st, S_BEGIN_IMM) == PL_OK ? PL_OK : pl_sq_rc(st, "begin immediate");
 }
 

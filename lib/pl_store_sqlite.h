@@ -69,6 +69,10 @@ struct pl_store {
 /* A failed SQLite call on st as PL_EBUSY or PL_EIO; logs op and SQLite's
  * reason once per kind of fault and keeps the reason for pl_store_errmsg(). */
 int pl_sq_rc(struct pl_store *st, const char *op);
+/* PL_OK, or PL_EIO (logged once, reason in st->err) when the -shm cannot
+ * take the writes SQLite makes through its memory mapping (immutable file,
+ * read-only file system): called before a write transaction or checkpoint. */
+int pl_sq_shm_writable(struct pl_store *st, const char *op);
 
 /* A write committed: the next fault of any kind is logged again. */
 void pl_sq_ok(void);

@@ -624,7 +624,7 @@ int pl_store_purge(struct pl_store *st, const struct pl_purge *p, struct pl_purg
 	}
 	/* PASSIVE: never waits for readers, so it never holds up publishers.
 	 * BUSY means another checkpoint (a second purge) is doing the work. */
-	{
+	if ((rc = pl_sq_shm_writable(st, "checkpoint")) == PL_OK) {
 		int r = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 		if (r != SQLITE_OK && r != SQLITE_BUSY && r != SQLITE_LOCKED)
 			rc = pl_sq_rc(st, "checkpoint");

@@ -115,6 +115,29 @@ acked_kept() {
 	rl_note "read-only: $N publishes -> $N201 x 201, $N503 x 503; $LOGGED log lines for $(( 3 * N )) requests; $kept acknowledged kept"
 }
 
+@test "read-only database once its -shm was written back (sync): 503 + Retry-After, no program killed (SIGBUS) in the middle of a commit" {
+	command -v chattr >/dev/null || skip "chattr is not installed"
+	rl_move_db "$PL_STATE/db"
+	T=/fault/ro-synced
+	pl_pub "$T" before
+	# SQLite writes the -shm through a shared mapping: a page written
+	# back is write-protected again, and its next store faults; on an
+	# immutable file that fault is SIGBUS.
+	sync -f "$PL_DB-shm"
+	RL_IMMUTABLE="$PL_STATE/db $(ls -d "$PL_DB"*)"
+	# shellcheck disable=SC2086
+	chattr +i $RL_IMMUTABLE || skip "chattr +i is not permitted here"
+	during_fault "$T" ro
+	(( N503 > 0 )) || pl_fail "no 503 while the database was read-only ($N201 answered 201)"
+	no_crash
+	# shellcheck disable=SC2086
+	chattr -i $RL_IMMUTABLE
+	RL_IMMUTABLE=""
+	wait_for 15 publish_ok "$T" after || { pl_show; pl_fail "publishing did not come back"; }
+	acked_kept "$T" >/dev/null
+	rl_integrity
+}
+
 @test "disk full (a small tmpfs for the database, filled): 503 + Retry-After, logged once, works again after" {
 	RL_MNT=$(mktemp -d "${TMPDIR:-/tmp}/pushlite-full.XXXXXX")
 	mount -t tmpfs -o size=3m tmpfs "$RL_MNT" 2>/dev/null || { rmdir "$RL_MNT"; RL_MNT=""; skip "cannot mount a tmpfs here"; }
