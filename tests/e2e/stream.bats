@@ -275,8 +275,12 @@ PY
 	during=$(stream_rss_kb)
 	wait "$holder"
 	echo "# 8 streams that read nothing of 3.6 MB each: the stream program grew by $(( during - before )) kB" >&3
-	# queued whole: 8 x 3.6 MB; bounded: about 8 x 256 KB
-	(( during - before < 12000 )) || pl_fail "the stream program grew by $(( during - before )) kB"
+	# queued whole: 8 x 3.6 MB; bounded: about 8 x 256 KB. A sanitizer
+	# build keeps what is freed resident for a while (its quarantine):
+	# there only the reader below is checked.
+	if [ -z "${ASAN_OPTIONS-}" ]; then
+		(( during - before < 12000 )) || pl_fail "the stream program grew by $(( during - before )) kB"
+	fi
 	# and a reader that reads gets every message of the backlog
 	curl -sS -g -N --max-time 4 -o "$BATS_TEST_TMPDIR/out" \
 		"$PL_URL/push/stream?topic=$T&format=ndjson&since=all&limit=1000" || true
