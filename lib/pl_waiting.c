@@ -49,6 +49,7 @@ static struct {
 	int fd;                 /* our file, -1 when not open */
 	pid_t pid;              /* owner: a forked child must not write the parent's file */
 	char path[PATH_MAX];
+	char db[PATH_MAX];      /* the database it counts for */
 	int written, pending;   /* last value written, last value recorded */
 	long long queries, queries_written;   /* store queries: counted, last written */
 	long long last_ms;      /* time of the last write */
@@ -106,6 +107,7 @@ int pl_waiting_open(const char *db_path)
 		return 0;
 	if (dir_of(dir, sizeof dir, db_path))
 		goto out;
+	snprintf(wt.db, sizeof wt.db, "%s", db_path);
 	n = snprintf(wt.path, sizeof wt.path, "%s/%ld", dir, (long)getpid());
 	if (n < 0 || (size_t)n >= sizeof wt.path)
 		goto out;
@@ -347,6 +349,28 @@ static int same_file(int dfd, const char *name, int fd)
 	       a.st_ino == b.st_ino && a.st_dev == b.st_dev;
 }
 
+/* This process's file again, in a directory made anew, holding the
+ * count it had: its old file went with the removed directory. */
+static void reregister(void)
+{
+	int count = wt.pending;
+	char db[PATH_MAX];
+
+	if (wt.fd < 0 || wt.pid != getpid())
+		return;
+	snprintf(db, sizeof db, "%s", wt.db);
+	unlink(wt.path);        /* gone with the directory, or a stray left */
+	if (wt.live)
+		munmap((char *)wt.live - LIVE_OFF, MAP_BYTES);
+	wt.live = NULL;
+	close(wt.fd);
+	wt.fd = -1;
+	if (pl_waiting_open(db) == 0)
+		pl_waiting_set(count);
+	if (wt.fd >= 0)
+		write_count(count);
+}
+
 /* List the directory again: new processes mapped, dead and gone ones
  * dropped (a dead writer's lock is free: its file is removed). */
 static int peers_list(const char *dir)
@@ -355,6 +379,7 @@ static int peers_list(const char *dir)
 	long self = wt.fd >= 0 && wt.pid == getpid() ? (long)wt.pid : -1;
 	DIR *d = opendir(dir);
 	struct dirent *e;
+	int found_self = 0;
 
 	if (!d)
 		return -1;
@@ -364,7 +389,10 @@ static int peers_list(const char *dir)
 		long pid;
 		size_t i;
 
-		if ((pid = name_pid(s)) < 0 || pid == self)
+		pid = name_pid(s);
+		if (pid >= 0 && pid == self)
+			found_self = 1;
+		if (pid < 0 || pid == self)
 			continue;
 		for (i = 0; i < pe.n && pe.v[i].pid != pid; i++)
 			;
@@ -385,6 +413,10 @@ static int peers_list(const char *dir)
 	for (size_t i = pe.n; i-- > 0; )
 		if (pe.v[i].gen != gen)
 			peer_drop(i);   /* the last one moves here: already looked at */
+	/* The directory was removed and made again by another process: our
+	 * file went with the old one. */
+	if (self >= 0 && !found_self)
+		reregister();
 	return 0;
 }
 
@@ -420,7 +452,15 @@ long pl_waiting_others(const char *db_path)
 	}
 	if (stat(dir, &sb) < 0) {
 		peers_clear();
-		return errno == ENOENT ? 0 : -1;
+		if (errno != ENOENT)
+			return -1;
+		/* Removed (an operator's "rm -rf pushlite.db*" as the database
+		 * was recreated): every process would count only itself from
+		 * now on, stats would show no one waiting and max_waiting would
+		 * hold per process. The first to notice makes it again, each
+		 * its own file in it, with the count it holds. */
+		reregister();
+		return 0;
 	}
 	/* A process that came or went changed the directory; the interval
 	 * also finds writers that died without removing their file. */

@@ -853,6 +853,88 @@ static void test_waiting_tmp(void)
 	unlink(live);
 }
 
+/* A waiting process for test_waiting_removed: registers with count n, then
+ * on each byte from cmd: 'o' asks pl_waiting_others() and writes back
+ * one byte; 'q' exits. */
+static pid_t waiter_proc(int n, int *cmd, int *reply)
+{
+	int c[2], r[2];
+	pid_t pid;
+
+	if (pipe(c) < 0 || pipe(r) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		char b;
+
+		close(c[1]);
+		close(r[0]);
+		if (pl_waiting_open(db_path) != 0)
+			_exit(1);
+		pl_waiting_set(n);
+		(void)!write(r[1], "r", 1);
+		while (read(c[0], &b, 1) == 1 && b == 'o') {
+			(void)pl_waiting_others(db_path);
+			(void)!write(r[1], "o", 1);
+		}
+		_exit(0);
+	}
+	close(c[0]);
+	close(r[1]);
+	*cmd = c[1];
+	*reply = r[0];
+	return pid;
+}
+
+static void waiter_ask(int cmd, int reply, char what)
+{
+	char b;
+
+	if (cmd >= 0)
+		(void)!write(cmd, &what, 1);
+	(void)!read(reply, &b, 1);
+}
+
+/* The count directory removed under running processes (an operator's
+ * "rm -rf pushlite.db*"): the first process to look makes it again with its
+ * own file, a process that then finds its file missing adds it again, and
+ * the host-wide count is whole once more (it was 0: max_waiting held per
+ * process only). */
+static void test_waiting_removed(void)
+{
+	char dir[200], cmdline[260];
+	int ca, ra, cb, rb;
+	pid_t a, b;
+	long t0, t1, t2, t3;
+
+	snprintf(dir, sizeof dir, "%s.waiting", db_path);
+	a = waiter_proc(3, &ca, &ra);
+	b = waiter_proc(5, &cb, &rb);
+	waiter_ask(-1, ra, 0);
+	waiter_ask(-1, rb, 0);
+	t0 = pl_waiting_total(db_path);
+	snprintf(cmdline, sizeof cmdline, "rm -rf '%s'", dir);
+	if (system(cmdline) != 0)
+		diag("rm failed");
+	t1 = pl_waiting_total(db_path);
+	waiter_ask(ca, ra, 'o');
+	t2 = pl_waiting_total(db_path);
+	waiter_ask(cb, rb, 'o');
+	t3 = pl_waiting_total(db_path);
+	ok(t0 == 8 && t1 == 0 && t2 == 3 && t3 == 8,
+	   "waiting: the count directory removed is made again, each process's count back in it "
+	   "(%ld, removed %ld, then %ld, %ld)", t0, t1, t2, t3);
+	(void)!write(ca, "q", 1);
+	(void)!write(cb, "q", 1);
+	close(ca);
+	close(cb);
+	close(ra);
+	close(rb);
+	waitpid(a, NULL, 0);
+	waitpid(b, NULL, 0);
+	ok(pl_waiting_total(db_path) == 0, "waiting: both gone, none counted");
+}
+
 int main(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -876,6 +958,7 @@ int main(void)
 	test_wake();
 	test_cgi();
 	test_waiting_tmp();
+	test_waiting_removed();
 	{
 		int n = rl.rlim_cur > 12000 ? 5000 : (int)rl.rlim_cur / 2 - 100;
 
