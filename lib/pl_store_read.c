@@ -275,14 +275,8 @@ static int covers_all(const struct pl_filter *f)
 
 void pl_result_reset(struct pl_result *res)
 {
-	for (size_t i = 0; i < res->n; i++)
-		pl_row_free(&res->rows[i]);
-	res->n = 0;
+	result_rows_reset(res);
 	res->ngot = 0;
-	res->bytes = 0;
-	res->over = 0;
-	res->passed = 0;
-	res->stopped = 0;
 	res->cursor = res->head = res->oldest = 0;
 	res->more = res->reset = res->gap = 0;
 }
