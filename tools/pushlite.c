@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,16 +116,23 @@ static int open_existing(struct pl_conf *c, struct pl_store **st)
  * would answer 503 while /push/health says ok. The operator runs init as
  * that user (docs/deploy.md 3) or as root: as that user, each file must
  * be writable; as root, each must belong to the directory's owner, the
- * user the programs write as (a new database is given to it). 0, or -1
- * with the reason printed. */
+ * user the programs write as (a new database is given to it). A directory
+ * of root's names no such user (the programs may write through its group,
+ * as in a root:www-data 2775 directory, or it is /tmp): then nothing is
+ * refused. The files are looked at where SQLite opens them, behind a
+ * symbolic link: its -wal and -shm are beside the file it points to, and
+ * the link's own directory says nothing. 0, or -1 with the reason printed. */
 static int check_owner(const char *db)
 {
 	static const char *const sfx[] = { "", "-wal", "-shm" };
-	char dir[4096], path[4200];
-	const char *slash = strrchr(db, '/');
+	char dir[4096], path[4200], real[PATH_MAX];
+	const char *slash;
 	struct stat ds, fs;
 	int root = geteuid() == 0;
 
+	if (realpath(db, real))
+		db = real;
+	slash = strrchr(db, '/');
 	if (!slash)
 		snprintf(dir, sizeof dir, ".");
 	else
@@ -135,7 +143,7 @@ static int check_owner(const char *db)
 		snprintf(path, sizeof path, "%s%s", db, sfx[i]);
 		if (stat(path, &fs) != 0)
 			continue;
-		if (root && fs.st_uid != ds.st_uid) {
+		if (root && ds.st_uid != 0 && fs.st_uid != ds.st_uid) {
 			fprintf(stderr, "pushlite: init: %s belongs to uid %u, its directory %s to uid %u: the "
 				"programs, which write as the directory's owner, would answer 503 to every publish "
 				"(chown it to that user)\n", path, (unsigned)fs.st_uid, dir, (unsigned)ds.st_uid);

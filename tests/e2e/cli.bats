@@ -266,6 +266,29 @@ cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
 		pl_fail "init once mended: exit $status: $output"
 }
 
+@test "init as root accepts a database the programs can write: a group's directory of root's, a symbolic link" {
+	local top=$PL_STATE/owner-ok conf=$PL_STATE/owner-ok.conf
+	[ "$(id -u)" = 0 ] || skip "the owners are root's to set"
+	rm -rf "$top"
+	mkdir -p "$top"
+	# a directory root:GROUP 2775 whose file is the programs' user's
+	install -d -o root -g nogroup -m 2775 "$top/group"
+	pl_write_test_conf "$conf" "$top/group/pushlite.db"
+	"$PL_TOOLS/pushlite" --conf "$conf" init >/dev/null
+	chown nobody:nogroup "$top/group/pushlite.db"
+	run "$PL_TOOLS/pushlite" --conf "$conf" init
+	[ "$status" = 0 ] || pl_fail "init on a file of the group's user in root's group directory: exit $status: $output"
+	# a link in a directory of root's to the file in the programs' user's
+	install -d -o nobody "$top/data"
+	mkdir "$top/etc"
+	pl_write_test_conf "$conf" "$top/data/pushlite.db"
+	"$PL_TOOLS/pushlite" --conf "$conf" init >/dev/null
+	ln -s "$top/data/pushlite.db" "$top/etc/pushlite.db"
+	pl_write_test_conf "$conf" "$top/etc/pushlite.db"
+	run "$PL_TOOLS/pushlite" --conf "$conf" init
+	[ "$status" = 0 ] || pl_fail "init through a link to a file its directory's owner has: exit $status: $output"
+}
+
 @test "a database file the user may not read (chmod 000): the one-line reason names the file and the user" {
 	local dir=$PL_STATE/noperm-db bin=$PL_TOOLS/pushlite conf=$PL_STATE/noperm-db.conf as=() uid
 	rm -rf "$dir"
