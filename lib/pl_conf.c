@@ -360,8 +360,11 @@ static int on_ini(void *user, const char *section, const char *k, const char *v)
 	ps->why[0] = '\0';
 	/* "database = /var/lib/p.db  # note" would be a path ending in
 	 * "# note": the INI parser takes only ';' after a value as a comment.
-	 * No value of ours holds a blank followed by '#'. */
-	for (const char *h = strchr(v, '#'); h; h = strchr(h + 1, '#')) {
+	 * No other value of ours holds a blank followed by '#'. The secret is
+	 * any string, its bytes as written (a passphrase may hold " #"): an
+	 * install whose secret did would no longer start, and a new one would
+	 * invalidate every subscriber token minted with it. */
+	for (const char *h = strcmp(k, "secret") ? strchr(v, '#') : NULL; h; h = strchr(h + 1, '#')) {
 		if (h > v && (h[-1] == ' ' || h[-1] == '\t')) {
 			snprintf(ps->why, sizeof ps->why,
 				 ": a '#' after the value starts no comment (use ';', or a line of its own)");

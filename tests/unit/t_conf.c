@@ -297,6 +297,12 @@ static void t_short(void)
 	ok(rc == PL_OK && c.ntokens == 1 && !strcmp(c.secret, "secret"),
 	   "a 6-byte secret and a 3-character token load (%s)", rc == PL_OK ? "ok" : err);
 	pl_conf_free(&c);
+	/* The secret is the bytes as written: a passphrase may hold " #"
+	 * (a comment after a value is refused for the other keys). */
+	rc = load(&c, "[pushlite]\nsecret = my long passphrase #42 for tokens\n", err, sizeof err);
+	ok(rc == PL_OK && c.secret && !strcmp(c.secret, "my long passphrase #42 for tokens"),
+	   "a secret holding a blank and '#' loads whole (%s)", rc == PL_OK ? "ok" : err);
+	pl_conf_free(&c);
 	{
 		/* The INI parser's line limit: a longer line is refused by its
 		 * own number, not taken for two lines. */
