@@ -101,6 +101,7 @@ struct pl_result {
 	size_t bytes;           /* of the rows' bodies */
 	int over;               /* the last row pushed bytes past PL_ANSWER_BYTES */
 	size_t passed;          /* rows looked at and not matched */
+	size_t foreign;         /* of those, rows of topics not asked for */
 	int64_t stopped;        /* id of the row the look stopped at, passed
 	                         * PL_EXAMINE_MAX rows (0: it did not) */
 	int64_t *got;           /* ids delivered to their own user for the first time */

@@ -261,6 +261,7 @@ static void result_rows_reset(struct pl_result *res)
 	res->bytes = 0;
 	res->over = 0;
 	res->passed = 0;
+	res->foreign = 0;
 	res->stopped = 0;
 }
 
@@ -348,6 +349,16 @@ int pl_filter_match(const struct pl_filter *f, const struct pl_row *r, int64_t n
 		return 0;
 	if (f->target && !str_eq(r->target, f->target))
 		return 0;
+	return 1;
+}
+
+/* A row passed over for its topic, not for its other fields: what the
+ * admin view's fallback (pl_store_query) is for. */
+static int topic_foreign(const struct pl_filter *f, const char *topic)
+{
+	for (size_t i = 0; i < f->ntopics; i++)
+		if (pl_topic_under(topic, f->topics[i]))
+			return 0;
 	return 1;
 }
 
@@ -457,8 +468,10 @@ void pl_sq_pass_fn(sqlite3_context *cx, int argc, sqlite3_value **v)
 	}
 	/* consider() counts the row that stops the look itself */
 	sqlite3_result_int(cx, p->res->passed + 1 >= PL_EXAMINE_MAX);
-	if (p->res->passed + 1 < PL_EXAMINE_MAX)
+	if (p->res->passed + 1 < PL_EXAMINE_MAX) {
 		p->res->passed++;
+		p->res->foreign += topic_foreign(p->f, r.topic);
+	}
 }
 
 /* Row id with the body only when pl_pass() lets it through (p NULL: the
@@ -494,6 +507,7 @@ static int fetch_row(struct pl_store *st, int64_t id, struct pl_row *r)
 static int consider(const struct pl_filter *f, struct pl_result *res, struct pl_row *r, int64_t now)
 {
 	if (!pl_filter_match(f, r, now)) {
+		res->foreign += topic_foreign(f, r->topic);
 		if (++res->passed >= PL_EXAMINE_MAX)
 			res->stopped = r->id;
 		pl_row_free(r);
@@ -725,8 +739,13 @@ int pl_store_query(struct pl_store *st, const struct pl_filter *f, struct pl_res
 		 * other topics, and answer an empty page with more (the list of
 		 * a topic's 3 messages empty behind 10,000 of another's): then
 		 * it reads the topics' own index entries instead, where only
-		 * rows of its topics are passed over. */
-		if (rc == PL_OK && admin_all && res->stopped && !covers_all(f)) {
+		 * rows of its topics are passed over. Only when most rows passed
+		 * over were of other topics: that read sorts all of the topics'
+		 * entries after the cursor, and for a filter that passes over
+		 * the topic's own rows (type=) it would stop again, having paid
+		 * for the sort at every page of a large topic. */
+		if (rc == PL_OK && admin_all && res->stopped && !covers_all(f) &&
+		    res->foreign > res->passed / 2) {
 			result_rows_reset(res);
 			rc = query_merge(st, f, cursor, res, now);
 		}
