@@ -677,11 +677,11 @@ static void offer(struct app *a, struct waiter *w, const struct pl_result *tail,
 		int shared = event_cache_for(a, w, tail->n);
 		/* A wake may read a burst of up to PL_ANSWER_BYTES; queued
 		 * whole, it stays in memory for as long as the reader does not
-		 * read, once per such stream. A reader that had taken all
-		 * (keeping up) gets the burst as a backlog instead, page by
-		 * page as it takes them; one already behind is ended at the
-		 * output bound, as it would be at the next wake. */
-		int behind = pl_loop_unsent(w->lr) > 0;
+		 * read, once per such stream. Past half the output bound the
+		 * rest of it comes as a backlog instead, page by page as the
+		 * reader takes them (a reader a little behind at the wake, as
+		 * one keeping up under steady publishing often is, included);
+		 * one that cannot take the first part is ended at the bound. */
 
 		pl_buf_reset(&a->out);
 		for (size_t i = first; i < tail->n; i++) {
@@ -701,9 +701,9 @@ static void offer(struct app *a, struct waiter *w, const struct pl_result *tail,
 			}
 			note_got(a, w, r);
 			if (i + 1 == tail->n ||
-			    pl_loop_unsent(w->lr) + a->out.len <= (behind ? PL_LOOP_OUT_MAX : PL_LOOP_OUT_MAX / 2))
+			    pl_loop_unsent(w->lr) + a->out.len <= PL_LOOP_OUT_MAX / 2)
 				continue;
-			if (pl_loop_write(w->lr, a->out.p, a->out.len) != 0 || behind) {
+			if (pl_loop_write(w->lr, a->out.p, a->out.len) != 0) {
 				stream_close(a, w);
 				return;
 			}
