@@ -304,6 +304,16 @@ static int server_error(const struct pl_conf *c, const struct pl_req *r, struct 
 			break;
 		}
 	if (!code) {
+		/* Another status of HTTP's registry passes as the web server
+		 * gave it; a number that names none is answered as its class. */
+		static const int known[] = { 402, 406, 407, 409, 410, 412, 416, 421, 422, 425, 426, 428,
+					     451, 506, 507, 508, 510, 511 };
+		size_t k;
+
+		for (k = 0; k < sizeof known / sizeof known[0] && known[k] != status; k++)
+			;
+		if (k == sizeof known / sizeof known[0])
+			status = status < 500 ? 400 : 500;
 		code = status < 500 ? "bad_request" : "internal";
 		msg = "the web server refused the request";
 	}

@@ -364,3 +364,15 @@ headed_as_ours() {
 		esac
 	done
 }
+
+@test "the error handler passes a status of HTTP's registry on as it is, and answers a number that names none as its class" {
+	local n want
+	for n in 416:416 409:409 576:500 499:400 418:400; do
+		want=${n#*:}
+		n=${n%%:*}
+		CGI_ENV=(SCRIPT_NAME=/push/error REDIRECT_STATUS="$n")
+		pl_cgi_req admin GET /push/error
+		CGI_ENV=()
+		pl_expect_error "$want"
+	done
+}

@@ -75,6 +75,13 @@ static void check(const struct pl_resp *resp, const char *who)
 	case 200: case 201: case 204: case 304: case 400: case 401: case 403: case 404:
 	case 405: case 411: case 413: case 415: case 429: case 500: case 501: case 503:
 		break;
+	/* the web server's own errors, passed on by admin's error handler
+	 * (SCRIPT_NAME .../error with REDIRECT_STATUS): HTTP's registry only */
+	case 402: case 406: case 407: case 408: case 409: case 410: case 412: case 414:
+	case 416: case 417: case 421: case 422: case 425: case 426: case 428: case 431:
+	case 451: case 502: case 504: case 505: case 506: case 507: case 508: case 510:
+	case 511:
+		break;
 	default:
 		fprintf(stderr, "%s: status %d\n", who, resp->status);
 		abort();
