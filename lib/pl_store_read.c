@@ -362,6 +362,17 @@ static int topic_foreign(const struct pl_filter *f, const char *topic)
 	return 1;
 }
 
+/* Count a row that did not match; 1 when it was the PL_EXAMINE_MAX-th, at
+ * which the look stops (res->stopped). The one count of passed rows, in
+ * the statement (pl_pass()) or after it (consider()). */
+static int pass_over(const struct pl_filter *f, struct pl_result *res, int64_t id, const char *topic)
+{
+	res->foreign += topic_foreign(f, topic);
+	if (++res->passed >= PL_EXAMINE_MAX)
+		res->stopped = id;
+	return res->stopped != 0;
+}
+
 /* ---- reading ---- */
 
 /* A count with two bound integers. */
@@ -436,8 +447,8 @@ struct pass_ctx {
  * before its body is read: a filter that matches nothing (type=, client=,
  * another user's messages near the head) would otherwise read every body
  * it passes, up to PL_EXAMINE_MAX of max_body each, for an empty answer.
- * The row that reaches PL_EXAMINE_MAX is let through, so that the step
- * returns and consider() stops the look there. */
+ * The row that reaches PL_EXAMINE_MAX is let through, counted, so that the
+ * step returns and consider() stops the look there. */
 void pl_sq_pass_fn(sqlite3_context *cx, int argc, sqlite3_value **v)
 {
 	struct pass_ctx *p = sqlite3_value_pointer(v[0], PASS_TYPE);
@@ -466,12 +477,7 @@ void pl_sq_pass_fn(sqlite3_context *cx, int argc, sqlite3_value **v)
 		sqlite3_result_int(cx, 1);
 		return;
 	}
-	/* consider() counts the row that stops the look itself */
-	sqlite3_result_int(cx, p->res->passed + 1 >= PL_EXAMINE_MAX);
-	if (p->res->passed + 1 < PL_EXAMINE_MAX) {
-		p->res->passed++;
-		p->res->foreign += topic_foreign(p->f, r.topic);
-	}
+	sqlite3_result_int(cx, pass_over(p->f, p->res, r.id, r.topic));
 }
 
 /* Row id with the body only when pl_pass() lets it through (p NULL: the
@@ -507,9 +513,9 @@ static int fetch_row(struct pl_store *st, int64_t id, struct pl_row *r)
 static int consider(const struct pl_filter *f, struct pl_result *res, struct pl_row *r, int64_t now)
 {
 	if (!pl_filter_match(f, r, now)) {
-		res->foreign += topic_foreign(f, r->topic);
-		if (++res->passed >= PL_EXAMINE_MAX)
-			res->stopped = r->id;
+		/* the row pl_pass() stopped at is counted already */
+		if (res->stopped != r->id)
+			pass_over(f, res, r->id, r->topic);
 		pl_row_free(r);
 		return res->stopped != 0;
 	}
