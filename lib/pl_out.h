@@ -61,7 +61,9 @@ void pl_out_preamble(struct pl_buf *b, struct pl_outopt *o);
 
 /* Streams: the headers to set, the preamble, one message, a heartbeat. */
 void pl_out_stream_headers(struct pl_resp *resp, const struct pl_outopt *o);
-void pl_out_stream_start(struct pl_buf *b, const struct pl_outopt *o, int retry_ms);
+/* cursor: for SSE, the id the stream starts from when it has no message
+ * to send at once (-1: none). */
+void pl_out_stream_start(struct pl_buf *b, const struct pl_outopt *o, int retry_ms, int64_t cursor);
 void pl_out_stream_msg(struct pl_buf *b, const struct pl_outopt *o, const struct pl_row *r);
 void pl_out_stream_heartbeat(struct pl_buf *b, const struct pl_outopt *o);
 /* Bytes that mean nothing to the client, written between heartbeats so that

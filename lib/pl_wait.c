@@ -424,7 +424,7 @@ static int stream_begin(struct app *a, struct waiter *w, struct pl_resp *resp, s
 	pl_resp_header(resp, "Cache-Control", "no-store");
 	pl_buf_reset(&a->out);
 	pl_resp_serialize_head(resp, &a->out);
-	pl_out_stream_start(&a->out, &w->sub.out, SSE_RETRY_MS);
+	pl_out_stream_start(&a->out, &w->sub.out, SSE_RETRY_MS, res->n ? -1 : res->cursor);
 	if (pl_loop_write(w->lr, a->out.p, a->out.len) != 0)
 		return -1;
 	return stream_backlog(a, w, res);

@@ -130,6 +130,35 @@ PY
 	! grep -q "^id: *$a\$" <(tr -d '\r' <"$ST_OUT") || pl_fail "event $a sent again"
 }
 
+@test "SSE: a stream with nothing to send at once names its cursor in the retry block, so a reconnect misses nothing" {
+	T=$(pl_topic)
+	pl_pub "$T/old" old; old=$PUB_ID
+	st_bg "topic=$T"
+	wait_for 5 st_has '^retry:' || { cat "$ST_OUT" >&2; pl_fail "no retry block"; }
+	# The first block: the comment, retry and the id, no data (EventSource
+	# takes the id as its last event id and dispatches no event).
+	first=$(tr -d '\r' <"$ST_OUT" | awk '/^$/ { exit } { print }')
+	cur=$(sed -n 's/^id: //p' <<<"$first")
+	[[ $cur =~ ^[0-9]+$ ]] && (( cur >= old )) || pl_fail "first block '$first': no id at or past $old"
+	! grep -q '^data:' <<<"$first" || pl_fail "first block carries data: '$first'"
+	kill "$ST_PID" 2>/dev/null || true
+	wait "$ST_PID" 2>/dev/null || true
+	# Published while the browser waits to reconnect: it comes with the
+	# reconnect's Last-Event-ID, the old message does not.
+	pl_pub "$T" gap; gap=$PUB_ID
+	st_bg "topic=$T" -H "Last-Event-ID: $cur"
+	wait_for 5 st_has "^id: $gap" || { cat "$ST_OUT" >&2; pl_fail "message $gap of the gap not sent"; }
+	kill "$ST_PID" 2>/dev/null || true
+	wait "$ST_PID" 2>/dev/null || true
+	! grep -q "^id: $old\$" <(tr -d '\r' <"$ST_OUT") || pl_fail "message $old sent again"
+	# A stream that starts with messages to send names no cursor before them.
+	st_bg "topic=$T&since=$old"
+	wait_for 5 st_has "^id: $gap" || { cat "$ST_OUT" >&2; pl_fail "message $gap not sent"; }
+	kill "$ST_PID" 2>/dev/null || true
+	wait "$ST_PID" 2>/dev/null || true
+	[ "$(tr -d '\r' <"$ST_OUT" | grep -m1 '^id: ')" = "id: $gap" ] || { cat "$ST_OUT" >&2; pl_fail "an id before the first message"; }
+}
+
 @test "NDJSON: one message object per line, heartbeats are empty lines" {
 	T=$(pl_topic)
 	st_bg "topic=$T&format=ndjson"
