@@ -18,9 +18,10 @@ static void usage(FILE *f)
 	/* Each option spelled out: an operator writing a cron line reads this,
 	 * not docs/protocol.md, and "--max-rows 0" reads as "no cap" to many
 	 * (it empties the table). */
-	fputs("usage: pushlite-purge [--db PATH] [--dry-run] [--max-rows N] [--max-age DUR] [--quiet]\n"
+	fputs("usage: pushlite-purge [--conf FILE] [--db PATH] [--dry-run] [--max-rows N] [--max-age DUR] [--quiet]\n"
 	      "Deletes expired messages (and, with the caps, the oldest beyond them).\n"
-	      "  --db PATH       the database (else the one of --conf FILE, $PUSHLITE_CONF or /etc/pushlite.conf)\n"
+	      "  --conf FILE     the configuration (else $PUSHLITE_CONF, else /etc/pushlite.conf)\n"
+	      "  --db PATH       the database (else the configuration's; with it, a bad configuration does not matter)\n"
 	      "  --dry-run       count what would be deleted, delete nothing\n"
 	      "  --max-rows N    keep only the newest N messages (0 deletes every message)\n"
 	      "  --max-age DUR   delete messages older than DUR (90, 30m, 12h, 7d)\n"

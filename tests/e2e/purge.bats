@@ -226,8 +226,10 @@ pub_ttl() {
 @test "--help names every option, what --max-rows 0 does, and the exit statuses" {
 	run purge --help
 	[ "$status" = 0 ] || pl_fail "--help exited $status"
+	# each in the usage line and on a line of its own, not only in passing
 	for opt in --db --dry-run --max-rows --max-age --quiet --conf; do
-		[ "$(grep -c -- "$opt" <<<"$output")" -ge 1 ] || pl_fail "--help does not name $opt: $output"
+		[[ ${lines[0]} == *"[$opt"[]\ ]* ]] || pl_fail "the usage line does not name $opt: ${lines[0]}"
+		grep -qE -- "^  $opt( |\$)" <<<"$output" || pl_fail "--help has no line for $opt: $output"
 	done
 	[[ $output == *"0 deletes every message"* ]] || pl_fail "--help does not say what --max-rows 0 does: $output"
 	[[ $output == *"Exit status"* ]] || pl_fail "--help does not give the exit statuses: $output"
