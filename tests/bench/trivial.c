@@ -1,8 +1,9 @@
 /* trivial.c: the baseline FastCGI responder of the benchmarks
  *
  * Answers every request with "Status: 204" after reading and discarding the
- * request body. It serves the way publish, poll and admin do (lib/pl_serve.c):
- * libfcgi, PUSHLITE_THREADS threads (default 4) each blocking in
+ * request body. It serves the way admin does (lib/pl_serve.c; publish and poll
+ * did until they moved to the event loop): libfcgi, PUSHLITE_THREADS threads
+ * (default 4 here, 8 in admin) each blocking in
  * FCGX_Accept_r(), stop signals taken by the main thread with sigwait() after
  * FCGX_Init(). So whatever a pushlite figure loses against this one is the
  * cost of pushlite's own work (parsing, auth, SQLite, JSON), not of the
