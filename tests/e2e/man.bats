@@ -2,8 +2,9 @@
 # The manual pages (man/) against the code: each renders without a
 # warning; every option of the tools (their getopt tables, their --help)
 # and every key of the configuration parser has its entry in the page,
-# and every entry names something the code knows; make install puts the
-# pages under $(mandir). No server: it reads the sources and runs the tools.
+# and every entry names something the code knows (install.bats checks
+# that make install puts them under $(mandir)). No server: it reads the
+# sources and runs the tools.
 
 # It needs no server, so not the e2e harness either: its paths and pl_fail.
 PL_ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
@@ -88,16 +89,4 @@ page_keys() {
 		while read -r k; do
 			grep -qx "\\.B $k" "$MAN/pushlite.conf.5" || pl_fail "pushlite.conf.5 has no ENVIRONMENT entry for $k"
 		done
-}
-
-@test "make install DESTDIR=... puts the pages under \$(mandir)/man1, man5 and man8" {
-	[ -f "$PL_ROOT/Makefile" ] || skip "no configured build tree in $PL_ROOT"
-	local dest=$BATS_TEST_TMPDIR/dest mandir p
-	mandir=$(make -s --no-print-directory -C "$PL_ROOT" -f Makefile -f - pl-mandir <<<$'pl-mandir:\n\t@echo $(mandir)')
-	[ -n "$mandir" ] || pl_fail "no mandir from the Makefile"
-	run make -s -C "$PL_ROOT" install DESTDIR="$dest"
-	[ "$status" = 0 ] || pl_fail "make install: $output"
-	for p in man1/pushlite.1 man8/pushlite-purge.8 man5/pushlite.conf.5; do
-		cmp "$MAN/${p#*/}" "$dest$mandir/$p" || pl_fail "$dest$mandir/$p is not man/${p#*/}"
-	done
 }
