@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
-# make install from the build tree the tests run in: the files land where
-# docs/deploy.md says. No server.
+# make install and make dist from the build tree the tests run in: the
+# files land where docs/deploy.md says, and the tarball holds the sources
+# only, not what a build or a test run left in tests/. No server.
 
 # It needs no server, so not the e2e harness either: its paths and pl_fail.
 PL_ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
@@ -30,4 +31,16 @@ mk_dirs() {
 	for p in schema.sql www/pushlite.js errors/status-500.html; do
 		[ -s "$dest$pkgdatadir/$p" ] || pl_fail "no $pkgdatadir/$p"
 	done
+}
+
+@test "make distdir: the sources and the manual pages, none of the build's objects, test programs or logs" {
+	local d=$BATS_TEST_TMPDIR/dist extra
+	run make -s -C "$PL_ROOT" distdir distdir="$d"
+	[ "$status" = 0 ] || pl_fail "make distdir: $output"
+	for p in man/pushlite.1 man/pushlite-purge.8 man/pushlite.conf.5 tests/unit/t_conf.c tests/e2e/man.bats; do
+		[ -f "$d/$p" ] || pl_fail "the tarball would lack $p"
+	done
+	extra=$(cd "$d" && find . \( -name '*.o' -o -name '*.a' -o -name '*.log' -o -name '*.trs' -o -name .deps \
+		-o -name .dirstamp -o -path ./tests/unit/t_conf -o -path ./tests/bench/pl-trivial \) -print | head -5)
+	[ -z "$extra" ] || pl_fail "the tarball would ship build products: $extra"
 }
