@@ -444,15 +444,19 @@ var Pushlite = (function (win) {
 		};
 	}
 
+	function dropGlobal(name) {
+		try {
+			delete win[name];
+		} catch (e) {
+			win[name] = undefined;
+		}
+	}
+
 	function releaseGlobal(name) {
 		win[name] = noop;
 		/* A late answer may still arrive: keep a no-op in place for a while. */
 		win.setTimeout(function () {
-			try {
-				delete win[name];
-			} catch (e) {
-				win[name] = undefined;
-			}
+			dropGlobal(name);
 		}, 300000);
 	}
 
@@ -469,24 +473,31 @@ var Pushlite = (function (win) {
 		var s = doc.createElement('script');
 		var done = false, timer = null;
 
-		function finish(err, data) {
+		/* answered: the answer is calling back now, so no late one can
+		 * come and its name goes at once. A request given up on keeps a
+		 * no-op for a while (a global and a timer for 5 minutes: too many
+		 * to leave behind every answer of a busy long poll). */
+		function finish(err, data, answered) {
 			if (done)
 				return;
 			done = true;
 			if (timer !== null)
 				win.clearTimeout(timer);
 			s.onload = s.onreadystatechange = s.onerror = null;
-			releaseGlobal(name);
+			if (answered)
+				dropGlobal(name);
+			else
+				releaseGlobal(name);
 			removeNode(s);
 			cb(err, data);
 		}
 		win[name] = function (d) {
 			if (d && typeof d === 'object' && d.error)
-				finish(bodyError(d));
+				finish(bodyError(d), null, true);
 			else if (d && typeof d === 'object')
-				finish(null, clone(d));
+				finish(null, clone(d), true);
 			else
-				finish(netError('bad_answer', 'bad JSONP answer'));
+				finish(netError('bad_answer', 'bad JSONP answer'), null, true);
 		};
 		s.type = 'text/javascript';
 		s.charset = 'utf-8';

@@ -484,6 +484,18 @@ async function main() {
       for (const f of pages) want[f.tr].push(...ids[f.tr].sort((a, b) => a - b));
     }
     await checkAll('a burst from 4 publishers at once arrives in id order, exactly once', 30000);
+    {
+      // An answered JSONP request leaves no global (nor the timer that
+      // would remove it) behind: only the one in flight has a callback.
+      const f = pages.find((p) => p.tr === 'jsonp');
+      const names = await f.page.evaluate(() => {
+        var n = 0, k;
+        for (k in window) if (/^pushlite_cb/.test(k) && window[k] !== undefined) n++;
+        return n;
+      });
+      ok(names <= 1, `jsonp: answered requests leave no callback behind (${names} left)`,
+        `${names} pushlite_cb* globals after the burst; want at most the one in flight`);
+    }
 
     /* ---- B: server stopped and restarted mid-test */
     await pubSome(2, 'before stop');
