@@ -605,7 +605,12 @@ var Pushlite = (function (win) {
 
 	/* ------------------------------------------------------ subscription */
 
+	/* A number option: a number or a numeric string; anything else (null,
+	 * '', false: a setting passed on unset) is not given, not 0, which
+	 * would make pollInterval or retryMin a loop without pause. */
 	function num(v, dflt) {
+		if ((typeof v !== 'number' && typeof v !== 'string') || /^\s*$/.test(v))
+			return dflt;
 		v = +v;
 		return v >= 0 ? v : dflt;
 	}

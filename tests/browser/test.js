@@ -1014,6 +1014,27 @@ async function main() {
       await f.context.close();
     }
     {
+      // An option given as null or '' (an unset setting passed through) is
+      // not given: the default, not 0 (a poll every 0 ms, timeout=1).
+      const f = await openFixture(browser, origin);
+      const urls = [];
+      f.page.on('request', (r) => { if (/\/push\/(poll|longpoll)\?/.test(r.url())) urls.push(r.url()); });
+      await f.page.evaluate(() => {
+        T.subs = [Pushlite.subscribe({ url: '/push', topics: ['/bt/unset'], transport: 'poll', pollInterval: null, retryMin: '' }),
+          Pushlite.subscribe({ url: '/push', topics: ['/bt/unset'], transport: 'longpoll', timeout: null })];
+        return true;
+      });
+      await sleep(1500);
+      await f.page.evaluate(() => { T.subs[0].close(); T.subs[1].close(); return true; });
+      const polls = urls.filter((u) => /\/poll\?/.test(u)).length;
+      const lps = urls.filter((u) => /\/longpoll\?/.test(u));
+      const t = lps.map((u) => (/[?&]timeout=(\d+)/.exec(u) || [])[1]).join(',');
+      ok(polls <= 3 && lps.length >= 1 && lps.every((u) => /[?&]timeout=25(&|$)/.test(u)),
+        `options null or '': their defaults (${polls} polls in 1.5 s; long poll timeout=${t})`,
+        `polls ${polls}; long polls ${lps.join(' ')}`);
+      await f.context.close();
+    }
+    {
       // A long poll that gets no answer in time is reported as "timeout".
       const f = await openFixture(browser, origin);
       await f.page.route('**/push/longpoll?**', () => { /* never answered */ });
