@@ -40,9 +40,11 @@ set -u
 
 # About 4 minutes on 2 cores. Left out: concurrency, contention, crash and
 # faults (load, SIGKILL and broken storage: slow, and they exercise the
-# same code paths as these).
-PL_SAN_E2E_DEFAULT="publish poll formats longpoll stream admin errors purge
-	cgi auth topics gap limits cors isolation shutdown"
+# same code paths as these); isolation (a matrix of the filters the poll,
+# longpoll, stream and auth files run once each, about a minute here) and
+# purge (its store paths run under the sanitizers in t_store).
+PL_SAN_E2E_DEFAULT="publish poll formats longpoll stream admin errors
+	cgi auth topics gap limits cors shutdown"
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
