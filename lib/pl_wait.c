@@ -358,6 +358,17 @@ static long host_waiting(struct app *a)
 	return (others > 0 ? others : 0) + pl_loop_waiting() - 1;
 }
 
+/* The stream's next page is read from the store after id, once the web
+ * server has taken what is queued (on_drained). */
+static void backlog_after(struct waiter *w, int64_t id)
+{
+	w->cursor = id;
+	w->sub.f.since = PL_SINCE_ID;
+	w->sub.f.since_id = id;
+	w->backlog = 1;
+	pl_loop_when_drained(w->lr);
+}
+
 /* Write a stream's backlog, res and the pages after it. Past half the
  * output bound it goes on when the web server has taken what is queued
  * (on_drained), so that a reader that keeps up is never cut off as one
@@ -372,13 +383,12 @@ static int stream_backlog(struct app *a, struct waiter *w, struct pl_result *res
 		w->backlog = 0;
 		if (!res->more)
 			return 0;
-		w->sub.f.since = PL_SINCE_ID;
-		w->sub.f.since_id = w->cursor;
 		if (pl_loop_unsent(w->lr) > PL_LOOP_OUT_MAX / 2) {
-			w->backlog = 1;
-			pl_loop_when_drained(w->lr);
+			backlog_after(w, res->cursor);
 			return 0;
 		}
+		w->sub.f.since = PL_SINCE_ID;
+		w->sub.f.since_id = w->cursor;
 		if (q(pl_store_query(a->st, &w->sub.f, res)) != PL_OK) {
 			store_failed(a);
 			return -1;
@@ -709,12 +719,7 @@ static void offer(struct app *a, struct waiter *w, const struct pl_result *tail,
 			}
 			pl_buf_reset(&a->out);
 			if (pl_loop_unsent(w->lr) > 0) {
-				/* the rest from the store, after r (on_drained) */
-				w->cursor = r->id;
-				w->sub.f.since = PL_SINCE_ID;
-				w->sub.f.since_id = w->cursor;
-				w->backlog = 1;
-				pl_loop_when_drained(w->lr);
+				backlog_after(w, r->id);    /* the rest from the store */
 				return;
 			}
 		}
