@@ -868,6 +868,10 @@ var Pushlite = (function (win) {
 			if (err.missing && (mode === 'fallback' || best === 'poll'))
 				err.fatal = true;
 			report(err);
+			/* closed: the app's onError ended the subscription itself;
+			 * no retry or probe timer may keep it alive. */
+			if (closed)
+				return;
 			if (err.fatal) {
 				close();
 				return;

@@ -379,6 +379,8 @@ async function main() {
   const pprobs = await probecheck.run(src);
   ok(pprobs.length === 0, 'push refused with a Retry-After above probeMax: probes come at most probeMax apart, jitter included',
     pprobs.join('\n'));
+  const cprobs = await probecheck.runCloseInError(src);
+  ok(cprobs.length === 0, 'an onError that closes the subscription leaves no retry or probe timer behind', cprobs.join('\n'));
 
   // 3. the real server
   const port = await freePort();

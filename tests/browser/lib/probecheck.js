@@ -68,4 +68,48 @@ function run(src) {
   });
 }
 
-module.exports = { run };
+// An onError that closes the subscription itself: no timer of the client
+// may be set after that (a retry or probe timer kept the closed
+// subscription alive until it fired, 24 s at the default backoff).
+// Resolves to a list of problems.
+function runCloseInError(src) {
+  let closed = false;
+  const after = [];
+  const win = {
+    document: { readyState: 'complete', createElement() { return {}; }, getElementsByTagName() { return [{}]; } },
+    location: { protocol: 'http:', host: 'h' },
+    XMLHttpRequest: function () {
+      this.readyState = 0;
+      this.open = function (m, u) { this.u = u; };
+      this.send = function () {
+        const x = this;
+        setTimeout(function () {
+          x.readyState = 4;
+          x.status = 503;
+          x.responseText = '{"error":"storage_unavailable","message":"down"}';
+          x.onreadystatechange();
+        }, 2);
+      };
+      this.abort = function () {};
+      this.getResponseHeader = function () { return null; };
+    },
+    setTimeout(fn, ms) { if (closed) after.push(ms); return setTimeout(fn, ms); },
+    clearTimeout, setInterval, clearInterval, JSON,
+  };
+  const ctx = { window: win };
+  vm.createContext(ctx);
+  vm.runInContext(src, ctx, { filename: 'pushlite.js' });
+  let errors = 0;
+  ctx.Pushlite.subscribe({ url: '/push', topics: '/a', transport: 'longpoll',
+    onError() { errors++; closed = true; this.close(); } });
+  return new Promise(function (resolve) {
+    setTimeout(function () {
+      const problems = [];
+      if (errors !== 1) problems.push(errors + ' onError calls, want 1');
+      if (after.length) problems.push('timers set after close(): ' + after.join(', ') + ' ms');
+      resolve(problems);
+    }, 300);
+  });
+}
+
+module.exports = { run, runCloseInError };
