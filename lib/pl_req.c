@@ -328,16 +328,39 @@ char *pl_req_cgi_body(int fd, const char *content_length, const char *transfer_e
 	return buf;
 }
 
+/* An HTTP token character (RFC 9110): the type and the subtype are a
+ * token each. */
+static int tchar(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
 void pl_req_media_type(const char *ct, char *out, size_t outlen)
 {
-	size_t n = 0;
+	const char *p, *sub;
+	size_t n;
 
 	out[0] = '\0';
 	if (!ct)
 		return;
-	while (*ct == ' ')
-		ct++;
-	for (; ct[n] && ct[n] != ';' && ct[n] != ' ' && n + 1 < outlen; n++)
-		out[n] = (char)((ct[n] >= 'A' && ct[n] <= 'Z') ? ct[n] + 32 : ct[n]);
+	ct += strspn(ct, " \t");
+	/* type "/" subtype, then blanks and the parameters or the end: "text/",
+	 * "text//plain" or "application/json x" name no type ("" as for none;
+	 * the caller tells them from a blank header). */
+	for (p = ct; tchar(*p); p++)
+		;
+	if (p == ct || *p != '/')
+		return;
+	for (sub = ++p; tchar(*p); p++)
+		;
+	if (p == sub)
+		return;
+	n = (size_t)(p - ct);
+	p += strspn(p, " \t");
+	if ((*p && *p != ';') || n >= outlen)
+		return;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (char)((ct[i] >= 'A' && ct[i] <= 'Z') ? ct[i] + 32 : ct[i]);
 	out[n] = '\0';
 }

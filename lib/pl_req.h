@@ -38,7 +38,9 @@ const char *pl_kv_get(const struct pl_kv *kv, size_t n, const char *name);
 int pl_kv_conflict(const struct pl_kv *kv, size_t n, const char *name);
 
 /* The media type of a Content-Type value, lower-cased, without parameters
- * ("Text/Plain; charset=utf-8" is "text/plain"); "" for none. */
+ * ("Text/Plain; charset=utf-8" is "text/plain"); "" for none, and for a
+ * value that is not type/subtype (tokens) before its parameters ("text/",
+ * "text//plain", "application/json x") or does not fit in outlen. */
 void pl_req_media_type(const char *ct, char *out, size_t outlen);
 
 /* Decode an application/x-www-form-urlencoded string s[0..n) into *out.

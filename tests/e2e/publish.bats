@@ -361,6 +361,22 @@ teardown_file() { pl_teardown_server; }
 	pl_expect_nothing_stored "$T"
 }
 
+@test "a malformed Content-Type is none of the accepted types: 415, nothing stored" {
+	T=$(pl_topic)
+	# no subtype, an empty one, a third part, junk before the parameters:
+	# none of these is text/* or another accepted type
+	for ct in 'text/' 'text//plain' 'text/plain/x' 'text/(plain)' 'application/json x' 'application/json/x' '/plain'; do
+		pl_publish "topic=$T" -H "Content-Type: $ct" --data-binary '"x"'
+		pl_expect_error 415 || pl_fail "Content-Type: $ct"
+	done
+	pl_expect_nothing_stored "$T"
+	# well-formed ones, with parameters and blanks where HTTP allows them
+	for ct in 'Text/Plain;charset=utf-8' 'application/json ; charset=utf-8' 'application/json;' 'text/x-log'; do
+		pl_publish "topic=$T" -H "Content-Type: $ct" --data-binary '"x"'
+		pl_expect_status 201 || pl_fail "Content-Type: $ct"
+	done
+}
+
 @test "a compressed body (Content-Encoding other than identity): 415 that says so, nothing stored" {
 	T=$(pl_topic)
 	printf 'gzipped text' | gzip >"$BATS_TEST_TMPDIR/g"
