@@ -1185,6 +1185,34 @@ async function main() {
       holder.destroy();
       for (const f of list) await f.context.close();
     }
+
+    /* ---- K: a raw EventSource (no pushlite.js) on a quiet topic: its
+     * stream ends at stream_max_time before any message, and a message
+     * published while the browser waits out retry: comes with the
+     * reconnection (the first block named the cursor as an id) */
+    {
+      await server.stop();
+      await server.start({ extra: 'stream_max_time = 2\n' });
+      const f = await openFixture(browser, origin);
+      await f.page.evaluate(() => {
+        var es = new EventSource('/push/stream?topic=/bt/raw');
+        window.RAW = { es: es, opens: 0, errors: 0, ids: [] };
+        es.onopen = function () { RAW.opens++; };
+        es.onerror = function () { RAW.errors++; };
+        es.onmessage = function (e) { RAW.ids.push(JSON.parse(e.data).id); };
+      });
+      const ended = await waitFor(async () => (await f.page.evaluate(() => RAW.errors)) >= 1 || null, 8000);
+      const want = [await server.publish('/bt/raw', 'while EventSource waits to reconnect')];
+      const got = await waitFor(async () => {
+        const r = await f.page.evaluate(() => ({ opens: RAW.opens, ids: RAW.ids.join(','), last: RAW.es.readyState }));
+        return r.ids ? r : null;
+      }, 8000) || await f.page.evaluate(() => ({ opens: RAW.opens, ids: RAW.ids.join(','), none: true }));
+      ok(ended && got.opens >= 2 && sameList(idList(got.ids), want),
+        'raw EventSource: a message published while it reconnects after stream_max_time comes with the reconnection',
+        `stream ended ${!!ended}; ${JSON.stringify(got)}; want ${want.join(',')}`);
+      await f.page.evaluate(() => RAW.es.close());
+      await f.context.close();
+    }
   } catch (e) {
     ok(false, 'browser tests ran to the end', e.stack || String(e));
   } finally {
