@@ -485,20 +485,12 @@ void pl_out_stream_headers(struct pl_resp *resp, const struct pl_outopt *o)
 	pl_resp_header(resp, "X-Accel-Buffering", "no");
 }
 
-void pl_out_stream_start(struct pl_buf *b, const struct pl_outopt *o, int retry_ms, int64_t cursor)
+void pl_out_stream_start(struct pl_buf *b, const struct pl_outopt *o, int retry_ms)
 {
 	switch (o->fmt) {
 	case PL_FMT_SSE:
 		/* A comment first: some proxies hold a response until its first bytes. */
-		pl_buf_addf(b, ": pushlite\nretry: %d\n", retry_ms);
-		/* An id in a block without data sets EventSource's last event id
-		 * and dispatches nothing: a stream that ends before its first
-		 * message (stream_max_time on a quiet topic) is resumed from
-		 * here, not from since=now again, which would lose what is
-		 * published while the browser waits to reconnect. */
-		if (cursor >= 0)
-			pl_buf_addf(b, "id: %lld\n", (long long)cursor);
-		pl_buf_addc(b, '\n');
+		pl_buf_addf(b, ": pushlite\nretry: %d\n\n", retry_ms);
 		break;
 	case PL_FMT_JS:
 		pl_buf_adds(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>pushlite</title></head><body>\n<!--");
@@ -523,9 +515,16 @@ void pl_out_stream_start(struct pl_buf *b, const struct pl_outopt *o, int retry_
 	}
 }
 
-void pl_out_stream_end(struct pl_buf *b, const struct pl_outopt *o)
+void pl_out_stream_end(struct pl_buf *b, const struct pl_outopt *o, int64_t cursor)
 {
-	if (o->fmt == PL_FMT_XML)
+	/* An id in a block without data sets EventSource's last event id and
+	 * dispatches nothing: a stream that ends before its first message
+	 * (stream_max_time on a quiet topic) is resumed from here, not from
+	 * since=now again, which would lose what is published while the
+	 * browser waits to reconnect. */
+	if (o->fmt == PL_FMT_SSE && cursor >= 0)
+		pl_buf_addf(b, "id: %lld\n\n", (long long)cursor);
+	else if (o->fmt == PL_FMT_XML)
 		pl_buf_adds(b, "</messages>\n");
 	else if (o->fmt == PL_FMT_JS)
 		pl_buf_adds(b, "</body></html>\n");

@@ -61,9 +61,7 @@ void pl_out_preamble(struct pl_buf *b, struct pl_outopt *o);
 
 /* Streams: the headers to set, the preamble, one message, a heartbeat. */
 void pl_out_stream_headers(struct pl_resp *resp, const struct pl_outopt *o);
-/* cursor: for SSE, the id the stream starts from when it has no message
- * to send at once (-1: none). */
-void pl_out_stream_start(struct pl_buf *b, const struct pl_outopt *o, int retry_ms, int64_t cursor);
+void pl_out_stream_start(struct pl_buf *b, const struct pl_outopt *o, int retry_ms);
 void pl_out_stream_msg(struct pl_buf *b, const struct pl_outopt *o, const struct pl_row *r);
 void pl_out_stream_heartbeat(struct pl_buf *b, const struct pl_outopt *o);
 /* Bytes that mean nothing to the client, written between heartbeats so that
@@ -72,6 +70,8 @@ void pl_out_stream_heartbeat(struct pl_buf *b, const struct pl_outopt *o);
  * newline (in NDJSON an empty line, like a heartbeat). */
 void pl_out_stream_keepalive(struct pl_buf *b, const struct pl_outopt *o);
 /* What closes a stream that ends (XML: the root element). */
-void pl_out_stream_end(struct pl_buf *b, const struct pl_outopt *o);
+/* cursor: for SSE, the id to resume from, written when the stream sent no
+ * message (-1: none). */
+void pl_out_stream_end(struct pl_buf *b, const struct pl_outopt *o, int64_t cursor);
 
 #endif

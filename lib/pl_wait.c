@@ -66,6 +66,7 @@ struct waiter {
 	int gz;                 /* a long poll whose body is gzip (pl_gzip.h) */
 	int gap;                /* a long poll whose answer says "gap" (see on_wake) */
 	int backlog;            /* a stream still writing its backlog (stream_backlog) */
+	int sent;               /* a stream that wrote a message */
 	struct pl_gzip gzs;
 	struct waiter *prev, *next;
 };
@@ -241,8 +242,12 @@ static void waiter_end(struct app *a, struct waiter *w)
  * opened, then end it. */
 static void stream_close(struct app *a, struct waiter *w)
 {
+	/* Without a message the client has no id to resume from: the cursor
+	 * (as longpoll_empty answers it). */
+	int64_t cursor = w->cursor > a->seen ? w->cursor : a->seen;
+
 	pl_buf_reset(&a->out);
-	pl_out_stream_end(&a->out, &w->sub.out);
+	pl_out_stream_end(&a->out, &w->sub.out, w->sent ? -1 : cursor);
 	pl_loop_end_with(w->lr, a->out.p, a->out.len);
 	waiter_unlink(a, w);
 }
@@ -310,6 +315,7 @@ static int stream_rows(struct app *a, struct waiter *w, const struct pl_row *row
 	for (size_t i = 0; i < n; i++) {
 		pl_out_stream_msg(&a->out, &w->sub.out, &rows[i]);
 		note_got(a, w, &rows[i]);
+		w->sent = 1;
 	}
 	return a->out.len ? pl_loop_write(w->lr, a->out.p, a->out.len) : 0;
 }
@@ -434,7 +440,7 @@ static int stream_begin(struct app *a, struct waiter *w, struct pl_resp *resp, s
 	pl_resp_header(resp, "Cache-Control", "no-store");
 	pl_buf_reset(&a->out);
 	pl_resp_serialize_head(resp, &a->out);
-	pl_out_stream_start(&a->out, &w->sub.out, SSE_RETRY_MS, res->n ? -1 : res->cursor);
+	pl_out_stream_start(&a->out, &w->sub.out, SSE_RETRY_MS);
 	if (pl_loop_write(w->lr, a->out.p, a->out.len) != 0)
 		return -1;
 	return stream_backlog(a, w, res);
@@ -710,6 +716,7 @@ static void offer(struct app *a, struct waiter *w, const struct pl_result *tail,
 				pl_buf_add(&a->out, a->ev.text.p + a->ev.at[i].start, a->ev.at[i].len);
 			}
 			note_got(a, w, r);
+			w->sent = 1;
 			if (i + 1 == tail->n ||
 			    pl_loop_unsent(w->lr) + a->out.len <= PL_LOOP_OUT_MAX / 2)
 				continue;

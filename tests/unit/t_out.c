@@ -354,13 +354,16 @@ static void t_streams(void)
 	ok(has(resp.head.p, "Content-Type: text/html; charset=utf-8"), "iframe headers: text/html");
 	pl_resp_free(&resp);
 
-	pl_out_stream_start(&b, &sse, 3000, -1);
+	pl_out_stream_start(&b, &sse, 3000);
 	ok(!strcmp(b.p, ": pushlite\nretry: 3000\n\n"), "sse start: comment and retry");
 	pl_buf_reset(&b);
-	pl_out_stream_start(&b, &sse, 3000, 41);
-	ok(!strcmp(b.p, ": pushlite\nretry: 3000\nid: 41\n\n"),
-	   "sse start with no message at once: the cursor as an id, in a block without data");
+	pl_out_stream_end(&b, &sse, -1);
+	ok(b.len == 0, "sse end after a message: nothing (the client resumes from that message's id)");
+	pl_out_stream_end(&b, &sse, 41);
+	ok(b.p && !strcmp(b.p, "id: 41\n\n"), "sse end without a message: the cursor as an id, in a block without data");
 	pl_buf_reset(&b);
+	pl_out_stream_end(&b, &nd, 41);
+	ok(b.len == 0, "ndjson end: nothing");
 	pl_out_stream_msg(&b, &sse, &r);
 	ok(starts(b.p, "id: 12\nevent: message\ndata: {\"id\":12,\"topic\":\"/s\","), "sse message: id, event, data");
 	ok(b.len > 2 && !strcmp(b.p + b.len - 2, "\n\n") && strchr(b.p + 28, '\n') == b.p + b.len - 2,
@@ -373,7 +376,7 @@ static void t_streams(void)
 	ok(!strcmp(b.p, ":\n"), "sse keep-alive: a comment line with no text (no event, no heartbeat)");
 	pl_buf_reset(&b);
 
-	pl_out_stream_start(&b, &nd, 3000, 41);
+	pl_out_stream_start(&b, &nd, 3000);
 	ok(b.len == 1 && b.p[0] == '\n', "ndjson start: one empty line (a heartbeat), so the head leaves at once");
 	pl_buf_reset(&b);
 	pl_out_stream_msg(&b, &nd, &r);
@@ -389,7 +392,7 @@ static void t_streams(void)
 	ok(!strcmp(b.p, "\n"), "ndjson heartbeat is an empty line");
 	pl_buf_reset(&b);
 
-	pl_out_stream_start(&b, &js, 3000, 41);
+	pl_out_stream_start(&b, &js, 3000);
 	ok(starts(b.p, "<!DOCTYPE html>") && b.len >= 2048 && has(b.p, "<body>"),
 	   "iframe start: a document padded to at least 2 KiB");
 	pl_buf_reset(&b);
