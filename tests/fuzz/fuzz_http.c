@@ -5,11 +5,12 @@
  * (CORS and the cross-site checks), X-Pushlite-Start, the admin routing by
  * PATH_INFO, SCRIPT_NAME and REQUEST_URI (message ids, _method=DELETE
  * forms), REDIRECT_STATUS, publish's X- header fields, Content-Encoding,
- * Transfer-Encoding and REMOTE_USER. The input is one line per variable
- * below, in order (an empty line leaves it out), then the body; the same
- * request goes to poll, admin and publish against a database in a
- * temporary directory. Every answer is a known status with a JSON (or
- * empty) body, and a refused publish stores nothing. */
+ * Transfer-Encoding and REMOTE_USER, and GET publishing (publish_get is
+ * on: a GET's data= and fields come from the query). The input is one line
+ * per variable below, in order (an empty line leaves it out), then the
+ * body; the same request goes to poll, admin and publish against a
+ * database in a temporary directory. Every answer is a known status with a
+ * JSON (or empty) body, and a refused publish stores nothing. */
 #include "pl_first.h"
 
 #include <json-c/json.h>
@@ -53,6 +54,7 @@ static void setup(void)
 	conf.ncors = 3;
 	conf.cors_credentials = 1;
 	conf.trust_remote_user = 1;
+	conf.publish_get = 1;
 	if (pl_store_open(&st, &conf) != PL_OK)
 		abort();
 	/* a few messages to poll, list and delete */
