@@ -179,18 +179,27 @@ pub_with() {  # pub_with AUTH-HEADER-VALUE TOPIC
 	curl -sS -g -o /dev/null -w '%{time_total}' --max-time 20 "$PL_URL/push/stream?topic=$T&format=ndjson&token=$far" \
 		>"$D/far-st" 2>&1 3>&- &
 	p3=$!
-	# whole seconds: the token has 1-2 s left; the stream's own end is at 4 s
-	tok=$(pl_make_token alice $(( $(date +%s) + 2 )))
-	t0=$(pl_now_ms)
-	pl_req GET "/push/longpoll?topic=$T&timeout=30&token=$tok"
-	el=$(( $(pl_now_ms) - t0 ))
+	# whole seconds: the token has 1-2 s left; the stream's own end is at 4 s.
+	# A request that reached its program only once the token had expired
+	# (Apache's mod_fcgid starting a process on a loaded machine) is
+	# rightly a 401, and says nothing: it is asked again with a new token.
+	short_lived() {  # short_lived PATH: pl_req GET PATH&token=...; el: its ms
+		local try exp
+		for try in 1 2 3; do
+			exp=$(( $(date +%s) + 2 ))
+			tok=$(pl_make_token alice "$exp")
+			t0=$(pl_now_ms)
+			pl_req GET "$1&token=$tok"
+			el=$(( $(pl_now_ms) - t0 ))
+			[ "$HTTP_STATUS" = 401 ] && (( $(date +%s) >= exp )) || return 0
+			echo "# try $try: 401 once the token had expired ($el ms): asked again" >&3
+		done
+	}
+	short_lived "/push/longpoll?topic=$T&timeout=30"
 	pl_expect_status 200
 	pl_jq_true '.messages == []'
 	(( el < 3300 )) || pl_fail "the long poll was held $el ms, past its token's expiry"
-	tok=$(pl_make_token alice $(( $(date +%s) + 2 )))
-	t0=$(pl_now_ms)
-	pl_req GET "/push/stream?topic=$T&format=ndjson&token=$tok"
-	el=$(( $(pl_now_ms) - t0 ))
+	short_lived "/push/stream?topic=$T&format=ndjson"
 	pl_expect_status 200
 	(( el < 3300 )) || pl_fail "the stream lasted $el ms, past its token's expiry (stream_max_time is 4 s)"
 	exp=${tok#v1.alice.}
