@@ -15,7 +15,7 @@
  * this one thread, in order), and every row above it is examined exactly once
  * by the next wake. A waiter whose topics a wake's rows do not touch keeps
  * its cursor; everything up to the process's seen id was examined for it,
- * so its true cursor is the larger of the two (longpoll_empty()).
+ * so its true cursor is the larger of the two (true_cursor()).
  *
  * Every call into the store is counted (pl_waiting_queries(), shown in the
  * process's DB.waiting/PID file), so that "one query per process per wake"
@@ -238,16 +238,20 @@ static void waiter_end(struct app *a, struct waiter *w)
 	waiter_unlink(a, w);
 }
 
+/* Every row up to here was examined for w: its own cursor, or the
+ * process's seen id when the wakes since had no row of its topics. */
+static int64_t true_cursor(const struct app *a, const struct waiter *w)
+{
+	return w->cursor > a->seen ? w->cursor : a->seen;
+}
+
 /* A stream's time is up, or the program stops: close what its format
- * opened, then end it. */
+ * opened, then end it. Without a message the client has no id to resume
+ * from: the end names the cursor. */
 static void stream_close(struct app *a, struct waiter *w)
 {
-	/* Without a message the client has no id to resume from: the cursor
-	 * (as longpoll_empty answers it). */
-	int64_t cursor = w->cursor > a->seen ? w->cursor : a->seen;
-
 	pl_buf_reset(&a->out);
-	pl_out_stream_end(&a->out, &w->sub.out, w->sent ? -1 : cursor);
+	pl_out_stream_end(&a->out, &w->sub.out, w->sent ? -1 : true_cursor(a, w));
 	pl_loop_end_with(w->lr, a->out.p, a->out.len);
 	waiter_unlink(a, w);
 }
@@ -293,7 +297,7 @@ static void longpoll_empty(struct app *a, struct waiter *w)
 	struct pl_result empty;
 
 	memset(&empty, 0, sizeof empty);
-	empty.cursor = w->cursor > a->seen ? w->cursor : a->seen;
+	empty.cursor = true_cursor(a, w);
 	empty.gap = w->gap;
 	longpoll_answer(a, w, &empty);
 }
@@ -819,7 +823,7 @@ static size_t mark_gaps(struct app *a)
 		return 0;
 	a->gap_floor = floor;
 	for (struct waiter *w = a->waiters; w; w = w->next) {
-		int64_t cur = w->cursor > a->seen ? w->cursor : a->seen;
+		int64_t cur = true_cursor(a, w);
 		int64_t since = w->sub.f.since == PL_SINCE_ID ? w->sub.f.since_id : 0;
 
 		if (!w->gap && ((cur > 0 && floor > cur) || (since > 0 && floor > since))) {
