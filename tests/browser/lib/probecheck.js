@@ -43,18 +43,23 @@ function XHR(log, waits) {
   };
 }
 
-// Resolves to a list of problems (empty when the timing holds).
-function run(src) {
-  const log = [], waits = [];
+// The client's Pushlite, loaded into a window with no DOM but these.
+function load(src, XMLHttpRequest, setTimeoutFn) {
   const win = {
     document: { readyState: 'complete', createElement() { return {}; }, getElementsByTagName() { return [{}]; } },
-    location: { protocol: 'http:', host: 'h' }, XMLHttpRequest: XHR(log, waits),
-    setTimeout: clientSetTimeout, clearTimeout, setInterval, clearInterval, JSON,
+    location: { protocol: 'http:', host: 'h' }, XMLHttpRequest,
+    setTimeout: setTimeoutFn, clearTimeout, setInterval, clearInterval, JSON,
   };
   const ctx = { window: win };
   vm.createContext(ctx);
   vm.runInContext(src, ctx, { filename: 'pushlite.js' });
-  const sub = ctx.Pushlite.subscribe({ url: '/push', topics: '/a', transport: 'longpoll', probeMax: 200,
+  return ctx.Pushlite;
+}
+
+// Resolves to a list of problems (empty when the timing holds).
+function run(src) {
+  const log = [], waits = [];
+  const sub = load(src, XHR(log, waits), clientSetTimeout).subscribe({ url: '/push', topics: '/a', transport: 'longpoll', probeMax: 200,
     probeInterval: 100, pollInterval: 50, onError() {} });
   return new Promise(function (resolve) {
     setTimeout(function () {
@@ -75,32 +80,27 @@ function run(src) {
 function runCloseInError(src) {
   let closed = false;
   const after = [];
-  const win = {
-    document: { readyState: 'complete', createElement() { return {}; }, getElementsByTagName() { return [{}]; } },
-    location: { protocol: 'http:', host: 'h' },
-    XMLHttpRequest: function () {
-      this.readyState = 0;
-      this.open = function (m, u) { this.u = u; };
-      this.send = function () {
-        const x = this;
-        setTimeout(function () {
-          x.readyState = 4;
-          x.status = 503;
-          x.responseText = '{"error":"storage_unavailable","message":"down"}';
-          x.onreadystatechange();
-        }, 2);
-      };
-      this.abort = function () {};
-      this.getResponseHeader = function () { return null; };
-    },
-    setTimeout(fn, ms) { if (closed) after.push(ms); return setTimeout(fn, ms); },
-    clearTimeout, setInterval, clearInterval, JSON,
+  const XMLHttpRequest = function () {
+    this.readyState = 0;
+    this.open = function (m, u) { this.u = u; };
+    this.send = function () {
+      const x = this;
+      setTimeout(function () {
+        x.readyState = 4;
+        x.status = 503;
+        x.responseText = '{"error":"storage_unavailable","message":"down"}';
+        x.onreadystatechange();
+      }, 2);
+    };
+    this.abort = function () {};
+    this.getResponseHeader = function () { return null; };
   };
-  const ctx = { window: win };
-  vm.createContext(ctx);
-  vm.runInContext(src, ctx, { filename: 'pushlite.js' });
+  const Pushlite = load(src, XMLHttpRequest, function (fn, ms) {
+    if (closed) after.push(ms);
+    return setTimeout(fn, ms);
+  });
   let errors = 0;
-  ctx.Pushlite.subscribe({ url: '/push', topics: '/a', transport: 'longpoll',
+  Pushlite.subscribe({ url: '/push', topics: '/a', transport: 'longpoll',
     onError() { errors++; closed = true; this.close(); } });
   return new Promise(function (resolve) {
     setTimeout(function () {
