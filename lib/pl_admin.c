@@ -415,6 +415,22 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 		pl_out_error(resp, NULL, PL_EINVAL, NULL, err, 0);
 		return;
 	}
+	/* Two credentials, or _method=DELETE&_method=GET: acting on either
+	 * would be a guess, and a wrong one here deletes. The list would
+	 * refuse the token in pl_sub_parse() too; the other resources read
+	 * no filter. wants_delete() took a form's fields into r->args only
+	 * when it deletes: its _method is looked at where it is. */
+	{
+		static const char *const once[] = { "token", "_method" };
+
+		for (size_t k = 0; k < 2; k++)
+			if (pl_kv_conflict(r->args, r->nargs, once[k]) || pl_kv_conflict(r->form, r->nform, once[k])) {
+				snprintf(err, sizeof err, "%s= is given twice with different values: give it once",
+					 once[k]);
+				pl_out_error(resp, &eo, PL_EINVAL, NULL, err, 0);
+				return;
+			}
+	}
 	if ((rc = authorize(c, r, err, sizeof err)) != PL_OK) {
 		if (rc == PL_EAUTH && eo.fmt != PL_FMT_JSONP)
 			pl_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"pushlite admin\"");

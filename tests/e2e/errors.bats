@@ -92,6 +92,42 @@ TABLE
 	[ "$(pl_ids)" = "$two" ] || { pl_show; pl_fail "same value twice: $(pl_ids)"; }
 }
 
+@test "publish, admin and health refuse format, callback, token and _method given twice with two values, as poll does; nothing stored or deleted" {
+	T=$(pl_topic)
+	for q in "format=xml&format=json" "format=jsonp&callback=a&callback=b"; do
+		pl_publish "topic=$T&$q" -H 'Content-Type: text/plain' --data-binary x
+		pl_expect_error 400 || pl_fail "publish $q"
+		[[ $(pl_json .message) == *"twice"* ]] || { pl_show; pl_fail "publish $q: the message does not say so"; }
+		for p in /push/admin/stats "/push/admin/messages/1" /push/health; do
+			pl_admin GET "$p?$q"
+			pl_expect_error 400 || pl_fail "$p $q"
+		done
+	done
+	pl_req POST "/push/publish?topic=$T&token=$PL_PUB_TOKEN&token=nope" -H 'Content-Type: text/plain' --data-binary x
+	pl_expect_error 400
+	[[ $(pl_json .message) == *"token="*twice* ]] || { pl_show; pl_fail "publish: the message does not name token="; }
+	pl_req GET "/push/admin/stats?token=$PL_ADMIN_TOKEN&token=nope"
+	pl_expect_error 400
+	[ "$(pl_count_topic "$T")" = 0 ] || pl_fail "a refused publish stored a message"
+	# _method=DELETE&_method=GET: deleting on the first would be a guess
+	pl_pub "$T" keep
+	pl_admin POST "/push/admin/messages?topic=$T&_method=DELETE&_method=GET" -d ''
+	pl_expect_error 400
+	pl_admin POST "/push/admin/messages?topic=$T" -d '_method=DELETE&_method=GET'
+	pl_expect_error 400
+	[ "$(pl_count_topic "$T")" = 1 ] || pl_fail "a refused delete deleted"
+	# the same value twice is that value
+	pl_publish "topic=$T&format=json&format=json&token=$PL_PUB_TOKEN&token=$PL_PUB_TOKEN" \
+		-H 'Content-Type: text/plain' --data-binary y
+	pl_expect_status 201
+	pl_get "/push/health?format=xml&format=xml"
+	pl_expect_status 200
+	pl_expect_ctype application/xml
+	pl_admin POST "/push/admin/messages?topic=$T&_method=DELETE&_method=DELETE" -d ''
+	pl_expect_status 200
+	pl_jq_true '.deleted == 2'
+}
+
 @test "a wrong method on poll, longpoll and stream is refused in the asked format" {
 	for p in poll longpoll stream; do
 		pl_req POST "/push/$p?topic=/e&format=xml" --data-binary x
