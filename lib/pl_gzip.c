@@ -7,6 +7,7 @@
 #include <zlib.h>
 
 #include "pl_gzip.h"
+#include "pl_http.h"
 #include "pl_log.h"
 
 /* zlib counts in 32 bits: longer input goes in slices of this much (a
@@ -14,39 +15,6 @@
 #ifndef SLICE_MAX
 #define SLICE_MAX ((size_t)1 << 30)
 #endif
-
-/* q-value of one Accept-Encoding element ("gzip;q=0.5"): 0..1000. */
-static int qvalue(const char *s, const char *end)
-{
-	int q = 1000;
-
-	while (s < end) {
-		const char *semi = memchr(s, ';', (size_t)(end - s));
-
-		if (!semi)
-			break;
-		s = semi + 1;
-		while (s < end && (*s == ' ' || *s == '\t'))
-			s++;
-		if (end - s >= 2 && (s[0] == 'q' || s[0] == 'Q') && s[1] == '=') {
-			int scale = 1000;
-
-			s += 2;
-			q = 0;
-			if (s < end && *s == '1')
-				return 1000;
-			if (s < end && *s == '0')
-				s++;
-			if (s < end && *s == '.')
-				for (s++; s < end && *s >= '0' && *s <= '9' && scale > 1; s++) {
-					scale /= 10;
-					q += (*s - '0') * scale;
-				}
-			return q;
-		}
-	}
-	return q;
-}
 
 /* zlib fails only for want of memory (its state is ours and valid): the
  * same end as any allocation that fails (pl_xmalloc). */
@@ -58,28 +26,10 @@ static _Noreturn void failed(const char *what)
 
 int pl_gzip_accepted(const char *ae)
 {
-	int gzip = -1, star = -1;
+	int gzip = pl_http_accept_q(ae, "gzip"), star = pl_http_accept_q(ae, "*");
 
-	if (!ae)
-		return 0;
-	while (*ae) {
-		const char *end = strchr(ae, ','), *name, *name_end;
-
-		if (!end)
-			end = ae + strlen(ae);
-		name = ae;
-		while (name < end && (*name == ' ' || *name == '\t'))
-			name++;
-		name_end = name;
-		while (name_end < end && *name_end != ';' && *name_end != ' ' && *name_end != '\t')
-			name_end++;
-		size_t len = (size_t)(name_end - name);
-		if ((len == 4 && !strncasecmp(name, "gzip", 4)) || (len == 6 && !strncasecmp(name, "x-gzip", 6)))
-			gzip = qvalue(name_end, end);
-		else if (len == 1 && *name == '*')
-			star = qvalue(name_end, end);
-		ae = *end ? end + 1 : end;
-	}
+	if (gzip < 0)
+		gzip = pl_http_accept_q(ae, "x-gzip");
 	return gzip >= 0 ? gzip > 0 : star > 0;
 }
 

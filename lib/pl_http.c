@@ -262,3 +262,63 @@ int pl_http_cors(const struct pl_conf *c, const struct pl_req *req, struct pl_re
 	}
 	return preflight;
 }
+
+/* q-value of one element's parameters (";q=0.5" in "gzip;q=0.5"): 0..1000. */
+static int qvalue(const char *s, const char *end)
+{
+	int q = 1000;
+
+	while (s < end) {
+		const char *semi = memchr(s, ';', (size_t)(end - s));
+
+		if (!semi)
+			break;
+		s = semi + 1;
+		while (s < end && (*s == ' ' || *s == '\t'))
+			s++;
+		if (end - s >= 2 && (s[0] == 'q' || s[0] == 'Q') && s[1] == '=') {
+			int scale = 1000;
+
+			s += 2;
+			q = 0;
+			if (s < end && *s == '1')
+				return 1000;
+			if (s < end && *s == '0')
+				s++;
+			if (s < end && *s == '.')
+				for (s++; s < end && *s >= '0' && *s <= '9' && scale > 1; s++) {
+					scale /= 10;
+					q += (*s - '0') * scale;
+				}
+			return q;
+		}
+	}
+	return q;
+}
+
+int pl_http_accept_q(const char *h, const char *name)
+{
+	size_t want = strlen(name);
+	int q = -1;
+
+	if (!h)
+		return -1;
+	while (*h) {
+		const char *end = strchr(h, ','), *n, *n_end;
+
+		if (!end)
+			end = h + strlen(h);
+		n = h;
+		while (n < end && (*n == ' ' || *n == '\t'))
+			n++;
+		n_end = n;
+		while (n_end < end && *n_end != ';' && *n_end != ' ' && *n_end != '\t')
+			n_end++;
+		/* The last one listed counts, as a header joined from two would
+		 * mean its later line. */
+		if ((size_t)(n_end - n) == want && !strncasecmp(n, name, want))
+			q = qvalue(n_end, end);
+		h = *end ? end + 1 : end;
+	}
+	return q;
+}

@@ -60,6 +60,13 @@ int pl_http_same_origin(const struct pl_req *req);
  * "/cgi-bin/poll.cgi" names poll, "/push/poll.json" does not. */
 int pl_http_cgi_ext(const char *s, size_t n);
 
+/* The q-value, 0-1000, that a header listing elements with parameters
+ * (Accept "type/sub;q=0.5, ...", Accept-Encoding "gzip;q=0, ...") gives
+ * the element name, compared ignoring case; 1000 when it has no q. -1
+ * when name is not listed, or h is NULL. A wildcard is an element like
+ * any other, looked up by its own name. */
+int pl_http_accept_q(const char *h, const char *name);
+
 /* The 404 of a URL under /push/ that names no endpoint. */
 #define PL_MSG_NO_ENDPOINT \
 	"no such endpoint: use /push/publish, /push/poll, /push/longpoll, /push/stream, /push/admin or /push/health"

@@ -81,8 +81,15 @@ static int parse_format(struct pl_outopt *out, const struct pl_req *r, enum pl_s
 			 kind == PL_SUB_STREAM ? ", sse, js or ndjson" : "");
 		return PL_EINVAL;
 	}
-	if (!fmt && kind == PL_SUB_STREAM && accept && strstr(accept, "application/x-ndjson"))
-		out->fmt = PL_FMT_NDJSON;
+	/* NDJSON when the client asks for it (q above 0) and does not prefer
+	 * SSE, the default: an EventSource sends text/event-stream alone, a
+	 * fetch() reader of lines names x-ndjson. */
+	if (!fmt && kind == PL_SUB_STREAM) {
+		int nd = pl_http_accept_q(accept, "application/x-ndjson");
+
+		if (nd > 0 && nd >= pl_http_accept_q(accept, "text/event-stream"))
+			out->fmt = PL_FMT_NDJSON;
+	}
 	/* A JSON stream is a stream of JSON objects, one per line. */
 	if (kind == PL_SUB_STREAM && out->fmt == PL_FMT_JSON)
 		out->fmt = PL_FMT_NDJSON;

@@ -162,6 +162,28 @@ PY
 	wait "$ST_PID" 2>/dev/null || true
 }
 
+@test "Accept chooses NDJSON only when it names it with a q-value above 0 and not below text/event-stream's" {
+	T=$(pl_topic)
+	while IFS='|' read -r accept want; do
+		[ -n "$accept" ] || continue
+		pl_req HEAD "/push/stream?topic=$T" -H "Accept: $accept"
+		pl_expect_status 200
+		pl_expect_ctype "$want" || pl_fail "Accept: $accept"
+	done <<'TABLE'
+application/x-ndjson|application/x-ndjson
+text/event-stream|text/event-stream
+application/x-ndjson;q=0|text/event-stream
+application/x-ndjson; q=0.0, */*|text/event-stream
+text/event-stream, application/x-ndjson;q=0.5|text/event-stream
+application/x-ndjson;q=0.9, text/event-stream;q=0.5|application/x-ndjson
+APPLICATION/X-NDJSON|application/x-ndjson
+application/x-ndjsonp|text/event-stream
+TABLE
+	# format= decides whatever Accept says
+	pl_req HEAD "/push/stream?topic=$T&format=sse" -H 'Accept: application/x-ndjson'
+	pl_expect_ctype text/event-stream
+}
+
 @test "NDJSON: one message object per line, heartbeats are empty lines" {
 	T=$(pl_topic)
 	st_bg "topic=$T&format=ndjson"

@@ -493,6 +493,29 @@ static void t_message(void)
 	pl_resp_free(&resp);
 }
 
+/* Accept-style q-values (the stream's choice of NDJSON reads them). */
+static void t_accept_q(void)
+{
+	static const struct { const char *h, *name; int q; } cases[] = {
+		{ "application/x-ndjson", "application/x-ndjson", 1000 },
+		{ "APPLICATION/X-NDJSON", "application/x-ndjson", 1000 },
+		{ "text/event-stream, application/x-ndjson;q=0.5", "application/x-ndjson", 500 },
+		{ "text/event-stream, application/x-ndjson;q=0.5", "text/event-stream", 1000 },
+		{ "application/x-ndjson; charset=utf-8; q=0.25", "application/x-ndjson", 250 },
+		{ "application/x-ndjson;q=0", "application/x-ndjson", 0 },
+		{ "application/x-ndjsonp", "application/x-ndjson", -1 },
+		{ "*/*;q=0.1", "application/x-ndjson", -1 },
+		{ "*/*;q=0.1", "*/*", 100 },
+		{ "", "text/event-stream", -1 },
+		{ ",,;q=1", "text/event-stream", -1 },
+	};
+
+	ok(pl_http_accept_q(NULL, "gzip") == -1, "no header: -1");
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+		ok(pl_http_accept_q(cases[i].h, cases[i].name) == cases[i].q, "'%s' gives %s q %d", cases[i].h,
+		   cases[i].name, cases[i].q);
+}
+
 int main(void)
 {
 	t_names();
@@ -504,5 +527,6 @@ int main(void)
 	t_streams();
 	t_object();
 	t_message();
+	t_accept_q();
 	return tap_done();
 }
