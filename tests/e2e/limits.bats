@@ -313,3 +313,51 @@ secs_since() {  # secs_since START-MS: elapsed seconds with 3 decimals
 	[ "$(grep -c . "$d/s.nd")" = 2 ] && jq -s -e '.[0].data == "</script><!-- ]]> & \"x\"" and .[1].data.n == 2' "$d/s.nd" >/dev/null ||
 		{ cat "$d/s.nd" >&2; pl_fail "json stream: not two JSON lines"; }
 }
+
+@test "a body that stalls is dropped by Apache's mod_reqtimeout (as Debian enables it), nothing stored" {
+	case $PL_SERVER in
+	apache | apache-proxy) ;;
+	*) skip "lighttpd has no minimum rate: server.max-read-idle drops an idle client after its own time" ;;
+	esac
+	T=$(pl_topic)
+	# 3 of 100 bytes, then nothing: without mod_reqtimeout the request
+	# holds a worker until Timeout (600 s).
+	out=$(python3 - "$PL_PORT" "$T" "$PL_PUB_TOKEN" "$BATS_TEST_TMPDIR/body" 3>&- <<'PY'
+import socket, sys, time
+port, topic, token = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(("POST /push/publish?topic=%s HTTP/1.1\r\nHost: t\r\n"
+           "Authorization: Bearer %s\r\nContent-Type: text/plain\r\n"
+           "Content-Length: 100\r\n\r\nabc" % (topic, token)).encode())
+s.settimeout(60)
+t, got = time.time(), b""
+try:
+    while True:
+        c = s.recv(4096)
+        if not c:
+            break
+        got += c
+except socket.timeout:
+    pass
+head, _, body = got.partition(b"\r\n\r\n")
+open(sys.argv[4], "wb").write(body)
+line = head.split(b"\r\n", 1)[0].decode("latin-1")
+print("%.1f %s" % (time.time() - t, line or "(closed without an answer)"))
+PY
+)
+	echo "# stalled body: $out" >&3
+	secs=${out%% *}
+	(( ${secs%.*} < 45 )) || pl_fail "the stalled request was held ${secs} s: $out"
+	[[ $out != *" 2"[0-9][0-9]* ]] || pl_fail "a stalled body was answered as a success: $out"
+	# mod_proxy_fcgi: Apache's 408, in JSON (errors/status-408.html);
+	# mod_fcgid reports the body it could not read as its own 500.
+	case $out in
+	*" 408 "*) jq_true '.error == "timeout"' "$BATS_TEST_TMPDIR/body" >/dev/null ||
+		pl_fail "408 without the JSON body: $(head -c 300 "$BATS_TEST_TMPDIR/body")" ;;
+	*" 500 "*) [ "$PL_SERVER" = apache ] || pl_fail "500 from $PL_SERVER: $out" ;;
+	*) pl_fail "neither 408 nor mod_fcgid's 500: $out" ;;
+	esac
+	pl_expect_nothing_stored "$T"
+	pl_pub "$T" after
+	health_ok
+}
