@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -284,6 +285,7 @@ struct opts {
 	const char *label;
 	/* rate */
 	const char *url, *method;
+	const char *during;              /* measure only while this command runs */
 	struct curl_slist *headers;
 	char *data;
 	size_t data_len;
@@ -307,6 +309,7 @@ static void usage(FILE *f)
 	fputs(
 "usage: pushlite-bench rate --url URL [--method M] [--header H]... [--data S | --data-file F]\n"
 "                      [--conns N] [--seconds S] [--warmup S] [--msgs-per-req K] [--label L]\n"
+"                      [--during CMD]\n"
 "       pushlite-bench fanout --sub-url URL --pub-url URL [--sse] [--sub-gzip] [--subs N] [--rounds R]\n"
 "                      [--sub-header H]... [--pub-header H]... [--pub-data S | --pub-data-file F]\n"
 "                      [--settle-url URL [--settle-header H]... [--settle-key K] [--settle-count N]]\n"
@@ -316,6 +319,9 @@ static void usage(FILE *f)
 "                      [--pub-data S | --pub-data-file F] [--msgs-per-req K] [--conns N] [--seconds S]\n"
 "                      [--settle-url URL ...] [--settle S] [--drain S] [--label L]\n"
 "                      [--idle N --idle-url PREFIX]\n"
+"       (--during: run CMD with /bin/sh after the warm-up and measure until it exits,\n"
+"        instead of for --seconds; requests started before it exited count;\n"
+"        its run time and exit status are reported)\n"
 "       (--drain: after publishing, wait until no message arrived for S seconds, default 5;\n"
 "        --idle: hold N more streams, PREFIX0 .. PREFIX(N-1), while measuring)\n"
 "\n"
@@ -374,6 +380,8 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 			die("%s: missing value (or unknown option)", a);
 		} else if (!strcmp(a, "--url")) {
 			o->url = v;
+		} else if (!strcmp(a, "--during")) {
+			o->during = v;
 		} else if (!strcmp(a, "--method")) {
 			o->method = v;
 		} else if (!strcmp(a, "--header")) {
@@ -807,6 +815,10 @@ struct rate_ctx {
 	long seq;
 	long published_ok, pub_in_window;
 	double t_last_pub;
+	long over_100ms;        /* answers that took longer than 100 ms */
+	/* --during: the command's process, and how it ended */
+	pid_t child;
+	int child_status;
 };
 
 static void pub_set_body(struct rate_ctx *c, struct xfer *x)
@@ -831,9 +843,13 @@ static void rate_done(void *vctx, struct xfer *x, double now)
 		c->published_ok++;
 		c->t_last_pub = now;
 	}
-	if (now >= c->t_win && now <= c->t_end) {
+	/* With --during the window ends when the command does: a request it
+	 * held up is answered only after that, and must count. */
+	if (now >= c->t_win && (c->child ? x->t_start <= c->t_end : now <= c->t_end)) {
 		tally_add(&c->tally, x->res, x->status);
 		samples_add(&c->lat, (now - x->t_start) * 1000.0);
+		if (now - x->t_start > 0.1)
+			c->over_100ms++;
 		if (x->status >= 200 && x->status <= 299 && x->res == CURLE_OK)
 			c->pub_in_window++;
 	}
@@ -845,23 +861,47 @@ static void rate_done(void *vctx, struct xfer *x, double now)
 	}
 }
 
+/* Start `sh -c cmd` with stdout on stderr (the figures own stdout). */
+static pid_t spawn_sh(const char *cmd)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		dup2(2, 1);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
 /* Closed loop: each of n transfers starts its next request as soon as its
- * previous one is answered, until t_end; answers between t_win and t_end count. */
-static void rate_drive(struct rate_ctx *c, struct xfer *xs, long n, double warmup, double seconds)
+ * previous one is answered, until t_end; answers between t_win and t_end count.
+ * during: a command started at t_win whose exit sets t_end instead. */
+static void rate_drive(struct rate_ctx *c, struct xfer *xs, long n, double warmup, double seconds,
+		       const char *during)
 {
 	double t0 = now_s();
 	long i;
 
 	c->t_win = t0 + warmup;
-	c->t_end = c->t_win + seconds;
+	c->t_end = during ? t0 + 1e9 : c->t_win + seconds;
 	for (i = 0; i < n; i++) {
 		if (c->expand_marker)
 			pub_set_body(c, &xs[i]);
 		xfer_add(c->loop, &xs[i]);
 		c->inflight++;
 	}
-	while (c->inflight > 0 && now_s() < c->t_end + 30)
-		loop_step(c->loop, 0.1, rate_done, c);
+	while (c->inflight > 0 && now_s() < c->t_end + 30) {
+		/* Short steps while a command runs: its end is looked for
+		 * between them, and the window must not outlast it by much. */
+		loop_step(c->loop, during ? 0.005 : 0.1, rate_done, c);
+		if (during && !c->child && now_s() >= c->t_win)
+			c->child = spawn_sh(during);
+		if (c->child && c->t_end > t0 + 1e8 && waitpid(c->child, &c->child_status, WNOHANG) == c->child)
+			c->t_end = now_s();
+	}
 	for (i = 0; i < n; i++)
 		xfer_remove(c->loop, &xs[i]);
 }
@@ -875,15 +915,23 @@ static void print_rate(const struct opts *o, struct rate_ctx *c, const char *mod
 	printf("%s%s%s: %.0f req/s", mode, *o->label ? " " : "", o->label, rps);
 	if (o->msgs_per_req > 1)
 		printf(" = %.0f msg/s (%ld per request)", rps * (double)o->msgs_per_req, o->msgs_per_req);
-	printf(", %ld conns, %.1f s, p50 %.2f ms, p99 %.2f ms, max %.2f ms, answers",
-	       o->conns, o->seconds, p50, p99, pmax);
+	printf(", %ld conns, %.1f s, p50 %.2f ms, p99 %.2f ms, max %.2f ms, %ld over 100 ms, answers",
+	       o->conns, o->seconds, p50, p99, pmax, c->over_100ms);
 	tally_print_status(&c->tally, stdout, 0);
+	if (o->during)
+		printf("; during: %s, %s %d", o->during,
+		       WIFEXITED(c->child_status) ? "exit" : "signal",
+		       WIFEXITED(c->child_status) ? WEXITSTATUS(c->child_status) : WTERMSIG(c->child_status));
 	printf("\n");
 	printf("bench=%s label=%s conns=%ld seconds=%.2f answers=%ld rps=%.1f msgs_per_req=%ld "
 	       "msgs_per_s=%.1f p50_ms=%.3f p99_ms=%.3f max_ms=%.3f errors=%ld non2xx=%ld",
 	       mode, *o->label ? o->label : "-", o->conns, o->seconds,
 	       c->tally.count - c->tally.errors, rps, o->msgs_per_req,
 	       rps * (double)o->msgs_per_req, p50, p99, pmax, c->tally.errors, c->tally.non2xx);
+	printf(" over_100ms=%ld", c->over_100ms);
+	if (o->during)
+		printf(" during_exit=%d", WIFEXITED(c->child_status) ? WEXITSTATUS(c->child_status)
+								  : 128 + WTERMSIG(c->child_status));
 	tally_print_status(&c->tally, stdout, 1);
 	printf("\n");
 	fflush(stdout);
@@ -908,7 +956,12 @@ static int run_rate(struct opts *o)
 		easy_setup(&xs[i], X_REQ, o->url, o->headers, o->timeout);
 		easy_body(xs[i].h, o->method, o->has_data ? o->data : NULL, o->data_len);
 	}
-	rate_drive(&c, xs, o->conns, o->warmup, o->seconds);
+	rate_drive(&c, xs, o->conns, o->warmup, o->seconds, o->during);
+	if (o->during) {
+		if (!c.child || c.t_end > c.t_win + 1e8)
+			die("rate: the --during command did not end within the run");
+		o->seconds = c.t_end - c.t_win;
+	}
 	print_rate(o, &c, "rate");
 	for (i = 0; i < o->conns; i++)
 		curl_easy_cleanup(xs[i].h);
