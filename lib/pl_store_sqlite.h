@@ -61,6 +61,7 @@ struct pl_store {
 	int64_t head_seen;      /* the newest head a query read */
 	int no_wait;            /* busy handler: give up at once */
 	int short_wait;         /* busy handler: give up after about 0.1 s */
+	int patient;            /* busy handler: look once a millisecond (a purge) */
 	int64_t busy_since;     /* busy handler: when this wait began (ms) */
 	char err[256];          /* the last failure's reason: a rollback after
 	                         * it leaves sqlite3_errmsg() at "not an error" */
