@@ -223,6 +223,67 @@ pub_ttl() {
 	[ "$(pl_count_topic /p/during)" = 10 ]
 }
 
+# A purge commits a batch at a time, and every commit wakes the held long
+# polls and streams: the wakes must find nothing for them. A waiter whose
+# cursor is past the purged rows is not behind anything that went (no gap),
+# and a poller following its cursor meanwhile gets each live message once.
+@test "waiters sleep through a purge (no empty answer, no gap); a poller following its cursor gets every live message once" {
+	pl_need longpoll
+	pl_need stream
+	local i head lp1 lp2 sse poller
+	# 1,500 expired rows among 1,500 live ones: eight batches, eight wakes.
+	for i in $(seq 1 3000); do
+		printf '{"topic":"/p/w/t%d","data":%d,"ttl":%s}\n' $((i % 7)) "$i" "$( ((i % 2)) && echo 1 || echo 3600)"
+	done >"$BATS_TEST_TMPDIR/b"
+	pl_publish "" -H 'Content-Type: application/x-ndjson' --data-binary "@$BATS_TEST_TMPDIR/b"
+	pl_expect_status 201
+	head=$(pl_json '.ids[-1]')
+	sleep 1.5
+	curl -sS -g --max-time 30 -o "$BATS_TEST_TMPDIR/lp1" "$PL_URL/push/longpoll?topic=/p/w&timeout=20" 3>&- &
+	lp1=$!
+	curl -sS -g --max-time 30 -o "$BATS_TEST_TMPDIR/lp2" "$PL_URL/push/longpoll?topic=/p/w/t3&since=$head&timeout=20" 3>&- &
+	lp2=$!
+	curl -sS -N --max-time 30 -o "$BATS_TEST_TMPDIR/sse" "$PL_URL/push/stream?topic=/p/w" 3>&- &
+	sse=$!
+	wait_for 10 waiting_ge 3 || pl_fail "the long polls and the stream are not held ($(waiting))"
+	(
+		cur=all
+		while :; do
+			b=$(curl -sS -g "$PL_URL/push/poll?topic=/p/w&since=$cur&limit=100") || exit 1
+			printf '%s' "$b" | jq -r '.messages[].id' >>"$BATS_TEST_TMPDIR/ids"
+			printf '%s' "$b" | jq -e '(.gap // false) or (.reset // false)' >/dev/null && echo "$b" >>"$BATS_TEST_TMPDIR/flags"
+			cur=$(printf '%s' "$b" | jq .cursor)
+			[ "$(printf '%s' "$b" | jq .more)" = false ] && [ -e "$BATS_TEST_TMPDIR/purged" ] && exit 0
+		done
+	) 3>&- &
+	poller=$!
+	purge --db "$PL_DB" >"$BATS_TEST_TMPDIR/p" 2>&1 || pl_fail "purge failed: $(cat "$BATS_TEST_TMPDIR/p")"
+	touch "$BATS_TEST_TMPDIR/purged"
+	wait "$poller" || pl_fail "the poller failed"
+	# A wake is handled within milliseconds: a second is plenty to see one
+	# that ended a waiter.
+	sleep 1
+	kill -0 "$lp1" 2>/dev/null || pl_fail "the long poll at now answered the purge: $(cat "$BATS_TEST_TMPDIR/lp1")"
+	kill -0 "$lp2" 2>/dev/null || pl_fail "the long poll at the head answered the purge: $(cat "$BATS_TEST_TMPDIR/lp2")"
+	! grep -q '^data:' "$BATS_TEST_TMPDIR/sse" || pl_fail "the stream sent: $(cat "$BATS_TEST_TMPDIR/sse")"
+	[ ! -e "$BATS_TEST_TMPDIR/flags" ] || pl_fail "the poller was told gap or reset: $(cat "$BATS_TEST_TMPDIR/flags")"
+	# Every other id up to the head (the even lines): the live ones, each once.
+	seq $((head - 2998)) 2 "$head" >"$BATS_TEST_TMPDIR/want"
+	diff <(sort -n "$BATS_TEST_TMPDIR/ids") "$BATS_TEST_TMPDIR/want" >/dev/null ||
+		pl_fail "the poller got $(wc -l <"$BATS_TEST_TMPDIR/ids") ids ($(sort -n "$BATS_TEST_TMPDIR/ids" | uniq -d | wc -l) twice), want 1500 live ones once"
+	pl_pub /p/w/t3 after
+	wait "$lp1" || pl_fail "the long poll at now: no answer"
+	wait "$lp2" || pl_fail "the long poll at the head: no answer"
+	for f in lp1 lp2; do
+		BODY=$(cat "$BATS_TEST_TMPDIR/$f")
+		pl_jq_true --argjson id "$PUB_ID" '[.messages[].id] == [$id] and (.gap // false) == false' ||
+			pl_fail "$f after the publish"
+	done
+	wait_for 5 grep -q '^data:' "$BATS_TEST_TMPDIR/sse" || pl_fail "the stream did not get the publish"
+	kill "$sse" 2>/dev/null || true
+	[ "$(grep -c '^data:' "$BATS_TEST_TMPDIR/sse")" = 1 ] || pl_fail "the stream sent: $(cat "$BATS_TEST_TMPDIR/sse")"
+}
+
 @test "--help names every option, what --max-rows 0 does, and the exit statuses" {
 	run purge --help
 	[ "$status" = 0 ] || pl_fail "--help exited $status"
