@@ -1511,7 +1511,6 @@ static void t_shm_replaced(void)
 	pl_store_close(st3);
 }
 
-/* publishes_last_minute counts publishes, also those deleted since. */
 /* SPEC 6: "in short batches so publishers are never blocked for long",
  * also with two purges at once. Two purge processes delete 20,000 expired
  * rows while this one looks, every 0.3 ms and without waiting, whether the
@@ -1521,7 +1520,9 @@ static void t_shm_replaced(void)
 static void t_purge_yields(void)
 {
 	struct pl_store *ws = open_fresh();
-	const int rows = 20000;
+	/* Under valgrind every step is some 30 times slower, the looks too:
+	 * their share of free moments says nothing there (about 0.3). */
+	const int timed = getenv("PL_VALGRIND") == NULL, rows = timed ? 20000 : 2000;
 	char sql[1024];
 	int64_t now = pl_now_ms(), left = -1;
 	long looks = 0, free_looks = 0;
@@ -1579,11 +1580,17 @@ static void t_purge_yields(void)
 	ws->no_wait = 0;
 	pl_sq_read_int(ws, S_COUNT, 0, 0, &left);
 	ok(!bad && left == 0, "two purges at once deleted all %d rows (%lld left)", rows, (long long)left);
-	ok(looks >= 100 && free_looks * 4 >= looks,
-	   "while they ran the write lock was free at a quarter of the looks at least (%ld of %ld)", free_looks, looks);
+	if (timed)
+		ok(looks >= 100 && free_looks * 4 >= looks,
+		   "while they ran the write lock was free at a quarter of the looks at least (%ld of %ld)",
+		   free_looks, looks);
+	else
+		ok(1, "the write lock's free share # SKIP valgrind changes the timing (%ld of %ld looks)",
+		   free_looks, looks);
 	pl_store_close(ws);
 }
 
+/* publishes_last_minute counts publishes, also those deleted since. */
 static void t_minute(void)
 {
 	struct pl_store *st = open_fresh();
