@@ -19,7 +19,7 @@ PL_BUILD_PACKAGES="build-essential autoconf automake libtool pkg-config
 	libssl-dev zlib1g-dev libcurl4-openssl-dev"
 PL_RUN_PACKAGES="lighttpd lighttpd-mod-deflate apache2 libapache2-mod-fcgid spawn-fcgi openssl
 	curl procps acl"
-PL_TEST_PACKAGES="bats jq libxml2-utils python3 groff-base"
+PL_TEST_PACKAGES="bats jq libxml2-utils python3 groff-base apache2-utils"
 
 pl_repo_root() {
 	(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
