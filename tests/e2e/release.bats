@@ -117,3 +117,69 @@ rl_hold_and_leave() {  # rl_hold_and_leave N PATH...: N clients of each PATH (on
 	after=$(grep -c 'unexpected end-of-file' "$log" || true)
 	[ "$after" = "$before" ] || { tail -5 "$log" >&2; pl_fail "$((after - before)) 'unexpected end-of-file' lines for clients that left"; }
 }
+
+# rl_prog_pids PROG: the pids of the server's PROG programs.
+rl_prog_pids() {
+	local q
+	for q in $(pgrep -g "$(pl_server_pid "$PL_STATE")"); do
+		[ "$(readlink "/proc/$q/exe" 2>/dev/null)" = "$PL_BIN/$1" ] && echo "$q"
+	done
+	return 0
+}
+
+# rl_fds PID...: their open descriptors, one count per pid, space-separated.
+rl_fds() {
+	local p out=""
+	for p in "$@"; do
+		out="$out $(find "/proc/$p/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)"
+	done
+	echo "${out# }"
+}
+rl_fds_are() {  # rl_fds_are WANT PID...
+	local want=$1
+	shift
+	[ "$(rl_fds "$@")" = "$want" ]
+}
+
+# A process holds every long poll and stream for days: a descriptor kept per
+# client that left (its FastCGI connection, a file) would end in EMFILE only
+# after thousands, long after any other test. Behind lighttpd one process
+# holds them all, so its count must return to what it was.
+@test "the descriptors of held requests whose clients left are all given back" {
+	[ "$PL_SERVER" = lighttpd ] || skip "one process per program holds every request only behind lighttpd"
+	local T prog pids base round cl
+	T=$(pl_topic)
+	# Each program started, its database, watch and waiting file open.
+	rl_hold_and_leave 1 "/push/longpoll?topic=$T&timeout=60"
+	rl_hold_and_leave 1 "/push/stream?topic=$T"
+	for prog in longpoll stream; do
+		pids=$(rl_prog_pids "$prog")
+		[ -n "$pids" ] || pl_fail "no $prog process found"
+		# The count once it holds still for half a second.
+		# shellcheck disable=SC2086 # a list of pids
+		base=$(rl_fds $pids)
+		# shellcheck disable=SC2086
+		until sleep 0.5; [ "$(rl_fds $pids)" = "$base" ]; do base=$(rl_fds $pids); done
+		for round in 1 2 3; do
+			case $prog in
+			longpoll) rl_hold_and_leave 40 "/push/longpoll?topic=$T&timeout=60" ;;
+			stream) rl_hold_and_leave 40 "/push/stream?topic=$T&format=ndjson" ;;
+			esac
+			# And 40 that leave half a second in, while their
+			# request may still be on its way to the program.
+			cl=()
+			for _ in $(seq 1 40); do
+				curl -sS -N -g --max-time 0.5 -o /dev/null "$PL_URL/push/$prog?topic=$T&timeout=60" 2>/dev/null 3>&- &
+				cl+=($!)
+			done
+			wait "${cl[@]}" 2>/dev/null || true
+			wait_for 5 waiting_le 0 || pl_fail "waiting is $(waiting) after the clients of $prog left"
+			[ "$(rl_prog_pids "$prog")" = "$pids" ] ||
+				pl_fail "$prog processes were '$pids', are '$(rl_prog_pids "$prog")'"
+			# shellcheck disable=SC2086
+			wait_for 5 rl_fds_are "$base" $pids ||
+				pl_fail "$prog (pid $pids) has $(rl_fds $pids) descriptors after round $round of 80 clients that left; $base before"
+		done
+		echo "# $prog: $base descriptors before and after 240 clients that left" >&3
+	done
+}
