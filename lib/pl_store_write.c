@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "pl_log.h"
@@ -535,14 +534,6 @@ static int collect_ids(struct pl_store *st, int which, int64_t arg, int max, int
 	return r == SQLITE_DONE ? PL_OK : pl_sq_rc(st, pl_sq_text[which]);
 }
 
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Delete batches of ids chosen by `which` until none is left. Each batch is
  * its own short write transaction, so publishers wait for at most one
  * batch. Every choice is a fixed set of rows (expired at now, below an id),
@@ -570,10 +561,10 @@ static int purge_loop(struct pl_store *st, const struct pl_purge *p, int which, 
 
 		if ((rc = collect_ids(st, which, arg, batch, ids, &n)) != PL_OK || n == 0)
 			break;
-		held = mono_us();
+		held = pl_mono_us();
 		if ((rc = delete_ids(st, ids, n, count)) != PL_OK)
 			break;
-		held = mono_us() - held;
+		held = pl_mono_us() - held;
 		usleep((useconds_t)(held < PURGE_PAUSE_MIN_US ? PURGE_PAUSE_MIN_US
 				: held > PURGE_PAUSE_MAX_US ? PURGE_PAUSE_MAX_US : held));
 		/* Another purge took these rows first: ours would find the next

@@ -103,12 +103,17 @@ int64_t pl_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t pl_mono_ms(void)
+int64_t pl_mono_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t pl_mono_ms(void)
+{
+	return pl_mono_us() / 1000;
 }
 
 int pl_bool_parse(const char *v, int *out)

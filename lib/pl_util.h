@@ -49,6 +49,8 @@ int64_t pl_now_ms(void);
 
 /* Monotonic clock in ms, for deadlines and intervals. */
 int64_t pl_mono_ms(void);
+/* The same clock in microseconds. */
+int64_t pl_mono_us(void);
 
 /* Parse a whole decimal integer in [lo, hi]. s may be NULL (PL_EINVAL). */
 int pl_int_parse(const char *s, int64_t lo, int64_t hi, int64_t *out);
