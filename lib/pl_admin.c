@@ -423,13 +423,11 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 	{
 		static const char *const once[] = { "token", "_method" };
 
-		for (size_t k = 0; k < 2; k++)
-			if (pl_kv_conflict(r->args, r->nargs, once[k]) || pl_kv_conflict(r->form, r->nform, once[k])) {
-				snprintf(err, sizeof err, "%s= is given twice with different values: give it once",
-					 once[k]);
-				pl_out_error(resp, &eo, PL_EINVAL, NULL, err, 0);
-				return;
-			}
+		if (pl_kv_once(r->args, r->nargs, once, 2, err, sizeof err) != PL_OK ||
+		    pl_kv_once(r->form, r->nform, once, 2, err, sizeof err) != PL_OK) {
+			pl_out_error(resp, &eo, PL_EINVAL, NULL, err, 0);
+			return;
+		}
 	}
 	if ((rc = authorize(c, r, err, sizeof err)) != PL_OK) {
 		if (rc == PL_EAUTH && eo.fmt != PL_FMT_JSONP)

@@ -594,10 +594,11 @@ static struct pl_pub *publish_begin(const struct pl_conf *c, struct pl_req *r, s
 	}
 	/* Two credentials: taking either would be a guess, as it would be
 	 * for a subscriber (pl_sub.c). */
-	if (pl_kv_conflict(r->args, r->nargs, "token")) {
-		snprintf(err, ERRLEN, "token= is given twice with different values: give it once");
-		rc = PL_EINVAL;
-		goto fail;
+	{
+		static const char *const once[] = { "token" };
+
+		if ((rc = pl_kv_once(r->args, r->nargs, once, 1, err, ERRLEN)) != PL_OK)
+			goto fail;
 	}
 	tok = NULL;
 	if (!trusted && (rc = authorize(c, r, &tok, err)) != PL_OK)

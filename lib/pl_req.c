@@ -175,6 +175,17 @@ int pl_kv_conflict(const struct pl_kv *kv, size_t n, const char *name)
 	return 0;
 }
 
+int pl_kv_once(const struct pl_kv *kv, size_t n, const char *const *names, size_t nnames,
+	       char *msg, size_t msglen)
+{
+	for (size_t k = 0; k < nnames; k++)
+		if (names[k] && pl_kv_conflict(kv, n, names[k])) {
+			snprintf(msg, msglen, "%s= is given twice with different values: give it once", names[k]);
+			return PL_EINVAL;
+		}
+	return PL_OK;
+}
+
 const char *pl_req_arg(const struct pl_req *r, const char *name)
 {
 	return pl_kv_get(r->args, r->nargs, name);

@@ -36,6 +36,11 @@ const char *pl_req_arg(const struct pl_req *r, const char *name);
 const char *pl_kv_get(const struct pl_kv *kv, size_t n, const char *name);
 /* 1 when name is given twice in kv[0..n) with different values. */
 int pl_kv_conflict(const struct pl_kv *kv, size_t n, const char *name);
+/* PL_EINVAL, with msg naming it, when one of names[0..nnames) (NULL ones
+ * skipped) is given twice in kv[0..n) with different values: a parameter
+ * that takes one value, where taking either would be a guess. */
+int pl_kv_once(const struct pl_kv *kv, size_t n, const char *const *names, size_t nnames,
+	       char *msg, size_t msglen);
 
 /* The media type of a Content-Type value, lower-cased, without parameters
  * ("Text/Plain; charset=utf-8" is "text/plain"); "" for none, and for a

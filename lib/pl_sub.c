@@ -50,19 +50,6 @@ static const char *keep(struct pl_sub *sub, size_t *used, const char *s, size_t 
 	return d;
 }
 
-/* A parameter that takes one value, given twice with two (since=1&since=5,
- * format=xml&format=json): taking either would be a guess about the
- * client's cursor, filter or format. Topics may repeat. */
-static int given_twice(const struct pl_req *r, const char *const *names, size_t n, char *msg, size_t msglen)
-{
-	for (size_t k = 0; k < n; k++)
-		if (names[k] && pl_kv_conflict(r->args, r->nargs, names[k])) {
-			snprintf(msg, msglen, "%s= is given twice with different values: give it once", names[k]);
-			return PL_EINVAL;
-		}
-	return PL_OK;
-}
-
 static int parse_format(struct pl_outopt *out, const struct pl_req *r, enum pl_sub_kind kind, char *msg, size_t msglen)
 {
 	static const char *const answer[] = { "format", "callback" };
@@ -73,7 +60,7 @@ static int parse_format(struct pl_outopt *out, const struct pl_req *r, enum pl_s
 	/* Which format is meant is unknown: out stays as it came (JSON, from
 	 * the callers' zeroing), and the error is plain JSON. Here, so that
 	 * publish and admin refuse it as the subscriptions do. */
-	if ((rc = given_twice(r, answer, 2, msg, msglen)) != PL_OK)
+	if ((rc = pl_kv_once(r->args, r->nargs, answer, 2, msg, msglen)) != PL_OK)
 		return rc;
 	out->fmt = kind == PL_SUB_STREAM ? PL_FMT_SSE : PL_FMT_JSON;
 	if (fmt && pl_out_format(fmt, kind == PL_SUB_STREAM, &out->fmt) != PL_OK) {
@@ -310,7 +297,7 @@ int pl_sub_parse(struct pl_sub *sub, const struct pl_req *r, const struct pl_con
 
 	memset(sub, 0, sizeof *sub);
 	if ((rc = parse_format(&sub->out, r, kind, msg, msglen)) != PL_OK ||
-	    (rc = given_twice(r, filter, sizeof filter / sizeof filter[0], msg, msglen)) != PL_OK)
+	    (rc = pl_kv_once(r->args, r->nargs, filter, sizeof filter / sizeof filter[0], msg, msglen)) != PL_OK)
 		return rc;
 	/* Every string kept is a query value: their total bounds the block. */
 	for (size_t i = 0; i < r->nargs; i++)
