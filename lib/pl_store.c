@@ -514,17 +514,18 @@ static int dir_of(const char *db_path, char *dir, size_t cap)
  * root) would be root's, and every publish of the web server's user would
  * fail on it: it goes to the owner of its directory, which is the user the
  * programs write as. SQLite does the same for the -wal and -shm it creates
- * as root, giving them the database file's owner, so this comes first. */
-static void give_to_dir_owner(const char *db_path)
+ * as root, giving them the database file's owner, so this comes first.
+ * DB.ids, made beside it, goes the same way. */
+void pl_sq_give_to_dir_owner(const char *path)
 {
 	char dir[PATH_MAX];
 	struct stat d, f;
 
-	if (geteuid() != 0 || dir_of(db_path, dir, sizeof dir) || stat(dir, &d) != 0 ||
-	    stat(db_path, &f) != 0 || (f.st_uid == d.st_uid && f.st_gid == d.st_gid))
+	if (geteuid() != 0 || dir_of(path, dir, sizeof dir) || stat(dir, &d) != 0 ||
+	    stat(path, &f) != 0 || (f.st_uid == d.st_uid && f.st_gid == d.st_gid))
 		return;
-	if (chown(db_path, d.st_uid, d.st_gid) != 0)
-		pl_log_warn("%s: could not give the new database to the owner of %s (uid %ld): %s", db_path, dir,
+	if (chown(path, d.st_uid, d.st_gid) != 0)
+		pl_log_warn("%s: could not give the new file to the owner of %s (uid %ld): %s", path, dir,
 			    (long)d.st_uid, strerror(errno));
 }
 
@@ -616,7 +617,7 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		goto fail;
 	if (!had_db)
-		give_to_dir_owner(c->db_path);
+		pl_sq_give_to_dir_owner(c->db_path);
 	/* Writers wait for each other up to 5 s before a request gets 503, in
 	 * short steps: SQLite's own timeout handler sleeps up to 100 ms at a
 	 * time, far longer than any of our write transactions holds the lock. */

@@ -93,8 +93,11 @@ void pl_sq_txn_end(struct pl_store *st, int commit);
 int pl_sq_read_int(struct pl_store *st, int which, int64_t arg, int has_arg, int64_t *out);
 int pl_sq_read_int2(struct pl_store *st, int which, int64_t a, int64_t b, int64_t *out);
 /* Just opened: ids continue above every id this process gave in this
- * database file (see pl_store_write.c). */
+ * database file, and above every id any process gave in a -wal that is no
+ * longer there (see pl_store_write.c). */
 void pl_sq_keep_ids(struct pl_store *st);
+/* A file made beside the database as root goes to the directory's owner. */
+void pl_sq_give_to_dir_owner(const char *path);
 
 /* The smallest id in [lo, hi] created at or after t_ms, in *out; one past hi
  * when none is. Inside the caller's read transaction. */

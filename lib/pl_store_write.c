@@ -8,6 +8,8 @@
 #include "pl_first.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <json-c/json.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -193,24 +195,67 @@ static void wake_waiters(struct pl_store *st)
 	}
 }
 
-/* The highest id this process gave, and in which database file. When an
- * operator removes the -wal while the programs run, the commits in it go
- * with it, the sequence's latest value too, and SQLite would give those
- * ids again: a subscriber whose cursor passed them would skip the new
- * messages that carry them, and SPEC 2 says an id is never reused. The
- * writer notices the files changed and opens again (pl_store_moved()); it
- * then continues above what it gave. Another publish process does the same
- * at its own reopening, from its own highest id: until then it may give an
- * id that one had given (a host with several publish processes). A file
- * put in place of the database (a backup moved over it, a new one) is
- * another file: its ids are its own, and the cursors past them get reset. */
+/* The highest id given, for every process: when an operator removes the
+ * -wal while the programs run, the commits in it go with it, the
+ * sequence's latest value too, and SQLite would give those ids again; a
+ * subscriber whose cursor passed them would skip the new messages that
+ * carry them, and SPEC 2 says an id is never reused. Each publish process
+ * notices the files changed and opens again (pl_store_moved()), each at its
+ * own moment: the first to open makes the new -wal and gives ids from it,
+ * so knowing only its own highest id it would give the others' again.
+ * Every commit writes its highest id to DB.ids first, with the database
+ * file and the -wal it goes into; an opening connection that finds the -wal
+ * changed since raises the sequence to that id. Written under the write
+ * lock, so the record follows the commit order; a commit that failed after
+ * the write leaves only a gap. Same -wal: nothing was lost, and the
+ * sequence stands as it is (a backup restored through the live file with
+ * `sqlite3 .restore` takes the ids back to the backup's, as a new file
+ * does). A file put in place of the database (moved over it, a new one) is
+ * another file: its ids are its own, and the cursors past them get reset.
+ * The process's own highest id is kept too, for when DB.ids cannot be
+ * written (a file of another user). */
+struct ids_rec {
+	uint64_t db_dev, db_ino, wal_dev, wal_ino;
+	int64_t top;
+	uint64_t sum;           /* a read torn by a write does not add up */
+};
+
+#define IDS_SUM_SEED 0x706c696473763101ULL
+
+static uint64_t ids_sum(const struct ids_rec *r)
+{
+	return IDS_SUM_SEED ^ r->db_dev ^ (r->db_ino * 3) ^ (r->wal_dev * 5) ^ (r->wal_ino * 7) ^
+	       ((uint64_t)r->top * 11);
+}
+
 static pthread_mutex_t top_mu = PTHREAD_MUTEX_INITIALIZER;
 static int64_t top_id;
 static struct pl_fileid top_db;
+static int ids_fd = -1;         /* DB.ids for writing, opened at the first commit */
+static char ids_for[PATH_MAX];  /* the database it is for */
+static int ids_said;            /* its fault was logged */
 
-/* After a commit of v: its last message has its highest id. */
+static int ids_path(const struct pl_store *st, char *p, size_t cap)
+{
+	int n = snprintf(p, cap, "%s.ids", st->path);
+
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* Under top_mu. */
+static void ids_fault(const struct pl_store *st, const char *op)
+{
+	if (ids_said)
+		return;
+	ids_said = 1;
+	pl_log_warn("%s.ids: %s: %s; were the -wal removed while in use, another process could give this "
+		    "one's latest ids again", st->path, op, strerror(errno));
+}
+
+/* Before the commit of v, under the write lock. */
 static void note_top(const struct pl_store *st, const struct pl_msgv *v, size_t nv)
 {
+	struct ids_rec r;
 	int64_t max;
 
 	while (nv > 0 && v[nv - 1].n == 0)
@@ -225,17 +270,66 @@ static void note_top(const struct pl_store *st, const struct pl_msgv *v, size_t 
 	}
 	if (max > top_id)
 		top_id = max;
+	if (ids_fd >= 0 && strcmp(ids_for, st->path) != 0) {
+		close(ids_fd);
+		ids_fd = -1;
+	}
+	if (ids_fd < 0) {
+		char p[PATH_MAX];
+		struct stat sb;
+
+		if (ids_path(st, p, sizeof p) == 0) {
+			int had = stat(p, &sb) == 0;
+
+			if ((ids_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0660)) < 0)
+				ids_fault(st, "open");
+			else if (!had)
+				pl_sq_give_to_dir_owner(p);
+			snprintf(ids_for, sizeof ids_for, "%s", st->path);
+		}
+	}
+	if (ids_fd >= 0) {
+		r = (struct ids_rec){ (uint64_t)st->id[0].dev, (uint64_t)st->id[0].ino, (uint64_t)st->id[1].dev,
+				      (uint64_t)st->id[1].ino, max, 0 };
+		r.sum = ids_sum(&r);
+		if (pwrite(ids_fd, &r, sizeof r, 0) != (ssize_t)sizeof r)
+			ids_fault(st, "write");
+	}
 	pthread_mutex_unlock(&top_mu);
+}
+
+/* The highest id given in st's database file by this process, or by any
+ * when the -wal it went into is no longer st's. */
+static int64_t top_given(struct pl_store *st)
+{
+	char p[PATH_MAX];
+	struct ids_rec r;
+	int64_t top;
+	int fd;
+
+	pthread_mutex_lock(&top_mu);
+	top = top_db.ino == st->id[0].ino && top_db.dev == st->id[0].dev ? top_id : 0;
+	/* The next commit writes the file now at the path, not one removed. */
+	if (ids_fd >= 0) {
+		close(ids_fd);
+		ids_fd = -1;
+	}
+	pthread_mutex_unlock(&top_mu);
+	if (ids_path(st, p, sizeof p) != 0 || (fd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
+		return top;
+	if (pread(fd, &r, sizeof r, 0) == (ssize_t)sizeof r && r.sum == ids_sum(&r) &&
+	    r.db_dev == (uint64_t)st->id[0].dev && r.db_ino == (uint64_t)st->id[0].ino &&
+	    (r.wal_dev != (uint64_t)st->id[1].dev || r.wal_ino != (uint64_t)st->id[1].ino) && r.top > top)
+		top = r.top;
+	close(fd);
+	return top;
 }
 
 void pl_sq_keep_ids(struct pl_store *st)
 {
-	int64_t top, head;
+	int64_t top = top_given(st), head;
 	int ok;
 
-	pthread_mutex_lock(&top_mu);
-	top = top_db.ino == st->id[0].ino && top_db.dev == st->id[0].dev ? top_id : 0;
-	pthread_mutex_unlock(&top_mu);
 	if (top <= 0 || pl_sq_read_int(st, S_HEAD, 0, 0, &head) != PL_OK || head >= top)
 		return;
 	if (pl_sq_write_begin(st) != PL_OK)
@@ -246,7 +340,7 @@ void pl_sq_keep_ids(struct pl_store *st)
 	sqlite3_reset(st->st[S_SEQ_RAISE]);
 	sqlite3_reset(st->st[S_SEQ_ADD]);
 	if (ok && pl_sq_commit(st) == PL_OK) {
-		pl_log_warn("%s: this process gave ids up to %lld, the database's sequence is at %lld: its -wal "
+		pl_log_warn("%s: ids up to %lld were given, the database's sequence is at %lld: its -wal "
 			    "was removed while in use, and the messages committed in it are lost; new ids "
 			    "continue above %lld", st->path, (long long)top, (long long)head, (long long)top);
 		return;
@@ -264,13 +358,14 @@ int pl_store_publish_v(struct pl_store *st, struct pl_msgv *v, size_t nv)
 	for (size_t k = 0; k < nv && rc == PL_OK; k++)
 		for (size_t i = 0; i < v[k].n && rc == PL_OK; i++)
 			rc = insert_one(st, &v[k].m[i]);
-	if (rc == PL_OK)
+	if (rc == PL_OK) {
+		note_top(st, v, nv);
 		rc = pl_sq_commit(st);
+	}
 	if (rc != PL_OK) {
 		pl_sq_txn_end(st, 0);
 	} else {
 		pl_sq_ok();
-		note_top(st, v, nv);
 		wake_waiters(st);
 	}
 	return rc;

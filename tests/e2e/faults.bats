@@ -353,7 +353,7 @@ pub_loop() {
 		# index made every later open fail, and answered 503 until the
 		# web server was restarted.
 		wait_for 10 publish_ok "/fault/after$round" after ||
-			{ pl_show; pl_fail "round $round: publishing did not come back"; }
+			{ pl_show; rl_show_log; pl_fail "round $round: publishing did not come back"; }
 		wait_for 5 sees_after poll "/fault/after$round" ||
 			{ pl_show; pl_fail "round $round: poll does not see it"; }
 	done

@@ -100,6 +100,14 @@ rl_errlog_lines() {
 	echo "${n:-0}"
 }
 
+# rl_show_log: the server's last log lines naming the database, for a
+# failure's message.
+rl_show_log() {
+	echo "# the server's last lines on $PL_DB:" >&2
+	cat "$PL_STATE/lighttpd-error.log" "$PL_STATE/apache-error.log" "$PL_STATE/server.out" 2>/dev/null |
+		grep -F -- "$PL_DB" | tail -15 >&2
+}
+
 # rl_note TEXT: a line for the test log (shown with bats --verbose-run or
 # --show-output-of-passing-tests) and appended to $RL_FIGURES when set.
 rl_note() {

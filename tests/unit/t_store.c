@@ -1511,6 +1511,73 @@ static void t_shm_replaced(void)
 	pl_store_close(st3);
 }
 
+/* An operator removes the -wal and -shm while two processes publish: what
+ * was committed in that -wal goes with it, the sequence's last value too.
+ * The other process, which gave only the first id, opens the new files and
+ * must continue above every id given (SPEC 2: never reused), not above its
+ * own: a subscriber whose cursor passed those ids would skip its messages. */
+static void t_wal_lost_ids(void)
+{
+	struct pl_store *st;
+	char wal[320], shm[320], path[300] = "";
+	int ask[2], tell[2], status = 0;
+	int64_t first = -1, top = 0, again = -1;
+	pid_t pid;
+
+	if (pipe(ask) != 0 || pipe(tell) != 0 || (pid = fork()) < 0) {
+		ok(0, "wal lost: cannot fork");
+		return;
+	}
+	if (pid == 0) {
+		struct pl_store *cs = NULL;
+		int64_t id = -1;
+		char go;
+
+		if (read(ask[0], path, sizeof path - 1) > 0) {
+			free(conf.db_path);
+			conf.db_path = pl_xstrdup(path);
+			if (pl_store_open(&cs, &conf) == PL_OK)
+				id = pub(cs, "/lost", NULL, NULL, NULL);
+		}
+		if (write(tell[1], &id, sizeof id) != (ssize_t)sizeof id || read(ask[0], &go, 1) != 1)
+			_exit(1);
+		id = -1;
+		if (cs && !pl_store_in_place(cs)) {
+			pl_store_close(cs);
+			cs = NULL;
+			if (pl_store_open(&cs, &conf) == PL_OK)
+				id = pub(cs, "/lost", NULL, NULL, NULL);
+		}
+		if (write(tell[1], &id, sizeof id) != (ssize_t)sizeof id)
+			_exit(1);
+		_exit(0);
+	}
+	st = open_fresh();
+	snprintf(wal, sizeof wal, "%s-wal", conf.db_path);
+	snprintf(shm, sizeof shm, "%s-shm", conf.db_path);
+	if (write(ask[1], conf.db_path, strlen(conf.db_path)) <= 0 ||
+	    read(tell[0], &first, sizeof first) != (ssize_t)sizeof first)
+		first = -1;
+	for (int i = 0; i < 5; i++)
+		top = pub(st, "/lost", NULL, NULL, NULL);
+	ok(first > 0 && top == first + 5, "wal lost: the other process gave %lld, this one up to %lld",
+	   (long long)first, (long long)top);
+	unlink(wal);
+	unlink(shm);
+	if (write(ask[1], "g", 1) != 1 || read(tell[0], &again, sizeof again) != (ssize_t)sizeof again)
+		again = -1;
+	waitpid(pid, &status, 0);
+	ok(again > top, "wal lost: the other process, opening the new files, gives %lld, above every id given (%lld)",
+	   (long long)again, (long long)top);
+	st->moved_checked = 0;
+	ok(pl_store_moved(st) == 1, "wal lost: this connection sees its files gone");
+	pl_store_close(st);
+	for (int i = 0; i < 2; i++) {
+		close(ask[i]);
+		close(tell[i]);
+	}
+}
+
 /* SPEC 6: "in short batches so publishers are never blocked for long",
  * also with two purges at once. Two purge processes delete 20,000 expired
  * rows while this one looks, every 0.3 ms and without waiting, whether the
@@ -1647,6 +1714,7 @@ int main(void)
 	t_foreign_rows();
 	t_moved();
 	t_shm_replaced();
+	t_wal_lost_ids();
 	t_admin_ops();
 	t_cache();
 	t_cache_restore();
