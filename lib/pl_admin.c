@@ -64,7 +64,8 @@ static int authorize(const struct pl_conf *c, const struct pl_req *r, char *err,
 		return PL_EFORBID;
 	}
 	if (!t) {
-		snprintf(err, errlen, "admin needs Authorization: Bearer ADMIN-TOKEN");
+		snprintf(err, errlen, "%s", pl_auth_joined(bearer) ? PL_AUTH_JOINED_MSG :
+			 "admin needs Authorization: Bearer ADMIN-TOKEN");
 		return PL_EAUTH;
 	}
 	if (t->role != PL_ROLE_ADMIN) {

@@ -47,6 +47,11 @@ const char *pl_auth_bearer(const struct pl_req *r, int allow_query)
 	return allow_query ? pl_req_arg(r, "token") : NULL;
 }
 
+int pl_auth_joined(const char *bearer)
+{
+	return bearer && strchr(bearer, ',') != NULL;
+}
+
 /* Constant time in the length of the configured secret. */
 static int same(const char *given, const char *secret)
 {

@@ -46,6 +46,27 @@ pub_with() {  # pub_with AUTH-HEADER-VALUE TOPIC
 	pl_expect_error 401
 }
 
+@test "the Authorization header sent twice (the web server joins the two): 401 that says so, on publish, admin and poll; nothing stored" {
+	T=$(pl_topic)
+	sub=$(pl_make_token alice $(( $(date +%s) + 3600 )))
+	for pair in "$PL_PUB_TOKEN $PL_PUB_TOKEN" "$PL_PUB_TOKEN wrong-token"; do
+		pl_req POST "/push/publish?topic=$T" -H "Authorization: Bearer ${pair% *}" \
+			-H "Authorization: Bearer ${pair#* }" -H 'Content-Type: text/plain' --data-binary x
+		pl_expect_error 401
+		[[ $(pl_json .message) == *"more than once"* ]] || { pl_show; pl_fail "publish: the 401 does not say why"; }
+	done
+	pl_expect_nothing_stored "$T"
+	pl_req GET /push/admin/stats -H "Authorization: Bearer $PL_ADMIN_TOKEN" -H "Authorization: Bearer $PL_ADMIN_TOKEN"
+	pl_expect_error 401
+	[[ $(pl_json .message) == *"more than once"* ]] || { pl_show; pl_fail "admin: the 401 does not say why"; }
+	pl_req GET "/push/poll?topic=$T" -H "Authorization: Bearer $sub" -H "Authorization: Bearer $sub"
+	pl_expect_error 401
+	[[ $(pl_json .message) == *"more than once"* ]] || { pl_show; pl_fail "poll: the 401 does not say why"; }
+	# once is fine
+	pl_req GET "/push/poll?topic=$T" -H "Authorization: Bearer $sub"
+	pl_expect_status 200
+}
+
 @test "publish with only a wrong token= in the query: 401" {
 	T=$(pl_topic)
 	pl_req POST "/push/publish?topic=$T&token=wrong" -H 'Content-Type: text/plain' --data-binary x
