@@ -665,6 +665,13 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 	 * be the one opened; the next pl_store_moved() opens again. */
 	if (had_db && (db_before.st_ino != st->id[0].ino || db_before.st_dev != st->id[0].dev))
 		st->id[0] = (struct pl_fileid){ db_before.st_dev, db_before.st_ino };
+	{
+		struct statx sx;
+
+		if (statx(AT_FDCWD, c->db_path, 0, STATX_BTIME | STATX_INO, &sx) == 0 && (sx.stx_mask & STATX_BTIME) &&
+		    sx.stx_ino == st->id[0].ino)
+			st->born = (int64_t)sx.stx_btime.tv_sec * 1000000000 + sx.stx_btime.tv_nsec;
+	}
 	if (!register_open(st)) {
 		snprintf(open_error, sizeof open_error,
 			 "the database's -shm was replaced while this process still had it open; try again shortly");

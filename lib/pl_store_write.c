@@ -211,12 +211,14 @@ static void wake_waiters(struct pl_store *st)
  * sequence stands as it is (a backup restored through the live file with
  * `sqlite3 .restore` takes the ids back to the backup's, as a new file
  * does). A file put in place of the database (moved over it, a new one) is
- * another file: its ids are its own, and the cursors past them get reset.
+ * another file, known by its inode and its birth time (a new file often
+ * gets the inode of one removed just before): its ids are its own, and the
+ * cursors past them get reset.
  * The process's own highest id is kept too, for when DB.ids cannot be
  * written (a file of another user). */
 struct ids_rec {
 	uint64_t db_dev, db_ino, wal_dev, wal_ino;
-	int64_t top;
+	int64_t db_born, top;
 	uint64_t sum;           /* a read torn by a write does not add up */
 };
 
@@ -225,12 +227,13 @@ struct ids_rec {
 static uint64_t ids_sum(const struct ids_rec *r)
 {
 	return IDS_SUM_SEED ^ r->db_dev ^ (r->db_ino * 3) ^ (r->wal_dev * 5) ^ (r->wal_ino * 7) ^
-	       ((uint64_t)r->top * 11);
+	       ((uint64_t)r->db_born * 13) ^ ((uint64_t)r->top * 11);
 }
 
 static pthread_mutex_t top_mu = PTHREAD_MUTEX_INITIALIZER;
 static int64_t top_id;
 static struct pl_fileid top_db;
+static int64_t top_born;
 static int ids_fd = -1;         /* DB.ids for writing, opened at the first commit */
 static char ids_for[PATH_MAX];  /* the database it is for */
 static int ids_said;            /* its fault was logged */
@@ -240,6 +243,12 @@ static int ids_path(const struct pl_store *st, char *p, size_t cap)
 	int n = snprintf(p, cap, "%s.ids", st->path);
 
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* Under top_mu: the process's own highest id is for st's database file. */
+static int same_db(const struct pl_store *st)
+{
+	return top_db.ino == st->id[0].ino && top_db.dev == st->id[0].dev && top_born == st->born;
 }
 
 /* Under top_mu. */
@@ -264,8 +273,9 @@ static void note_top(const struct pl_store *st, const struct pl_msgv *v, size_t 
 		return;
 	max = v[nv - 1].m[v[nv - 1].n - 1].id;
 	pthread_mutex_lock(&top_mu);
-	if (top_db.ino != st->id[0].ino || top_db.dev != st->id[0].dev) {
+	if (!same_db(st)) {
 		top_db = st->id[0];
+		top_born = st->born;
 		top_id = 0;
 	}
 	if (max > top_id)
@@ -290,7 +300,7 @@ static void note_top(const struct pl_store *st, const struct pl_msgv *v, size_t 
 	}
 	if (ids_fd >= 0) {
 		r = (struct ids_rec){ (uint64_t)st->id[0].dev, (uint64_t)st->id[0].ino, (uint64_t)st->id[1].dev,
-				      (uint64_t)st->id[1].ino, max, 0 };
+				      (uint64_t)st->id[1].ino, st->born, max, 0 };
 		r.sum = ids_sum(&r);
 		if (pwrite(ids_fd, &r, sizeof r, 0) != (ssize_t)sizeof r)
 			ids_fault(st, "write");
@@ -308,7 +318,7 @@ static int64_t top_given(struct pl_store *st)
 	int fd;
 
 	pthread_mutex_lock(&top_mu);
-	top = top_db.ino == st->id[0].ino && top_db.dev == st->id[0].dev ? top_id : 0;
+	top = same_db(st) ? top_id : 0;
 	/* The next commit writes the file now at the path, not one removed. */
 	if (ids_fd >= 0) {
 		close(ids_fd);
@@ -318,7 +328,7 @@ static int64_t top_given(struct pl_store *st)
 	if (ids_path(st, p, sizeof p) != 0 || (fd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
 		return top;
 	if (pread(fd, &r, sizeof r, 0) == (ssize_t)sizeof r && r.sum == ids_sum(&r) &&
-	    r.db_dev == (uint64_t)st->id[0].dev && r.db_ino == (uint64_t)st->id[0].ino &&
+	    r.db_dev == (uint64_t)st->id[0].dev && r.db_ino == (uint64_t)st->id[0].ino && r.db_born == st->born &&
 	    (r.wal_dev != (uint64_t)st->id[1].dev || r.wal_ino != (uint64_t)st->id[1].ino) && r.top > top)
 		top = r.top;
 	close(fd);
