@@ -291,7 +291,7 @@ static void note_top(const struct pl_store *st, const struct pl_msgv *v, size_t 
 		if (ids_path(st, p, sizeof p) == 0) {
 			int had = stat(p, &sb) == 0;
 
-			if ((ids_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0660)) < 0)
+			if ((ids_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0660)) < 0)
 				ids_fault(st, "open");
 			else if (!had)
 				pl_sq_give_to_dir_owner(p);
@@ -325,7 +325,7 @@ static int64_t top_given(struct pl_store *st)
 		ids_fd = -1;
 	}
 	pthread_mutex_unlock(&top_mu);
-	if (ids_path(st, p, sizeof p) != 0 || (fd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
+	if (ids_path(st, p, sizeof p) != 0 || (fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) < 0)
 		return top;
 	if (pread(fd, &r, sizeof r, 0) == (ssize_t)sizeof r && r.sum == ids_sum(&r) &&
 	    r.db_dev == (uint64_t)st->id[0].dev && r.db_ino == (uint64_t)st->id[0].ino && r.db_born == st->born &&
