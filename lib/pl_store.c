@@ -247,6 +247,18 @@ int pl_store_in_place(struct pl_store *st)
 	return !st->stale && !moved_now(st);
 }
 
+/* When the file at path, known as id, was made, in ns; 0 when the file
+ * system does not say or the file is another. */
+static int64_t born(const char *path, const struct pl_fileid *id)
+{
+	struct statx sx;
+
+	if (id->ino == 0 || statx(AT_FDCWD, path, 0, STATX_BTIME | STATX_INO, &sx) != 0 ||
+	    !(sx.stx_mask & STATX_BTIME) || sx.stx_ino != id->ino)
+		return 0;
+	return (int64_t)sx.stx_btime.tv_sec * 1000000000 + sx.stx_btime.tv_nsec;
+}
+
 /* Every open connection of the process, for register_open(). */
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pl_store *reg_head;
@@ -665,12 +677,12 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 	 * be the one opened; the next pl_store_moved() opens again. */
 	if (had_db && (db_before.st_ino != st->id[0].ino || db_before.st_dev != st->id[0].dev))
 		st->id[0] = (struct pl_fileid){ db_before.st_dev, db_before.st_ino };
+	st->born = born(c->db_path, &st->id[0]);
 	{
-		struct statx sx;
+		char p[PATH_MAX];
 
-		if (statx(AT_FDCWD, c->db_path, 0, STATX_BTIME | STATX_INO, &sx) == 0 && (sx.stx_mask & STATX_BTIME) &&
-		    sx.stx_ino == st->id[0].ino)
-			st->born = (int64_t)sx.stx_btime.tv_sec * 1000000000 + sx.stx_btime.tv_nsec;
+		if (side_path(c->db_path, 1, p, sizeof p) == 0)
+			st->wal_born = born(p, &st->id[1]);
 	}
 	if (!register_open(st)) {
 		snprintf(open_error, sizeof open_error,

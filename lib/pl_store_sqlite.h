@@ -50,10 +50,11 @@ struct pl_store {
 	 * so a connection opened while another still holds a deleted -shm
 	 * uses that one, whatever the path has now (pl_store.c, registry). */
 	struct pl_fileid shm_use;
-	/* When the database file was made (ns; 0 where the file system keeps
-	 * no birth time): a file made after another's removal often gets its
-	 * inode number again, and only this tells the two apart. */
-	int64_t born;
+	/* When the database file and its -wal were made (ns; 0 where the
+	 * file system keeps no birth time): a file made after another's
+	 * removal often gets its inode number again, and only this tells the
+	 * two apart. */
+	int64_t born, wal_born;
 	_Atomic int stale;      /* another connection saw the index replaced */
 	struct pl_store *reg_next;      /* the process's open connections */
 	int64_t moved_checked;  /* monotonic ms of the last look */

@@ -218,7 +218,7 @@ static void wake_waiters(struct pl_store *st)
  * written (a file of another user). */
 struct ids_rec {
 	uint64_t db_dev, db_ino, wal_dev, wal_ino;
-	int64_t db_born, top;
+	int64_t db_born, wal_born, top;
 	uint64_t sum;           /* a read torn by a write does not add up */
 };
 
@@ -227,7 +227,7 @@ struct ids_rec {
 static uint64_t ids_sum(const struct ids_rec *r)
 {
 	return IDS_SUM_SEED ^ r->db_dev ^ (r->db_ino * 3) ^ (r->wal_dev * 5) ^ (r->wal_ino * 7) ^
-	       ((uint64_t)r->db_born * 13) ^ ((uint64_t)r->top * 11);
+	       ((uint64_t)r->db_born * 13) ^ ((uint64_t)r->wal_born * 17) ^ ((uint64_t)r->top * 11);
 }
 
 static pthread_mutex_t top_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -300,7 +300,7 @@ static void note_top(const struct pl_store *st, const struct pl_msgv *v, size_t 
 	}
 	if (ids_fd >= 0) {
 		r = (struct ids_rec){ (uint64_t)st->id[0].dev, (uint64_t)st->id[0].ino, (uint64_t)st->id[1].dev,
-				      (uint64_t)st->id[1].ino, st->born, max, 0 };
+				      (uint64_t)st->id[1].ino, st->born, st->wal_born, max, 0 };
 		r.sum = ids_sum(&r);
 		if (pwrite(ids_fd, &r, sizeof r, 0) != (ssize_t)sizeof r)
 			ids_fault(st, "write");
@@ -329,7 +329,8 @@ static int64_t top_given(struct pl_store *st)
 		return top;
 	if (pread(fd, &r, sizeof r, 0) == (ssize_t)sizeof r && r.sum == ids_sum(&r) &&
 	    r.db_dev == (uint64_t)st->id[0].dev && r.db_ino == (uint64_t)st->id[0].ino && r.db_born == st->born &&
-	    (r.wal_dev != (uint64_t)st->id[1].dev || r.wal_ino != (uint64_t)st->id[1].ino) && r.top > top)
+	    (r.wal_dev != (uint64_t)st->id[1].dev || r.wal_ino != (uint64_t)st->id[1].ino ||
+	     r.wal_born != st->wal_born) && r.top > top)
 		top = r.top;
 	close(fd);
 	return top;

@@ -1625,6 +1625,57 @@ static void t_recreated_ids(void)
 		pl_store_close(st);
 }
 
+/* A process that gave ids 1-5 ended without closing (killed), its commits
+ * still in the -wal, and the operator removed the -wal and -shm before
+ * starting again: the next opening continues above 5. The new -wal often
+ * gets the removed one's inode number, and must not pass for it. */
+static void t_crashed_wal_ids(void)
+{
+	int reused = 0, tries, bad = 0;
+
+	for (tries = 0; tries < 10 && !reused; tries++) {
+		struct pl_store *st = NULL;
+		char path[300], wal[320], shm[320];
+		struct stat sb;
+		ino_t old = 0;
+		int64_t id = -1;
+		int status = 0;
+		pid_t pid;
+
+		snprintf(path, sizeof path, "%s/db%d.sqlite", dir, ++dbno);
+		free(conf.db_path);
+		conf.db_path = pl_xstrdup(path);
+		snprintf(wal, sizeof wal, "%s-wal", path);
+		snprintf(shm, sizeof shm, "%s-shm", path);
+		if ((pid = fork()) < 0)
+			break;
+		if (pid == 0) {
+			if (pl_store_open(&st, &conf) != PL_OK)
+				_exit(1);
+			for (int i = 0; i < 5; i++)
+				pub(st, "/crash", NULL, NULL, NULL);
+			_exit(0);       /* no close: the commits stay in the -wal */
+		}
+		waitpid(pid, &status, 0);
+		if (stat(wal, &sb) == 0)
+			old = sb.st_ino;
+		unlink(wal);
+		unlink(shm);
+		if (pl_store_open(&st, &conf) == PL_OK) {
+			reused = stat(wal, &sb) == 0 && sb.st_ino == old;
+			id = pub(st, "/crash", NULL, NULL, NULL);
+			pl_store_close(st);
+		}
+		if (id != 6) {
+			diag("crashed: try %d: id %lld after 5 (the new -wal %s the old one's inode)", tries + 1,
+			     (long long)id, reused ? "has" : "has not");
+			bad++;
+		}
+	}
+	ok(bad == 0, "crashed: after the -wal of a killed process was removed, ids continue above it (%d tries, "
+	   "the last new -wal %s the removed one's inode)", tries, reused ? "with" : "without");
+}
+
 /* SPEC 6: "in short batches so publishers are never blocked for long",
  * also with two purges at once. Two purge processes delete 20,000 expired
  * rows while this one looks, every 0.3 ms and without waiting, whether the
@@ -1763,6 +1814,7 @@ int main(void)
 	t_shm_replaced();
 	t_wal_lost_ids();
 	t_recreated_ids();
+	t_crashed_wal_ids();
 	t_admin_ops();
 	t_cache();
 	t_cache_restore();
