@@ -678,12 +678,6 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 	if (had_db && (db_before.st_ino != st->id[0].ino || db_before.st_dev != st->id[0].dev))
 		st->id[0] = (struct pl_fileid){ db_before.st_dev, db_before.st_ino };
 	st->born = born(c->db_path, &st->id[0]);
-	{
-		char p[PATH_MAX];
-
-		if (side_path(c->db_path, 1, p, sizeof p) == 0)
-			st->wal_born = born(p, &st->id[1]);
-	}
 	if (!register_open(st)) {
 		snprintf(open_error, sizeof open_error,
 			 "the database's -shm was replaced while this process still had it open; try again shortly");

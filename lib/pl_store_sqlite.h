@@ -50,11 +50,10 @@ struct pl_store {
 	 * so a connection opened while another still holds a deleted -shm
 	 * uses that one, whatever the path has now (pl_store.c, registry). */
 	struct pl_fileid shm_use;
-	/* When the database file and its -wal were made (ns; 0 where the
-	 * file system keeps no birth time): a file made after another's
-	 * removal often gets its inode number again, and only this tells the
-	 * two apart. */
-	int64_t born, wal_born;
+	/* When the database file was made (ns; 0 where the file system
+	 * keeps no birth time): a file made after another's removal often
+	 * gets its inode number again, and only this tells the two apart. */
+	int64_t born;
 	_Atomic int stale;      /* another connection saw the index replaced */
 	struct pl_store *reg_next;      /* the process's open connections */
 	int64_t moved_checked;  /* monotonic ms of the last look */
@@ -97,9 +96,9 @@ void pl_sq_txn_end(struct pl_store *st, int commit);
  * none), with arg bound to ?1 when has_arg; read_int2 binds ?1 and ?2. */
 int pl_sq_read_int(struct pl_store *st, int which, int64_t arg, int has_arg, int64_t *out);
 int pl_sq_read_int2(struct pl_store *st, int which, int64_t a, int64_t b, int64_t *out);
-/* Just opened: ids continue above every id this process gave in this
- * database file, and above every id any process gave in a -wal that is no
- * longer there (see pl_store_write.c). */
+/* Just opened: the sequence continues above every id given in this
+ * database file (see pl_store_write.c), so that a cursor past ids whose
+ * commits were lost is not taken for one beyond the newest. */
 void pl_sq_keep_ids(struct pl_store *st);
 /* A file made beside the database as root goes to the directory's owner. */
 void pl_sq_give_to_dir_owner(const char *path);

@@ -195,30 +195,29 @@ static void wake_waiters(struct pl_store *st)
 	}
 }
 
-/* The highest id given, for every process: when an operator removes the
- * -wal while the programs run, the commits in it go with it, the
- * sequence's latest value too, and SQLite would give those ids again; a
- * subscriber whose cursor passed them would skip the new messages that
- * carry them, and SPEC 2 says an id is never reused. Each publish process
- * notices the files changed and opens again (pl_store_moved()), each at its
- * own moment: the first to open makes the new -wal and gives ids from it,
- * so knowing only its own highest id it would give the others' again.
- * Every commit writes its highest id to DB.ids first, with the database
- * file and the -wal it goes into; an opening connection that finds the -wal
- * changed since raises the sequence to that id. Written under the write
- * lock, so the record follows the commit order; a commit that failed after
- * the write leaves only a gap. Same -wal: nothing was lost, and the
- * sequence stands as it is (a backup restored through the live file with
- * `sqlite3 .restore` takes the ids back to the backup's, as a new file
- * does). A file put in place of the database (moved over it, a new one) is
- * another file, known by its inode and its birth time (a new file often
- * gets the inode of one removed just before): its ids are its own, and the
- * cursors past them get reset.
+/* The highest id given in this database file, for every process. SPEC 2:
+ * an id is never reused. SQLite's sequence can go back under the programs:
+ * an operator removes the -wal while they run (its commits go with it, the
+ * sequence's latest value too), a process killed with commits in its -wal
+ * has that -wal removed before the restart, a backup is restored into the
+ * live file (`sqlite3 .restore`). A subscriber whose cursor had passed the
+ * ids given again would skip the new messages that carry them. So each
+ * commit reads the highest id given in the file from DB.ids, raises the
+ * sequence above it inside its own transaction when the sequence is
+ * behind, and writes its own highest id there before COMMIT (back again
+ * when the COMMIT fails): one pread and one pwrite of 64 bytes, under the
+ * write lock, so the record follows the commit order. After a removed
+ * -wal, the process whose commit went there never answers 201 for it
+ * (pl_group.c looks at the files after each commit), and the record was
+ * written before that look. A file put in place of the database (moved
+ * over it, made again by pushlite init) is another file, known by its
+ * inode and birth time (a new file often gets the inode of one removed
+ * just before): its ids are its own, and the cursors past them get reset.
  * The process's own highest id is kept too, for when DB.ids cannot be
  * written (a file of another user). */
 struct ids_rec {
-	uint64_t db_dev, db_ino, wal_dev, wal_ino;
-	int64_t db_born, wal_born, top;
+	uint64_t db_dev, db_ino;
+	int64_t db_born, top;
 	uint64_t sum;           /* a read torn by a write does not add up */
 };
 
@@ -226,24 +225,16 @@ struct ids_rec {
 
 static uint64_t ids_sum(const struct ids_rec *r)
 {
-	return IDS_SUM_SEED ^ r->db_dev ^ (r->db_ino * 3) ^ (r->wal_dev * 5) ^ (r->wal_ino * 7) ^
-	       ((uint64_t)r->db_born * 13) ^ ((uint64_t)r->wal_born * 17) ^ ((uint64_t)r->top * 11);
+	return IDS_SUM_SEED ^ r->db_dev ^ (r->db_ino * 3) ^ ((uint64_t)r->db_born * 13) ^ ((uint64_t)r->top * 11);
 }
 
 static pthread_mutex_t top_mu = PTHREAD_MUTEX_INITIALIZER;
 static int64_t top_id;
 static struct pl_fileid top_db;
 static int64_t top_born;
-static int ids_fd = -1;         /* DB.ids for writing, opened at the first commit */
+static int ids_fd = -1;         /* DB.ids, opened at the first commit */
 static char ids_for[PATH_MAX];  /* the database it is for */
 static int ids_said;            /* its fault was logged */
-
-static int ids_path(const struct pl_store *st, char *p, size_t cap)
-{
-	int n = snprintf(p, cap, "%s.ids", st->path);
-
-	return n < 0 || (size_t)n >= cap ? -1 : 0;
-}
 
 /* Under top_mu: the process's own highest id is for st's database file. */
 static int same_db(const struct pl_store *st)
@@ -261,122 +252,147 @@ static void ids_fault(const struct pl_store *st, const char *op)
 		    "one's latest ids again", st->path, op, strerror(errno));
 }
 
-/* Before the commit of v, under the write lock. */
-static void note_top(const struct pl_store *st, const struct pl_msgv *v, size_t nv)
-{
-	struct ids_rec r;
-	int64_t max;
-
-	while (nv > 0 && v[nv - 1].n == 0)
-		nv--;
-	if (nv == 0)
-		return;
-	max = v[nv - 1].m[v[nv - 1].n - 1].id;
-	pthread_mutex_lock(&top_mu);
-	if (!same_db(st)) {
-		top_db = st->id[0];
-		top_born = st->born;
-		top_id = 0;
-	}
-	if (max > top_id)
-		top_id = max;
-	if (ids_fd >= 0 && strcmp(ids_for, st->path) != 0) {
-		close(ids_fd);
-		ids_fd = -1;
-	}
-	if (ids_fd < 0) {
-		char p[PATH_MAX];
-		struct stat sb;
-
-		if (ids_path(st, p, sizeof p) == 0) {
-			int had = stat(p, &sb) == 0;
-
-			if ((ids_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0660)) < 0)
-				ids_fault(st, "open");
-			else if (!had)
-				pl_sq_give_to_dir_owner(p);
-			snprintf(ids_for, sizeof ids_for, "%s", st->path);
-		}
-	}
-	if (ids_fd >= 0) {
-		r = (struct ids_rec){ (uint64_t)st->id[0].dev, (uint64_t)st->id[0].ino, (uint64_t)st->id[1].dev,
-				      (uint64_t)st->id[1].ino, st->born, st->wal_born, max, 0 };
-		r.sum = ids_sum(&r);
-		if (pwrite(ids_fd, &r, sizeof r, 0) != (ssize_t)sizeof r)
-			ids_fault(st, "write");
-	}
-	pthread_mutex_unlock(&top_mu);
-}
-
-/* The highest id given in st's database file by this process, or by any
- * when the -wal it went into is no longer st's. */
-static int64_t top_given(struct pl_store *st)
+/* Under top_mu: DB.ids for st, opened (made) when it is not; -1 when it
+ * cannot be. */
+static int ids_open(const struct pl_store *st)
 {
 	char p[PATH_MAX];
+	struct stat sb;
+	int n, had;
+
+	if (ids_fd >= 0 && strcmp(ids_for, st->path) == 0)
+		return ids_fd;
+	if (ids_fd >= 0)
+		close(ids_fd);
+	ids_fd = -1;
+	n = snprintf(p, sizeof p, "%s.ids", st->path);
+	if (n < 0 || (size_t)n >= sizeof p)
+		return -1;
+	had = stat(p, &sb) == 0;
+	if ((ids_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0660)) < 0) {
+		ids_fault(st, "open");
+		return -1;
+	}
+	if (!had)
+		pl_sq_give_to_dir_owner(p);
+	snprintf(ids_for, sizeof ids_for, "%s", st->path);
+	return ids_fd;
+}
+
+/* The highest id given in st's database file that this process knows of:
+ * its own, or DB.ids's. */
+static int64_t ids_floor(const struct pl_store *st)
+{
 	struct ids_rec r;
 	int64_t top;
 	int fd;
 
 	pthread_mutex_lock(&top_mu);
 	top = same_db(st) ? top_id : 0;
-	/* The next commit writes the file now at the path, not one removed. */
-	if (ids_fd >= 0) {
-		close(ids_fd);
-		ids_fd = -1;
-	}
+	if ((fd = ids_open(st)) >= 0)
+		/* A write by a process on a removed -wal (another write lock)
+		 * can tear a read: read again. */
+		for (int i = 0; i < 3; i++)
+			if (pread(fd, &r, sizeof r, 0) == (ssize_t)sizeof r && r.sum == ids_sum(&r)) {
+				if (r.db_dev == (uint64_t)st->id[0].dev && r.db_ino == (uint64_t)st->id[0].ino &&
+				    r.db_born == st->born && r.top > top)
+					top = r.top;
+				break;
+			}
 	pthread_mutex_unlock(&top_mu);
-	if (ids_path(st, p, sizeof p) != 0 || (fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) < 0)
-		return top;
-	if (pread(fd, &r, sizeof r, 0) == (ssize_t)sizeof r && r.sum == ids_sum(&r) &&
-	    r.db_dev == (uint64_t)st->id[0].dev && r.db_ino == (uint64_t)st->id[0].ino && r.db_born == st->born &&
-	    (r.wal_dev != (uint64_t)st->id[1].dev || r.wal_ino != (uint64_t)st->id[1].ino ||
-	     r.wal_born != st->wal_born) && r.top > top)
-		top = r.top;
-	close(fd);
 	return top;
+}
+
+static void ids_write(const struct pl_store *st, int64_t top)
+{
+	struct ids_rec r = { (uint64_t)st->id[0].dev, (uint64_t)st->id[0].ino, st->born, top, 0 };
+	int fd;
+
+	r.sum = ids_sum(&r);
+	pthread_mutex_lock(&top_mu);
+	if ((fd = ids_open(st)) >= 0 && pwrite(fd, &r, sizeof r, 0) != (ssize_t)sizeof r)
+		ids_fault(st, "write");
+	pthread_mutex_unlock(&top_mu);
+}
+
+/* After a commit whose highest id is top. */
+static void note_top(const struct pl_store *st, int64_t top)
+{
+	pthread_mutex_lock(&top_mu);
+	if (!same_db(st)) {
+		top_db = st->id[0];
+		top_born = st->born;
+		top_id = 0;
+	}
+	if (top > top_id)
+		top_id = top;
+	pthread_mutex_unlock(&top_mu);
+}
+
+/* Inside the write transaction, before the inserts: the sequence raised
+ * to floor when it is behind. */
+static int keep_above(struct pl_store *st, int64_t floor)
+{
+	int64_t head;
+	int rc, ok;
+
+	if (floor <= 0)
+		return PL_OK;
+	if ((rc = pl_sq_read_int(st, S_HEAD, 0, 0, &head)) != PL_OK || head >= floor)
+		return rc;
+	sqlite3_bind_int64(st->st[S_SEQ_RAISE], 1, floor);
+	sqlite3_bind_int64(st->st[S_SEQ_ADD], 1, floor);
+	ok = sqlite3_step(st->st[S_SEQ_RAISE]) == SQLITE_DONE && sqlite3_step(st->st[S_SEQ_ADD]) == SQLITE_DONE;
+	sqlite3_reset(st->st[S_SEQ_RAISE]);
+	sqlite3_reset(st->st[S_SEQ_ADD]);
+	if (!ok)
+		return pl_sq_rc(st, "raise the sequence");
+	pl_log_warn("%s: ids up to %lld were given in this database, its sequence is at %lld (its -wal was "
+		    "removed, or a backup restored into it; messages after the backup or committed in that "
+		    "-wal are gone): new ids continue above %lld", st->path, (long long)floor, (long long)head,
+		    (long long)floor);
+	return PL_OK;
 }
 
 void pl_sq_keep_ids(struct pl_store *st)
 {
-	int64_t top = top_given(st), head;
-	int ok;
+	int64_t floor = ids_floor(st), head;
 
-	if (top <= 0 || pl_sq_read_int(st, S_HEAD, 0, 0, &head) != PL_OK || head >= top)
+	if (floor <= 0 || pl_sq_read_int(st, S_HEAD, 0, 0, &head) != PL_OK || head >= floor ||
+	    pl_sq_write_begin(st) != PL_OK)
 		return;
-	if (pl_sq_write_begin(st) != PL_OK)
-		return;
-	sqlite3_bind_int64(st->st[S_SEQ_RAISE], 1, top);
-	sqlite3_bind_int64(st->st[S_SEQ_ADD], 1, top);
-	ok = sqlite3_step(st->st[S_SEQ_RAISE]) == SQLITE_DONE && sqlite3_step(st->st[S_SEQ_ADD]) == SQLITE_DONE;
-	sqlite3_reset(st->st[S_SEQ_RAISE]);
-	sqlite3_reset(st->st[S_SEQ_ADD]);
-	if (ok && pl_sq_commit(st) == PL_OK) {
-		pl_log_warn("%s: ids up to %lld were given, the database's sequence is at %lld: its -wal "
-			    "was removed while in use, and the messages committed in it are lost; new ids "
-			    "continue above %lld", st->path, (long long)top, (long long)head, (long long)top);
-		return;
-	}
-	pl_sq_txn_end(st, 0);
+	if (keep_above(st, floor) != PL_OK || pl_sq_commit(st) != PL_OK)
+		pl_sq_txn_end(st, 0);
 }
 
 int pl_store_publish_v(struct pl_store *st, struct pl_msgv *v, size_t nv)
 {
+	int64_t floor, top = 0;
 	int rc;
 
 	if ((rc = pl_sq_write_begin(st)) != PL_OK)
 		return rc;
-	rc = created_in_order(st, v, nv);
+	floor = ids_floor(st);
+	rc = keep_above(st, floor);
+	if (rc == PL_OK)
+		rc = created_in_order(st, v, nv);
 	for (size_t k = 0; k < nv && rc == PL_OK; k++)
-		for (size_t i = 0; i < v[k].n && rc == PL_OK; i++)
+		for (size_t i = 0; i < v[k].n && rc == PL_OK; i++) {
 			rc = insert_one(st, &v[k].m[i]);
-	if (rc == PL_OK) {
-		note_top(st, v, nv);
+			top = v[k].m[i].id;
+		}
+	if (rc == PL_OK && top > 0) {
+		ids_write(st, top);
+		if ((rc = pl_sq_commit(st)) != PL_OK)
+			ids_write(st, floor);   /* not given: as it was */
+	} else if (rc == PL_OK) {
 		rc = pl_sq_commit(st);
 	}
 	if (rc != PL_OK) {
 		pl_sq_txn_end(st, 0);
 	} else {
 		pl_sq_ok();
+		note_top(st, top);
 		wake_waiters(st);
 	}
 	return rc;

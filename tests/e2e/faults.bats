@@ -360,27 +360,36 @@ pub_loop() {
 	rl_integrity
 }
 
-@test "a backup restored into the live file (sqlite3 .restore): a held long poll ends, and its next request gets reset and the new messages" {
+@test "a backup restored into the live file (sqlite3 .restore): a held long poll ends; new ids continue above every id the file gave, and cursors from before get the new messages" {
 	pl_need longpoll
-	local bk=$BATS_TEST_TMPDIR/bk.db lp=$BATS_TEST_TMPDIR/lp cur
+	local bk=$BATS_TEST_TMPDIR/bk.db lp=$BATS_TEST_TMPDIR/lp cur d after held
 	T=/fault/restore
 	pl_pub "$T" a
 	pl_pub "$T" b
 	sqlite3 "$PL_DB" ".backup '$bk'"
 	pl_pub "$T" c
 	pl_pub "$T" d
+	d=$PUB_ID
 	curl -sS -g --max-time 8 -o "$lp" "$PL_URL/push/longpoll?topic=$T&timeout=20" 3>&- &
 	LP=$!
 	wait_for 10 waiting_ge 1 || pl_fail "the long poll is not held"
-	# Ids go back to the backup's: its next id was given to c before.
+	# The backup's sequence is at b: c's and d's ids must not be given again.
 	sqlite3 -cmd '.timeout 5000' "$PL_DB" ".restore '$bk'" || pl_fail "restore"
 	wait_for 10 publish_ok "$T" after || { pl_show; pl_fail "publishing did not come back"; }
+	after=$(pl_json .id)
+	(( after > d )) || pl_fail "after the restore the id $after was given again (d had $d)"
 	wait "$LP" || pl_fail "the held long poll went on waiting after the restore (curl gave up after 8 s)"
 	BODY=$(cat "$lp")
 	cur=$(pl_json .cursor)
+	held=$(jq -c '[.messages[] | select(.data == "after")]' "$lp") || pl_fail "the long poll's answer: $BODY"
+	# The long poll may have had 'after' itself; its cursor then says so.
 	pl_poll "topic=$T&since=$cur"
-	pl_jq_true '.reset == true and ([.messages[].data] | index("after") != null)' ||
-		pl_fail "a poll at the long poll's cursor $cur"
+	pl_jq_true --argjson id "$after" --argjson held "$held" \
+		'($held + [.messages[] | select(.data == "after")]) | length == 1 and .[0].id == $id' ||
+		pl_fail "the long poll ($(cat "$lp")) and a poll at its cursor $cur do not get 'after' once as $after"
+	pl_poll "topic=$T&since=$d"
+	pl_jq_true --argjson id "$after" '[.messages[] | select(.data == "after" and .id == $id)] | length == 1' ||
+		pl_fail "a poll at d's id $d does not get 'after' once as $after"
 	rl_integrity
 }
 
