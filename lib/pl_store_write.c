@@ -367,20 +367,30 @@ void pl_sq_keep_ids(struct pl_store *st)
 
 int pl_store_publish_v(struct pl_store *st, struct pl_msgv *v, size_t nv)
 {
-	int64_t floor, top = 0;
+	int64_t floor, first, top;
 	int rc;
 
-	if ((rc = pl_sq_write_begin(st)) != PL_OK)
-		return rc;
-	floor = ids_floor(st);
-	rc = keep_above(st, floor);
-	if (rc == PL_OK)
-		rc = created_in_order(st, v, nv);
-	for (size_t k = 0; k < nv && rc == PL_OK; k++)
-		for (size_t i = 0; i < v[k].n && rc == PL_OK; i++) {
-			rc = insert_one(st, &v[k].m[i]);
-			top = v[k].m[i].id;
-		}
+	/* The sequence is behind only after a fault: the common commit reads
+	 * no more than DB.ids, and sees it from its first id. */
+	for (int again = 0;; again = 1) {
+		if ((rc = pl_sq_write_begin(st)) != PL_OK)
+			return rc;
+		floor = ids_floor(st);
+		rc = again ? keep_above(st, floor) : PL_OK;
+		if (rc == PL_OK)
+			rc = created_in_order(st, v, nv);
+		first = top = 0;
+		for (size_t k = 0; k < nv && rc == PL_OK; k++)
+			for (size_t i = 0; i < v[k].n && rc == PL_OK; i++) {
+				rc = insert_one(st, &v[k].m[i]);
+				top = v[k].m[i].id;
+				if (!first)
+					first = top;
+			}
+		if (rc != PL_OK || again || first == 0 || first > floor)
+			break;
+		pl_sq_txn_end(st, 0);
+	}
 	if (rc == PL_OK && top > 0) {
 		ids_write(st, top);
 		if ((rc = pl_sq_commit(st)) != PL_OK)
