@@ -64,7 +64,7 @@ static int authorize(const struct pl_conf *c, const struct pl_req *r, char *err,
 		return PL_EFORBID;
 	}
 	if (!t) {
-		snprintf(err, errlen, "%s", pl_auth_joined(bearer) ? PL_AUTH_JOINED_MSG :
+		snprintf(err, errlen, "%s", pl_auth_joined(r) ? PL_AUTH_JOINED_MSG :
 			 "admin needs Authorization: Bearer ADMIN-TOKEN");
 		return PL_EAUTH;
 	}

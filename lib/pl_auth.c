@@ -47,9 +47,13 @@ const char *pl_auth_bearer(const struct pl_req *r, int allow_query)
 	return allow_query ? pl_req_arg(r, "token") : NULL;
 }
 
-int pl_auth_joined(const char *bearer)
+int pl_auth_joined(const struct pl_req *r)
 {
-	return bearer && strchr(bearer, ',') != NULL;
+	const char *h = pl_req_env(r, "HTTP_AUTHORIZATION");
+
+	if (!h)
+		h = pl_req_env(r, "REDIRECT_HTTP_AUTHORIZATION");
+	return h && strchr(h, ',') != NULL;
 }
 
 /* Constant time in the length of the configured secret. */

@@ -20,10 +20,11 @@ int pl_auth_user_valid(const char *s);
  * when allow_query; an Authorization of another scheme (Basic) counts as
  * none. NULL when none. */
 const char *pl_auth_bearer(const struct pl_req *r, int allow_query);
-/* A bearer credential the web server made of two Authorization headers
- * ("T1, Bearer T2"): no token holds a comma. Worth its own words in the
- * 401, since "not valid" sends the sender looking at a good token. */
-int pl_auth_joined(const char *bearer);
+/* An Authorization header the web server made of two ("Bearer T1, Bearer
+ * T2"): no token and no Basic credential holds a comma. Worth its own
+ * words in the 401, since "not valid" sends the sender looking at a good
+ * token. */
+int pl_auth_joined(const struct pl_req *r);
 #define PL_AUTH_JOINED_MSG "the Authorization header came more than once (the web server joined them): send one"
 
 /* Find the configured token equal to s, comparing in constant time.

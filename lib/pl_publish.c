@@ -510,7 +510,7 @@ static int authorize(const struct pl_conf *c, const struct pl_req *r, const stru
 			snprintf(err, ERRLEN, "a subscriber token cannot publish");
 			return PL_EFORBID;
 		}
-		snprintf(err, ERRLEN, "%s", pl_auth_joined(t) ? PL_AUTH_JOINED_MSG : "the token is not valid");
+		snprintf(err, ERRLEN, "%s", pl_auth_joined(r) ? PL_AUTH_JOINED_MSG : "the token is not valid");
 		return PL_EAUTH;
 	}
 	if (c->trust_remote_user && ru && *ru && !t) {
@@ -525,7 +525,7 @@ static int authorize(const struct pl_conf *c, const struct pl_req *r, const stru
 		}
 		return PL_OK;
 	}
-	snprintf(err, ERRLEN, c->ntokens || c->trust_remote_user ?
+	snprintf(err, ERRLEN, "%s", pl_auth_joined(r) ? PL_AUTH_JOINED_MSG : c->ntokens || c->trust_remote_user ?
 		 "publishing needs Authorization: Bearer TOKEN" :
 		 "publishing is closed: configure a publish token (see docs/deploy.md)");
 	return PL_EAUTH;

@@ -368,7 +368,7 @@ int pl_sub_parse(struct pl_sub *sub, const struct pl_req *r, const struct pl_con
 	default: {
 		const char *ru = pl_req_env(r, "REMOTE_USER");
 
-		if (pl_auth_joined(pl_auth_bearer(r, 1)))
+		if (pl_auth_joined(r))
 			snprintf(msg, msglen, "%s", PL_AUTH_JOINED_MSG);
 		else if (ru && *ru)  /* no token was looked at: the login's name is the fault */
 			snprintf(msg, msglen, "the web server's user name (REMOTE_USER) is longer than %d bytes",

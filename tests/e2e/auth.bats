@@ -62,9 +62,18 @@ pub_with() {  # pub_with AUTH-HEADER-VALUE TOPIC
 	pl_req GET "/push/poll?topic=$T" -H "Authorization: Bearer $sub" -H "Authorization: Bearer $sub"
 	pl_expect_error 401
 	[[ $(pl_json .message) == *"more than once"* ]] || { pl_show; pl_fail "poll: the 401 does not say why"; }
-	# once is fine
+	# a Basic login and a token, each in its own header
+	pl_req POST "/push/publish?topic=$T" -H "Authorization: Basic $(printf 'u:p' | base64 -w0)" \
+		-H "Authorization: Bearer $PL_PUB_TOKEN" -H 'Content-Type: text/plain' --data-binary x
+	pl_expect_error 401
+	[[ $(pl_json .message) == *"more than once"* ]] || { pl_show; pl_fail "Basic and Bearer: the 401 does not say why"; }
+	pl_expect_nothing_stored "$T"
+	# once is fine; a comma in token= is a bad token, not a header sent twice
 	pl_req GET "/push/poll?topic=$T" -H "Authorization: Bearer $sub"
 	pl_expect_status 200
+	pl_req POST "/push/publish?topic=$T&token=a,b" -H 'Content-Type: text/plain' --data-binary x
+	pl_expect_error 401
+	[[ $(pl_json .message) != *"more than once"* ]] || { pl_show; pl_fail "token=a,b: said the header came twice"; }
 }
 
 @test "publish with only a wrong token= in the query: 401" {
