@@ -356,7 +356,16 @@ static int keep_above(struct pl_store *st, int64_t floor)
 
 void pl_sq_keep_ids(struct pl_store *st)
 {
-	int64_t floor = ids_floor(st), head;
+	int64_t floor, head;
+
+	/* Opened again after the files changed: DB.ids may be a new file
+	 * too, and the one this process holds open a removed one. */
+	pthread_mutex_lock(&top_mu);
+	if (ids_fd >= 0)
+		close(ids_fd);
+	ids_fd = -1;
+	pthread_mutex_unlock(&top_mu);
+	floor = ids_floor(st);
 
 	if (floor <= 0 || pl_sq_read_int(st, S_HEAD, 0, 0, &head) != PL_OK || head >= floor ||
 	    pl_sq_write_begin(st) != PL_OK)

@@ -1681,6 +1681,25 @@ static void t_crashed_wal_ids(void)
 	   "the last new -wal %s the removed one's inode)", tries, reused ? "with" : "without");
 }
 
+/* DB.ids removed while the programs run (with the database's files, by an
+ * operator starting over): a connection opened after that writes the file
+ * at the path again, not the removed one it had open. */
+static void t_ids_file_removed(void)
+{
+	struct pl_store *st = open_fresh(), *st2 = NULL;
+	char ids[320];
+
+	snprintf(ids, sizeof ids, "%s.ids", conf.db_path);
+	pub(st, "/idsf", NULL, NULL, NULL);
+	ok(access(ids, F_OK) == 0, "ids file: a commit makes DB.ids");
+	unlink(ids);
+	if (pl_store_open(&st2, &conf) == PL_OK)
+		pub(st2, "/idsf", NULL, NULL, NULL);
+	ok(access(ids, F_OK) == 0, "ids file: after it was removed, the next opening's commit makes it again");
+	pl_store_close(st2);
+	pl_store_close(st);
+}
+
 /* A commit that fails (the file system full, here a file size limit) gave
  * no id: the next one continues right after the last one given, and no
  * connection opened since takes the failed commit's ids for lost ones. In
@@ -1876,6 +1895,7 @@ int main(void)
 	t_recreated_ids();
 	t_crashed_wal_ids();
 	t_failed_commit_ids();
+	t_ids_file_removed();
 	t_admin_ops();
 	t_cache();
 	t_cache_restore();
