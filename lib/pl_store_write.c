@@ -252,6 +252,14 @@ static void ids_fault(const struct pl_store *st, const char *op)
 		    "one's latest ids again", st->path, op, strerror(errno));
 }
 
+/* Under top_mu: the next use opens DB.ids by its path again. */
+static void ids_let_go(void)
+{
+	if (ids_fd >= 0)
+		close(ids_fd);
+	ids_fd = -1;
+}
+
 /* Under top_mu: DB.ids for st, opened (made) when it is not; -1 when it
  * cannot be. */
 static int ids_open(const struct pl_store *st)
@@ -262,9 +270,7 @@ static int ids_open(const struct pl_store *st)
 
 	if (ids_fd >= 0 && strcmp(ids_for, st->path) == 0)
 		return ids_fd;
-	if (ids_fd >= 0)
-		close(ids_fd);
-	ids_fd = -1;
+	ids_let_go();
 	n = snprintf(p, sizeof p, "%s.ids", st->path);
 	if (n < 0 || (size_t)n >= sizeof p)
 		return -1;
@@ -361,12 +367,11 @@ void pl_sq_keep_ids(struct pl_store *st)
 	/* Opened again after the files changed: DB.ids may be a new file
 	 * too, and the one this process holds open a removed one. */
 	pthread_mutex_lock(&top_mu);
-	if (ids_fd >= 0)
-		close(ids_fd);
-	ids_fd = -1;
+	ids_let_go();
 	pthread_mutex_unlock(&top_mu);
 	floor = ids_floor(st);
-
+	/* Read first, outside a write transaction: the common opening
+	 * writes nothing. */
 	if (floor <= 0 || pl_sq_read_int(st, S_HEAD, 0, 0, &head) != PL_OK || head >= floor ||
 	    pl_sq_write_begin(st) != PL_OK)
 		return;
