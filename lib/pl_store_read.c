@@ -674,6 +674,9 @@ static int query_merge(struct pl_store *st, const struct pl_filter *f, int64_t c
 		if (have && consider(f, res, &row, now))
 			break;
 	}
+	/* Stopped at the last entry of every range: all was looked at. */
+	if (ns == 0)
+		res->stopped = 0;
 out:
 	for (size_t i = 0; i < ns; i++)
 		sqlite3_reset(ss[i]);
@@ -763,10 +766,12 @@ int pl_store_query(struct pl_store *st, const struct pl_filter *f, struct pl_res
 		pl_row_free(&res->rows[--res->n]);
 		res->more = 1;
 		res->cursor = res->rows[res->n - 1].id;
-	} else if (res->stopped) {
+	} else if (res->stopped && res->stopped < head) {
 		/* Passed over too many rows: what was found, and more to look
 		 * at after it; with nothing found, after the row it stopped at
-		 * (each one up to there was looked at and did not match). */
+		 * (each one up to there was looked at and did not match). Stopped
+		 * at the head, it looked at everything there is: no more, and
+		 * a longpoll waits rather than answer an empty page at once. */
 		res->more = 1;
 		res->cursor = res->n ? res->rows[res->n - 1].id : res->stopped;
 	} else {
