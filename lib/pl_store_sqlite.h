@@ -100,6 +100,11 @@ int pl_sq_read_int2(struct pl_store *st, int which, int64_t a, int64_t b, int64_
  * database file (see pl_store_write.c), so that a cursor past ids whose
  * commits were lost is not taken for one beyond the newest. */
 void pl_sq_keep_ids(struct pl_store *st);
+/* Messages committed in st's file in the minute up to the unix second now
+ * (that second and the 59 before it), as DB.ids counts them; -1 when
+ * DB.ids has no record of the file (none written yet, removed, another
+ * user's). */
+int64_t pl_sq_minute_count(const struct pl_store *st, int64_t now);
 /* A file made beside the database as root goes to the directory's owner. */
 void pl_sq_give_to_dir_owner(const char *path);
 

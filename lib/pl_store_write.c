@@ -221,11 +221,65 @@ struct ids_rec {
 	uint64_t sum;           /* a read torn by a write does not add up */
 };
 
+/* The same record counts the messages published in each of the last
+ * IDS_SECS seconds, for the admin's publishes_last_minute: counted in the
+ * commit, under the write lock, so that neither a delete nor a purge of
+ * the table changes what was published, and every process's commits are
+ * in one count. A second's slot is used again IDS_SECS seconds later. */
+#define IDS_SECS 64
+#define IDS_SLOTS_OFF 64        /* the record's first 64 bytes: ids_rec */
+
+struct ids_slot {
+	int64_t sec, n;         /* unix second, messages committed in it */
+	uint64_t sum;
+};
+
+struct ids_file {
+	struct ids_rec rec;
+	unsigned char pad[IDS_SLOTS_OFF - sizeof(struct ids_rec)];
+	struct ids_slot slot[IDS_SECS];
+};
+
 #define IDS_SUM_SEED 0x706c696473763101ULL
 
 static uint64_t ids_sum(const struct ids_rec *r)
 {
 	return IDS_SUM_SEED ^ r->db_dev ^ (r->db_ino * 3) ^ ((uint64_t)r->db_born * 13) ^ ((uint64_t)r->top * 11);
+}
+
+static uint64_t slot_sum(const struct ids_slot *sl)
+{
+	return IDS_SUM_SEED ^ ((uint64_t)sl->sec * 7) ^ ((uint64_t)sl->n * 5);
+}
+
+/* r is DB.ids's record of st's database file. */
+static int ids_is_for(const struct ids_rec *r, const struct pl_store *st)
+{
+	return r->sum == ids_sum(r) && r->db_dev == (uint64_t)st->id[0].dev &&
+	       r->db_ino == (uint64_t)st->id[0].ino && r->db_born == st->born;
+}
+
+/* Read DB.ids into f: 1 when its record is for st's file (the seconds
+ * with it), 0 when not (f zeroed), -1 when no read added up. A write by a
+ * process on a removed -wal (another write lock), or a reader without the
+ * write lock (stats), can tear a read: read again. */
+static int ids_read(int fd, const struct pl_store *st, struct ids_file *f)
+{
+	for (int i = 0; i < 3; i++) {
+		ssize_t n;
+
+		memset(f, 0, sizeof *f);
+		n = pread(fd, f, sizeof *f, 0);
+		if (n < (ssize_t)sizeof f->rec)
+			break;          /* none yet (0), or a file not ours */
+		if (f->rec.sum != ids_sum(&f->rec))
+			continue;
+		if (!ids_is_for(&f->rec, st))
+			break;
+		return 1;
+	}
+	memset(f, 0, sizeof *f);
+	return 0;
 }
 
 static pthread_mutex_t top_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -235,6 +289,7 @@ static int64_t top_born;
 static int ids_fd = -1;         /* DB.ids, opened at the first commit */
 static char ids_for[PATH_MAX];  /* the database it is for */
 static int ids_said;            /* its fault was logged */
+static struct ids_file ids_seen;        /* as the commit under way read it */
 
 /* Under top_mu: the process's own highest id is for st's database file. */
 static int same_db(const struct pl_store *st)
@@ -289,36 +344,61 @@ static int ids_open(const struct pl_store *st)
  * its own, or DB.ids's. */
 static int64_t ids_floor(const struct pl_store *st)
 {
-	struct ids_rec r;
 	int64_t top;
 	int fd;
 
 	pthread_mutex_lock(&top_mu);
 	top = same_db(st) ? top_id : 0;
-	if ((fd = ids_open(st)) >= 0)
-		/* A write by a process on a removed -wal (another write lock)
-		 * can tear a read: read again. */
-		for (int i = 0; i < 3; i++)
-			if (pread(fd, &r, sizeof r, 0) == (ssize_t)sizeof r && r.sum == ids_sum(&r)) {
-				if (r.db_dev == (uint64_t)st->id[0].dev && r.db_ino == (uint64_t)st->id[0].ino &&
-				    r.db_born == st->born && r.top > top)
-					top = r.top;
-				break;
-			}
+	memset(&ids_seen, 0, sizeof ids_seen);
+	if ((fd = ids_open(st)) >= 0 && ids_read(fd, st, &ids_seen) == 1 && ids_seen.rec.top > top)
+		top = ids_seen.rec.top;
 	pthread_mutex_unlock(&top_mu);
 	return top;
 }
 
-static void ids_write(const struct pl_store *st, int64_t top)
+/* DB.ids as the commit under way read it, with top as the highest id and
+ * n more messages in this second (n = 0: the seconds as they were, for a
+ * COMMIT that failed). One pwrite, as the record alone was. */
+static void ids_write(const struct pl_store *st, int64_t top, int64_t n)
 {
-	struct ids_rec r = { (uint64_t)st->id[0].dev, (uint64_t)st->id[0].ino, st->born, top, 0 };
+	struct ids_file f;
 	int fd;
 
-	r.sum = ids_sum(&r);
 	pthread_mutex_lock(&top_mu);
-	if ((fd = ids_open(st)) >= 0 && pwrite(fd, &r, sizeof r, 0) != (ssize_t)sizeof r)
+	f = ids_seen;
+	f.rec = (struct ids_rec){ (uint64_t)st->id[0].dev, (uint64_t)st->id[0].ino, st->born, top, 0 };
+	f.rec.sum = ids_sum(&f.rec);
+	if (n > 0) {
+		int64_t sec = pl_now_ms() / 1000;
+		struct ids_slot *sl = &f.slot[(uint64_t)sec % IDS_SECS];
+
+		if (sl->sec != sec || sl->sum != slot_sum(sl))
+			*sl = (struct ids_slot){ sec, 0, 0 };
+		sl->n += n;
+		sl->sum = slot_sum(sl);
+	}
+	if ((fd = ids_open(st)) >= 0 && pwrite(fd, &f, sizeof f, 0) != (ssize_t)sizeof f)
 		ids_fault(st, "write");
 	pthread_mutex_unlock(&top_mu);
+}
+
+int64_t pl_sq_minute_count(const struct pl_store *st, int64_t now)
+{
+	char p[PATH_MAX];
+	struct ids_file f;
+	int64_t sum = 0;
+	int fd, n = snprintf(p, sizeof p, "%s.ids", st->path), got;
+
+	if (n < 0 || (size_t)n >= sizeof p || (fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) < 0)
+		return -1;
+	got = ids_read(fd, st, &f);
+	close(fd);
+	if (got != 1)
+		return -1;
+	for (size_t i = 0; i < IDS_SECS; i++)
+		if (f.slot[i].sec > now - 60 && f.slot[i].sec <= now && f.slot[i].sum == slot_sum(&f.slot[i]))
+			sum += f.slot[i].n;
+	return sum;
 }
 
 /* After a commit whose highest id is top. */
@@ -406,9 +486,13 @@ int pl_store_publish_v(struct pl_store *st, struct pl_msgv *v, size_t nv)
 		pl_sq_txn_end(st, 0);
 	}
 	if (rc == PL_OK && top > 0) {
-		ids_write(st, top);
+		int64_t n = 0;
+
+		for (size_t k = 0; k < nv; k++)
+			n += (int64_t)v[k].n;
+		ids_write(st, top, n);
 		if ((rc = pl_sq_commit(st)) != PL_OK)
-			ids_write(st, floor);   /* not given: as it was */
+			ids_write(st, floor, 0);        /* not given: as it was */
 	} else if (rc == PL_OK) {
 		rc = pl_sq_commit(st);
 	}
@@ -646,10 +730,15 @@ int pl_store_stats(struct pl_store *st, struct pl_stats *s)
 		goto out;
 	s->oldest_id = oldest;
 	s->last_id = head;
-	/* Ids are given in commit order and never reused, so the ids after the
-	 * last message kept from before the minute were all published in it,
-	 * also those deleted since (a count of rows would miss them). Without
-	 * such a message, count from the first one of the minute. */
+	if ((s->publishes_last_minute = pl_sq_minute_count(st, pl_now_ms() / 1000)) >= 0)
+		goto out;
+	s->publishes_last_minute = 0;
+	/* Without DB.ids's count (a database last written by an older
+	 * version): ids are given in commit order and never reused, so the
+	 * ids after the last message kept from before the minute were all
+	 * published in it, also those deleted since (a count of rows would
+	 * miss them). Without such a message, count from the first one of
+	 * the minute. */
 	if (oldest && (rc = pl_sq_first_created(st, oldest, head, pl_now_ms() - 60000, &first)) == PL_OK) {
 		if ((rc = pl_sq_read_int(st, S_PREV_ID, first, 1, &prev)) != PL_OK)
 			goto out;

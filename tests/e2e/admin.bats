@@ -338,9 +338,13 @@ teardown_file() { pl_teardown_server; }
 	pl_jq_true --argjson r "$rows" --argjson p "$plm" --argjson id "$id" \
 		'.rows == $r + 2 and .publishes_last_minute >= $p + 2 and .newest_id == $id and .last_id == $id
 		 and .oldest_id <= $id'
+	plm=$(pl_json .publishes_last_minute)
 	pl_admin DELETE "/push/admin/messages/$id"
+	pl_admin DELETE "/push/admin/messages/$((id - 1))"
 	pl_admin GET /push/admin/stats
-	pl_jq_true --argjson r "$rows" --argjson id "$id" '.rows == $r + 1 and .newest_id < $id and .last_id == $id'
+	# a delete takes nothing from what was published
+	pl_jq_true --argjson r "$rows" --argjson id "$id" --argjson p "$plm" \
+		'.rows == $r and .newest_id < $id - 1 and .last_id == $id and .publishes_last_minute >= $p'
 }
 
 @test "stats and health: newest_id is the newest message stored (0 when none is), last_id the newest id ever given" {

@@ -564,7 +564,8 @@ static void t_purge(void)
 	   (long long)r.over_age, (long long)r.over_rows);
 	ok(pl_store_stats(st, &s) == PL_OK && s.rows == 12 && s.oldest_id == 1 && s.newest_id == 12,
 	   "a dry run deletes nothing (rows %lld)", (long long)s.rows);
-	ok(s.publishes_last_minute == 5 && s.db_bytes > 0, "stats: 5 publishes in the last minute, db size (%lld)",
+	ok(s.publishes_last_minute == 12 && s.db_bytes > 0,
+	   "stats: 12 committed in the last minute (7 of them back-dated), db size (%lld)",
 	   (long long)s.publishes_last_minute);
 
 	p.dry_run = 0;
@@ -1736,7 +1737,7 @@ static void t_failed_commit_ids(void)
 		struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
 		struct stat sb;
 		char wal[320];
-		int64_t big, next = -1;
+		int64_t big, next = -1, minute = -1;
 
 		signal(SIGXFSZ, SIG_IGN);
 		snprintf(wal, sizeof wal, "%s-wal", conf.db_path);
@@ -1749,15 +1750,18 @@ static void t_failed_commit_ids(void)
 		setrlimit(RLIMIT_FSIZE, &rl);
 		/* As pl_group does after a failed commit: open afresh. */
 		pl_store_close(st);
-		if (pl_store_open(&st, &conf) == PL_OK)
+		if (pl_store_open(&st, &conf) == PL_OK) {
+			minute = pl_sq_minute_count(st, pl_now_ms() / 1000);
 			next = pub(st, "/full", NULL, NULL, NULL);
+		}
 		pl_store_close(st);
-		_exit(big != -1 ? 4 : next == 4 ? 0 : next == 5 ? 1 : 2);
+		_exit(big != -1 ? 4 : minute != 3 ? 5 : next == 4 ? 0 : next == 5 ? 1 : 2);
 	}
 	if (pid > 0)
 		waitpid(pid, &status, 0);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	   "failed commit: the next id after 1-3 is 4 (child exit %d: 1 means 5, 4 that the commit did not fail)",
+	   "failed commit: the next id after 1-3 is 4, and 3 count as published (child exit %d: 1 means 5, "
+	   "4 that the commit did not fail, 5 that the count is not 3)",
 	   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
@@ -1853,14 +1857,21 @@ static void t_purge_yields(void)
 	pl_store_close(ws);
 }
 
-/* publishes_last_minute counts publishes, also those deleted since. */
+/* publishes_last_minute counts the messages committed in the last 60 s,
+ * as DB.ids counts them in each commit: a delete or a purge of the table
+ * does not change it, a batch counts each message. Without DB.ids it
+ * counts by ids, from the last message kept from before the minute. */
 static void t_minute(void)
 {
-	struct pl_store *st = open_fresh();
+	struct pl_store *st = open_fresh(), *st2 = NULL;
 	struct pl_stats s = { 0 };
-	int64_t first = 0, last = 0;
+	struct pl_filter f;
+	int64_t first = 0, last = 0, now, deleted = 0;
+	char ids[300];
 	int rc;
 
+	/* created back-dated (as no publish makes them): committed now all
+	 * the same, so counted, but before the minute to the count by ids */
 	for (int i = 0; i < 3; i++)
 		pub_at(st, "/m", NULL, NULL, NULL, -2 * 3600 * 1000LL, 24 * 3600 * 1000LL);
 	for (int i = 0; i < 5; i++) {
@@ -1869,15 +1880,43 @@ static void t_minute(void)
 			first = last;
 	}
 	rc = pl_store_stats(st, &s);
-	ok(rc == PL_OK && s.publishes_last_minute == 5, "5 publishes in the last minute (%lld)",
+	ok(rc == PL_OK && s.publishes_last_minute == 8, "minute: 8 publishes in the last minute (%lld)",
 	   (long long)s.publishes_last_minute);
 	pl_store_delete(st, first);
 	pl_store_delete(st, first + 2);
 	pl_store_delete(st, last);
 	rc = pl_store_stats(st, &s);
-	ok(rc == PL_OK && s.rows == 5 && s.publishes_last_minute == 5,
-	   "still 5 after deleting 3 of them, the first and the newest included (%lld, rows %lld)",
+	ok(rc == PL_OK && s.rows == 5 && s.publishes_last_minute == 8,
+	   "minute: still 8 after deleting 3 of them, the first and the newest included (%lld, rows %lld)",
 	   (long long)s.publishes_last_minute, (long long)s.rows);
+	filt(&f, "/m", PL_SINCE_ALL, 0, 1000);
+	f.admin = 1;
+	pl_store_delete_matching(st, &f, -1, &deleted);
+	pub_many(st, "/m/b", 4);
+	rc = pl_store_stats(st, &s);
+	ok(rc == PL_OK && deleted == 5 && s.rows == 4 && s.publishes_last_minute == 12,
+	   "minute: 12 after the table was emptied and a batch of 4 came (%lld, rows %lld)",
+	   (long long)s.publishes_last_minute, (long long)s.rows);
+	/* the minute up to a later second: the seconds before it drop out */
+	now = pl_now_ms() / 1000;
+	ok(pl_sq_minute_count(st, now + 58) == 12 && pl_sq_minute_count(st, now + 61) == 0 &&
+	   pl_sq_minute_count(st, now - 1000) == 0,
+	   "minute: counted up to 58 s later, not 61 s later, nor before");
+	/* DB.ids removed: counted by ids, after the last message kept from
+	 * before the minute; with none (ids 1-8 went), from the first one of
+	 * the minute (the batch, 9-12) */
+	snprintf(ids, sizeof ids, "%s.ids", conf.db_path);
+	unlink(ids);
+	rc = pl_store_stats(st, &s);
+	ok(rc == PL_OK && pl_sq_minute_count(st, now) == -1 && s.publishes_last_minute == 4,
+	   "minute: without DB.ids, by ids: the 4 of the batch (%lld)", (long long)s.publishes_last_minute);
+	/* a connection opened since makes DB.ids again, and counts from there */
+	if (pl_store_open(&st2, &conf) == PL_OK)
+		pub(st2, "/m", NULL, NULL, NULL);
+	rc = pl_store_stats(st, &s);
+	ok(rc == PL_OK && s.publishes_last_minute == 1, "minute: DB.ids made again counts from there (%lld)",
+	   (long long)s.publishes_last_minute);
+	pl_store_close(st2);
 	pl_store_close(st);
 }
 
