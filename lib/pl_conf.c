@@ -475,45 +475,80 @@ int pl_conf_load(struct pl_conf *c, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
 		return PL_ECONF;
 	}
-	/* The file goes to inih line by line as read here, with three changes
+	/* The file goes to inih line by line as read here, with these changes
 	 * of what inih would do with it:
 	 * - a line longer than INI_MAX_LINE: inih takes the rest for a line of
-	 *   its own and names the wrong line; refused here by its own number;
+	 *   its own and names the wrong line; refused here by its own number,
+	 *   as soon as it is that long (/dev/zero, a binary file, must not
+	 *   fill the memory first), and so is a file past PL_CONF_FILE_MAX;
 	 * - a NUL byte would end inih's string: refused;
 	 * - leading blanks are dropped. inih reads an indented line as the
 	 *   continuation of the value before it, so an indented
 	 *   "secret = x" under "database = /var/lib/p.db" made the database
 	 *   path "secret = x", silently. Indented keys are common in
-	 *   hand-written files; continued values are not pushlite's format. */
+	 *   hand-written files; continued values are not pushlite's format;
+	 * - what inih passes over in silence: text after a section header's
+	 *   ']' ("[pushlite] max_ttl = 1h" dropped the setting), a section of
+	 *   another name with no keys, a [token NAME] section with none. */
 	{
-		char *line = NULL;
-		size_t cap = 0;
-		ssize_t n;
-		int lineno = 0;
+		char line[INI_MAX_LINE + 1];
+		size_t n = 0, total = 0;
+		int lineno = 0, ch = 0, sect_line = 0, sect_keys = 0;
 		struct pl_buf text = { 0 };
-		char bad[64] = "";
+		char bad[96] = "", sect[INI_MAX_LINE + 1] = "";
 
-		while (!bad[0] && (n = getline(&line, &cap, f)) >= 0) {
+		while (!bad[0] && ch != EOF) {
 			size_t skip = 0;
+			int nul = 0;
 
+			/* one line, at most INI_MAX_LINE - 2 characters kept */
+			n = 0;
+			while ((ch = getc(f)) != EOF && ch != '\n') {
+				if (++total > PL_CONF_FILE_MAX || n >= sizeof line - 1)
+					break;
+				nul |= ch == '\0';
+				line[n++] = (char)ch;
+			}
+			if (ch == EOF && n == 0)
+				break;
 			lineno++;
-			while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			if (total > PL_CONF_FILE_MAX) {
+				snprintf(bad, sizeof bad, "the file is larger than %d bytes", PL_CONF_FILE_MAX);
+				break;
+			}
+			total++;        /* the newline */
+			while (n > 0 && line[n - 1] == '\r')
 				n--;
-			if (n > INI_MAX_LINE - 2)
-				snprintf(bad, sizeof bad, "line longer than %d characters", INI_MAX_LINE - 2);
-			else if (memchr(line, '\0', (size_t)n))
+			if (nul) {
 				snprintf(bad, sizeof bad, "a NUL byte (not a text file?)");
-			while (skip < (size_t)n && (line[skip] == ' ' || line[skip] == '\t'))
+				break;
+			}
+			if (n > INI_MAX_LINE - 2) {
+				snprintf(bad, sizeof bad, "line longer than %d characters", INI_MAX_LINE - 2);
+				break;
+			}
+			while (skip < n && (line[skip] == ' ' || line[skip] == '\t'))
 				skip++;
-			if (!bad[0] && skip < (size_t)n && line[skip] == '[') {
+			if (skip < n && line[skip] == '[') {
 				/* A section header: "[ pushlite ]" is [pushlite]; one
 				 * without ']' would leave the keys below in the section
 				 * before it, and be reported as one of them. */
-				char *close = memchr(line + skip, ']', (size_t)n - skip);
+				char *close = memchr(line + skip, ']', n - skip), *rest;
 				size_t a = skip + 1, z;
 
 				if (!close) {
 					snprintf(bad, sizeof bad, "a section header without ']'");
+					break;
+				}
+				for (rest = close + 1; rest < line + n && (*rest == ' ' || *rest == '\t'); rest++)
+					;
+				if (rest < line + n && *rest != ';' && *rest != '#') {
+					snprintf(bad, sizeof bad, "text after the section header's ']' (one setting per line)");
+					break;
+				}
+				if (sect_line && !sect_keys && strncmp(sect, "token ", 6) == 0) {
+					lineno = sect_line;
+					snprintf(bad, sizeof bad, "[%.64s] has no 'token =' line", sect);
 					break;
 				}
 				z = (size_t)(close - line);
@@ -521,27 +556,44 @@ int pl_conf_load(struct pl_conf *c, const char *path, char *err, size_t errlen)
 					a++;
 				while (z > a && (line[z - 1] == ' ' || line[z - 1] == '\t'))
 					z--;
+				memcpy(sect, line + a, z - a);
+				sect[z - a] = '\0';
+				if (!strcmp(sect, "token")) {
+					snprintf(bad, sizeof bad, "a [token NAME] section needs a name");
+					break;
+				}
+				if (strcmp(sect, "pushlite") && strncmp(sect, "token ", 6)) {
+					snprintf(bad, sizeof bad,
+						 "unknown section [%.32s] (sections are [pushlite] and [token NAME])", sect);
+					break;
+				}
+				sect_line = lineno;
+				sect_keys = 0;
 				pl_buf_addc(&text, '[');
-				pl_buf_add(&text, line + a, z - a);
-				pl_buf_add(&text, close, (size_t)(line + n - close));
-				pl_buf_addc(&text, '\n');
+				pl_buf_add(&text, sect, z - a);
+				pl_buf_adds(&text, "]\n");
 				continue;
 			}
+			if (skip < n && line[skip] != ';' && line[skip] != '#')
+				sect_keys++;
 			/* Neither blank, nor a comment, nor "key = value": inih's
 			 * result is this line, also when a key on a later line is
 			 * refused too (it goes on parsing), whose reason alone
 			 * would then be reported with this line's number. */
-			if (!syn_line && skip < (size_t)n && line[skip] != ';' && line[skip] != '#' &&
-			    !memchr(line + skip, '=', (size_t)n - skip) && !memchr(line + skip, ':', (size_t)n - skip))
+			if (!syn_line && skip < n && line[skip] != ';' && line[skip] != '#' &&
+			    !memchr(line + skip, '=', n - skip) && !memchr(line + skip, ':', n - skip))
 				syn_line = lineno;
-			pl_buf_add(&text, line + skip, (size_t)n - skip);
+			pl_buf_add(&text, line + skip, n - skip);
 			pl_buf_addc(&text, '\n');
+		}
+		if (!bad[0] && sect_line && !sect_keys && strncmp(sect, "token ", 6) == 0) {
+			lineno = sect_line;
+			snprintf(bad, sizeof bad, "[%.64s] has no 'token =' line", sect);
 		}
 		/* A directory opens fine and reads as an error, which would be
 		 * taken for an empty file: check, or it would mean "all defaults"
-		 * (errno as getline left it; EIO if it left none). */
+		 * (errno as getc left it; EIO if it left none). */
 		rerr = ferror(f) ? (errno ? errno : EIO) : 0;
-		free(line);
 		fclose(f);
 		if (rerr) {
 			pl_buf_free(&text);

@@ -6,6 +6,8 @@
 #include <stdint.h>
 
 #define PL_CONF_DEFAULT_PATH "/etc/pushlite.conf"
+/* A config file longer than this is refused (not read into memory). */
+#define PL_CONF_FILE_MAX (1024 * 1024)
 #define PL_MAX_PREFIXES 32
 /* The longest token: "token = " and the token must fit on one line of the
  * INI parser (see pl_conf.c). */

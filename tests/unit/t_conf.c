@@ -244,8 +244,8 @@ static void t_bad(void)
 		   "two bad lines: the first one is named (%s)", err);
 		pl_conf_free(&c);
 		rc = load(&c, "[pushlite]\n\n[pusher]\nmax_body = 10\n", err, sizeof err);
-		ok(rc == PL_ECONF && names_line(err, 4) && strstr(err, "pusher"),
-		   "a key in an unknown section is an error (%s)", err);
+		ok(rc == PL_ECONF && names_line(err, 3) && strstr(err, "pusher"),
+		   "an unknown section is an error at its header (%s)", err);
 		pl_conf_free(&c);
 		rc = load(&c, "[pushlite]\nmax_body 10\n", err, sizeof err);
 		ok(rc == PL_ECONF && names_line(err, 2), "a line without '=' is a syntax error naming the line (%s)", err);
@@ -354,7 +354,10 @@ static void t_tokens(void)
 		{ "[token a]\ntoken = abcdefgh12\ntopics = oa\n", 3, "a topic prefix without a leading /" },
 		{ "[token a]\ntoken = abcdefgh12\ntopics = /a/../b\n", 3, "a '..' topic prefix" },
 		{ "[token a]\ntoken = abcdefgh12\ncolour = red\n", 3, "an unknown key in a token section" },
-		{ "[token ]\ntoken = abcdefgh12\n", 2, "a token section without a name" },
+		{ "[token ]\ntoken = abcdefgh12\n", 1, "a token section without a name" },
+		/* inih passes these over in silence */
+		{ "[token a]\n; token = abcdefgh12\n[pushlite]\n", 1, "a token section without a token line" },
+		{ "[pushlite]\n[token a]\n", 2, "a token section without a line, at the end" },
 		/* The second value would replace the first token without a word. */
 		{ "[token a]\ntoken = abcdefgh12\n[token b]\ntoken = bbbbbbbb12\n[token a]\ntoken = cccccccc12\n", 6,
 		  "a second token = for one name (a repeated section)" },
@@ -465,6 +468,34 @@ static void t_env(void)
 		ok(1, "# SKIP %s exists on this host", PL_CONF_DEFAULT_PATH);
 	}
 
+	/* Not a config file: refused at its first line or at the size cap,
+	 * before it is read whole into memory. */
+	rc = pl_conf_load(&c, "/dev/zero", err, sizeof err);
+	ok(rc == PL_ECONF && strstr(err, "/dev/zero:1:") && strstr(err, "NUL"),
+	   "/dev/zero as config is refused at line 1 (%s)", err);
+	pl_conf_free(&c);
+	{
+		FILE *f = fopen(file, "w");
+		long lines = 0;
+
+		for (long n = 0; f && n <= PL_CONF_FILE_MAX; n += 10, lines++)
+			fputs("; comment\n", f);
+		if (f)
+			fclose(f);
+		rc = pl_conf_load(&c, file, err, sizeof err);
+		ok(rc == PL_ECONF && strstr(err, "larger than"), "a file of %ld comment lines past %d bytes is refused (%s)",
+		   lines, PL_CONF_FILE_MAX, err);
+		pl_conf_free(&c);
+		f = fopen(file, "w");
+		for (long n = 0; f && n < 100000; n++)
+			fputc('x', f);
+		if (f)
+			fclose(f);
+		rc = pl_conf_load(&c, file, err, sizeof err);
+		ok(rc == PL_ECONF && names_line(err, 1) && strstr(err, "longer than"),
+		   "a line of 100000 bytes without a newline is refused as too long (%s)", err);
+		pl_conf_free(&c);
+	}
 	/* A directory cannot be read as a file. */
 	rc = pl_conf_load(&c, dir, err, sizeof err);
 	ok(rc == PL_ECONF && !strncmp(err, dir, strlen(dir)), "a directory as config is an error naming it (%s)", err);
@@ -486,8 +517,21 @@ static void t_forms(void)
 	rc = load(&c, "# x\n[pushlite\nx = 1\n", err, sizeof err);
 	ok(rc == PL_ECONF && names_line(err, 2) && strstr(err, "]"), "a header without ']' is named as such (%s)", err);
 	pl_conf_free(&c);
+	/* inih drops what follows a header's ']': the setting was lost */
+	rc = load(&c, "[pushlite] max_ttl = 1h\n", err, sizeof err);
+	ok(rc == PL_ECONF && names_line(err, 1) && strstr(err, "after the section header"),
+	   "a setting after a header's ']' is refused, not dropped (%s)", err);
+	pl_conf_free(&c);
+	rc = load(&c, "[pushlite] ; the main section\npush = off\n", err, sizeof err);
+	ok(rc == PL_OK && !c.push_enabled, "a comment after a header's ']' is fine (%s)", err);
+	pl_conf_free(&c);
+	/* inih calls no handler for a section without keys */
+	rc = load(&c, "[pushlite]\npush = on\n[weird]\n", err, sizeof err);
+	ok(rc == PL_ECONF && names_line(err, 3) && strstr(err, "unknown section [weird]"),
+	   "an unknown section without keys is refused too (%s)", err);
+	pl_conf_free(&c);
 	rc = load(&c, "[pushlite]\npush = on\n[pushlte]\npush = off\n", err, sizeof err);
-	ok(rc == PL_ECONF && names_line(err, 4) && strstr(err, "unknown section [pushlte]"),
+	ok(rc == PL_ECONF && names_line(err, 3) && strstr(err, "unknown section [pushlte]"),
 	   "an unknown section is named as a section (%s)", err);
 	pl_conf_free(&c);
 	rc = load(&c, "longpoll_timeout = 20s\nlongpoll_max_timeout = 2m\nstream_max_time = 5m\nheartbeat = 15s\n"
