@@ -3,6 +3,7 @@
  * success with --quiet, so cron mails only errors. */
 #include "pl_first.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,14 +27,27 @@ static void usage(FILE *f)
 	      "  --max-rows N    keep only the newest N messages (0 deletes every message)\n"
 	      "  --max-age DUR   delete messages older than DUR (90, 30m, 12h, 7d)\n"
 	      "  --quiet         print nothing on success (cron then mails only failures)\n"
+	      "  --version       print the version\n"
 	      "Exit status 0 on success; 1 when the work failed, 2 for a bad option: one line on stderr.\n", f);
+}
+
+/* What was printed could not be written (stdout on a full disk, closed):
+ * a failure, as cron should hear of it. */
+static int finish(int rc)
+{
+	if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {
+		fprintf(stderr, "pushlite-purge: writing the output: %s\n", strerror(errno ? errno : EIO));
+		return 1;
+	}
+	return rc;
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "db", 1, 0, 'd' }, { "dry-run", 0, 0, 'n' }, { "max-rows", 1, 0, 'r' }, { "max-age", 1, 0, 'a' },
-		{ "quiet", 0, 0, 'q' }, { "conf", 1, 0, 'c' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
+		{ "quiet", 0, 0, 'q' }, { "conf", 1, 0, 'c' }, { "help", 0, 0, 'h' }, { "version", 0, 0, 'V' },
+		{ 0, 0, 0, 0 },
 	};
 	struct pl_purge p = { .max_rows = -1, .max_age = -1, .batch = 200 };
 	struct pl_purge_result r;
@@ -47,7 +61,13 @@ int main(int argc, char **argv)
 	opterr = 0;     /* our own one-line reasons, for cron mail */
 	while ((o = getopt_long(argc, argv, ":d:nr:a:qc:h", opts, NULL)) != -1) {
 		switch (o) {
-		case 'd': db = optarg; break;
+		case 'd':
+			if (!*optarg) {
+				fprintf(stderr, "pushlite-purge: --db takes the database's path\n");
+				return 2;
+			}
+			db = optarg;
+			break;
 		case 'c': conf = optarg; break;
 		case 'n': p.dry_run = 1; break;
 		case 'q': quiet = 1; break;
@@ -63,7 +83,8 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'h': usage(stdout); return 0;
+		case 'h': usage(stdout); return finish(0);
+		case 'V': puts("pushlite-purge " PACKAGE_VERSION); return finish(0);
 		case ':':
 			fprintf(stderr, "pushlite-purge: %s needs a value (see --help)\n", argv[optind - 1]);
 			return 2;
@@ -123,5 +144,5 @@ int main(int argc, char **argv)
 		printf("%s %lld expired, %lld over max-age, %lld over max-rows\n", p.dry_run ? "would delete" : "deleted",
 		       (long long)r.expired, (long long)r.over_age, (long long)r.over_rows);
 	pl_conf_free(&c);
-	return 0;
+	return finish(0);
 }

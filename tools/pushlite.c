@@ -42,6 +42,7 @@ static void usage(FILE *f)
 	      "  token --user U [--ttl 1h] [--secret S]\n"
 	      "                                       mint a subscriber token v1.USER.EXPIRY.SIG\n"
 	      "  stats                                print the admin stats as JSON\n"
+	      "       pushlite --help | --version\n"
 	      "The configuration is --conf, else $PUSHLITE_CONF, else /etc/pushlite.conf; with --db,\n"
 	      "init, stats and tail go on without it when it cannot be loaded.\n", f);
 }
@@ -214,6 +215,19 @@ static void free_env(char **env, size_t n)
 		free(env[i]);
 }
 
+/* A publish refused as the endpoint refuses it: its error code and
+ * message on one line, as every other failure of this tool. */
+static void say_refusal(const struct pl_resp *resp)
+{
+	struct json_object *o = json_tokener_parse(resp->body.p ? resp->body.p : ""), *e, *m;
+
+	if (o && json_object_object_get_ex(o, "error", &e) && json_object_object_get_ex(o, "message", &m))
+		fprintf(stderr, "pushlite: publish: %s: %s\n", json_object_get_string(e), json_object_get_string(m));
+	else
+		fprintf(stderr, "pushlite: publish: refused (status %d)\n", resp->status);
+	json_object_put(o);
+}
+
 static int cmd_publish(struct pl_conf *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -293,8 +307,10 @@ static int cmd_publish(struct pl_conf *c, int argc, char **argv)
 	if (resp.status >= 500)
 		fprintf(stderr, "pushlite: publish: nothing was stored: %s: %s\n", c->db_path,
 			*pl_group_error() ? pl_group_error() : pl_store_errmsg(st));
+	else if (resp.status == 201)
+		fwrite(resp.body.p, 1, resp.body.len, stdout);
 	else
-		fwrite(resp.body.p, 1, resp.body.len, resp.status == 201 ? stdout : stderr);
+		say_refusal(&resp);
 	/* Refused as the endpoint would refuse it (a bad topic, --ttl, JSON):
 	 * the command line is wrong, as with any other usage mistake. */
 	rc = resp.status == 201 ? 0 : resp.status >= 400 && resp.status < 500 ? 2 : 1;
@@ -522,10 +538,11 @@ static int cmd_stats(struct pl_conf *c)
 	return 0;
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "conf", 1, 0, 'c' }, { "db", 1, 0, 'd' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
+		{ "conf", 1, 0, 'c' }, { "db", 1, 0, 'd' }, { "help", 0, 0, 'h' }, { "version", 0, 0, 'V' },
+		{ 0, 0, 0, 0 },
 	};
 	const char *conf = NULL, *db = NULL, *cmd;
 	struct pl_conf c;
@@ -538,6 +555,7 @@ int main(int argc, char **argv)
 		case 'c': conf = optarg; break;
 		case 'd': db = optarg; break;
 		case 'h': usage(stdout); return 0;
+		case 'V': puts("pushlite " PACKAGE_VERSION); return 0;
 		default: return 2;
 		}
 	}
@@ -595,5 +613,18 @@ int main(int argc, char **argv)
 		rc = bad_usage(NULL, what);
 	}
 	pl_conf_free(&c);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	int rc = run(argc, argv);
+
+	/* stdout on a full disk or closed: the token or the id written there
+	 * is lost, and the script that ran this must not take it for done. */
+	if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {
+		fprintf(stderr, "pushlite: writing the output: %s\n", strerror(errno ? errno : EIO));
+		rc = 1;
+	}
 	return rc;
 }

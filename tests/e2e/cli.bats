@@ -28,6 +28,33 @@ cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
 	done
 }
 
+@test "--version of both tools; output that cannot be written (a full disk) is a failure, exit 1 and why" {
+	local v
+	v=$(sed -n 's/^AC_INIT(\[[^]]*\], *\[\([^]]*\)\].*/\1/p' "$PL_ROOT/configure.ac")
+	[ -n "$v" ] || pl_fail "no version in configure.ac"
+	run "$PL_TOOLS/pushlite" --version
+	[ "$status" = 0 ] && [ "$output" = "pushlite $v" ] || pl_fail "pushlite --version: exit $status: $output"
+	run "$PL_TOOLS/pushlite-purge" --version
+	[ "$status" = 0 ] && [ "$output" = "pushlite-purge $v" ] || pl_fail "pushlite-purge --version: $status: $output"
+	# the token, the id of a message stored, the purge's count: lost
+	# where they could not be written, and a script must not go on
+	T=$(pl_topic)
+	for args in "token --user a --secret abcdefghijklmnop" "publish $T stored" "stats" "--help" "--version"; do
+		# shellcheck disable=SC2086
+		"$PL_TOOLS/pushlite" --conf "$PL_CONF" $args >/dev/full 2>"$BATS_TEST_TMPDIR/err" && status=0 || status=$?
+		[ "$status" = 1 ] && grep -q '^pushlite: writing the output: No space left on device$' "$BATS_TEST_TMPDIR/err" ||
+			pl_fail "pushlite $args >/dev/full: exit $status: $(cat "$BATS_TEST_TMPDIR/err")"
+	done
+	"$PL_TOOLS/pushlite-purge" --conf "$PL_CONF" --dry-run >/dev/full 2>"$BATS_TEST_TMPDIR/err" && status=0 || status=$?
+	[ "$status" = 1 ] && grep -q '^pushlite-purge: writing the output: No space left on device$' "$BATS_TEST_TMPDIR/err" ||
+		pl_fail "pushlite-purge >/dev/full: exit $status: $(cat "$BATS_TEST_TMPDIR/err")"
+	# --quiet writes nothing: nothing to lose
+	"$PL_TOOLS/pushlite-purge" --conf "$PL_CONF" --dry-run --quiet >/dev/full || pl_fail "--quiet >/dev/full: exit $?"
+	# the message itself was stored
+	pl_poll "topic=$T&since=all"
+	pl_jq_true '[.messages[].data] == ["stored"]'
+}
+
 @test "usage mistakes: one line that names the mistake, exit 2" {
 	for args in "" "publish" "tail" "token" "stats extra" "init extra" "frobnicate" "publish --bogus /t x" \
 		"tail --since" "token --user" "token --user a/b" "token --user bob --ttl soon" "publish /t one two" \
@@ -63,14 +90,15 @@ cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
 	[[ $out == *--bogus* ]] || pl_fail "the unknown option is not named: $out"
 }
 
-@test "publish from the CLI: a message the endpoint refuses is a usage mistake: its JSON error on stderr, exit 2" {
+@test "publish from the CLI: a message the endpoint refuses is a usage mistake: its error on one stderr line, exit 2" {
 	local args out err rc
 	for args in "--ttl bogus /t x" "/bad//topic x" "--clients PC! /t x" "--json /t {nope"; do
 		rc=0
 		# shellcheck disable=SC2086
 		out=$("$PL_TOOLS/pushlite" --conf "$PL_CONF" publish $args 2>"$BATS_TEST_TMPDIR/err") || rc=$?
 		err=$(cat "$BATS_TEST_TMPDIR/err")
-		[ "$rc" = 2 ] && [ -z "$out" ] && [[ $err == *'"error":"bad_request"'* ]] ||
+		[ "$rc" = 2 ] && [ -z "$out" ] && [[ $err == "pushlite: publish: bad_request: "?* ]] &&
+			[ "$(wc -l <"$BATS_TEST_TMPDIR/err")" = 1 ] ||
 			pl_fail "publish $args: exit $rc, stdout '$out', stderr '$err'"
 	done
 }
