@@ -269,6 +269,27 @@ cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
 	[ "$status" = 0 ] && [[ $output == *'"id":3,'* ]] || pl_fail "publish after root's: exit $status: $output"
 }
 
+@test "a new database and its -wal, -shm and .ids are the user's and group's only, whatever the umask" {
+	local d=$BATS_TEST_TMPDIR/modes u want f pid
+	for u in 022 000 077; do
+		rm -rf "$d"
+		mkdir "$d"
+		case $u in 022) want=640 ;; 000) want=660 ;; 077) want=600 ;; esac
+		(umask "$u" && "$PL_TOOLS/pushlite" --db "$d/p.db" init >/dev/null) || pl_fail "init under umask $u"
+		# a tail holds the database open: its -wal and -shm are there
+		(umask "$u" && exec timeout 3 "$PL_TOOLS/pushlite" --db "$d/p.db" tail /m >/dev/null 2>&1) 3>&- &
+		pid=$!
+		(umask "$u" && "$PL_TOOLS/pushlite" --db "$d/p.db" publish /m text >/dev/null) || pl_fail "publish under umask $u"
+		for _ in $(seq 50); do [ -e "$d/p.db-shm" ] && break; sleep 0.1; done
+		for f in p.db p.db-wal p.db-shm p.db.ids; do
+			[ -e "$d/$f" ] || pl_fail "umask $u: no $f"
+			[ "$(stat -c %a "$d/$f")" = "$want" ] || pl_fail "umask $u: $f is $(stat -c %a "$d/$f"), not $want"
+		done
+		kill "$pid" 2>/dev/null
+		wait "$pid" || true
+	done
+}
+
 @test "init on a database the programs could not write (restored as root): exit 1 and why, not 'database ready'" {
 	local dir=$PL_STATE/restored conf=$PL_STATE/restored.conf
 	rm -rf "$dir"
