@@ -315,9 +315,11 @@ static void ids_let_go(void)
 	ids_fd = -1;
 }
 
-/* Under top_mu: DB.ids for st, opened (made) when it is not; -1 when it
- * cannot be. */
-static int ids_open(const struct pl_store *st)
+/* Under top_mu: DB.ids for st, opened when it is not, and made when
+ * make (by a commit: a process that only reads, `pushlite stats` as
+ * another user, must not leave a file the programs cannot write); -1 when
+ * it cannot be. */
+static int ids_open(const struct pl_store *st, int make)
 {
 	char p[PATH_MAX];
 	struct stat sb;
@@ -330,6 +332,8 @@ static int ids_open(const struct pl_store *st)
 	if (n < 0 || (size_t)n >= sizeof p)
 		return -1;
 	had = stat(p, &sb) == 0;
+	if (!had && !make)
+		return -1;
 	if ((ids_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0660)) < 0) {
 		ids_fault(st, "open");
 		return -1;
@@ -350,7 +354,7 @@ static int64_t ids_floor(const struct pl_store *st)
 	pthread_mutex_lock(&top_mu);
 	top = same_db(st) ? top_id : 0;
 	memset(&ids_seen, 0, sizeof ids_seen);
-	if ((fd = ids_open(st)) >= 0 && ids_read(fd, st, &ids_seen) == 1 && ids_seen.rec.top > top)
+	if ((fd = ids_open(st, 0)) >= 0 && ids_read(fd, st, &ids_seen) == 1 && ids_seen.rec.top > top)
 		top = ids_seen.rec.top;
 	pthread_mutex_unlock(&top_mu);
 	return top;
@@ -377,7 +381,7 @@ static void ids_write(const struct pl_store *st, int64_t top, int64_t n)
 		sl->n += n;
 		sl->sum = slot_sum(sl);
 	}
-	if ((fd = ids_open(st)) >= 0 && pwrite(fd, &f, sizeof f, 0) != (ssize_t)sizeof f)
+	if ((fd = ids_open(st, 1)) >= 0 && pwrite(fd, &f, sizeof f, 0) != (ssize_t)sizeof f)
 		ids_fault(st, "write");
 	pthread_mutex_unlock(&top_mu);
 }

@@ -247,6 +247,41 @@ cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
 		pl_fail "publish into a read-only database: exit $status: $output"
 }
 
+@test "a command run as a user of the database's group does not leave a -wal or -shm its owner cannot write" {
+	[ "$(id -u)" = 0 ] || skip "needs root (to act as two users)"
+	local dir=$PL_STATE/grp-db bin=$PL_STATE/pushlite-copy f
+	install -m 0755 "$PL_TOOLS/pushlite" "$bin"
+	rm -rf "$dir"
+	# daemon owns the database; nobody may write it through the group
+	# (set-group-ID directory), but daemon is not in that group
+	mkdir -m 2770 "$dir"
+	chown daemon:nogroup "$dir"
+	(umask 002 && runuser -u daemon -- "$bin" --db "$dir/p.db" init >/dev/null) || pl_fail "init as daemon"
+	(umask 002 && runuser -u daemon -- "$bin" --db "$dir/p.db" publish /g one >/dev/null) || pl_fail "publish as daemon"
+	[ ! -e "$dir/p.db-wal" ] && [ ! -e "$dir/p.db-shm" ] || pl_fail "the -wal or -shm stayed after the publish"
+	for args in "stats" "publish /g two" "tail --since all /g"; do
+		# shellcheck disable=SC2086
+		run timeout 5 runuser -u nobody -- "$bin" --db "$dir/p.db" $args
+		[ "$status" = 1 ] && [ "${#lines[@]}" = 1 ] &&
+			[[ $output == *"the database belongs to uid $(id -u daemon)"*"run as uid $(id -u daemon) or as root"* ]] ||
+			pl_fail "$args as nobody: exit $status: $output"
+		for f in "$dir"/*; do
+			[ "$(stat -c %U "$f")" = daemon ] || pl_fail "$args as nobody left $f, $(stat -c %U:%G "$f")"
+		done
+	done
+	run runuser -u daemon -- "$bin" --db "$dir/p.db" publish /g three
+	[ "$status" = 0 ] || pl_fail "the owner's publish after them: exit $status: $output"
+	# while the owner's programs hold the database open, its -wal and
+	# -shm are there, the owner's: the group's user may use them
+	(exec timeout 5 runuser -u daemon -- "$bin" --db "$dir/p.db" tail /g >/dev/null 2>&1) 3>&- &
+	local pid=$!
+	for _ in $(seq 50); do [ -e "$dir/p.db-shm" ] && break; sleep 0.1; done
+	run runuser -u nobody -- "$bin" --db "$dir/p.db" stats
+	kill "$pid" 2>/dev/null
+	wait "$pid" || true
+	[ "$status" = 0 ] && [ "$(jq -r .rows <<<"$output")" = 2 ] || pl_fail "stats beside the owner's program: $status $output"
+}
+
 @test "init as root in another user's directory: the new database is that user's, who can publish into it" {
 	[ "$(id -u)" = 0 ] || skip "needs root (the operator running pushlite init as root)"
 	local dir=$PL_STATE/root-init conf=$PL_STATE/root-init.conf
