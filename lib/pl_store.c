@@ -793,14 +793,26 @@ fail_logged:
 
 int pl_store_open_existing(struct pl_store **out, const struct pl_conf *c)
 {
+	struct stat sb, wal;
+	char p[PATH_MAX];
+
 	*out = NULL;
-	if (!c->db_path || access(c->db_path, F_OK) != 0) {
+	if (!c->db_path || stat(c->db_path, &sb) != 0) {
 		int e = errno;
 
 		/* A missing directory: pushlite init would fail there too. */
 		if (!c->db_path || !place_fault(c->db_path, open_error, sizeof open_error))
 			snprintf(open_error, sizeof open_error, "no database there: %s (pushlite init creates one)",
 				 c->db_path ? strerror(e) : "no path configured");
+		return PL_ENOTFOUND;
+	}
+	/* An empty file (touch, a copy that failed) is no database either:
+	 * SQLite would take it for a new one and the schema would be written
+	 * into it. A database whose pages are all still in its -wal is empty
+	 * too, with a -wal that is not. */
+	if (S_ISREG(sb.st_mode) && sb.st_size == 0 &&
+	    (side_path(c->db_path, 1, p, sizeof p) || stat(p, &wal) != 0 || wal.st_size == 0)) {
+		snprintf(open_error, sizeof open_error, "no database there: the file is empty (pushlite init creates one)");
 		return PL_ENOTFOUND;
 	}
 	return pl_store_open(out, c);

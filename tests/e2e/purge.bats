@@ -133,6 +133,15 @@ pub_ttl() {
 		[ "${#lines[@]}" = 1 ] || pl_fail "'$args' printed ${#lines[@]} lines: $output"
 		[ ! -e "$missing" ] || pl_fail "'$args' created $missing"
 	done
+	# An empty file is no database either: nothing written into it
+	: >"$BATS_TEST_TMPDIR/empty.db"
+	for tool in pushlite-purge "pushlite stats" "pushlite publish /e text"; do
+		# shellcheck disable=SC2086
+		set -- $tool
+		run "$PL_TOOLS/$1" --db "$BATS_TEST_TMPDIR/empty.db" "${@:2}"
+		[ "$status" = 1 ] && [ "${#lines[@]}" = 1 ] && [[ $output == *"the file is empty (pushlite init creates one)"* ]] &&
+			[ ! -s "$BATS_TEST_TMPDIR/empty.db" ] || pl_fail "$tool on an empty file: $status $output"
+	done
 	run purge --db ''
 	[ "$status" = 2 ] && [ "${#lines[@]}" = 1 ] || pl_fail "--db '' (a bad value, exit 2): $status $output"
 	# The same for the command line's reading commands.
