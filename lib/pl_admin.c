@@ -450,7 +450,15 @@ void pl_admin_handle(const struct pl_conf *c, struct pl_store *st, struct pl_req
 		pl_resp_header(resp, "Allow", ALLOW_READ);
 		pl_out_error(resp, &eo, PL_EMETHOD, NULL, "stats is GET only", 0);
 	}
-	else
-		pl_out_error(resp, &eo, PL_ENOTFOUND, NULL,
-			     "no such admin resource: use /admin/messages, /admin/messages/ID or /admin/stats", 0);
+	else {
+		/* Named under the path this came by (/push/admin, or where the
+		 * operator mounted it). */
+		int k = (int)(rest - path);
+
+		if (k > 50)
+			k = 50;
+		snprintf(err, sizeof err, "no such admin resource: use %.*s/messages, %.*s/messages/ID or %.*s/stats",
+			 k, path, k, path, k, path);
+		pl_out_error(resp, &eo, PL_ENOTFOUND, NULL, err, 0);
+	}
 }

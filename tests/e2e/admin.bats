@@ -106,6 +106,13 @@ teardown_file() { pl_teardown_server; }
 	done
 }
 
+@test "an unknown admin resource: 404 naming the resources under the path it came by" {
+	pl_admin GET /push/admin/nope
+	pl_expect_error 404
+	pl_jq_true '.message | contains("/push/admin/messages, /push/admin/messages/ID or /push/admin/stats")' ||
+		pl_fail "the message: $BODY"
+}
+
 @test "delete: 204, then gone (404 on GET and on a second DELETE), not delivered any more" {
 	T=$(pl_topic)
 	pl_pub "$T" doomed; id=$PUB_ID
