@@ -238,7 +238,9 @@ static int parse_topics(struct pl_sub *sub, const struct pl_req *r, const struct
 			size_t n = strcspn(p, ","), k;
 
 			if (pl_topic_sub_valid(p, n) != PL_OK) {
-				snprintf(msg, msglen, "bad topic '%.*s': use /-separated segments of A-Z a-z 0-9 . _ ~ -",
+				snprintf(msg, msglen,
+					 "bad topic '%.*s': /-separated segments of A-Z a-z 0-9 . _ ~ -, at most 16 "
+					 "segments and 255 bytes",
 					 (int)(n > 80 ? 80 : n), p);
 				return PL_EINVAL;
 			}
