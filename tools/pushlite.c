@@ -215,6 +215,17 @@ static void free_env(char **env, size_t n)
 		free(env[i]);
 }
 
+/* 1 when option o came before: which of two values was meant is a guess
+ * (a script's default and its override), so it is a usage mistake. */
+static int twice(unsigned *seen, int o)
+{
+	unsigned bit = 1u << (o & 31);
+	int was = (*seen & bit) != 0;
+
+	*seen |= bit;
+	return was;
+}
+
 /* A publish refused as the endpoint refuses it: its error code and
  * message on one line, as every other failure of this tool. */
 static void say_refusal(const struct pl_resp *resp)
@@ -374,6 +385,7 @@ static int cmd_tail(struct pl_conf *c, int argc, char **argv)
 	struct pl_store *st = NULL;
 	struct pl_wake *w = NULL;
 	struct pl_buf line = { 0 };
+	unsigned seen = 0;
 	int o, rc = 1;
 
 	memset(&f, 0, sizeof f);
@@ -383,6 +395,8 @@ static int cmd_tail(struct pl_conf *c, int argc, char **argv)
 	f.since = PL_SINCE_NOW;
 	f.limit = PL_LIMIT_MAX;
 	while ((o = next_opt("tail", argc, argv, ":h", opts)) != -1) {
+		if (o > 0 && o != 'h' && twice(&seen, o))
+			return bad_usage("tail", "an option is given twice");
 		switch (o) {
 		case 'h': usage(stdout); return 0;
 		case 's':
@@ -483,9 +497,12 @@ static int cmd_token(struct pl_conf *c, int argc, char **argv)
 	const char *user = NULL, *secret = c->secret;
 	int64_t ttl = 3600;
 	char tok[512];
+	unsigned seen = 0;
 	int o;
 
 	while ((o = next_opt("token", argc, argv, ":h", opts)) != -1) {
+		if (o > 0 && o != 'h' && twice(&seen, o))
+			return bad_usage("token", "an option is given twice");
 		switch (o) {
 		case 'h': usage(stdout); return 0;
 		case 'u': user = optarg; break;
@@ -536,6 +553,13 @@ static int cmd_stats(struct pl_conf *c)
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 	return 0;
+}
+
+/* init and stats take nothing; --db after them is the usual slip. */
+static int no_args(const char *cmd, const char *first)
+{
+	return bad_usage(cmd, first[0] == '-' ? "takes no options (--conf and --db go before the command)"
+					      : "takes no arguments");
 }
 
 static int run(int argc, char **argv)
@@ -597,7 +621,7 @@ static int run(int argc, char **argv)
 	 * "tail /t --since all" took --since for a topic. */
 	optind = 0;
 	if (!strcmp(cmd, "init"))
-		rc = argc == 1 ? cmd_init(&c) : bad_usage("init", "takes no arguments");
+		rc = argc == 1 ? cmd_init(&c) : no_args("init", argv[1]);
 	else if (!strcmp(cmd, "publish"))
 		rc = cmd_publish(&c, argc, argv);
 	else if (!strcmp(cmd, "tail"))
@@ -605,7 +629,7 @@ static int run(int argc, char **argv)
 	else if (!strcmp(cmd, "token"))
 		rc = cmd_token(&c, argc, argv);
 	else if (!strcmp(cmd, "stats"))
-		rc = argc == 1 ? cmd_stats(&c) : bad_usage("stats", "takes no arguments");
+		rc = argc == 1 ? cmd_stats(&c) : no_args("stats", argv[1]);
 	else {
 		char what[160];
 

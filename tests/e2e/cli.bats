@@ -58,7 +58,8 @@ cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
 @test "usage mistakes: one line that names the mistake, exit 2" {
 	for args in "" "publish" "tail" "token" "stats extra" "init extra" "frobnicate" "publish --bogus /t x" \
 		"tail --since" "token --user" "token --user a/b" "token --user bob --ttl soon" "publish /t one two" \
-		"publish --type a --type b /t x" "tail --user a/b /t" "tail --user /t"; do
+		"publish --type a --type b /t x" "tail --user a/b /t" "tail --user /t" \
+		"token --user a --user b --secret abcdefghijklmnop" "tail --type a --type b /t" "stats --db x"; do
 		# shellcheck disable=SC2086
 		out=$(timeout 10 "$PL_TOOLS/pushlite" --conf "$PL_CONF" $args 2>&1 >/dev/null) && pl_fail "pushlite $args: exit 0"
 		run timeout 10 "$PL_TOOLS/pushlite" --conf "$PL_CONF" $args
@@ -88,6 +89,10 @@ cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
 	[[ $out == *frobnicate* ]] || pl_fail "the unknown command is not named: $out"
 	out=$("$PL_TOOLS/pushlite" --conf "$PL_CONF" publish --bogus /t x 2>&1) || true
 	[[ $out == *--bogus* ]] || pl_fail "the unknown option is not named: $out"
+	out=$("$PL_TOOLS/pushlite" --conf "$PL_CONF" token --user a --user b 2>&1) || true
+	[[ $out == *"given twice"* ]] || pl_fail "token --user twice: $out"
+	out=$("$PL_TOOLS/pushlite" stats --db x 2>&1) || true
+	[[ $out == *"--db go before the command"* ]] || pl_fail "stats --db: $out"
 }
 
 @test "publish from the CLI: a message the endpoint refuses is a usage mistake: its error on one stderr line, exit 2" {
