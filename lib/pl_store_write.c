@@ -289,7 +289,6 @@ static int64_t top_born;
 static int ids_fd = -1;         /* DB.ids, opened at the first commit */
 static char ids_for[PATH_MAX];  /* the database it is for */
 static int ids_said;            /* its fault was logged */
-static struct ids_file ids_seen;        /* as the commit under way read it */
 
 /* Under top_mu: the process's own highest id is for st's database file. */
 static int same_db(const struct pl_store *st)
@@ -346,30 +345,29 @@ static int ids_open(const struct pl_store *st, int make)
 
 /* The highest id given in st's database file that this process knows of:
  * its own, or DB.ids's. */
-static int64_t ids_floor(const struct pl_store *st)
+static int64_t ids_floor(const struct pl_store *st, struct ids_file *seen)
 {
 	int64_t top;
 	int fd;
 
 	pthread_mutex_lock(&top_mu);
 	top = same_db(st) ? top_id : 0;
-	memset(&ids_seen, 0, sizeof ids_seen);
-	if ((fd = ids_open(st, 0)) >= 0 && ids_read(fd, st, &ids_seen) == 1 && ids_seen.rec.top > top)
-		top = ids_seen.rec.top;
+	memset(seen, 0, sizeof *seen);
+	if ((fd = ids_open(st, 0)) >= 0 && ids_read(fd, st, seen) == 1 && seen->rec.top > top)
+		top = seen->rec.top;
 	pthread_mutex_unlock(&top_mu);
 	return top;
 }
 
-/* DB.ids as the commit under way read it, with top as the highest id and
- * n more messages in this second (n = 0: the seconds as they were, for a
- * COMMIT that failed). One pwrite, as the record alone was. */
-static void ids_write(const struct pl_store *st, int64_t top, int64_t n)
+/* DB.ids as the commit under way read it (seen), with top as the highest
+ * id and n more messages in this second (n = 0: the seconds as they were,
+ * for a COMMIT that failed). One pwrite, as the record alone was. */
+static void ids_write(const struct pl_store *st, const struct ids_file *seen, int64_t top, int64_t n)
 {
-	struct ids_file f;
+	struct ids_file f = *seen;
 	int fd;
 
 	pthread_mutex_lock(&top_mu);
-	f = ids_seen;
 	f.rec = (struct ids_rec){ (uint64_t)st->id[0].dev, (uint64_t)st->id[0].ino, st->born, top, 0 };
 	f.rec.sum = ids_sum(&f.rec);
 	if (n > 0) {
@@ -446,6 +444,7 @@ static int keep_above(struct pl_store *st, int64_t floor)
 
 void pl_sq_keep_ids(struct pl_store *st)
 {
+	struct ids_file seen;
 	int64_t floor, head;
 
 	/* Opened again after the files changed: DB.ids may be a new file
@@ -453,7 +452,7 @@ void pl_sq_keep_ids(struct pl_store *st)
 	pthread_mutex_lock(&top_mu);
 	ids_let_go();
 	pthread_mutex_unlock(&top_mu);
-	floor = ids_floor(st);
+	floor = ids_floor(st, &seen);
 	/* Read first, outside a write transaction: the common opening
 	 * writes nothing. */
 	if (floor <= 0 || pl_sq_read_int(st, S_HEAD, 0, 0, &head) != PL_OK || head >= floor ||
@@ -465,6 +464,7 @@ void pl_sq_keep_ids(struct pl_store *st)
 
 int pl_store_publish_v(struct pl_store *st, struct pl_msgv *v, size_t nv)
 {
+	struct ids_file seen;
 	int64_t floor, first, top;
 	int rc;
 
@@ -473,7 +473,7 @@ int pl_store_publish_v(struct pl_store *st, struct pl_msgv *v, size_t nv)
 	for (int again = 0;; again = 1) {
 		if ((rc = pl_sq_write_begin(st)) != PL_OK)
 			return rc;
-		floor = ids_floor(st);
+		floor = ids_floor(st, &seen);
 		rc = again ? keep_above(st, floor) : PL_OK;
 		if (rc == PL_OK)
 			rc = created_in_order(st, v, nv);
@@ -494,9 +494,9 @@ int pl_store_publish_v(struct pl_store *st, struct pl_msgv *v, size_t nv)
 
 		for (size_t k = 0; k < nv; k++)
 			n += (int64_t)v[k].n;
-		ids_write(st, top, n);
+		ids_write(st, &seen, top, n);
 		if ((rc = pl_sq_commit(st)) != PL_OK)
-			ids_write(st, floor, 0);        /* not given: as it was */
+			ids_write(st, &seen, floor, 0); /* not given: as it was */
 	} else if (rc == PL_OK) {
 		rc = pl_sq_commit(st);
 	}
