@@ -12,10 +12,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -81,7 +79,6 @@ static _Atomic int last_logged, last_open_err;
 #define LOGGED_FOREIGN (-1000000)   /* last_open_err: foreign() said it (plus the version) */
 #define LOGGED_SCHEMA (-2000000)    /* last_open_err: apply_schema() said it */
 #define LOGGED_STALE (-3000000)     /* last_open_err: register_open() refused */
-#define LOGGED_OWNER (-4000000)     /* last_open_err: locks_out_owner() refused */
 static __thread char open_error[512];
 
 const char *pl_store_open_error(void)
@@ -544,42 +541,24 @@ void pl_sq_give_to_dir_owner(const char *path)
 			    (long)d.st_uid, strerror(errno));
 }
 
-/* A user other than the database's owner (root aside) makes a missing
- * -wal or -shm as its own, with the database file's mode: its owner, the
- * user the web server's programs run as, could then not write them, and
- * every publish would answer 503 (`pushlite stats` run as another user
- * while no program had the database open left them so). Refused, unless
- * the group shares the files: the database group-writable, the new files
- * in its group (the directory's group, set-group-ID, or ours), and its
- * owner a member. */
-static int in_group(uid_t uid, gid_t gid)
-{
-	struct passwd pw, *found = NULL;
-	char buf[4096];
-	gid_t groups[256];
-	int n = (int)(sizeof groups / sizeof groups[0]);
-
-	if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) != 0 || !found)
-		return 0;
-	if (pw.pw_gid == gid)
-		return 1;
-	if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
-		return 0;
-	for (int i = 0; i < n; i++)
-		if (groups[i] == gid)
-			return 1;
-	return 0;
-}
-
-static int locks_out_owner(const char *path, const struct stat *db, char *out, size_t cap)
+/* An operator's tool run as a user other than the database's owner
+ * makes a missing -wal or -shm as its own, in its own group, with the
+ * database file's mode. The programs, who write the database as its owner
+ * or through its group, could then not write them, and every publish
+ * would answer 503 (`pushlite stats` run by a member of the group while
+ * no program had the database open left them so). Refused unless the new
+ * files land in the database's group (the directory set-group-ID to it,
+ * or this user's own group) and the group may write the database. The web
+ * programs are the database's writers: they make the files as they must. */
+int pl_store_would_lock_out(const char *path, char *out, size_t cap)
 {
 	char p[PATH_MAX], dir[PATH_MAX];
-	struct stat d;
+	struct stat db, d;
 	uid_t me = geteuid();
 	gid_t gid = getegid();
 	int missing = 0;
 
-	if (me == 0 || db->st_uid == me || db->st_uid == 0)
+	if (me == 0 || stat(path, &db) != 0 || db.st_uid == me)
 		return 0;
 	for (int i = 1; i < 3; i++)
 		if (side_path(path, i, p, sizeof p) == 0 && access(p, F_OK) != 0 && errno == ENOENT)
@@ -588,12 +567,12 @@ static int locks_out_owner(const char *path, const struct stat *db, char *out, s
 		return 0;
 	if (dir_of(path, dir, sizeof dir) == 0 && stat(dir, &d) == 0 && (d.st_mode & S_ISGID))
 		gid = d.st_gid;
-	if ((db->st_mode & S_IWGRP) && gid == db->st_gid && in_group(db->st_uid, gid))
+	if ((db.st_mode & S_IWGRP) && gid == db.st_gid)
 		return 0;
 	snprintf(out, cap,
-		 "the database belongs to uid %ld: its -wal and -shm made by this user (uid %ld) would keep "
-		 "it from writing them; run as uid %ld or as root",
-		 (long)db->st_uid, (long)me, (long)db->st_uid);
+		 "the database is uid %ld's, group %ld's: its -wal and -shm made by this user (uid %ld, group "
+		 "%ld) would keep the programs from writing them; run as uid %ld or as root",
+		 (long)db.st_uid, (long)db.st_gid, (long)me, (long)gid, (long)db.st_uid);
 	return 1;
 }
 
@@ -690,13 +669,6 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 
 		if (fd >= 0)
 			close(fd);
-	}
-	if (had_db && locks_out_owner(c->db_path, &db_before, open_error, sizeof open_error)) {
-		if (last_open_err != LOGGED_OWNER) {
-			pl_log_err("%s: %s", c->db_path, open_error);
-			last_open_err = LOGGED_OWNER;
-		}
-		goto fail_logged;
 	}
 	if (sqlite3_open_v2(c->db_path, &st->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
@@ -815,6 +787,8 @@ int pl_store_open_existing(struct pl_store **out, const struct pl_conf *c)
 		snprintf(open_error, sizeof open_error, "no database there: the file is empty (pushlite init creates one)");
 		return PL_ENOTFOUND;
 	}
+	if (pl_store_would_lock_out(c->db_path, open_error, sizeof open_error))
+		return PL_EFORBID;
 	return pl_store_open(out, c);
 }
 

@@ -137,8 +137,14 @@ struct pl_store;
 int pl_store_open(struct pl_store **out, const struct pl_conf *c);
 /* The same for tools that only read or clean up: a missing file is not
  * created (it would hide a typo in a cron line) but refused, PL_ENOTFOUND,
- * with the reason in pl_store_open_error(). */
+ * with the reason in pl_store_open_error(); nor one the programs could be
+ * locked out of, PL_EFORBID (pl_store_would_lock_out()). */
 int pl_store_open_existing(struct pl_store **out, const struct pl_conf *c);
+/* 1, with the reason in out, when this user (not root, not the owner)
+ * would make the database's missing -wal or -shm in a group that may not
+ * write them as the database's group may: the programs could then not
+ * write them. For the operator's tools, before they open the database. */
+int pl_store_would_lock_out(const char *path, char *out, size_t cap);
 void pl_store_close(struct pl_store *st);          /* NULL-safe */
 /* Why the last pl_store_open() of this thread failed ("" if it did not):
  * "directory D does not exist", "directory D is not writable by this user

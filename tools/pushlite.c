@@ -91,6 +91,13 @@ static int open_db(struct pl_conf *c, struct pl_store **st, int existing)
 {
 	int rc;
 
+	char why[512];
+
+	/* init opens what it finds as any other command does */
+	if (!existing && pl_store_would_lock_out(c->db_path, why, sizeof why)) {
+		fprintf(stderr, "pushlite: cannot open the database %s: %s\n", c->db_path, why);
+		return 1;
+	}
 	pl_log_set_level(PL_LOG_NONE);
 	rc = existing ? pl_store_open_existing(st, c) : pl_store_open(st, c);
 	pl_log_set_level(PL_LOG_INFO);

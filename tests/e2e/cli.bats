@@ -252,23 +252,24 @@ cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
 		pl_fail "publish into a read-only database: exit $status: $output"
 }
 
-@test "a command run as a user of the database's group does not leave a -wal or -shm its owner cannot write" {
+@test "a tool run by a member of the database's group does not leave a -wal or -shm the programs cannot write" {
 	[ "$(id -u)" = 0 ] || skip "needs root (to act as two users)"
-	local dir=$PL_STATE/grp-db bin=$PL_STATE/pushlite-copy f
+	local dir=$PL_STATE/grp-db bin=$PL_STATE/pushlite-copy f pid
 	install -m 0755 "$PL_TOOLS/pushlite" "$bin"
 	rm -rf "$dir"
-	# daemon owns the database; nobody may write it through the group
-	# (set-group-ID directory), but daemon is not in that group
-	mkdir -m 2770 "$dir"
+	# daemon's database, read by the group nogroup (nobody's): nobody's
+	# -wal and -shm would be nobody's, 0640, and daemon could not write
+	mkdir -m 0770 "$dir"
 	chown daemon:nogroup "$dir"
-	(umask 002 && runuser -u daemon -- "$bin" --db "$dir/p.db" init >/dev/null) || pl_fail "init as daemon"
-	(umask 002 && runuser -u daemon -- "$bin" --db "$dir/p.db" publish /g one >/dev/null) || pl_fail "publish as daemon"
+	runuser -u daemon -- "$bin" --db "$dir/p.db" init >/dev/null || pl_fail "init as daemon"
+	chgrp nogroup "$dir/p.db" "$dir/p.db.ids" 2>/dev/null || chgrp nogroup "$dir/p.db"
+	runuser -u daemon -- "$bin" --db "$dir/p.db" publish /g one >/dev/null || pl_fail "publish as daemon"
 	[ ! -e "$dir/p.db-wal" ] && [ ! -e "$dir/p.db-shm" ] || pl_fail "the -wal or -shm stayed after the publish"
-	for args in "stats" "publish /g two" "tail --since all /g"; do
+	for args in "stats" "publish /g two" "tail --since all /g" "init"; do
 		# shellcheck disable=SC2086
 		run timeout 5 runuser -u nobody -- "$bin" --db "$dir/p.db" $args
 		[ "$status" = 1 ] && [ "${#lines[@]}" = 1 ] &&
-			[[ $output == *"the database belongs to uid $(id -u daemon)"*"run as uid $(id -u daemon) or as root"* ]] ||
+			[[ $output == *"would keep the programs from writing them; run as uid $(id -u daemon) or as root"* ]] ||
 			pl_fail "$args as nobody: exit $status: $output"
 		for f in "$dir"/*; do
 			[ "$(stat -c %U "$f")" = daemon ] || pl_fail "$args as nobody left $f, $(stat -c %U:%G "$f")"
@@ -276,15 +277,23 @@ cli() { "$PL_TOOLS/pushlite" --conf "$PL_CONF" "$@"; }
 	done
 	run runuser -u daemon -- "$bin" --db "$dir/p.db" publish /g three
 	[ "$status" = 0 ] || pl_fail "the owner's publish after them: exit $status: $output"
-	# while the owner's programs hold the database open, its -wal and
-	# -shm are there, the owner's: the group's user may use them
+	# the group may write the database: its files in the group are as
+	# writable as the database
+	chmod 0660 "$dir/p.db"
+	chmod g+s "$dir"
+	run runuser -u nobody -- "$bin" --db "$dir/p.db" stats
+	[ "$status" = 0 ] && [ "$(jq -r .rows <<<"$output")" = 2 ] || pl_fail "stats, group-writable: $status $output"
+	# while the owner holds the database open, its -wal and -shm are
+	# there, the owner's: nothing is made
+	chmod 0640 "$dir/p.db"
+	chmod g-s "$dir"
 	(exec timeout 5 runuser -u daemon -- "$bin" --db "$dir/p.db" tail /g >/dev/null 2>&1) 3>&- &
-	local pid=$!
+	pid=$!
 	for _ in $(seq 50); do [ -e "$dir/p.db-shm" ] && break; sleep 0.1; done
 	run runuser -u nobody -- "$bin" --db "$dir/p.db" stats
 	kill "$pid" 2>/dev/null
 	wait "$pid" || true
-	[ "$status" = 0 ] && [ "$(jq -r .rows <<<"$output")" = 2 ] || pl_fail "stats beside the owner's program: $status $output"
+	[[ $output != *"would keep the programs"* ]] || pl_fail "refused beside the owner's program: $status $output"
 }
 
 @test "init as root in another user's directory: the new database is that user's, who can publish into it" {
