@@ -234,9 +234,14 @@ struct ids_slot {
 	uint64_t sum;
 };
 
+/* counted: the record's top when the seconds were last counted. A binary
+ * from before the seconds writes the record alone (its first 40 bytes):
+ * then top has moved past counted, and its commits are in no second. */
 struct ids_file {
 	struct ids_rec rec;
-	unsigned char pad[IDS_SLOTS_OFF - sizeof(struct ids_rec)];
+	int64_t counted;
+	uint64_t counted_sum;
+	unsigned char pad[IDS_SLOTS_OFF - sizeof(struct ids_rec) - 16];
 	struct ids_slot slot[IDS_SECS];
 };
 
@@ -250,6 +255,11 @@ static uint64_t ids_sum(const struct ids_rec *r)
 static uint64_t slot_sum(const struct ids_slot *sl)
 {
 	return IDS_SUM_SEED ^ ((uint64_t)sl->sec * 7) ^ ((uint64_t)sl->n * 5);
+}
+
+static uint64_t counted_sum(int64_t counted)
+{
+	return IDS_SUM_SEED ^ ((uint64_t)counted * 17);
 }
 
 /* r is DB.ids's record of st's database file. */
@@ -324,7 +334,9 @@ static int ids_open(const struct pl_store *st, int make)
 	struct stat sb;
 	int n, had;
 
-	if (ids_fd >= 0 && strcmp(ids_for, st->path) == 0)
+	/* Removed while open (an operator starting over): the commits would
+	 * go on into a file nobody else reads; open the one at the path. */
+	if (ids_fd >= 0 && strcmp(ids_for, st->path) == 0 && (make || (fstat(ids_fd, &sb) == 0 && sb.st_nlink > 0)))
 		return ids_fd;
 	ids_let_go();
 	n = snprintf(p, sizeof p, "%s.ids", st->path);
@@ -337,8 +349,16 @@ static int ids_open(const struct pl_store *st, int make)
 		ids_fault(st, "open");
 		return -1;
 	}
-	if (!had)
+	if (!had) {
+		/* As SQLite makes the -wal: the database file's mode, so that
+		 * a member of its group who made it leaves it writable to the
+		 * group (0660 less the umask could be 0640). */
+		struct stat db;
+
+		if (stat(st->path, &db) == 0)
+			(void)fchmod(ids_fd, db.st_mode & 0666);
 		pl_sq_give_to_dir_owner(p);
+	}
 	snprintf(ids_for, sizeof ids_for, "%s", st->path);
 	return ids_fd;
 }
@@ -371,6 +391,10 @@ static void ids_write(const struct pl_store *st, const struct ids_file *seen, in
 	f.rec = (struct ids_rec){ (uint64_t)st->id[0].dev, (uint64_t)st->id[0].ino, st->born, top, 0 };
 	f.rec.sum = ids_sum(&f.rec);
 	if (n > 0) {
+		f.counted = top;
+		f.counted_sum = counted_sum(top);
+	}
+	if (n > 0) {
 		int64_t sec = pl_now_ms() / 1000;
 		struct ids_slot *sl = &f.slot[(uint64_t)sec % IDS_SECS];
 
@@ -384,22 +408,50 @@ static void ids_write(const struct pl_store *st, const struct ids_file *seen, in
 	pthread_mutex_unlock(&top_mu);
 }
 
+/* After a COMMIT that failed: DB.ids as it was before this commit wrote
+ * top there, but only while it still holds what this commit wrote. A
+ * COMMIT that fails may roll back and let the write lock go (a full disk),
+ * and another process may have committed and written since. */
+static void ids_write_back(const struct pl_store *st, const struct ids_file *seen, int64_t floor, int64_t top)
+{
+	struct ids_file now;
+	int fd, ours;
+
+	pthread_mutex_lock(&top_mu);
+	ours = (fd = ids_open(st, 0)) >= 0 && ids_read(fd, st, &now) == 1 && now.rec.top == top;
+	pthread_mutex_unlock(&top_mu);
+	if (ours)
+		ids_write(st, seen, floor, 0);
+}
+
 int64_t pl_sq_minute_count(const struct pl_store *st, int64_t now)
 {
 	char p[PATH_MAX];
 	struct ids_file f;
-	int64_t sum = 0;
-	int fd, n = snprintf(p, sizeof p, "%s.ids", st->path), got;
+	int64_t sum = -1;
+	int fd, n = snprintf(p, sizeof p, "%s.ids", st->path);
 
 	if (n < 0 || (size_t)n >= sizeof p || (fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) < 0)
 		return -1;
-	got = ids_read(fd, st, &f);
+	/* Read without the write lock: a commit rewriting the file can tear
+	 * a second's count as well as the record; read again then. */
+	for (int tries = 0; tries < 5 && sum < 0; tries++) {
+		if (ids_read(fd, st, &f) != 1)
+			break;  /* no record of this file */
+		/* the count of an earlier commit than the record's (torn), or
+		 * commits counted in no second (an older binary's) */
+		if (f.counted_sum != counted_sum(f.counted) || f.counted != f.rec.top)
+			continue;
+		sum = 0;
+		for (size_t i = 0; i < IDS_SECS && sum >= 0; i++) {
+			if (f.slot[i].sum != slot_sum(&f.slot[i])) {
+				if (f.slot[i].sec || f.slot[i].n || f.slot[i].sum)
+					sum = -1;       /* torn (never written: zeros) */
+			} else if (f.slot[i].sec > now - 60 && f.slot[i].sec <= now)
+				sum += f.slot[i].n;
+		}
+	}
 	close(fd);
-	if (got != 1)
-		return -1;
-	for (size_t i = 0; i < IDS_SECS; i++)
-		if (f.slot[i].sec > now - 60 && f.slot[i].sec <= now && f.slot[i].sum == slot_sum(&f.slot[i]))
-			sum += f.slot[i].n;
 	return sum;
 }
 
@@ -496,7 +548,7 @@ int pl_store_publish_v(struct pl_store *st, struct pl_msgv *v, size_t nv)
 			n += (int64_t)v[k].n;
 		ids_write(st, &seen, top, n);
 		if ((rc = pl_sq_commit(st)) != PL_OK)
-			ids_write(st, &seen, floor, 0); /* not given: as it was */
+			ids_write_back(st, &seen, floor, top);  /* not given */
 	} else if (rc == PL_OK) {
 		rc = pl_sq_commit(st);
 	}
