@@ -325,9 +325,22 @@ static int cmd_publish(struct pl_conf *c, int argc, char **argv)
 	if (resp.status >= 500)
 		fprintf(stderr, "pushlite: publish: nothing was stored: %s: %s\n", c->db_path,
 			*pl_group_error() ? pl_group_error() : pl_store_errmsg(st));
-	else if (resp.status == 201)
+	else if (resp.status == 201) {
+		/* Stored: a script that takes the failure for "nothing stored"
+		 * and publishes again would store it twice. Say what was. */
 		fwrite(resp.body.p, 1, resp.body.len, stdout);
-	else
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			int e = errno ? errno : EIO;
+			size_t n = resp.body.len;
+
+			while (n && resp.body.p[n - 1] == '\n')
+				n--;
+			fprintf(stderr, "pushlite: publish: stored (%.*s), but writing that to the output failed: %s\n",
+				(int)n, resp.body.p, strerror(e));
+			rc = 1;
+			goto out;
+		}
+	} else
 		say_refusal(&resp);
 	/* Refused as the endpoint would refuse it (a bad topic, --ttl, JSON):
 	 * the command line is wrong, as with any other usage mistake. */
