@@ -548,8 +548,9 @@ void pl_sq_give_to_dir_owner(const char *path)
  * would answer 503 (`pushlite stats` run by a member of the group while
  * no program had the database open left them so). Refused unless the new
  * files land in the database's group (the directory set-group-ID to it,
- * or this user's own group) and the group may write the database. The web
- * programs are the database's writers: they make the files as they must. */
+ * or this user's own group) and the group may write the database, or
+ * only root writes the database. The web programs are the database's
+ * writers: they make the files as they must. */
 int pl_store_would_lock_out(const char *path, char *out, size_t cap)
 {
 	char p[PATH_MAX], dir[PATH_MAX];
@@ -558,7 +559,9 @@ int pl_store_would_lock_out(const char *path, char *out, size_t cap)
 	gid_t gid = getegid();
 	int missing = 0;
 
-	if (me == 0 || stat(path, &db) != 0 || db.st_uid == me)
+	/* One this user may not read, SQLite refuses before it makes a file,
+	 * and says why itself. */
+	if (me == 0 || stat(path, &db) != 0 || db.st_uid == me || faccessat(AT_FDCWD, path, R_OK, AT_EACCESS) != 0)
 		return 0;
 	for (int i = 1; i < 3; i++)
 		if (side_path(path, i, p, sizeof p) == 0 && access(p, F_OK) != 0 && errno == ENOENT)
@@ -567,7 +570,9 @@ int pl_store_would_lock_out(const char *path, char *out, size_t cap)
 		return 0;
 	if (dir_of(path, dir, sizeof dir) == 0 && stat(dir, &d) == 0 && (d.st_mode & S_ISGID))
 		gid = d.st_gid;
-	if ((db.st_mode & S_IWGRP) && gid == db.st_gid)
+	/* in the group that writes the database, as shared as it is; or
+	 * written by root alone, who may write anything */
+	if ((db.st_mode & S_IWGRP) ? gid == db.st_gid : db.st_uid == 0)
 		return 0;
 	snprintf(out, cap,
 		 "the database is uid %ld's, group %ld's: its -wal and -shm made by this user (uid %ld, group "
