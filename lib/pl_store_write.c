@@ -270,9 +270,10 @@ static int ids_is_for(const struct ids_rec *r, const struct pl_store *st)
 }
 
 /* Read DB.ids into f: 1 when its record is for st's file (the seconds
- * with it), 0 when not (f zeroed), -1 when no read added up. A write by a
- * process on a removed -wal (another write lock), or a reader without the
- * write lock (stats), can tear a read: read again. */
+ * with it), else 0 (f zeroed: no file yet, another file's record, or no
+ * read added up). A write by a process on a removed -wal (another write
+ * lock), or a reader without the write lock (stats), can tear a read:
+ * read again. */
 static int ids_read(int fd, const struct pl_store *st, struct ids_file *f)
 {
 	for (int i = 0; i < 3; i++) {
@@ -391,10 +392,6 @@ static void ids_write(const struct pl_store *st, const struct ids_file *seen, in
 	f.rec = (struct ids_rec){ (uint64_t)st->id[0].dev, (uint64_t)st->id[0].ino, st->born, top, 0 };
 	f.rec.sum = ids_sum(&f.rec);
 	if (n > 0) {
-		f.counted = top;
-		f.counted_sum = counted_sum(top);
-	}
-	if (n > 0) {
 		int64_t sec = pl_now_ms() / 1000;
 		struct ids_slot *sl = &f.slot[(uint64_t)sec % IDS_SECS];
 
@@ -402,6 +399,8 @@ static void ids_write(const struct pl_store *st, const struct ids_file *seen, in
 			*sl = (struct ids_slot){ sec, 0, 0 };
 		sl->n += n;
 		sl->sum = slot_sum(sl);
+		f.counted = top;
+		f.counted_sum = counted_sum(top);
 	}
 	if ((fd = ids_open(st, 1)) >= 0 && pwrite(fd, &f, sizeof f, 0) != (ssize_t)sizeof f)
 		ids_fault(st, "write");
