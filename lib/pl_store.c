@@ -665,10 +665,10 @@ int pl_store_open(struct pl_store **out, const struct pl_conf *c)
 	pthread_once(&once, sqlite_setup);
 	st->path = pl_xstrdup(c->db_path);
 	had_db = stat(c->db_path, &db_before) == 0;
-	/* SQLite makes a database file readable by every local user (0644,
-	 * whatever the umask allows), and its -wal and -shm after it: a
-	 * user's messages are nobody else's to read. Made here first, the
-	 * file keeps this mode, and the side files take it from the file. */
+	/* SQLite makes a database file 0644 less the umask, readable by
+	 * every local user under the usual 022, and its -wal and -shm after
+	 * it: a user's messages are nobody else's to read. Made here first,
+	 * the file keeps this mode, and the side files take it from it. */
 	if (!had_db) {
 		int fd = open(c->db_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0660);
 
